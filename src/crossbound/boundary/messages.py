@@ -1,0 +1,137 @@
+"""Typed messages and their wire format (safetensors for tensors, JSON for the rest; never pickle).
+
+Wire format of one message::
+
+    b"CBM1" | u32 header length | header (UTF-8 JSON) | body
+
+The header names the kind, sender, receiver and metadata; the body is a safetensors blob for
+tensor kinds and UTF-8 JSON otherwise. Every message is serialised even in process, so the byte
+count is exact and the receiver gets a copy, never the sender's objects.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import torch
+
+MAGIC = b"CBM1"
+MAX_HEADER_BYTES = 1 << 20
+
+
+class Kind(StrEnum):
+    TEXT = "text"  # list of strings
+    TOKEN_IDS = "token_ids"  # {"ids": int tensor}
+    TOPK_LOGPROBS = "topk_logprobs"  # {"values": float tensor, "indices": int tensor}
+    LOGITS = "logits"  # {"logits": float tensor}, full vocabulary
+    HIDDEN_STATES = "hidden_states"  # {"hidden": float tensor}
+    TENSORS = "tensors"  # named tensors: adapter or emulator weights
+    RECORDS = "records"  # list of JSON objects, e.g. synthetic data
+    METRICS = "metrics"  # a JSON object of numbers and strings
+
+
+TENSOR_KINDS = {Kind.TOKEN_IDS, Kind.TOPK_LOGPROBS, Kind.LOGITS, Kind.HIDDEN_STATES, Kind.TENSORS}
+
+
+class MessageError(ValueError):
+    """A message is malformed: wrong payload type for its kind, bad bytes, or too large."""
+
+
+@dataclass(frozen=True)
+class Message:
+    kind: Kind
+    sender: str
+    receiver: str
+    payload: Any  # list[str] | dict[str, Tensor] | list[dict] | dict
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", Kind(self.kind))
+        _check_payload(self.kind, self.payload)
+
+
+def _check_payload(kind: Kind, payload: Any) -> None:
+    if kind in TENSOR_KINDS:
+        if not isinstance(payload, dict) or not payload:
+            raise MessageError(f"{kind.value}: payload must be a non-empty dict of tensors")
+        for name, value in payload.items():
+            if not isinstance(name, str) or not isinstance(value, torch.Tensor):
+                raise MessageError(f"{kind.value}: {name!r} is not a named torch.Tensor")
+        required = {
+            Kind.TOKEN_IDS: {"ids"},
+            Kind.TOPK_LOGPROBS: {"values", "indices"},
+            Kind.LOGITS: {"logits"},
+            Kind.HIDDEN_STATES: {"hidden"},
+        }.get(kind, set())
+        missing = required - set(payload)
+        if missing:
+            raise MessageError(f"{kind.value}: payload lacks {sorted(missing)}")
+    elif kind == Kind.TEXT:
+        if not isinstance(payload, list) or not all(isinstance(t, str) for t in payload):
+            raise MessageError("text: payload must be a list of strings")
+    elif kind == Kind.RECORDS:
+        if not isinstance(payload, list) or not all(isinstance(r, dict) for r in payload):
+            raise MessageError("records: payload must be a list of JSON objects")
+    elif kind == Kind.METRICS and not isinstance(payload, dict):
+        raise MessageError("metrics: payload must be a JSON object")
+
+
+def encode(message: Message) -> bytes:
+    """Serialise a message to bytes (safe formats only)."""
+    header = {
+        "kind": message.kind.value,
+        "sender": message.sender,
+        "receiver": message.receiver,
+        "meta": message.meta,
+    }
+    if message.kind in TENSOR_KINDS:
+        from safetensors.torch import save
+
+        tensors = {k: v.detach().contiguous().cpu() for k, v in message.payload.items()}
+        body = save(tensors)
+    else:
+        body = json.dumps(message.payload, ensure_ascii=False, allow_nan=False).encode()
+    head = json.dumps(header, ensure_ascii=False, allow_nan=False, sort_keys=True).encode()
+    return MAGIC + struct.pack("<I", len(head)) + head + body
+
+
+def decode(data: bytes, max_bytes: int | None = None) -> Message:
+    """Parse bytes from :func:`encode`, validating framing, header and payload type."""
+    if max_bytes is not None and len(data) > max_bytes:
+        raise MessageError(f"message of {len(data)} bytes exceeds the limit of {max_bytes}")
+    if len(data) < 8 or data[:4] != MAGIC:
+        raise MessageError("not a crossbound message (bad magic)")
+    (head_len,) = struct.unpack("<I", data[4:8])
+    if head_len > MAX_HEADER_BYTES or 8 + head_len > len(data):
+        raise MessageError("message header length is out of range")
+    try:
+        header = json.loads(data[8 : 8 + head_len])
+        kind = Kind(header["kind"])
+        sender, receiver = str(header["sender"]), str(header["receiver"])
+        meta = header.get("meta") or {}
+    except (ValueError, KeyError, TypeError) as exc:
+        raise MessageError(f"bad message header: {exc}") from exc
+    body = data[8 + head_len :]
+    try:
+        if kind in TENSOR_KINDS:
+            from safetensors.torch import load
+
+            payload: Any = load(body)
+        else:
+            payload = json.loads(body)
+    except Exception as exc:  # safetensors raises its own error types
+        raise MessageError(f"bad {kind.value} body: {exc}") from exc
+    return Message(kind=kind, sender=sender, receiver=receiver, payload=payload, meta=meta)
+
+
+def payload_tokens(message: Message) -> int:
+    """Number of tokens a message carries, where that is defined (token ids, log-probs)."""
+    if message.kind == Kind.TOKEN_IDS:
+        return int(message.payload["ids"].numel())
+    if message.kind == Kind.TOPK_LOGPROBS:
+        return int(message.payload["values"].shape[:-1].numel())
+    return 0

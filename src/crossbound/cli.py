@@ -1,0 +1,339 @@
+"""The ``crossbound`` command: a thin layer over the library (every command is one call away)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+app = typer.Typer(
+    help="Large/small model collaboration across a trust boundary, measured.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+models_app = typer.Typer(help="Models shipped in PyPI packages, tiny test models, derived ones.",
+                         no_args_is_help=True)
+tasks_app = typer.Typer(help="Built-in tasks, public corpora and your own JSONL/CSV files.",
+                        no_args_is_help=True)
+strategies_app = typer.Typer(help="The registered strategies of every family.",
+                             no_args_is_help=True)
+app.add_typer(models_app, name="models")
+app.add_typer(tasks_app, name="tasks")
+app.add_typer(strategies_app, name="strategies")
+
+out = Console()
+err = Console(stderr=True)
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code)
+
+
+class _Bar:
+    def __init__(self, progress: Progress, task_id: TaskID) -> None:
+        self.progress, self.task_id = progress, task_id
+
+    def advance(self, n: int = 1) -> None:
+        self.progress.advance(self.task_id, n)
+
+    def close(self) -> None:
+        self.progress.update(self.task_id, visible=True)
+        self.progress.stop_task(self.task_id)
+
+
+def _progress() -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=False,
+    )
+
+
+# ---------------------------------------------------------------- models
+
+
+@models_app.command("list")
+def models_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Name, parameters, architecture, tokenizer, vocabulary size and cache state of each model."""
+    from crossbound.models import is_cached, model_specs
+    from crossbound.models.tiny import build_tiny
+
+    rows: list[dict[str, Any]] = []
+    for spec in model_specs():
+        params, vocab = spec.parameters, spec.vocab_size
+        if spec.origin == "tiny":
+            model, tok = build_tiny(spec.name)
+            params, vocab = sum(p.numel() for p in model.parameters()), len(tok)
+        cached = {"gguf": "yes" if is_cached(spec) else "no (prepare converts it)",
+                  "tiny": "built in code", "package-folder": "safetensors in package"}
+        rows.append({
+            "name": spec.name, "kind": spec.kind, "parameters": params,
+            "architecture": spec.architecture, "tokenizer": spec.tokenizer,
+            "vocab_size": vocab, "cached": cached.get(spec.origin, "-"),
+            "package": spec.package or "-",
+        })
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table(title="models (derive small ones with NAME:layers=N; any HF folder by path)")
+    for column in ("name", "kind", "parameters", "architecture", "tokenizer", "vocab", "cached"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(r["name"], r["kind"], f"{r['parameters']:,}", r["architecture"],
+                      r["tokenizer"], f"{r['vocab_size']:,}", r["cached"])
+    out.print(table)
+
+
+@models_app.command("prepare")
+def models_prepare(
+    name: Annotated[str, typer.Argument(help="Model name, e.g. smollm2-135m or gemma3-270m.")],
+    verify: Annotated[bool, typer.Option(help="Hash every cached file.")] = False,
+    force: Annotated[bool, typer.Option(help="Rebuild the cache entry.")] = False,
+) -> None:
+    """Convert a GGUF model to cached safetensors (done lazily on first use too) and load it."""
+    from crossbound.models import load_model, prepare_model
+
+    try:
+        started = time.perf_counter()
+        with err.status(f"preparing {name}"):
+            folder = prepare_model(name, force=force, verify=verify, status=err.print)
+        prepared = time.perf_counter() - started
+        loaded = load_model(name)
+    except (ValueError, RuntimeError, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from exc
+    where = str(folder) if folder else "no conversion needed"
+    out.print(f"{name}: {loaded.parameters:,} parameters; cache: {where}")
+    out.print(f"prepare {prepared:.2f} s, load {loaded.load_seconds:.2f} s")
+
+
+# ---------------------------------------------------------------- tasks
+
+
+@tasks_app.command("list")
+def tasks_list() -> None:
+    """The built-in tasks and the public proxy corpora."""
+    from crossbound.tasks.corpora import corpus_description, corpus_names
+    from crossbound.tasks.registry import task_specs
+
+    table = Table(title="tasks (options: NAME:seed=1,parties=3,partition=dirichlet,...)")
+    table.add_column("name")
+    table.add_column("source")
+    table.add_column("description")
+    for spec in task_specs():
+        table.add_row(spec.name, spec.source, spec.description)
+    out.print(table)
+    corpora = Table(title="public proxy corpora (may cross the boundary)")
+    corpora.add_column("name")
+    corpora.add_column("description")
+    for name in corpus_names():
+        corpora.add_row(name, corpus_description(name))
+    out.print(corpora)
+    out.print("Your own data: crossbound tasks show path/to/data.jsonl (or .csv)")
+
+
+@tasks_app.command("show")
+def tasks_show(
+    name: Annotated[str, typer.Argument(help="Task name with options, or a .jsonl/.csv path.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Sizes, label distribution and an example of a task."""
+    from crossbound.tasks.registry import load_task
+
+    try:
+        task = load_task(name)
+    except (ValueError, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from exc
+    info = task.summary()
+    example = task.parties[0][0]
+    info["example"] = {"prompt": task.prompt(example), "answer": task.answer(example),
+                       "pii": [[s.kind, s.value] for s in example.pii]}
+    info["fingerprint"] = task.fingerprint()
+    if as_json:
+        print(json.dumps(info, indent=2))
+        return
+    out.print(f"[bold]{task.name}[/] — {task.description}")
+    out.print(f"metric: {task.metric}; data parties: {info['parties']}; "
+              f"validation {info['validation']}, test {info['test']}, public {info['public']}")
+    if "labels" in info:
+        out.print("labels (train): " + ", ".join(f"{k} {v}" for k, v in info["labels"].items()))
+    if "pii_spans" in info:
+        out.print("PII spans (train): " + ", ".join(f"{k} {v}" for k, v in
+                                                  info["pii_spans"].items()))
+    if "canaries" in info:
+        out.print(f"canaries planted: {info['canaries']}")
+    out.print(f"fingerprint: {info['fingerprint']}")
+    out.print("[bold]example prompt[/]")
+    out.print(info["example"]["prompt"] + info["example"]["answer"], markup=False)
+
+
+# ---------------------------------------------------------------- strategies
+
+
+@strategies_app.command("list")
+def strategies_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Every registered strategy: direction, what each party needs, and what crosses."""
+    from crossbound.strategy import all_strategies
+
+    rows = [{"name": n, "direction": c.direction, "summary": c.summary,
+             "model_party_needs": c.needs_model_party, "data_party_needs": c.needs_data_party,
+             "crosses": c.crosses, "paper": c.paper} for n, c in all_strategies().items()]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table(title="strategies")
+    for column in ("name", "direction", "model party needs", "data party needs", "crosses"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(r["name"], r["direction"], r["model_party_needs"], r["data_party_needs"],
+                      r["crosses"])
+    out.print(table)
+
+
+# ---------------------------------------------------------------- run
+
+
+DEFAULT_LARGE = "smollm2-135m"
+DEFAULT_SMALL = "smollm2-135m:layers=6"
+
+
+@app.command("run")
+def run(
+    strategy: Annotated[str, typer.Argument(help="A name from `crossbound strategies list`.")],
+    task: Annotated[str, typer.Option(help="Task name with options, or a file.")] =
+    "clinic-triage",
+    large: Annotated[str, typer.Option(help="The model party's LM.")] = DEFAULT_LARGE,
+    small: Annotated[str, typer.Option(help="The data party's SM.")] = DEFAULT_SMALL,
+    settings: Annotated[list[str] | None, typer.Option(
+        "--set", help="Strategy setting key=value (repeatable).")] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("runs/latest"),
+    overwrite: Annotated[bool, typer.Option(help="Replace a previous run in --out.")] = False,
+    payloads: Annotated[bool, typer.Option(
+        help="Keep message payloads in the transcript (for audits and attacks).")] = True,
+) -> None:
+    """Run one strategy end to end; write OUT/result.json and OUT/transcript.jsonl."""
+    from crossbound.runner import run_strategy
+
+    overrides: dict[str, str] = {}
+    for item in settings or []:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise _fail(f"--set {item!r}: expected key=value")
+        overrides[key.strip()] = value.strip()
+    with _progress() as progress:
+        def factory(label: str, total: int | None) -> _Bar:
+            return _Bar(progress, progress.add_task(label, total=total))
+
+        try:
+            result = run_strategy(strategy, task=task, large=large, small=small,
+                                  out_dir=out_dir, config=overrides, overwrite=overwrite,
+                                  keep_payloads=payloads, progress=factory)
+        except (ValueError, FileExistsError, FileNotFoundError) as exc:
+            raise _fail(str(exc)) from exc
+    _print_result(result.to_dict(), out_dir)
+
+
+def _print_result(data: dict[str, Any], out_dir: Path) -> None:
+    metrics = data["metrics"]
+    table = Table(title=f"{data['strategy']} on {data['task']['name']}")
+    table.add_column("group")
+    table.add_column("metric")
+    table.add_column("value")
+    for group in ("utility", "privacy", "efficiency"):
+        for key, value in metrics.get(group, {}).items():
+            if isinstance(value, dict):
+                value = json.dumps(value, sort_keys=True)
+            elif isinstance(value, float):
+                value = f"{value:.4g}"
+            table.add_row(group, key, str(value))
+    out.print(table)
+    out.print(f"wrote {out_dir / 'result.json'} and {out_dir / data['transcript']['path']} "
+              f"({data['transcript']['entries']} crossings, {data['transcript']['bytes']} bytes)")
+
+
+# ---------------------------------------------------------------- audit
+
+
+@app.command("audit")
+def audit(
+    path: Annotated[Path, typer.Argument(help="A transcript.jsonl, or a run folder.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Verify a transcript's hash chain and summarise what crossed."""
+    from crossbound.boundary.transcript import verify_transcript
+
+    if path.is_dir():
+        path = path / "transcript.jsonl"
+    if not path.is_file():
+        raise _fail(f"{path}: no such transcript")
+    report = verify_transcript(path)
+    if as_json:
+        print(json.dumps(report.__dict__, indent=2))
+    else:
+        status = "[green]intact[/]" if report.ok else f"[red]TAMPERED[/]: {report.error}"
+        out.print(f"{path}: {report.entries} entries verified; {status}")
+        for kind, size in sorted(report.bytes_by_kind.items()):
+            out.print(f"  {kind}: {report.count_by_kind[kind]} messages, {size:,} bytes")
+        for direction, size in sorted(report.bytes_by_direction.items()):
+            out.print(f"  {direction}: {size:,} bytes")
+    if not report.ok:
+        raise typer.Exit(3)
+
+
+# ---------------------------------------------------------------- later issues
+
+
+def _not_yet(command: str) -> typer.Exit:
+    return _fail(f"`crossbound {command}` is not available in this version yet", code=2)
+
+
+@app.command("serve")
+def serve() -> None:
+    """Serve the model party over HTTP (OpenAI-compatible and collaboration endpoints)."""
+    raise _not_yet("serve")
+
+
+@app.command("bench")
+def bench() -> None:
+    """Run strategies × mechanisms on a task and record utility, privacy, exposure and cost."""
+    raise _not_yet("bench")
+
+
+@app.command("plan")
+def plan() -> None:
+    """Pick the best strategy and setting under privacy, cost and exposure budgets."""
+    raise _not_yet("plan")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+

@@ -1,0 +1,1 @@
+"""downward: filled in by later work (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""federation: filled in by later work (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""inference: filled in by later work (see DESIGN.md)."""

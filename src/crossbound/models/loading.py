@@ -1,0 +1,192 @@
+"""Load a named model and its tokenizer, converting and caching GGUF weights on first use."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from crossbound.models.cache import CacheEntry, CorruptCacheEntry, cache_root, sha256_file
+from crossbound.models.derived import keep_layers, parse_layer_selection
+from crossbound.models.registry import ModelSpec, get_spec
+from crossbound.models.tiny import build_tiny
+from crossbound.naming import parse_spec
+
+log = logging.getLogger(__name__)
+
+Status = Callable[[str], None]
+
+
+@dataclass
+class LoadedModel:
+    """A model with its tokenizer, as one party holds it."""
+
+    name: str
+    spec: ModelSpec
+    model: Any  # a transformers PreTrainedModel
+    tokenizer: Any  # a transformers tokenizer
+    load_seconds: float = 0.0
+    kept_layers: list[int] | None = None
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def parameters(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+
+def _offline() -> None:
+    # Nothing may reach a model hub at run time (there is none here, nor in CI).
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def _quiet_transformers() -> None:
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
+def cache_entry(spec: ModelSpec) -> CacheEntry:
+    return CacheEntry(key=spec.name, root=cache_root())
+
+
+def is_cached(spec: ModelSpec) -> bool:
+    """Whether a GGUF model has a (superficially) complete cache entry."""
+    return spec.origin == "gguf" and cache_entry(spec).exists()
+
+
+def prepare_model(
+    name: str, *, force: bool = False, verify: bool = False, status: Status | None = None
+) -> Path | None:
+    """Make sure the cached safetensors copy of a GGUF model exists and is intact.
+
+    Returns the cache folder, or None for models that need no conversion. ``verify`` hashes
+    every cached file; ``force`` rebuilds regardless.
+    """
+    base, _ = parse_spec(name)
+    spec = get_spec(base)
+    if spec.origin != "gguf":
+        return None
+    entry = cache_entry(spec)
+    with entry.lock():
+        if entry.exists() and not force:
+            try:
+                entry.verify(full=verify)
+                return entry.path
+            except CorruptCacheEntry as exc:
+                log.warning("cache entry for %s is corrupt (%s); rebuilding it", spec.name, exc)
+                if status:
+                    status(f"cache entry for {spec.name} is corrupt ({exc}); rebuilding")
+        _convert_gguf(spec, entry, status)
+    return entry.path
+
+
+def _convert_gguf(spec: ModelSpec, entry: CacheEntry, status: Status | None) -> None:
+    assert spec.locate is not None
+    gguf_path = spec.locate()
+    if status:
+        status(f"converting {gguf_path.name} to safetensors (one time, about a minute)")
+    _offline()
+    _quiet_transformers()
+    import transformers
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    def write(folder: Path) -> dict[str, Any]:
+        started = time.perf_counter()
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name)
+        model = AutoModelForCausalLM.from_pretrained(
+            str(gguf_path.parent), gguf_file=gguf_path.name, dtype=torch.float32
+        )
+        # The weights are de-quantised now; drop the GGUF quantiser so that the saved copy is a
+        # plain fp32 checkpoint and reloads without the gguf package.
+        setattr(model, "hf_quantizer", None)  # noqa: B010
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+        return {
+            "gguf": gguf_path.name,
+            "gguf_bytes": gguf_path.stat().st_size,
+            "gguf_sha256": sha256_file(gguf_path),
+            "package": spec.package,
+            "transformers": transformers.__version__,
+            "torch": torch.__version__,
+            "convert_seconds": round(time.perf_counter() - started, 2),
+        }
+
+    entry.build(write)
+
+
+def load_model(
+    name: str,
+    *,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+    status: Status | None = None,
+) -> LoadedModel:
+    """Load a model by name (``smollm2-135m``, ``smollm2-135m:layers=6``, ``tiny-small``, a folder).
+
+    The returned model is in eval mode on ``device``.
+    """
+    started = time.perf_counter()
+    base, options = parse_spec(name)
+    spec = get_spec(base)
+    unknown = sorted(set(options) - {"layers"})
+    if unknown:
+        raise ValueError(f"model {name!r}: unknown option(s) {unknown}; models take 'layers'")
+    _offline()
+    _quiet_transformers()
+    if spec.origin == "tiny":
+        model, tokenizer = build_tiny(spec.name)
+    elif spec.kind == "encoder":
+        from transformers import AutoModel, AutoTokenizer
+
+        assert spec.locate is not None
+        folder = spec.locate()
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        model = AutoModel.from_pretrained(folder, dtype=dtype)
+    else:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if spec.origin == "gguf":
+            prepared = prepare_model(spec.name, status=status)
+            assert prepared is not None
+            folder = prepared
+        else:
+            assert spec.locate is not None
+            folder = spec.locate()
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
+    kept: list[int] | None = None
+    if "layers" in options:
+        if spec.kind != "causal-lm":
+            raise ValueError(f"model {name!r}: 'layers' applies to causal LMs only")
+        total = int(model.config.num_hidden_layers)
+        kept = parse_layer_selection(options["layers"], total)
+        keep_layers(model, kept)
+    if tokenizer.pad_token is None:
+        # Batched scoring and generation need a pad token; the EOS token is the usual stand-in.
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"
+    model.to(device=device, dtype=dtype)
+    model.eval()
+    return LoadedModel(
+        name=name,
+        spec=spec,
+        model=model,
+        tokenizer=tokenizer,
+        load_seconds=time.perf_counter() - started,
+        kept_layers=kept,
+    )

@@ -1,0 +1,1 @@
+"""privacy: filled in by later work (see DESIGN.md)."""

@@ -1,0 +1,92 @@
+"""Run one strategy end to end: load the task, wire the boundary, measure, write the result."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from crossbound.boundary.channel import Boundary
+from crossbound.boundary.transcript import Transcript
+from crossbound.result import PeakMemory, Result
+from crossbound.strategy import NullProgress, ProgressFactory, RunContext, StrategyConfig
+from crossbound.strategy import get_strategy as _get_strategy
+from crossbound.tasks.base import Task
+from crossbound.tasks.registry import load_task
+
+TRANSCRIPT_NAME = "transcript.jsonl"
+
+
+def run_strategy(
+    strategy: str,
+    *,
+    task: str | Task,
+    large: str,
+    small: str,
+    out_dir: str | Path,
+    config: StrategyConfig | dict[str, str] | None = None,
+    overwrite: bool = False,
+    keep_payloads: bool = True,
+    progress: ProgressFactory | None = None,
+) -> Result:
+    """Run ``strategy`` and write ``out_dir/result.json`` and ``out_dir/transcript.jsonl``.
+
+    ``config`` is the strategy's config object, or ``--set``-style string overrides.
+    """
+    cls = _get_strategy(strategy)
+    if config is None:
+        cfg = cls.config_class()
+    elif isinstance(config, dict):
+        cfg = cls.config_class.from_overrides(config)
+    else:
+        cfg = config
+    the_task = load_task(task) if isinstance(task, str) else task
+    out = Path(out_dir)
+    transcript_path = out / TRANSCRIPT_NAME
+    previous = [p for p in (out / "result.json", transcript_path) if p.exists()]
+    if previous and not overwrite:
+        raise FileExistsError(
+            f"{out} already holds a run ({', '.join(p.name for p in previous)}); "
+            "choose another output folder or pass overwrite=True (--overwrite)"
+        )
+    for path in previous:
+        path.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+    with Transcript(transcript_path, keep_payloads=keep_payloads) as transcript:
+        boundary = Boundary(transcript)
+        ctx = RunContext(
+            task=the_task, large=large, small=small, out_dir=out, boundary=boundary,
+            progress=progress or (lambda label, total: NullProgress()),
+        )
+        with PeakMemory() as memory:
+            started = time.perf_counter()
+            result = cls(cfg).run(ctx)
+            wall = time.perf_counter() - started
+        summary = transcript.summary()
+    result.task = {
+        "name": the_task.name,
+        "params": the_task.params,
+        "fingerprint": the_task.fingerprint(),
+        "parties": [len(p) for p in the_task.parties],
+    }
+    efficiency = result.metrics.setdefault("efficiency", {})
+    efficiency.update({
+        "wall_seconds": round(wall, 3),
+        "peak_memory_mb": round(memory.peak_mb, 1),
+        "bytes_crossed": {
+            "total": summary["bytes"],
+            "by_kind": summary["bytes_by_kind"],
+            "by_direction": summary["bytes_by_direction"],
+        },
+    })
+    efficiency.setdefault("lm_calls", 0)
+    efficiency.setdefault("lm_tokens", 0)
+    result.metrics.setdefault("utility", {})
+    result.metrics.setdefault("privacy", {})
+    result.transcript = {
+        "path": TRANSCRIPT_NAME,
+        "entries": summary["entries"],
+        "bytes": summary["bytes"],
+        "head": summary["head"],
+    }
+    result.write(out)
+    return result

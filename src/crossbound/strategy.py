@@ -1,0 +1,201 @@
+"""Strategies: one config dataclass and one class per method, registered by name per family.
+
+A strategy's :meth:`Strategy.run` receives a :class:`RunContext` (task, model names, the
+boundary, an output folder, progress) and returns a :class:`~crossbound.result.Result`. The
+families (downward, upward, inference, baseline) each keep a :class:`Registry`; names are unique
+across all of them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal, Protocol, TypeVar
+
+from crossbound.boundary.channel import Boundary
+from crossbound.naming import coerce
+from crossbound.result import Result
+from crossbound.tasks.base import Task
+
+Direction = Literal["downward", "upward", "inference", "baseline"]
+
+
+@dataclass
+class StrategyConfig:
+    """Base of every strategy's config: validated on creation, JSON round-trip."""
+
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the bad field and the allowed values. Subclasses extend."""
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls: type[C], data: dict[str, Any]) -> C:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"{cls.__name__} has no field(s) {unknown}; fields: {sorted(known)}")
+        return cls(**data)
+
+    @classmethod
+    def from_json(cls: type[C], text: str) -> C:
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def from_overrides(cls: type[C], overrides: dict[str, str]) -> C:
+        """Build from ``--set key=value`` strings, converting each to its field's type."""
+        hints = typing.get_type_hints(cls)
+        data: dict[str, Any] = {}
+        for key, raw in overrides.items():
+            if key not in hints:
+                raise ValueError(
+                    f"{cls.__name__} has no setting {key!r}; settings: "
+                    f"{sorted(f.name for f in dataclasses.fields(cls))}"
+                )
+            data[key] = _convert(raw, hints[key], key)
+        return cls.from_dict(data)
+
+
+C = TypeVar("C", bound=StrategyConfig)
+
+
+def _convert(raw: str, hint: Any, key: str) -> Any:
+    value = coerce(raw)
+    origin = typing.get_origin(hint)
+    allowed = typing.get_args(hint) if origin is not None else (hint,)
+    if origin is Literal:
+        if value not in allowed and raw not in allowed:
+            raise ValueError(f"{key}={raw!r}: choose one of {list(allowed)}")
+        return raw if raw in allowed else value
+    if float in allowed and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if str in allowed and not isinstance(value, str):
+        return raw
+    if not isinstance(value, tuple(t for t in allowed if isinstance(t, type))):
+        names = [getattr(t, "__name__", str(t)) for t in allowed]
+        raise ValueError(f"{key}={raw!r}: expected {' or '.join(names)}")
+    return value
+
+
+class ProgressTask(Protocol):
+    """A unit of progress a strategy reports; the CLI draws it as a rich bar."""
+
+    def advance(self, n: int = 1) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class NullProgress:
+    """Progress that goes nowhere (library use without a display)."""
+
+    def advance(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+ProgressFactory = Callable[[str, int | None], ProgressTask]
+
+
+@dataclass
+class RunContext:
+    """Everything a strategy run gets from outside."""
+
+    task: Task
+    large: str
+    small: str
+    out_dir: Path
+    boundary: Boundary
+    progress: ProgressFactory = field(default=lambda label, total: NullProgress())
+
+    @contextmanager
+    def step(self, label: str, total: int | None = None) -> Iterator[ProgressTask]:
+        task = self.progress(label, total)
+        try:
+            yield task
+        finally:
+            task.close()
+
+
+class Strategy(ABC):
+    """One method of the taxonomy. Subclasses set the class attributes and implement ``run``."""
+
+    name: ClassVar[str]
+    direction: ClassVar[Direction]
+    summary: ClassVar[str]
+    paper: ClassVar[str]  # arXiv id or URL the method follows
+    needs_model_party: ClassVar[str]  # what the model party must provide
+    needs_data_party: ClassVar[str]  # what the data party must provide
+    crosses: ClassVar[str]  # what crosses the boundary, in which direction
+    config_class: ClassVar[type[StrategyConfig]]
+
+    def __init__(self, config: StrategyConfig | None = None) -> None:
+        config = config if config is not None else self.config_class()
+        if not isinstance(config, self.config_class):
+            raise TypeError(f"{self.name} takes a {self.config_class.__name__}, "
+                            f"got {type(config).__name__}")
+        self.config = config
+
+    @abstractmethod
+    def run(self, ctx: RunContext) -> Result:
+        """Carry out the method end to end and return its result (metrics, artifacts)."""
+
+
+S = TypeVar("S", bound=type[Strategy])
+
+
+class Registry:
+    """Strategies of one family, by name. Names are unique across every registry."""
+
+    _all: ClassVar[dict[str, type[Strategy]]] = {}
+
+    def __init__(self, direction: Direction) -> None:
+        self.direction = direction
+        self._items: dict[str, type[Strategy]] = {}
+
+    def register(self, cls: S) -> S:
+        if cls.direction != self.direction:
+            raise ValueError(f"{cls.__name__} is {cls.direction}, not {self.direction}")
+        if cls.name in Registry._all:
+            raise ValueError(f"a strategy named {cls.name!r} is already registered")
+        self._items[cls.name] = cls
+        Registry._all[cls.name] = cls
+        return cls
+
+    def names(self) -> list[str]:
+        return sorted(self._items)
+
+
+def _load_families() -> None:
+    # Importing a family registers its strategies (decorators run at import of the family).
+    import crossbound.baselines  # noqa: F401
+
+
+def all_strategies() -> dict[str, type[Strategy]]:
+    _load_families()
+    return dict(sorted(Registry._all.items()))
+
+
+def get_strategy(name: str) -> type[Strategy]:
+    strategies = all_strategies()
+    if name not in strategies:
+        raise ValueError(f"unknown strategy {name!r}; registered: {', '.join(strategies)}")
+    return strategies[name]

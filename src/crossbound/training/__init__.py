@@ -1,0 +1,1 @@
+"""Training loops that several strategy families share."""

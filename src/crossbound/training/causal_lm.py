@@ -1,0 +1,121 @@
+"""Supervised fine-tuning of a causal LM on (prompt, answer) pairs, loss on the answer only."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+
+@dataclass(frozen=True)
+class TrainStats:
+    steps: int
+    examples_seen: int
+    first_loss: float
+    last_loss: float  # mean over the last epoch's batches
+    tokens: int
+
+
+def build_batch(
+    tokenizer: Any, pairs: Sequence[tuple[str, str]], max_length: int
+) -> dict[str, torch.Tensor]:
+    """Right-padded ids with labels masked (-100) on the prompt and padding.
+
+    When a pair is longer than ``max_length`` the prompt is cut from the left, so the answer
+    (what the loss is on) is kept whole.
+    """
+    rows: list[tuple[list[int], list[int]]] = []
+    eos = tokenizer.eos_token_id
+    for prompt, answer in pairs:
+        p = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        a = tokenizer(answer, add_special_tokens=False)["input_ids"]
+        if eos is not None:
+            a = [*a, eos]  # teach the model to stop after the answer
+        a = a[:max_length - 1]
+        p = p[-(max_length - len(a)):]
+        rows.append((p + a, [-100] * len(p) + a))
+    width = max(len(ids) for ids, _ in rows)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    labels = torch.full((len(rows), width), -100, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, (ids, lab) in enumerate(rows):
+        input_ids[i, : len(ids)] = torch.tensor(ids)
+        labels[i, : len(lab)] = torch.tensor(lab)
+        mask[i, : len(ids)] = 1
+    return {"input_ids": input_ids, "attention_mask": mask, "labels": labels}
+
+
+def finetune(
+    model: Any,
+    tokenizer: Any,
+    pairs: Sequence[tuple[str, str]],
+    *,
+    epochs: float = 1.0,
+    lr: float = 1e-4,
+    batch_size: int = 8,
+    max_length: int = 256,
+    weight_decay: float = 0.0,
+    seed: int = 0,
+    on_step: Callable[[int, float], None] | None = None,
+) -> TrainStats:
+    """AdamW with linear warm-up/decay over ``epochs`` passes (fractions allowed)."""
+    if not pairs:
+        raise ValueError("no training pairs")
+    if epochs <= 0 or lr <= 0 or batch_size < 1:
+        raise ValueError("epochs and lr must be > 0 and batch_size >= 1")
+    device = next(model.parameters()).device
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("the model has no trainable parameters")
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    batches_per_epoch = math.ceil(len(pairs) / batch_size)
+    total_steps = max(1, round(epochs * batches_per_epoch))
+    warmup = max(1, total_steps // 10)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda s: min((s + 1) / warmup, max(0.0, (total_steps - s) / max(1, total_steps - warmup))),
+    )
+    rng = random.Random(seed)
+    order: list[int] = []
+    losses: list[float] = []
+    first_loss = math.nan
+    tokens = 0
+    model.train()
+    try:
+        for step in range(total_steps):
+            if len(order) < batch_size:
+                fresh = list(range(len(pairs)))
+                rng.shuffle(fresh)
+                order.extend(fresh)
+            idx, order = order[:batch_size], order[batch_size:]
+            batch = build_batch(tokenizer, [pairs[i] for i in idx], max_length)
+            batch = {k: v.to(device) for k, v in batch.items()}
+            loss = model(**batch).loss
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"training loss became {loss.item()} at step {step}")
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            value = float(loss.item())
+            first_loss = value if step == 0 else first_loss
+            losses.append(value)
+            tokens += int(batch["attention_mask"].sum())
+            if on_step:
+                on_step(step, value)
+    finally:
+        model.eval()
+    tail = losses[-batches_per_epoch:]
+    return TrainStats(
+        steps=total_steps,
+        examples_seen=total_steps * batch_size,
+        first_loss=first_loss,
+        last_loss=sum(tail) / len(tail),
+        tokens=tokens,
+    )

@@ -1,0 +1,1 @@
+"""upward: filled in by later work (see DESIGN.md)."""

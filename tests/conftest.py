@@ -1,0 +1,19 @@
+"""Shared fixtures: offline, a private model cache per test session, tiny models."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture
+def tmp_cache(tmp_path, monkeypatch):
+    """An empty model cache, so a test never touches the user's."""
+    root = tmp_path / "cache"
+    monkeypatch.setenv("CROSSBOUND_CACHE", str(root))
+    return root

@@ -1,0 +1,117 @@
+"""Messages, the hash-chained transcript and the in-process boundary."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from crossbound.boundary import Boundary, Kind, Message, MessageError, Transcript
+from crossbound.boundary.messages import decode, encode
+from crossbound.boundary.transcript import verify_transcript
+
+
+def test_messages_round_trip_exactly():
+    tensors = {"values": torch.randn(3, 4), "indices": torch.randint(0, 100, (3, 4))}
+    for msg in (
+        Message(Kind.TEXT, "a", "b", ["héllo", ""], {"op": "x"}),
+        Message(Kind.TOPK_LOGPROBS, "a", "b", tensors),
+        Message(Kind.RECORDS, "a", "b", [{"text": "t", "label": 1}]),
+        Message(Kind.METRICS, "a", "b", {"acc": 0.5}),
+    ):
+        back = decode(encode(msg))
+        assert (back.kind, back.sender, back.receiver, back.meta) == (
+            msg.kind, msg.sender, msg.receiver, msg.meta)
+        if msg.kind == Kind.TOPK_LOGPROBS:
+            assert all(torch.equal(back.payload[k], v) for k, v in tensors.items())
+        else:
+            assert back.payload == msg.payload
+
+
+@pytest.mark.parametrize("kind,payload", [
+    (Kind.TEXT, "not a list"),
+    (Kind.TOPK_LOGPROBS, {"values": torch.zeros(2)}),
+    (Kind.RECORDS, ["x"]),
+    (Kind.TENSORS, {"w": [1, 2]}),
+])
+def test_bad_payloads_are_refused(kind, payload):
+    with pytest.raises(MessageError):
+        Message(kind, "a", "b", payload)
+
+
+def test_decode_rejects_garbage_and_oversize():
+    with pytest.raises(MessageError, match="magic"):
+        decode(b"\x80\x04pickle")
+    wire = encode(Message(Kind.TEXT, "a", "b", ["x" * 100]))
+    with pytest.raises(MessageError, match="limit"):
+        decode(wire, max_bytes=50)
+    with pytest.raises(MessageError):
+        decode(wire[:12])
+
+
+class Echo:
+    name = "model-party"
+
+    def handle(self, request):
+        return Message(Kind.TEXT, self.name, request.sender, [t.upper() for t in request.payload])
+
+
+def test_boundary_records_every_crossing(tmp_path):
+    with Transcript(tmp_path / "t.jsonl") as transcript:
+        boundary = Boundary(transcript)
+        boundary.attach(Echo())
+        reply = boundary.request(Message(Kind.TEXT, "data-party-0", "model-party", ["hi"]))
+        assert reply.payload == ["HI"]
+        summary = transcript.summary()
+    assert summary["entries"] == 2
+    assert summary["bytes"] == boundary.summary()["bytes"]
+    report = verify_transcript(tmp_path / "t.jsonl")
+    assert report.ok and report.entries == 2
+    assert set(report.bytes_by_direction) == {"data-party-0->model-party",
+                                              "model-party->data-party-0"}
+
+
+def _write(path, n=5):
+    with Transcript(path) as transcript:
+        for i in range(n):
+            transcript.append("a", "b", "text", f"message {i}".encode())
+
+
+def _lines(path):
+    return path.read_text().splitlines()
+
+
+def test_audit_names_altered_entry(tmp_path):
+    path = tmp_path / "t.jsonl"
+    _write(path)
+    lines = _lines(path)
+    entry = json.loads(lines[2])
+    entry["bytes"] += 1
+    lines[2] = json.dumps(entry, sort_keys=True)
+    path.write_text("\n".join(lines) + "\n")
+    report = verify_transcript(path)
+    assert not report.ok and report.first_bad_seq == 2 and "altered" in report.error
+
+
+def test_audit_names_deleted_and_inserted_entries(tmp_path):
+    path = tmp_path / "t.jsonl"
+    _write(path)
+    lines = _lines(path)
+    path.write_text("\n".join(lines[:1] + lines[2:]) + "\n")
+    report = verify_transcript(path)
+    assert not report.ok and report.first_bad_seq == 1
+    path.write_text("\n".join([*lines[:3], lines[1], *lines[3:]]) + "\n")
+    report = verify_transcript(path)
+    assert not report.ok and report.first_bad_seq == 3
+
+
+def test_transcript_continues_after_a_torn_write(tmp_path):
+    path = tmp_path / "t.jsonl"
+    _write(path, 3)
+    with path.open("a") as handle:
+        handle.write('{"seq": 3, "tim')  # the process died mid-line
+    with Transcript(path) as transcript:
+        transcript.append("a", "b", "text", b"after restart")
+    report = verify_transcript(path)
+    assert report.ok and report.entries == 4

@@ -1,0 +1,125 @@
+"""The strategy framework, the baselines end to end on tiny models, the fast label scorer."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Literal
+
+import pytest
+
+from crossbound.boundary.transcript import verify_transcript
+from crossbound.evaluate.utility import (
+    choice_logprobs,
+    choice_logprobs_reference,
+    classification_metrics,
+    rouge_l,
+)
+from crossbound.models import load_model
+from crossbound.result import Result
+from crossbound.runner import run_strategy
+from crossbound.strategy import Registry, StrategyConfig, all_strategies
+
+TASK = "clinic-triage:n=120,seed=3"
+
+
+@dataclass
+class DemoConfig(StrategyConfig):
+    rate: float = 0.1
+    mode: Literal["a", "b"] = "a"
+    limit: int | None = None
+
+    def validate(self) -> None:
+        super().validate()
+        if self.rate <= 0:
+            raise ValueError("rate must be > 0")
+
+
+def test_config_overrides_convert_and_validate():
+    cfg = DemoConfig.from_overrides({"rate": "2", "mode": "b", "limit": "none"})
+    assert cfg == DemoConfig(rate=2.0, mode="b", limit=None)
+    assert DemoConfig.from_json(cfg.to_json()) == cfg
+    with pytest.raises(ValueError, match="choose one of"):
+        DemoConfig.from_overrides({"mode": "c"})
+    with pytest.raises(ValueError, match="no setting"):
+        DemoConfig.from_overrides({"nope": "1"})
+    with pytest.raises(ValueError, match="rate must be"):
+        DemoConfig.from_overrides({"rate": "-1"})
+    with pytest.raises(ValueError, match="expected int"):
+        DemoConfig.from_overrides({"limit": "many"})
+
+
+def test_registry_rejects_duplicates():
+    strategies = all_strategies()
+    assert {"local-finetune", "remote-lm"} <= set(strategies)
+    registry = Registry("baseline")
+    with pytest.raises(ValueError, match="already registered"):
+        registry.register(strategies["remote-lm"])
+
+
+@pytest.mark.parametrize("name", ["tiny-large", "tiny-other"])
+def test_fast_label_scoring_matches_the_reference(name):
+    lm = load_model(name)
+    prompts = ["Route: chest pain\nAnswer:", "Hi\nAnswer:",
+               "A longer message about a rash that itches at night\nAnswer:"]
+    choices = ["cardiology", "dermatology", "neurology", "gastroenterology"]
+    fast = choice_logprobs(lm.model, lm.tokenizer, prompts, choices, batch_size=2)
+    slow = choice_logprobs_reference(lm.model, lm.tokenizer, prompts, choices)
+    assert (fast - slow).abs().max() < 1e-4
+
+
+def test_metrics():
+    m = classification_metrics(["a", "a", "b"], ["a", "b", "b"], ["a", "b", "c"])
+    assert m["accuracy"] == pytest.approx(2 / 3)
+    assert m["macro_f1"] == pytest.approx((2 / 3 + 2 / 3) / 2)
+    assert rouge_l("refer to cardiology today", "refer to cardiology") == pytest.approx(6 / 7)
+    assert rouge_l("", "x") == 0.0
+
+
+def test_local_finetune_end_to_end_learns_and_sends_nothing(tmp_path):
+    result = run_strategy(
+        "local-finetune", task=TASK, large="tiny-large", small="tiny-small", out_dir=tmp_path,
+        config={"epochs": "3", "lr": "3e-3", "eval_limit": "24"},
+    )
+    data = json.loads((tmp_path / "result.json").read_text())
+    assert data["strategy"] == "local-finetune"
+    utility, eff = data["metrics"]["utility"], data["metrics"]["efficiency"]
+    assert {"sm_before", "sm_after", "accuracy", "macro_f1"} <= set(utility)
+    assert eff["bytes_crossed"]["total"] == 0 and data["transcript"]["entries"] == 0
+    assert eff["train_loss_last"] < eff["train_loss_first"]
+    assert eff["wall_seconds"] > 0 and eff["peak_memory_mb"] > 0
+    assert Result.read(tmp_path / "result.json").metrics == result.metrics
+
+
+def test_remote_lm_sends_private_text_and_records_it(tmp_path):
+    result = run_strategy(
+        "remote-lm", task=TASK, large="tiny-large", small="tiny-small", out_dir=tmp_path,
+        config={"eval_limit": "20", "prompts_per_request": "8"},
+    )
+    eff = result.metrics["efficiency"]
+    assert eff["lm_calls"] == 3 and eff["lm_tokens"] > 0
+    by_kind = eff["bytes_crossed"]["by_kind"]
+    assert by_kind["text"] > 0 and by_kind["tensors"] > 0
+    assert result.transcript["entries"] == 6
+    assert result.metrics["privacy"]["pii_spans_crossed"] > 0
+    report = verify_transcript(tmp_path / "transcript.jsonl")
+    assert report.ok and report.entries == 6
+    assert sum(report.bytes_by_kind.values()) == eff["bytes_crossed"]["total"]
+
+
+def test_run_refuses_to_overwrite_a_previous_run(tmp_path):
+    kwargs = {"task": TASK, "large": "tiny-large", "small": "tiny-small", "out_dir": tmp_path,
+              "config": {"eval_limit": "4"}}
+    run_strategy("remote-lm", **kwargs)
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        run_strategy("remote-lm", **kwargs)
+    run_strategy("remote-lm", overwrite=True, **kwargs)
+
+
+def test_unknown_strategy_and_bad_task_fail_clearly(tmp_path):
+    with pytest.raises(ValueError, match="unknown strategy"):
+        run_strategy("nope", task=TASK, large="tiny-large", small="tiny-small",
+                      out_dir=tmp_path)
+    with pytest.raises(ValueError, match="unknown task"):
+        run_strategy("remote-lm", task="nope", large="tiny-large", small="tiny-small",
+                      out_dir=tmp_path)
