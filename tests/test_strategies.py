@@ -13,12 +13,15 @@ from crossbound.evaluate.utility import (
     choice_logprobs,
     choice_logprobs_reference,
     classification_metrics,
+    evaluate_model,
     rouge_l,
 )
 from crossbound.models import load_model
 from crossbound.result import Result
 from crossbound.runner import run_strategy
 from crossbound.strategy import Registry, StrategyConfig, all_strategies
+from crossbound.tasks.registry import load_task
+from crossbound.training.causal_lm import answer_loss, build_batch
 
 TASK = "clinic-triage:n=120,seed=3"
 
@@ -66,6 +69,25 @@ def test_fast_label_scoring_matches_the_reference(name):
     fast = choice_logprobs(lm.model, lm.tokenizer, prompts, choices, batch_size=2)
     slow = choice_logprobs_reference(lm.model, lm.tokenizer, prompts, choices)
     assert (fast - slow).abs().max() < 1e-4
+
+
+@pytest.mark.parametrize("name", ["tiny-large", "tiny-other"])
+def test_answer_only_loss_equals_the_full_loss(name):
+    lm = load_model(name)
+    pairs = [("Route: chest pain\nAnswer:", " cardiology"), ("Hi there\nAnswer:", " skin")]
+    batch = build_batch(lm.tokenizer, pairs, max_length=64)
+    assert answer_loss(lm.model, batch).item() == pytest.approx(
+        lm.model(**batch).loss.item(), rel=1e-5)
+
+
+def test_remote_lm_equals_evaluating_the_lm_directly(tmp_path):
+    task = load_task(TASK)
+    result = run_strategy("remote-lm", task=task, large="tiny-large", small="tiny-small",
+                          out_dir=tmp_path, config={"eval_limit": "20",
+                                                    "prompts_per_request": "6"})
+    lm = load_model("tiny-large")
+    direct = evaluate_model(lm.model, lm.tokenizer, task, task.test[:20])
+    assert result.metrics["utility"]["accuracy"] == pytest.approx(direct["accuracy"])
 
 
 def test_metrics():

@@ -9,10 +9,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import torch
+
 from crossbound.baselines import BASELINES
 from crossbound.baselines.common import eval_subset
 from crossbound.boundary.messages import Kind, Message
-from crossbound.evaluate.utility import classification_metrics, headline, rouge_l
+from crossbound.evaluate.utility import (
+    calibrated,
+    classification_metrics,
+    content_free_prompt,
+    headline,
+    rouge_l,
+)
 from crossbound.models.loading import load_model
 from crossbound.parties import MODEL_PARTY, ModelParty, scores_from
 from crossbound.result import Result
@@ -60,11 +68,15 @@ class RemoteLM(Strategy):
         ctx.boundary.attach(model_party)
         test = eval_subset(task, cfg.eval_limit)
         predictions: list[str] = []
+        raw_scores: list[torch.Tensor] = []
         pii_crossed = 0
         with ctx.step("LM answering over the boundary", len(test)) as bar:
             for start in range(0, len(test), cfg.prompts_per_request):
                 chunk = test[start : start + cfg.prompts_per_request]
                 prompts = [task.prompt(ex) for ex in chunk]
+                if start == 0 and task.choices is not None:
+                    # One public content-free prompt rides along for label calibration.
+                    prompts.append(content_free_prompt(task))
                 meta: dict[str, Any]
                 if task.choices is not None:
                     meta = {"op": "score_choices", "choices": list(task.choices)}
@@ -75,19 +87,25 @@ class RemoteLM(Strategy):
                 )
                 # Count the ground-truth PII values that were inside what was sent.
                 pii_crossed += sum(span.value in prompt for ex, prompt in
-                                   zip(chunk, prompts, strict=True) for span in ex.pii)
+                                   zip(chunk, prompts, strict=False) for span in ex.pii)
                 if task.choices is not None:
-                    best = scores_from(reply).argmax(-1).tolist()
-                    predictions.extend(task.choices[i] for i in best)
+                    raw_scores.append(scores_from(reply))
                 else:
                     predictions.extend(reply.payload)
                 bar.advance(len(chunk))
         if task.choices is not None:
+            scores = torch.cat(raw_scores)
+            # The content-free row is the last one of the first request; move it out.
+            first = min(cfg.prompts_per_request, len(test))
+            free = scores[first]
+            rows = torch.cat([scores[:first], scores[first + 1 :]])
+            best = calibrated(rows, free)
+            predictions = [task.choices[i] for i in best.argmax(-1).tolist()]
             metrics = classification_metrics(predictions, [ex.target for ex in test],
                                              task.choices)
         else:
-            scores = [rouge_l(p, ex.target) for p, ex in zip(predictions, test, strict=True)]
-            metrics = {"rouge_l": sum(scores) / len(scores)}
+            rouge = [rouge_l(p, ex.target) for p, ex in zip(predictions, test, strict=True)]
+            metrics = {"rouge_l": sum(rouge) / len(rouge)}
         result = Result(strategy=self.name, config=cfg.to_dict(), task={},
                         models={"large": ctx.large, "small": ctx.small})
         result.metrics["utility"] = {"lm_before": headline(metrics, task), **metrics,

@@ -2,8 +2,8 @@
 
 Classification is scored the way evaluation harnesses do it: the model picks the label whose
 tokens it finds most likely after the prompt (mean log-probability per label token, so long
-labels are not penalised for their length). The fast path runs each prompt once and scores all
-labels from its KV cache; :func:`choice_logprobs_reference` is the plain one-sequence-per-label
+labels are not penalised for their length), calibrated against a content-free prompt. The
+fast path runs each prompt once and scores all labels from its KV cache; :func:`choice_logprobs_reference` is the plain one-sequence-per-label
 version that tests check it against.
 """
 
@@ -170,6 +170,38 @@ def generate_answers(
     return answers
 
 
+def content_free_prompt(task: Task) -> str:
+    """The task's prompt around a message with no content ("N/A"), for calibration."""
+    return task.prompt(Example(id="content-free", text="N/A", target=""))
+
+
+def calibrated(scores: torch.Tensor, content_free: torch.Tensor) -> torch.Tensor:
+    """Contextual calibration (Zhao et al. 2021, arXiv:2102.09690): subtract each label's score
+    on a content-free prompt, removing the model's prior preference for some labels. Small
+    models zero-shot otherwise pick one label for almost every input."""
+    return scores - content_free.reshape(1, -1)
+
+
+def predict_labels(
+    model: Any,
+    tokenizer: Any,
+    task: Task,
+    examples: Sequence[Example],
+    batch_size: int = 8,
+    progress: Progress | None = None,
+    calibrate: bool = True,
+) -> list[str]:
+    """The label ``model`` picks for each example (calibrated label scoring)."""
+    if task.choices is None:
+        raise ValueError(f"task {task.name} has no label set")
+    prompts = [task.prompt(ex) for ex in examples]
+    scores = choice_logprobs(model, tokenizer, prompts, task.choices, batch_size, progress)
+    if calibrate:
+        free = choice_logprobs(model, tokenizer, [content_free_prompt(task)], task.choices)
+        scores = calibrated(scores, free[0])
+    return [task.choices[i] for i in scores.argmax(-1).tolist()]
+
+
 def evaluate_model(
     model: Any,
     tokenizer: Any,
@@ -177,15 +209,16 @@ def evaluate_model(
     examples: Sequence[Example],
     batch_size: int = 8,
     progress: Progress | None = None,
+    calibrate: bool = True,
 ) -> dict[str, float]:
     """The task's metrics for ``model`` on ``examples`` (higher is better for every metric)."""
     if not examples:
         raise ValueError("no examples to evaluate on")
-    prompts = [task.prompt(ex) for ex in examples]
     if task.choices is not None:
-        scores = choice_logprobs(model, tokenizer, prompts, task.choices, batch_size, progress)
-        predicted = [task.choices[i] for i in scores.argmax(-1).tolist()]
+        predicted = predict_labels(model, tokenizer, task, examples, batch_size, progress,
+                                   calibrate)
         return classification_metrics(predicted, [ex.target for ex in examples], task.choices)
+    prompts = [task.prompt(ex) for ex in examples]
     answers = generate_answers(model, tokenizer, prompts, batch_size=batch_size, progress=progress)
     scores_l = [rouge_l(a, ex.target) for a, ex in zip(answers, examples, strict=True)]
     return {"rouge_l": sum(scores_l) / len(scores_l)}

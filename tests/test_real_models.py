@@ -1,0 +1,57 @@
+"""The real models shipped in PyPI packages load offline and work (marked: slower)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from crossbound.models import get_spec, load_model, prepare_model
+
+pytestmark = pytest.mark.real
+
+
+def _greedy(loaded, prompt: str, n: int = 12) -> str:
+    tok = loaded.tokenizer
+    enc = tok(prompt, return_tensors="pt")
+    out = loaded.model.generate(**enc, max_new_tokens=n, do_sample=False,
+                                pad_token_id=tok.pad_token_id)
+    return tok.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+
+
+def test_smollm2_answers_a_chat_question():
+    lm = load_model("smollm2-135m")
+    assert lm.parameters == get_spec("smollm2-135m").parameters
+    assert lm.model.config.num_hidden_layers == 30 and len(lm.tokenizer) == 49_152
+    prompt = lm.tokenizer.apply_chat_template(
+        [{"role": "user", "content": "What is the capital of France?"}],
+        add_generation_prompt=True, tokenize=False)
+    assert "Paris" in _greedy(lm, prompt)
+
+
+def test_smollm2_cache_is_intact_and_derived_model_shares_its_tokenizer():
+    folder = prepare_model("smollm2-135m", verify=True)
+    assert folder is not None and (folder / "model.safetensors").is_file()
+    lm, sm = load_model("smollm2-135m"), load_model("smollm2-135m:layers=6")
+    assert sm.model.config.num_hidden_layers == 6
+    assert sm.parameters < lm.parameters / 2
+    text = "Patient reports chest pain."
+    assert lm.tokenizer(text)["input_ids"] == sm.tokenizer(text)["input_ids"]
+
+
+def test_gemma3_continues_text():
+    lm = load_model("gemma3-270m")
+    assert lm.parameters == get_spec("gemma3-270m").parameters
+    assert len(lm.tokenizer) == 262_144
+    assert "Paris" in _greedy(lm, "The capital of France is")
+
+
+def test_minilm_embeds_similar_sentences_closer():
+    enc = load_model("minilm-l6")
+    texts = ["I have chest pain.", "My chest hurts.", "The stock market fell today."]
+    batch = enc.tokenizer(texts, return_tensors="pt", padding=True)
+    with torch.no_grad():
+        hidden = enc.model(**batch).last_hidden_state
+    mask = batch["attention_mask"].unsqueeze(-1)
+    emb = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1)
+    sims = emb @ emb.T
+    assert sims[0, 1] > sims[0, 2] + 0.2
