@@ -3,8 +3,9 @@
 Classification is scored the way evaluation harnesses do it: the model picks the label whose
 tokens it finds most likely after the prompt (mean log-probability per label token, so long
 labels are not penalised for their length), calibrated against a content-free prompt. The
-fast path runs each prompt once and scores all labels from its KV cache; :func:`choice_logprobs_reference` is the plain one-sequence-per-label
-version that tests check it against.
+fast path runs each prompt once and scores all labels from its KV cache;
+:func:`choice_logprobs_reference` is the plain one-sequence-per-label version that tests check
+it against.
 """
 
 from __future__ import annotations
