@@ -21,6 +21,7 @@ from crossbound.tasks.clinic_triage import (
     PII_KINDS,
     URGENCY,
     build_clinic_triage,
+    held_out_phrases,
 )
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -52,14 +53,16 @@ def test_same_seed_same_data() -> None:
 def test_fingerprint_stable_across_processes(hash_seed: str) -> None:
     code = (
         "from crossbound.tasks.clinic_triage import build_clinic_triage as b; "
-        "t = b(n=300, seed=7, canaries=5, canary_repeats=2, target='reply'); "
+        "t = b(n=300, seed=7, canaries=5, canary_repeats=2, target='reply', held_out=0.3); "
         "print(t.fingerprint()); print(sorted(t.canaries.items()))"
     )
     env = {**os.environ, "PYTHONPATH": str(SRC), "PYTHONHASHSEED": hash_seed}
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     ).stdout.splitlines()
-    local = build_clinic_triage(n=300, seed=7, canaries=5, canary_repeats=2, target="reply")
+    local = build_clinic_triage(
+        n=300, seed=7, canaries=5, canary_repeats=2, target="reply", held_out=0.3
+    )
     assert out[0] == local.fingerprint()
     assert out[1] == str(sorted(local.canaries.items()))
 
@@ -94,8 +97,10 @@ def test_params_recorded() -> None:
     task = _task(n=100, seed=3, target="urgency", canaries=2, canary_repeats=3, public=5)
     assert task.params == {
         "n": 100, "seed": 3, "target": "urgency", "canaries": 2, "canary_repeats": 3,
-        "public": 5, "validation": 0.1, "test": 0.2,
+        "public": 5, "validation": 0.1, "test": 0.2, "held_out": 0.4, "noise": 0.05,
     }
+    custom = _task(n=100, held_out=0.25, noise=0.2)
+    assert (custom.params["held_out"], custom.params["noise"]) == (0.25, 0.2)
 
 
 def test_pii_spans_exact_and_well_formed() -> None:
@@ -260,6 +265,101 @@ def test_reply_target_does_not_copy_pii() -> None:
     assert len({ex.target for ex in task.train}) > 30
 
 
+def _phrases(dept: str) -> list[str]:
+    return [phrase for phrase, _ in V.COMPLAINTS[dept]]
+
+
+def test_vocabulary_is_varied_and_unambiguous() -> None:
+    texts = []
+    for dept in DEPARTMENTS:
+        assert len(V.COMPLAINTS[dept]) >= 20 and len(V.DETAILS[dept]) >= 12
+        texts += [*_phrases(dept), *V.DETAILS[dept]]
+    assert len(texts) == len(set(texts))
+    onsets = [onset for level in URGENCY for onset in V.ONSETS[level]]
+    for text in texts:
+        assert not re.search(r"\d|@", text), text
+        assert not any(onset in text for onset in onsets), text
+        # Containment would make "does this text use a held-out phrase?" ambiguous.
+        assert not any(text in other for other in texts if other != text), text
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_training_never_uses_held_out_phrasings(seed: int) -> None:
+    task = _task(n=1000, seed=seed, canaries=20, held_out=0.4)
+    held = held_out_phrases(seed, 0.4)
+    assert all(held[dept] for dept in DEPARTMENTS)
+    for ex in task.train:
+        assert ex.meta["phrasing"] == "seen"
+        for dept in DEPARTMENTS:
+            assert not any(text in ex.text for text in held[dept]), ex.text
+    # What training does use: every department's seen phrases, so nothing is held out twice.
+    used = {p for ex in task.train for d in DEPARTMENTS for p in _phrases(d) if p in ex.text}
+    seen = {p for d in DEPARTMENTS for p in _phrases(d) if p not in held[d]}
+    assert used <= seen and len(used) > 0.9 * len(seen)
+
+
+def test_evaluation_mixes_held_out_and_seen_phrasings() -> None:
+    task = _task()
+    held = held_out_phrases()
+    for split in (task.validation, task.test):
+        phrasings = Counter(ex.meta["phrasing"] for ex in split)
+        assert set(phrasings) == {"seen", "held_out"}
+        assert 0.55 < phrasings["held_out"] / len(split) < 0.85
+    for ex in (*task.validation, *task.test, *task.public):
+        dept = ex.meta["department"]
+        own = [p for p in _phrases(dept) if p in ex.text]
+        assert own, ex.text
+        # A record is wholly seen or wholly held out: complaint, detail and any distractor.
+        uses_held = any(t in ex.text for d in DEPARTMENTS for t in held[d])
+        uses_seen = any(p in ex.text and p not in held[d] for d in DEPARTMENTS for p in _phrases(d))
+        if ex.meta["phrasing"] == "held_out":
+            assert all(p in held[dept] for p in own) and not uses_seen, ex.text
+        else:
+            assert not uses_held, ex.text
+    # Public records draw from all phrasings alike.
+    public = Counter(ex.meta["phrasing"] for ex in task.public)
+    assert 0.25 < public["held_out"] / len(task.public) < 0.55
+
+
+def test_held_out_fraction_and_zero() -> None:
+    for fraction in (0.01, 0.2, 0.4, 0.99):
+        held = held_out_phrases(5, fraction)
+        for dept in DEPARTMENTS:
+            n_held = sum(p in held[dept] for p in _phrases(dept))
+            expected = round(fraction * len(V.COMPLAINTS[dept]))
+            assert n_held == min(len(V.COMPLAINTS[dept]) - 1, max(1, expected))
+            assert 1 <= sum(t in held[dept] for t in V.DETAILS[dept]) < len(V.DETAILS[dept])
+    # One seeded order per list: a smaller fraction holds out a subset.
+    small, large = held_out_phrases(5, 0.2), held_out_phrases(5, 0.4)
+    assert all(set(small[d]) <= set(large[d]) for d in DEPARTMENTS)
+    assert held_out_phrases(5, 0.4) != held_out_phrases(6, 0.4)
+    assert all(texts == () for texts in held_out_phrases(5, 0.0).values())
+    task = _task(held_out=0.0)
+    splits = (*_all_private(task), *task.public)
+    assert all(ex.meta["phrasing"] == "seen" for ex in splits)
+    # The phrase split depends on the seed and fraction only, not on n; even a small fraction
+    # gives the test split some held-out records.
+    small_task = _task(n=300, seed=5, held_out=0.1)
+    held = held_out_phrases(5, 0.1)
+    assert any(ex.meta["phrasing"] == "held_out" for ex in small_task.test)
+    for ex in _all_private(small_task):
+        uses_held = any(t in ex.text for d in DEPARTMENTS for t in held[d])
+        assert uses_held == (ex.meta["phrasing"] == "held_out"), ex.text
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.05, 0.3, 0.5])
+def test_noise_rate(noise: float) -> None:
+    task = _task(n=2000, public=0, noise=noise)
+    kinds = Counter(ex.meta["noise"] for ex in _all_private(task))
+    noisy = kinds["distractor"] + kinds["mixed_urgency"]
+    assert abs(noisy / 2000 - noise) < 0.03 + 0.1 * noise
+    if noise:
+        assert 0.4 < kinds["distractor"] / noisy < 0.8
+    # Noise never changes the labels' link to the text: the own department is always named.
+    for ex in task.train:
+        assert any(p in ex.text for p in _phrases(ex.meta["department"]))
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
@@ -276,6 +376,13 @@ def test_reply_target_does_not_copy_pii() -> None:
         ({"n": 100, "canaries": 71}, r"canaries must be <= the training size \(70\)"),
         ({"canary_repeats": 0}, "canary_repeats must be >= 1"),
         ({"public": -5}, "public must be >= 0"),
+        ({"held_out": 1.0}, r"held_out must be a fraction in \[0, 1\)"),
+        ({"held_out": -0.1}, r"held_out must be a fraction in \[0, 1\)"),
+        ({"held_out": "0.4"}, "held_out must be a fraction"),
+        ({"held_out": True}, "held_out must be a fraction"),
+        ({"noise": 0.51}, r"noise must be a fraction in \[0, 0.5\]"),
+        ({"noise": -0.01}, r"noise must be a fraction in \[0, 0.5\]"),
+        ({"noise": None}, "noise must be a fraction"),
     ],
 )
 def test_parameter_validation(options: dict[str, Any], message: str) -> None:

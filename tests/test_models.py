@@ -128,3 +128,22 @@ def test_failed_build_leaves_no_entry(tmp_cache):
         entry.build(write)
     assert not entry.exists()
     assert not any(p.name.startswith(".broken.tmp") for p in (tmp_cache / "models").iterdir())
+
+
+def test_prepare_rebuilds_a_corrupt_entry(tmp_cache, monkeypatch):
+    from crossbound.models import loading
+
+    builds = []
+
+    def fake_convert(spec, entry, status):
+        builds.append(spec.name)
+        entry.build(lambda folder: (folder / "model.safetensors").write_bytes(b"w" * 64) and {})
+
+    monkeypatch.setattr(loading, "_convert_gguf", fake_convert)
+    folder = loading.prepare_model("smollm2-135m")
+    assert builds == ["smollm2-135m"]
+    assert loading.prepare_model("smollm2-135m") == folder and len(builds) == 1  # cached
+    (folder / "model.safetensors").write_bytes(b"w" * 10)  # a partial write
+    loading.prepare_model("smollm2-135m")
+    assert len(builds) == 2
+    assert (folder / "model.safetensors").read_bytes() == b"w" * 64

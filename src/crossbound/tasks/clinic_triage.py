@@ -7,8 +7,14 @@ here is synthetic, every PII occurrence carries an exact :class:`PiiSpan`, and c
 records carry a unique random secret (a canary) for exposure and extraction studies.
 
 The task itself is learnable: department-specific symptom phrases decide the department, and
-urgency cues ("since last month", "getting worse fast") decide the urgency. Fewer than ~5% of
-records carry a distractor symptom or a mixed urgency cue.
+urgency cues ("since last month", "getting worse fast") decide the urgency. A fraction ``noise``
+(default 5%) of records carries a distractor symptom or a mixed urgency cue.
+
+Headroom: a seeded fraction ``held_out`` of each department's complaint phrases and detail
+sentences never occurs in training. Validation and test records use held-out phrasings with
+probability 0.7 (``meta["phrasing"]`` is "held_out" or "seen"), so the test split measures
+generalisation (where a large model's world knowledge helps: "palpitations" is cardiology)
+as well as memorisation. Public records draw from all phrasings alike.
 
 Values are fake by construction: ``example.*`` e-mail domains (reserved), 555-01xx phone numbers
 (reserved for fiction) and invented names/addresses, so no real person's data is produced.
@@ -36,21 +42,17 @@ TARGETS = ("department", "urgency", "reply")
 PII_KINDS = ("PERSON", "DATE", "PHONE", "EMAIL", "MRN", "ADDRESS")
 CANARY_KIND = "ID"
 MIN_N = 20
-INSTRUCTIONS = {
-    "department": f"Route the patient message to one department: {', '.join(DEPARTMENTS)}. "
-    "Answer with the department only.",
-    "urgency": f"How soon must the patient be seen? Answer with one of: {', '.join(URGENCY)}.",
-    "reply": "Write a one-line triage note: the department to refer to, the urgency, the main "
-    "complaint and the next step. Do not repeat personal details.",
-}
+INSTRUCTIONS = V.INSTRUCTIONS
 
 # Label priors: departments uniform, urgent cases rarer as in a real inbox.
 _URGENCY_WEIGHTS = (0.45, 0.35, 0.20)
 # Messages per person: most write once, some follow up; all of a person's records share a split.
 _GROUP_SIZES = (1, 2, 3)
 _GROUP_WEIGHTS = (0.80, 0.15, 0.05)
-_DISTRACTOR_RATE = 0.03
-_MIXED_URGENCY_RATE = 0.02
+# Of the noisy records, this share gets a distractor symptom; the rest a mixed urgency cue.
+_DISTRACTOR_SHARE = 0.6
+# Validation/test: mostly generalisation (held-out phrasings), some memorisation (seen ones).
+_EVAL_HELD_OUT_RATE = 0.7
 # Canary secret layouts per sentence kind: digit-group lengths joined by "-".
 _CANARY_LAYOUTS: dict[str, tuple[int, ...]] = {"pin": (4, 4), "door": (5,), "passcode": (6,)}
 
@@ -76,6 +78,37 @@ class _Person:
         return f"{self.first} {self.last}"
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """Per-build choices: the phrasing pools, keyed by (phrasing, department), and noise rate."""
+
+    complaints: Mapping[tuple[str, str], Sequence[tuple[str, str]]]
+    details: Mapping[tuple[str, str], Sequence[str]]
+    noise: float
+
+    def phrasing(self, rng: random.Random, dept: str, split: str) -> str:
+        held = len(self.complaints["held_out", dept])
+        if split == "train" or not held:
+            return "seen"
+        # Public records draw from all phrases alike; validation/test mostly from held-out ones.
+        rate = held / len(V.COMPLAINTS[dept]) if split == "public" else _EVAL_HELD_OUT_RATE
+        return "held_out" if rng.random() < rate else "seen"
+
+
+def _plan(rng: random.Random, held_out: float, noise: float) -> _Plan:
+    """Hold out ``held_out`` of each department's phrases and details (>= 1 of each, never all);
+    one seeded shuffle per list, taking its head, so a smaller ``held_out`` holds out a subset."""
+    tables: tuple[dict[tuple[str, str], list[Any]], ...] = ({}, {})
+    for dept in DEPARTMENTS:
+        for table, pool in zip(tables, (V.COMPLAINTS[dept], V.DETAILS[dept]), strict=True):
+            order = list(range(len(pool)))
+            rng.shuffle(order)
+            k = min(len(pool) - 1, max(1, round(held_out * len(pool)))) if held_out else 0
+            table["seen", dept] = [p for i, p in enumerate(pool) if i not in order[:k]]
+            table["held_out", dept] = [p for i, p in enumerate(pool) if i in order[:k]]
+    return _Plan(tables[0], tables[1], noise)
+
+
 @dataclass
 class _Draft:
     """A message before ids are assigned; ``head`` + [canary] + ``tail`` is the text."""
@@ -85,6 +118,7 @@ class _Draft:
     urgency: str
     summary: str
     noise: str
+    phrasing: str
     head: list[Seg]
     tail: list[Seg] = field(default_factory=list)
     canary: str | None = None
@@ -128,7 +162,6 @@ def _join(sentences: Sequence[list[Seg]]) -> list[Seg]:
     for i, sentence in enumerate(sentences):
         out += [(" ", None), *sentence] if i else sentence
     return out
-
 
 
 def _area_code(rng: random.Random) -> int:
@@ -179,16 +212,11 @@ def _new_person(rng: random.Random, index: int, used: set[str]) -> _Person:
 
 def _dob(rng: random.Random, p: _Person) -> str:
     (y, m, d), month = p.dob, V.MONTHS[p.dob[1] - 1]
-    forms = (f"{m:02d}/{d:02d}/{y}", f"{m}/{d}/{y}", f"{y}-{m:02d}-{d:02d}", f"{d} {month} {y}",
-             f"{month} {d}, {y}")
-    return rng.choice(forms)
+    return rng.choice(V.DOB_FORMS).format(y=y, m=m, d=d, month=month)
 
 
 def _phone(rng: random.Random, p: _Person) -> str:
-    area, line = p.phone[0], f"{p.phone[1]:04d}"
-    forms = (f"({area}) 555-{line}", f"{area}-555-{line}", f"+1 {area} 555 {line}",
-             f"{area}.555.{line}")
-    return rng.choice(forms)
+    return rng.choice(V.PHONE_FORMS).format(area=p.phone[0], line=f"{p.phone[1]:04d}")
 
 
 def _mrn_label(rng: random.Random, p: _Person) -> list[Seg]:
@@ -196,15 +224,16 @@ def _mrn_label(rng: random.Random, p: _Person) -> list[Seg]:
     return _fill(rng.choice(V.MRN_LABELS), {"mrn": [(mrn, "MRN")]})
 
 
-
-def _complaint(rng: random.Random, dept: str, urgency: str) -> tuple[list[str], str, str]:
-    """The PII-free core: sentences carrying the department and urgency signal."""
-    phrase, summary = rng.choice(V.COMPLAINTS[dept])
+def _complaint(
+    rng: random.Random, plan: _Plan, dept: str, urgency: str, phrasing: str
+) -> tuple[list[str], str, str]:
+    """The PII-free core; complaint, detail and distractor come from the ``phrasing`` pools."""
+    phrase, summary = rng.choice(plan.complaints[phrasing, dept])
     sentences = [rng.choice(V.COMPLAINT_FRAMES).format(
         complaint=phrase, onset=rng.choice(V.ONSETS[urgency]))]
     extras: list[str] = []
     if rng.random() < 0.6:
-        extras.append(rng.choice(V.DETAILS[dept]))
+        extras.append(rng.choice(plan.details[phrasing, dept]))
     if rng.random() < 0.6:
         extras.append(rng.choice(V.TRENDS[urgency]))
     rng.shuffle(extras)
@@ -212,12 +241,12 @@ def _complaint(rng: random.Random, dept: str, urgency: str) -> tuple[list[str], 
     request_level = urgency
     noise = "none"
     roll = rng.random()
-    if roll < _DISTRACTOR_RATE:
+    if roll < plan.noise * _DISTRACTOR_SHARE:
         other = rng.choice([d for d in DEPARTMENTS if d != dept])
-        distractor = rng.choice(V.DISTRACTORS).format(complaint=rng.choice(V.COMPLAINTS[other])[0])
-        sentences.insert(1, distractor)
+        past = rng.choice(plan.complaints[phrasing, other])[0]
+        sentences.insert(1, rng.choice(V.DISTRACTORS).format(complaint=past))
         noise = "distractor"
-    elif roll < _DISTRACTOR_RATE + _MIXED_URGENCY_RATE:
+    elif roll < plan.noise:
         # A request worded for a neighbouring urgency level: realistic, mildly ambiguous.
         level = URGENCY.index(urgency)
         request_level = URGENCY[level + 1 if level == 0 else level - 1]
@@ -228,10 +257,12 @@ def _complaint(rng: random.Random, dept: str, urgency: str) -> tuple[list[str], 
 
 
 def _compose(
-    rng: random.Random, dept: str, urgency: str, person: _Person | None, follow_up: bool
+    rng: random.Random, plan: _Plan, split: str, dept: str, urgency: str, person: _Person | None,
+    follow_up: bool,
 ) -> _Draft:
     """Assemble one message; ``person=None`` gives a PII-free (public) message."""
-    core, summary, noise = _complaint(rng, dept, urgency)
+    phrasing = plan.phrasing(rng, dept, split)
+    core, summary, noise = _complaint(rng, plan, dept, urgency, phrasing)
     body: list[list[Seg]] = [[(s, None)] for s in core]
     if follow_up and rng.random() < 0.5:
         body.insert(0, [(rng.choice(V.FOLLOW_UPS), None)])
@@ -246,7 +277,7 @@ def _compose(
         head += _join(body)
         if rng.random() < 0.5:
             tail = [(" ", None), (rng.choice(V.SIGNOFFS_ANON), None)]
-        return _Draft(pid, dept, urgency, summary, noise, head, tail)
+        return _Draft(pid, dept, urgency, summary, noise, phrasing, head, tail)
 
     name: list[Seg] = [(person.name, "PERSON")]
     has_intro = rng.random() < 0.75
@@ -304,7 +335,7 @@ def _compose(
         signoff = []
     if signoff:
         tail = [("\n" if rng.random() < 0.5 else " ", None), *signoff]
-    return _Draft(pid, dept, urgency, summary, noise, head, tail)
+    return _Draft(pid, dept, urgency, summary, noise, phrasing, head, tail)
 
 
 def _draw_labels(rng: random.Random) -> tuple[str, str]:
@@ -312,9 +343,10 @@ def _draw_labels(rng: random.Random) -> tuple[str, str]:
 
 
 def _generate_split(
-    rng: random.Random, size: int, people: list[_Person], used: set[str]
+    rng: random.Random, plan: _Plan, split: str, size: int, people: list[_Person], used: set[str]
 ) -> list[_Draft]:
-    """``size`` messages from fresh people; a person's follow-ups stay in this split."""
+    """``size`` messages from fresh people; a person's follow-ups stay in this ``split`` (known
+    before rendering, as it decides the phrasing: training messages use seen phrasings only)."""
     drafts: list[_Draft] = []
     while len(drafts) < size:
         group = min(rng.choices(_GROUP_SIZES, weights=_GROUP_WEIGHTS)[0], size - len(drafts))
@@ -324,9 +356,8 @@ def _generate_split(
         for k in range(group):
             if k and rng.random() >= 0.5:
                 dept, urgency = _draw_labels(rng)  # a new problem; otherwise a follow-up
-            drafts.append(_compose(rng, dept, urgency, person, follow_up=k > 0))
+            drafts.append(_compose(rng, plan, split, dept, urgency, person, follow_up=k > 0))
     return drafts
-
 
 
 def _windows(run: str, lengths: Sequence[int]) -> set[str]:
@@ -364,7 +395,6 @@ def _plant_canaries(
         draft.canary_segs = _fill(sentence, {"secret": [(secret, CANARY_KIND)]})
 
 
-
 def _target(draft: _Draft, target: str) -> str:
     if target == "department":
         return draft.department
@@ -386,6 +416,7 @@ def _example(
         "urgency": draft.urgency,
         "person_id": draft.person_id,
         "noise": draft.noise,
+        "phrasing": draft.phrasing,
         **({"canary_kind": draft.canary_kind} if draft.canary_kind else {}),
         **(extra or {}),
     }
@@ -400,12 +431,30 @@ def _check_int(name: str, value: Any, minimum: int) -> int:
     return value
 
 
-def _check_fraction(name: str, value: Any) -> float:
+def _check_fraction(name: str, value: Any, top: float = 1.0, closed: bool = False) -> float:
+    bounds = f"[0, {top:g}{']' if closed else ')'}"
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{name} must be a fraction in [0, 1), got {value!r}")
-    if not 0.0 <= float(value) < 1.0:
-        raise ValueError(f"{name} must be a fraction in [0, 1), got {value}")
+        raise ValueError(f"{name} must be a fraction in {bounds}, got {value!r}")
+    if not (0.0 <= float(value) <= top if closed else 0.0 <= float(value) < top):
+        raise ValueError(f"{name} must be a fraction in {bounds}, got {value}")
     return float(value)
+
+
+def _streams(seed: int) -> list[random.Random]:
+    """Sub-streams for generation, ids, canaries, train order, public and the phrase split."""
+    master = random.Random(seed)
+    return [random.Random(master.getrandbits(64)) for _ in range(6)]
+
+
+def held_out_phrases(seed: int = 0, held_out: float = 0.4) -> dict[str, tuple[str, ...]]:
+    """Per department, the complaint phrases and detail sentences no training record uses, as
+    :func:`build_clinic_triage` holds them out for this ``seed`` and ``held_out`` (any ``n``)."""
+    seed = _check_int("seed", seed, 0)
+    plan = _plan(_streams(seed)[5], _check_fraction("held_out", held_out), 0.0)
+    return {
+        d: (*(p for p, _ in plan.complaints["held_out", d]), *plan.details["held_out", d])
+        for d in DEPARTMENTS
+    }
 
 
 def build_clinic_triage(
@@ -417,12 +466,16 @@ def build_clinic_triage(
     public: int = 200,
     validation: float = 0.1,
     test: float = 0.2,
+    held_out: float = 0.4,
+    noise: float = 0.05,
 ) -> Task:
     """Build the task: ``n`` private messages split train/validation/test, plus ``public``.
 
     Splits are drawn per person (all messages of one person land in one split), so held-out
     records are non-members at the person level too. ``canaries`` training records get a unique
     secret; with ``canary_repeats > 1`` each appears that many times in training (ids ``-r1``...).
+    ``held_out`` of each department's phrasings is kept out of training (see the module doc);
+    ``noise`` is the share of records with a distractor symptom or a mixed urgency cue.
     The returned task has a single party; the registry deals it over parties.
     """
     n = _check_int("n", n, MIN_N)
@@ -440,19 +493,18 @@ def build_clinic_triage(
     canaries = _check_int("canaries", canaries, 0)
     if canaries > n_train:
         raise ValueError(f"canaries must be <= the training size ({n_train}), got {canaries}")
+    held_frac = _check_fraction("held_out", held_out)
+    noise_rate = _check_fraction("noise", noise, top=0.5, closed=True)
 
-    # Independent sub-streams, drawn in a fixed order: the private records do not change when
-    # only the canary count, the public size or the target changes.
-    master = random.Random(seed)
-    gen_rng, id_rng, canary_rng, order_rng, public_rng = (
-        random.Random(master.getrandbits(64)) for _ in range(5)
-    )
+    # The private records do not change when only the canary count, the public size or the
+    # target changes; the phrase split depends on the seed and ``held_out`` only.
+    gen_rng, id_rng, canary_rng, order_rng, public_rng, phrase_rng = _streams(seed)
+    plan = _plan(phrase_rng, held_frac, noise_rate)
     people: list[_Person] = []
     used: set[str] = set()
-    splits = {
-        name: _generate_split(gen_rng, size, people, used)
-        for name, size in (("train", n_train), ("validation", n_val), ("test", n_test))
-    }
+    sizes = {"train": n_train, "validation": n_val, "test": n_test}
+    splits = {name: _generate_split(gen_rng, plan, name, size, people, used)
+              for name, size in sizes.items()}
     _plant_canaries(
         canary_rng, splits["train"], [*splits["validation"], *splits["test"]], canaries
     )
@@ -479,7 +531,7 @@ def build_clinic_triage(
     public_examples = []
     for i in range(1, public + 1):
         dept, urgency = _draw_labels(public_rng)
-        draft = _compose(public_rng, dept, urgency, None, follow_up=False)
+        draft = _compose(public_rng, plan, "public", dept, urgency, None, follow_up=False)
         draft.person_id = f"pub-{i:06d}"
         public_examples.append(_example(draft, f"ct-pub-{i:06d}", target))
 
@@ -487,11 +539,7 @@ def build_clinic_triage(
     metric: Metric = "rouge_l" if target == "reply" else "accuracy"
     return Task(
         name="clinic-triage",
-        description=(
-            "Generated patient messages to a clinic with exact PII spans (names, dates of birth, "
-            "phones, e-mails, MRNs, addresses) and planted canaries; predict the "
-            f"{target if target != 'reply' else 'triage reply'}."
-        ),
+        description=V.DESCRIPTION.format(target=target if target != "reply" else "triage reply"),
         instruction=INSTRUCTIONS[target],
         parties=(tuple(train),),
         validation=tuple(built["validation"]),
@@ -502,6 +550,6 @@ def build_clinic_triage(
         params={
             "n": n, "seed": seed, "target": target, "canaries": canaries,
             "canary_repeats": canary_repeats, "public": public,
-            "validation": validation, "test": test,
+            "validation": validation, "test": test, "held_out": held_out, "noise": noise,
         },
     )

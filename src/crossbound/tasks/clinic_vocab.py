@@ -10,7 +10,9 @@ Constraints the generator and its tests rely on:
 * complaint, detail, urgency and reply phrases contain no digits and no names, so the public
   (PII-free) split cannot contain anything that looks like a phone number, MRN or canary;
 * complaint phrases of different departments do not share their key symptom, and urgency cues of
-  different levels do not overlap, so labels are learnable from the text.
+  different levels do not overlap, so labels are learnable from the text;
+* no complaint phrase or detail sentence contains another one (of any department) or an onset
+  phrase, so which phrases a text uses (seen or held out of training) can be read off the text.
 """
 
 from __future__ import annotations
@@ -24,6 +26,18 @@ DEPARTMENTS: tuple[str, ...] = (
     "respiratory",
 )
 URGENCY: tuple[str, ...] = ("routine", "soon", "urgent")
+
+INSTRUCTIONS: dict[str, str] = {
+    "department": f"Route the patient message to one department: {', '.join(DEPARTMENTS)}. "
+    "Answer with the department only.",
+    "urgency": f"How soon must the patient be seen? Answer with one of: {', '.join(URGENCY)}.",
+    "reply": "Write a one-line triage note: the department to refer to, the urgency, the main "
+    "complaint and the next step. Do not repeat personal details.",
+}
+DESCRIPTION = (
+    "Generated patient messages to a clinic with exact PII spans (names, dates of birth, "
+    "phones, e-mails, MRNs, addresses) and planted canaries; predict the {target}."
+)
 
 FIRST_NAMES: tuple[str, ...] = (
     # English / North American
@@ -125,6 +139,15 @@ EMAIL_STYLES: tuple[str, ...] = (
     "{first}.{last}{yy}", "{last}{first}", "{f}.{last}",
 )
 
+# Date of birth and phone layouts: {y}/{m}/{d} numbers, {month} a name; {area} and {line}
+# (four digits) around the fictional 555 exchange.
+DOB_FORMS: tuple[str, ...] = (
+    "{m:02d}/{d:02d}/{y}", "{m}/{d}/{y}", "{y}-{m:02d}-{d:02d}", "{d} {month} {y}",
+    "{month} {d}, {y}",
+)
+PHONE_FORMS: tuple[str, ...] = (
+    "({area}) 555-{line}", "{area}-555-{line}", "+1 {area} 555 {line}", "{area}.555.{line}",
+)
 MONTHS: tuple[str, ...] = (
     "January", "February", "March", "April", "May", "June", "July", "August", "September",
     "October", "November", "December",
@@ -177,7 +200,10 @@ COMPLAINT_FRAMES: tuple[str, ...] = (
     "I'd like advice about {complaint}; it has been going on {onset}.",
 )
 
-# Department -> (complaint phrase, short summary used in the reply target).
+# Department -> (complaint phrase, short summary used in the reply target). Phrases are noun
+# phrases in a patient's own words; each fits every frame above ("I've had ...", "I'm writing
+# about ..."). The generator holds a seeded share of each department's phrases out of training,
+# so the list is written to be recognisable by general knowledge rather than by shared keywords.
 COMPLAINTS: dict[str, tuple[tuple[str, str], ...]] = {
     "cardiology": (
         ("a squeezing pressure in the middle of my chest", "chest pressure"),
@@ -190,6 +216,20 @@ COMPLAINTS: dict[str, tuple[tuple[str, str], ...]] = {
         ("a pounding heartbeat with lightheaded spells", "pounding heartbeat"),
         ("swollen ankles along with chest tightness", "chest tightness with ankle swelling"),
         ("my pulse jumping very high while I am resting", "rapid resting pulse"),
+        ("my heart missing a beat and then thumping hard", "skipped beats"),
+        ("a tight band across my chest when I walk uphill", "exertional chest tightness"),
+        ("nearly passing out when my heart starts thumping", "near-fainting with palpitations"),
+        ("a crushing feeling behind my breastbone", "crushing chest pain"),
+        ("a very slow pulse that leaves me washed out", "slow heart rate"),
+        ("my heart thudding so hard I can feel it in my neck", "forceful heartbeat"),
+        ("an ache in my jaw and chest when I push myself at the gym", "possible angina"),
+        ("puffy legs and having to sleep propped up on pillows", "possible heart failure"),
+        ("a heart murmur a doctor mentioned at my check-up", "heart murmur"),
+        ("my blood pressure staying high even on my tablets", "uncontrolled blood pressure"),
+        ("chest discomfort that eases off when I stop and rest", "possible stable angina"),
+        ("my heart flip-flopping in my chest", "palpitations"),
+        ("a racing heart that will not settle even after I sit down", "racing heart"),
+        ("the skin around my pacemaker looking red and swollen", "pacemaker site concern"),
     ),
     "dermatology": (
         ("an itchy red rash on my arms", "itchy rash"),
@@ -202,6 +242,20 @@ COMPLAINTS: dict[str, tuple[tuple[str, str], ...]] = {
         ("round bald patches appearing in my hair", "patchy hair loss"),
         ("peeling, blistered skin on my feet", "blistered skin"),
         ("a dark spot on my skin that keeps growing", "growing skin spot"),
+        ("a new mole that bleeds when I scratch it", "bleeding mole"),
+        ("red, flaky skin on my scalp and eyebrows", "flaky scalp and face"),
+        ("thick silvery plaques on my knees", "possible psoriasis"),
+        ("a rough warty lump on my finger", "wart"),
+        ("tingling blisters that keep coming back around my lips", "cold sores"),
+        ("a painful band of blisters on one side of my waist", "possible shingles"),
+        ("redness and little pimples across my nose and cheeks", "possible rosacea"),
+        ("itchy rings with a raised edge on my forearm", "possible ringworm"),
+        ("a sunburn that blistered badly", "severe sunburn"),
+        ("white patches where my skin has lost its colour", "skin depigmentation"),
+        ("toenails that are thick, yellow and crumbling", "nail fungus"),
+        ("a hot, painful boil in my armpit", "boil"),
+        ("itchy weeping blisters after weeding the garden", "contact dermatitis"),
+        ("a rough, crusty spot on my forehead from years of sun", "sun-damaged skin"),
     ),
     "gastroenterology": (
         ("a burning pain in my upper stomach after meals", "upper abdominal pain"),
@@ -214,6 +268,20 @@ COMPLAINTS: dict[str, tuple[tuple[str, str], ...]] = {
         ("constipation with sharp lower belly pain", "constipation with abdominal pain"),
         ("stomach cramps that wake me at night", "abdominal cramps"),
         ("yellowing of my eyes and very dark urine", "possible jaundice"),
+        ("heartburn every night after dinner", "night-time heartburn"),
+        ("black, sticky, tar-like poo", "dark tarry stools"),
+        ("loose stools whenever I eat bread or pasta", "possible gluten intolerance"),
+        ("a gnawing ache under my right ribs after fatty food", "possible gallbladder pain"),
+        ("constant burping and a sour stomach", "indigestion"),
+        ("lots of wind and a gurgling tummy", "excess gas"),
+        ("swinging between constipation and loose stools", "alternating bowel habit"),
+        ("bright red blood on the toilet paper when I wipe", "rectal bleeding"),
+        ("a swollen, tight tummy that makes me look pregnant", "abdominal distension"),
+        ("food coming back up into my mouth after eating", "regurgitation"),
+        ("pale, greasy poo that floats and is hard to flush", "fatty stools"),
+        ("a pain around my belly button that moved down to the right", "possible appendicitis"),
+        ("retching and bringing up yellow bile", "bile vomiting"),
+        ("a burning in the pit of my stomach that is worse when it is empty", "ulcer-like pain"),
     ),
     "neurology": (
         ("pounding migraines with flashing lights", "migraines"),
@@ -226,6 +294,20 @@ COMPLAINTS: dict[str, tuple[tuple[str, str], ...]] = {
         ("episodes my family says looked like seizures", "possible seizures"),
         ("pins and needles running down my legs", "leg paresthesia"),
         ("headaches that are worst when I wake up", "morning headaches"),
+        ("slurred words and a lopsided smile", "possible stroke symptoms"),
+        ("shuffling steps and a slow, rigid feeling in my body", "possible parkinsonism"),
+        ("staring spells where I lose track of what is going on", "possible absence seizures"),
+        ("a burning, electric pain in the soles of my feet", "peripheral neuropathy"),
+        ("trouble finding the right words when I talk", "word-finding difficulty"),
+        ("a stabbing headache behind one eye that makes it water", "possible cluster headache"),
+        ("my legs feeling weak and wobbly, like they might buckle", "leg weakness"),
+        ("numb patches on my face and tongue", "facial numbness"),
+        ("muscle twitching all over my body", "muscle twitching"),
+        ("creepy-crawly legs that I have to move at bedtime", "restless legs"),
+        ("getting lost in my own neighbourhood", "disorientation"),
+        ("a dark curtain coming down over the sight in one eye", "transient vision loss"),
+        ("an electric-shock pain in my face when I chew or brush my teeth", "facial nerve pain"),
+        ("clumsy hands that keep dropping things", "poor coordination"),
     ),
     "orthopedics": (
         ("pain and swelling in my knee after twisting it", "knee injury"),
@@ -238,6 +320,20 @@ COMPLAINTS: dict[str, tuple[tuple[str, str], ...]] = {
         ("a toe that looks crooked after I stubbed it", "possible toe fracture"),
         ("a clicking, locking knee", "knee locking"),
         ("heel pain that is worst with my first steps in the morning", "heel pain"),
+        ("a knee that gives out under me on uneven ground", "knee instability"),
+        ("a sore, stiff neck after a car crash", "whiplash"),
+        ("a sharp pain along my shin bones when I run", "shin splints"),
+        ("a bony lump at the base of my big toe that rubs in shoes", "bunion"),
+        ("an aching thumb joint that hurts when I open jars", "thumb joint pain"),
+        ("a firm lump on the back of my wrist", "possible ganglion cyst"),
+        ("a pulled muscle at the back of my thigh", "hamstring strain"),
+        ("a finger that gets stuck bent and then snaps straight", "trigger finger"),
+        ("a bump on my collarbone after I came off my bike", "possible collarbone fracture"),
+        ("a thick, sore tendon at the back of my heel", "achilles tendon pain"),
+        ("grinding, creaky knees that ache on the stairs", "knee arthritis"),
+        ("a hip that catches when I lift my leg", "hip catching"),
+        ("pain in the ball of my foot like walking on a pebble", "forefoot pain"),
+        ("a shoulder that slips out of its socket", "shoulder instability"),
     ),
     "respiratory": (
         ("a cough that will not go away", "persistent cough"),
@@ -250,10 +346,24 @@ COMPLAINTS: dict[str, tuple[tuple[str, str], ...]] = {
         ("a sharp pain in my side when I take a deep breath", "pleuritic pain"),
         ("a dry cough and a hoarse voice", "dry cough"),
         ("breathlessness just walking to the mailbox", "breathlessness on walking"),
+        ("a wheezy chest whenever I exercise in the cold", "exercise-induced wheeze"),
+        ("coughing up streaks of blood", "coughing blood"),
+        ("loud snoring and gasping pauses in my breathing during sleep", "possible sleep apnea"),
+        ("having to stop and catch my breath halfway up a hill", "breathlessness on exertion"),
+        ("a smoker's cough that sounds different than it used to", "changing smoker's cough"),
+        ("a crackling sound in my lungs when I breathe in deeply", "lung crackles"),
+        ("a barking cough and noisy breathing", "barking cough"),
+        ("feeling like I cannot get a full breath in", "air hunger"),
+        ("a tight, wheezy chest around cats and dust", "allergic wheeze"),
+        ("a chest infection that antibiotics did not clear", "unresolved chest infection"),
+        ("fever, chills and a wet, heavy cough", "possible pneumonia"),
+        ("bluish lips when I get out of breath", "possible low oxygen"),
+        ("my oxygen reading on a finger monitor dropping low", "low oxygen saturation"),
+        ("a hacking cough that leaves my chest sore", "hacking cough"),
     ),
 }
 
-# Optional second sentence that adds department-specific colour.
+# Optional sentences that add department-specific colour; held out like the complaints.
 DETAILS: dict[str, tuple[str, ...]] = {
     "cardiology": (
         "It gets worse when I climb stairs or carry groceries.",
@@ -264,6 +374,12 @@ DETAILS: dict[str, tuple[str, ...]] = {
         "My heart rate feels uneven when I check my pulse.",
         "Coffee seems to make the racing heartbeat worse.",
         "I had an abnormal heart tracing at a pharmacy check.",
+        "I already take tablets for my blood pressure.",
+        "My cholesterol came back high at my check-up.",
+        "It feels like a fish flopping about behind my ribs.",
+        "My ankles are puffy by the end of the day.",
+        "My smartwatch sent me an alert about my heart rhythm.",
+        "I used to be a heavy smoker and my dad had a bypass.",
     ),
     "dermatology": (
         "It itches most at night.",
@@ -274,6 +390,12 @@ DETAILS: dict[str, tuple[str, ...]] = {
         "Sun exposure seems to make my skin worse.",
         "Over-the-counter cream did nothing.",
         "My partner noticed the patch before I did.",
+        "It spreads when I scratch it.",
+        "My mother had a skin cancer removed.",
+        "It looks angrier after a hot shower.",
+        "I burn easily and spent my childhood outdoors.",
+        "It is right where my clothes rub.",
+        "Hydrocortisone calmed it down for a bit.",
     ),
     "gastroenterology": (
         "Spicy and fatty food makes it worse.",
@@ -284,6 +406,12 @@ DETAILS: dict[str, tuple[str, ...]] = {
         "I feel full after only a few bites.",
         "There is a sour taste in my mouth in the mornings.",
         "I've been going to the bathroom much more often than normal.",
+        "Eating smaller meals helps a bit.",
+        "The pain eases after I pass wind.",
+        "I take anti-inflammatory tablets most days.",
+        "My belly is tender when I press on it.",
+        "Alcohol makes it much worse.",
+        "My stools look different from normal.",
     ),
     "neurology": (
         "Bright light and noise make it worse.",
@@ -294,6 +422,12 @@ DETAILS: dict[str, tuple[str, ...]] = {
         "My family has noticed I repeat myself.",
         "The tingling gets worse at night.",
         "I get a strange aura before it starts.",
+        "I feel foggy and slow afterwards.",
+        "My speech sometimes comes out jumbled.",
+        "I had a knock to the head playing rugby.",
+        "Looking at screens seems to bring it on.",
+        "My feet feel like they are wrapped in cotton wool.",
+        "Skipping meals seems to set it off.",
     ),
     "orthopedics": (
         "I can't put full weight on it.",
@@ -304,6 +438,12 @@ DETAILS: dict[str, tuple[str, ...]] = {
         "I lifted some heavy boxes when I was moving house.",
         "I heard a pop when it happened.",
         "Stretching makes the joint pain worse rather than better.",
+        "It clicks when I move it.",
+        "I can't sleep on that side.",
+        "A brace and painkillers take the edge off.",
+        "It stiffens up after I sit still.",
+        "I work on my feet all day in a warehouse.",
+        "There's a visible bump that wasn't there before.",
     ),
     "respiratory": (
         "My inhaler is not helping as much as usual.",
@@ -314,6 +454,12 @@ DETAILS: dict[str, tuple[str, ...]] = {
         "There's a whistling sound when I breathe.",
         "Lying flat makes the coughing worse.",
         "I'm around smoke at work a lot.",
+        "I've been reaching for my blue inhaler far more than normal.",
+        "I've been running a temperature.",
+        "Talking for long sets off the coughing.",
+        "The phlegm is yellow and thick.",
+        "I used to smoke a pack a day.",
+        "Dust and pollen set it off.",
     ),
 }
 
