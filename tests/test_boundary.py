@@ -115,3 +115,37 @@ def test_transcript_continues_after_a_torn_write(tmp_path):
         transcript.append("a", "b", "text", b"after restart")
     report = verify_transcript(path)
     assert report.ok and report.entries == 4
+
+
+def test_a_kill_during_writes_loses_no_committed_entry(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    path = tmp_path / "t.jsonl"
+    writer = (
+        "import sys\n"
+        "from crossbound.boundary.transcript import Transcript\n"
+        "t = Transcript(sys.argv[1])\n"
+        "i = 0\n"
+        "while True:\n"
+        "    t.append('data-party-0', 'model-party', 'text', b'x' * (1000 + i))\n"
+        "    print(i, flush=True)\n"  # printed only after the entry is fsync'd
+        "    i += 1\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", writer, str(path)],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    committed = -1
+    deadline = time.monotonic() + 30
+    while committed < 30 and time.monotonic() < deadline:
+        committed = int(proc.stdout.readline())
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert committed >= 30
+    # Reopening cuts a torn final line, if the kill left one, and keeps every committed entry.
+    with Transcript(path) as transcript:
+        assert transcript.summary()["entries"] >= committed + 1
+    report = verify_transcript(path)
+    assert report.ok and report.entries >= committed + 1

@@ -8,11 +8,10 @@ from typing import Any
 
 import torch
 
+from crossbound.boundary.contracts import MODEL_PARTY
 from crossbound.boundary.messages import Kind, Message, MessageError
 from crossbound.evaluate.utility import choice_logprobs, generate_answers
 from crossbound.models.loading import LoadedModel
-
-MODEL_PARTY = "model-party"
 
 MAX_PROMPTS_PER_REQUEST = 4096
 MAX_NEW_TOKENS = 512
@@ -40,27 +39,30 @@ class ModelParty:
         if not prompts or len(prompts) > MAX_PROMPTS_PER_REQUEST:
             raise MessageError(f"a request carries 1..{MAX_PROMPTS_PER_REQUEST} prompts")
         self.calls += 1
-        self.tokens += self._count_tokens(prompts)
+        tokens = self._count_tokens(prompts)
         model, tok = self.lm.model, self.lm.tokenizer
         if op == "score_choices":
             choices = request.meta.get("choices")
             if not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
                 raise MessageError("score_choices needs meta.choices, a list of labels")
             scores = choice_logprobs(model, tok, prompts, choices, self.batch_size)
-            return self._reply(request, Kind.TENSORS, {"choice_logprobs": scores.float()})
+            return self._reply(request, Kind.TENSORS, {"choice_logprobs": scores.float()},
+                               tokens)
         if op == "generate":
             max_new = int(request.meta.get("max_new_tokens", 48))
             if not 1 <= max_new <= MAX_NEW_TOKENS:
                 raise MessageError(f"max_new_tokens must be in 1..{MAX_NEW_TOKENS}")
             answers = generate_answers(model, tok, prompts, max_new, self.batch_size)
-            self.tokens += self._count_tokens(answers)
-            return self._reply(request, Kind.TEXT, answers)
+            return self._reply(request, Kind.TEXT, answers, tokens + self._count_tokens(answers))
         raise MessageError(f"unknown operation {op!r}; the model party serves score_choices, "
                            "generate")
 
-    def _reply(self, request: Message, kind: Kind, payload: Any) -> Message:
+    def _reply(self, request: Message, kind: Kind, payload: Any, tokens: int) -> Message:
+        # The reply says how many tokens the LM processed, so the data side can account for
+        # LM usage the same way whether the model party is local or remote.
+        self.tokens += tokens
         return Message(kind=kind, sender=self.name, receiver=request.sender, payload=payload,
-                       meta={"op": request.meta.get("op")})
+                       meta={"op": request.meta.get("op"), "lm_tokens": tokens})
 
 
 def scores_from(reply: Message) -> torch.Tensor:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from crossbound.boundary.channel import Boundary
+from crossbound.boundary.channel import Boundary, Transport
 from crossbound.boundary.transcript import Transcript
 from crossbound.result import PeakMemory, Result
 from crossbound.strategy import NullProgress, ProgressFactory, RunContext, StrategyConfig
@@ -27,10 +27,13 @@ def run_strategy(
     overwrite: bool = False,
     keep_payloads: bool = True,
     progress: ProgressFactory | None = None,
+    remote: Transport | None = None,
 ) -> Result:
     """Run ``strategy`` and write ``out_dir/result.json`` and ``out_dir/transcript.jsonl``.
 
     ``config`` is the strategy's config object, or ``--set``-style string overrides.
+    ``remote`` reaches a model party served elsewhere (``HttpTransport``); without it the
+    model party runs in process.
     """
     cls = _get_strategy(strategy)
     if config is None:
@@ -52,7 +55,7 @@ def run_strategy(
         path.unlink()
     out.mkdir(parents=True, exist_ok=True)
     with Transcript(transcript_path, keep_payloads=keep_payloads) as transcript:
-        boundary = Boundary(transcript)
+        boundary = Boundary(transcript, contract=cls.contract, remote=remote)
         ctx = RunContext(
             task=the_task, large=large, small=small, out_dir=out, boundary=boundary,
             progress=progress or (lambda label, total: NullProgress()),
@@ -78,8 +81,8 @@ def run_strategy(
             "by_direction": summary["bytes_by_direction"],
         },
     })
-    efficiency.setdefault("lm_calls", 0)
-    efficiency.setdefault("lm_tokens", 0)
+    efficiency["lm_calls"] = boundary.lm_calls
+    efficiency["lm_tokens"] = boundary.lm_tokens
     result.metrics.setdefault("utility", {})
     result.metrics.setdefault("privacy", {})
     result.transcript = {

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
 from crossbound.boundary.channel import Boundary
+from crossbound.boundary.contracts import AccessContract
 from crossbound.naming import coerce
 from crossbound.result import Result
 from crossbound.tasks.base import Task
@@ -126,6 +127,16 @@ class RunContext:
     boundary: Boundary
     progress: ProgressFactory = field(default=lambda label, total: NullProgress())
 
+    def connect_model_party(self, batch_size: int = 8) -> None:
+        """Make the model party reachable: load the LM in process, unless it is remote."""
+        if self.boundary.remote is not None:
+            return
+        from crossbound.models.loading import load_model
+        from crossbound.parties import ModelParty
+
+        with self.step(f"loading large model {self.large}"):
+            self.boundary.attach(ModelParty(load_model(self.large), batch_size=batch_size))
+
     @contextmanager
     def step(self, label: str, total: int | None = None) -> Iterator[ProgressTask]:
         task = self.progress(label, total)
@@ -146,6 +157,7 @@ class Strategy(ABC):
     needs_data_party: ClassVar[str]  # what the data party must provide
     crosses: ClassVar[str]  # what crosses the boundary, in which direction
     config_class: ClassVar[type[StrategyConfig]]
+    contract: ClassVar[AccessContract]  # what may cross; everything else is refused
 
     def __init__(self, config: StrategyConfig | None = None) -> None:
         config = config if config is not None else self.config_class()

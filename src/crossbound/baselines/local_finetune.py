@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from crossbound.baselines import BASELINES
 from crossbound.baselines.common import eval_subset, evaluate_on
+from crossbound.boundary.contracts import NOTHING
 from crossbound.evaluate.utility import headline
 from crossbound.models.loading import load_model
 from crossbound.result import Result
@@ -55,6 +56,7 @@ class LocalFinetune(Strategy):
     needs_data_party = "an SM and private labelled data"
     crosses = "nothing"
     config_class = LocalFinetuneConfig
+    contract = NOTHING
 
     def run(self, ctx: RunContext) -> Result:
         cfg = self.config
@@ -97,8 +99,6 @@ class LocalFinetune(Strategy):
             "seconds_per_step": round(train_seconds / stats.steps, 4),
             "train_loss_first": round(stats.first_loss, 4),
             "train_loss_last": round(stats.last_loss, 4),
-            "lm_calls": 0,
-            "lm_tokens": 0,
         })
         result.metrics["privacy"] = {"private_records_sent": 0}
         if cfg.save_model:

@@ -13,6 +13,7 @@ import torch
 
 from crossbound.baselines import BASELINES
 from crossbound.baselines.common import eval_subset
+from crossbound.boundary.contracts import MODEL_PARTY, OPEN_TEXT
 from crossbound.boundary.messages import Kind, Message
 from crossbound.evaluate.utility import (
     calibrated,
@@ -21,8 +22,7 @@ from crossbound.evaluate.utility import (
     headline,
     rouge_l,
 )
-from crossbound.models.loading import load_model
-from crossbound.parties import MODEL_PARTY, ModelParty, scores_from
+from crossbound.parties import scores_from
 from crossbound.result import Result
 from crossbound.strategy import RunContext, Strategy, StrategyConfig
 
@@ -34,7 +34,7 @@ class RemoteLMConfig(StrategyConfig):
     """The LM answers the data party's private test prompts, sent as plain text."""
 
     prompts_per_request: int = 16
-    batch_size: int = 8  # the model party's batch size
+    batch_size: int = 8  # the model party's batch size (in process)
     max_new_tokens: int = 48  # free-text tasks
     eval_limit: int | None = 200
 
@@ -58,14 +58,13 @@ class RemoteLM(Strategy):
     needs_data_party = "private prompts"
     crosses = "data→model: raw private text; model→data: label scores or answers"
     config_class = RemoteLMConfig
+    contract = OPEN_TEXT
 
     def run(self, ctx: RunContext) -> Result:
         cfg = self.config
         assert isinstance(cfg, RemoteLMConfig)
         task = ctx.task
-        with ctx.step(f"loading large model {ctx.large}"):
-            model_party = ModelParty(load_model(ctx.large), batch_size=cfg.batch_size)
-        ctx.boundary.attach(model_party)
+        ctx.connect_model_party(batch_size=cfg.batch_size)
         test = eval_subset(task, cfg.eval_limit)
         predictions: list[str] = []
         raw_scores: list[torch.Tensor] = []
@@ -110,8 +109,6 @@ class RemoteLM(Strategy):
                         models={"large": ctx.large, "small": ctx.small})
         result.metrics["utility"] = {"lm_before": headline(metrics, task), **metrics,
                                      "eval_examples": len(test)}
-        result.metrics["efficiency"].update({"lm_calls": model_party.calls,
-                                             "lm_tokens": model_party.tokens})
         result.metrics["privacy"] = {
             "private_records_sent": len(test),
             "pii_spans_crossed": pii_crossed,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Protocol
 
+from crossbound.boundary.contracts import AccessContract, GuardContext
 from crossbound.boundary.messages import Message, decode, encode
 from crossbound.boundary.transcript import Transcript
 
@@ -25,19 +26,32 @@ class Handler(Protocol):
     def handle(self, request: Message) -> Message: ...
 
 
+class Transport(Protocol):
+    """Carries wire bytes to a remote party and brings its reply's wire bytes back."""
+
+    def send(self, wire: bytes) -> bytes: ...
+
+
 class Boundary:
     """Carries messages between parties in one process, recording every crossing."""
 
     def __init__(
         self,
         transcript: Transcript | None = None,
+        contract: AccessContract | None = None,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        remote: Transport | None = None,
     ) -> None:
         self.transcript = transcript
+        self.remote = remote  # where requests go for parties not attached in process
+        self.contract = contract
+        self.guard_contexts: dict[str, GuardContext] = {}  # party -> what its guards consult
         self.max_message_bytes = max_message_bytes
         self.bytes_by_kind: Counter[str] = Counter()
         self.bytes_by_direction: Counter[str] = Counter()
         self.messages = 0
+        self.lm_calls = 0  # requests the model party answered
+        self.lm_tokens = 0  # tokens its LM processed for them (it reports them in its replies)
         self._handlers: dict[str, Handler] = {}
 
     def attach(self, party: Handler) -> None:
@@ -46,29 +60,52 @@ class Boundary:
         self._handlers[party.name] = party
 
     def cross(self, message: Message) -> Message:
-        """Serialise, record and deliver one message; return what the receiver gets."""
-        wire = encode(message)
+        """Check, serialise, record and deliver one message; return what the receiver gets.
+
+        A message the contract refuses raises ``ContractViolation`` and is neither recorded
+        nor delivered.
+        """
+        return decode(self._admit(message), self.max_message_bytes)
+
+    def _admit(self, message: Message, wire: bytes | None = None) -> bytes:
+        """Check ``message`` (serialised as ``wire``) against limits and contract; record it."""
+        wire = encode(message) if wire is None else wire
         if len(wire) > self.max_message_bytes:
             raise ValueError(
                 f"{message.kind.value} message of {len(wire)} bytes exceeds the boundary's "
                 f"limit of {self.max_message_bytes} bytes"
             )
+        if self.contract is not None:
+            context = self.guard_contexts.get(message.sender)
+            self.contract.check(message, context, wire_bytes=len(wire))
         if self.transcript is not None:
             self.transcript.append(message.sender, message.receiver, message.kind.value, wire)
         self.messages += 1
         self.bytes_by_kind[message.kind.value] += len(wire)
         self.bytes_by_direction[f"{message.sender}->{message.receiver}"] += len(wire)
-        return decode(wire, self.max_message_bytes)
+        return wire
 
     def request(self, message: Message) -> Message:
-        """Send ``message`` to its receiver's handler and bring the reply back across."""
+        """Send ``message`` to its receiver and bring the reply back across.
+
+        The receiver is a handler attached in process, or else the remote transport's party;
+        both paths check, count and record the same bytes.
+        """
         handler = self._handlers.get(message.receiver)
-        if handler is None:
+        if handler is not None:
+            reply = self.cross(handler.handle(self.cross(message)))
+        elif self.remote is not None:
+            reply_wire = self.remote.send(self._admit(message))
+            reply = decode(reply_wire, self.max_message_bytes)
+            self._admit(reply, reply_wire)
+        else:
             raise ValueError(f"no party named {message.receiver!r} is attached to the boundary")
-        reply = handler.handle(self.cross(message))
-        if reply.receiver != message.sender:
-            raise ValueError(f"{handler.name} replied to {reply.receiver!r}, not the requester")
-        return self.cross(reply)
+        if reply.sender != message.receiver or reply.receiver != message.sender:
+            raise ValueError(f"{message.receiver} replied as {reply.sender!r} to "
+                             f"{reply.receiver!r}, not to the requester")
+        self.lm_calls += 1
+        self.lm_tokens += int(reply.meta.get("lm_tokens", 0))
+        return reply
 
     def summary(self) -> dict[str, Any]:
         return {

@@ -1,0 +1,195 @@
+"""Access contracts: what may cross the boundary, in which direction, within which limits.
+
+A contract is default-deny: a message crosses only if some :class:`Allow` rule of the contract
+matches its direction and kind and every limit of that rule holds. Violations raise
+:class:`ContractViolation` *before* the message is serialised or sent.
+
+Rules can name **guards**, checks registered by name that look at the content (e.g.
+``"no-raw-private-text"``, which the privacy toolkit's sanitiser plugs into). A guard gets the
+message and the :class:`GuardContext` of the sending party (its private texts, for example) and
+returns a reason to refuse, or None.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from crossbound.boundary.messages import Kind, Message
+
+Role = Literal["model", "data"]
+MODEL_PARTY = "model-party"
+
+
+def role_of(party: str) -> Role:
+    """Party names: ``model-party`` holds the LM; every other name is a data party."""
+    return "model" if party == MODEL_PARTY else "data"
+
+
+class ContractViolation(PermissionError):
+    """A message the strategy's access contract does not allow; nothing was sent."""
+
+
+@dataclass
+class GuardContext:
+    """What a guard may consult on the sending side (never sent anywhere)."""
+
+    private_texts: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+Guard = Callable[[Message, GuardContext], str | None]
+_GUARDS: dict[str, Guard] = {}
+
+
+def register_guard(name: str, guard: Guard, *, replace: bool = False) -> None:
+    """Register a content check by name (``replace`` lets a stronger check take a name over)."""
+    if name in _GUARDS and not replace:
+        raise ValueError(f"a guard named {name!r} is already registered")
+    _GUARDS[name] = guard
+
+
+def get_guard(name: str) -> Guard:
+    if name not in _GUARDS:
+        raise ValueError(f"no guard named {name!r}; registered: {sorted(_GUARDS)}")
+    return _GUARDS[name]
+
+
+@dataclass(frozen=True)
+class Allow:
+    """Let ``kinds`` cross from ``sender`` role to the other role, within limits."""
+
+    sender: Role
+    kinds: frozenset[Kind]
+    max_bytes: int | None = None  # per message, on the wire
+    max_topk: int | None = None  # top-k log-probs: k (last dimension) at most this
+    max_items: int | None = None  # texts / records per message
+    artifacts: frozenset[str] | None = None  # tensor bundles: allowed meta["artifact"] values
+    guards: tuple[str, ...] = ()  # content checks by name
+
+    def describe(self) -> str:
+        other = "data" if self.sender == "model" else "model"
+        kinds = ", ".join(sorted(k.value for k in self.kinds))
+        limits = [f"{name} ≤ {value}" for name, value in (
+            ("bytes", self.max_bytes), ("k", self.max_topk), ("items", self.max_items))
+            if value is not None]
+        if self.artifacts is not None:
+            limits.append("artifacts: " + ", ".join(sorted(self.artifacts)))
+        limits.extend(f"guard {g}" for g in self.guards)
+        suffix = f" ({'; '.join(limits)})" if limits else ""
+        return f"{self.sender} party → {other} party: {kinds}{suffix}"
+
+
+def allow(sender: Role, *kinds: Kind | str, **limits: Any) -> Allow:
+    """Shorthand: ``allow("model", Kind.TOPK_LOGPROBS, max_topk=128)``."""
+    if "artifacts" in limits and limits["artifacts"] is not None:
+        limits["artifacts"] = frozenset(limits["artifacts"])
+    return Allow(sender=sender, kinds=frozenset(Kind(k) for k in kinds), **limits)
+
+
+@dataclass(frozen=True)
+class AccessContract:
+    """The set of crossings a strategy needs; everything else is refused."""
+
+    name: str
+    rules: tuple[Allow, ...] = ()
+    description: str = ""
+
+    def describe(self) -> list[str]:
+        return [rule.describe() for rule in self.rules] or ["nothing may cross"]
+
+    def check(self, message: Message, context: GuardContext | None = None,
+              wire_bytes: int | None = None) -> None:
+        """Raise :class:`ContractViolation` unless some rule allows ``message``."""
+        sender_role, receiver_role = role_of(message.sender), role_of(message.receiver)
+        if sender_role == receiver_role:
+            raise ContractViolation(
+                f"{message.sender} → {message.receiver}: parties of the same role do not talk "
+                "through this boundary")
+        candidates = [r for r in self.rules
+                      if r.sender == sender_role and message.kind in r.kinds]
+        if not candidates:
+            allowed = "; ".join(self.describe())
+            raise ContractViolation(
+                f"contract {self.name!r} does not let the {sender_role} party send "
+                f"{message.kind.value} (allowed: {allowed})")
+        reasons = [reason for rule in candidates
+                   if (reason := _rule_problem(rule, message, context, wire_bytes)) is not None]
+        if len(reasons) == len(candidates):
+            raise ContractViolation(f"contract {self.name!r} refuses {message.kind.value} from "
+                                    f"{message.sender}: {reasons[0]}")
+
+
+def _rule_problem(rule: Allow, message: Message, context: GuardContext | None,
+                  wire_bytes: int | None) -> str | None:
+    if rule.max_bytes is not None and wire_bytes is not None and wire_bytes > rule.max_bytes:
+        return f"{wire_bytes} bytes exceed the limit of {rule.max_bytes}"
+    payload = message.payload
+    if rule.max_topk is not None and message.kind == Kind.TOPK_LOGPROBS:
+        k = int(payload["values"].shape[-1]) if payload["values"].dim() else 1
+        if k > rule.max_topk:
+            return f"k = {k} exceeds the limit of {rule.max_topk}"
+    if rule.max_items is not None and isinstance(payload, list) and len(payload) > rule.max_items:
+        return f"{len(payload)} items exceed the limit of {rule.max_items}"
+    if rule.artifacts is not None:
+        artifact = message.meta.get("artifact")
+        if artifact not in rule.artifacts:
+            return (f"artifact {artifact!r} is not one that may cross "
+                    f"(allowed: {sorted(rule.artifacts)})")
+    for name in rule.guards:
+        reason = get_guard(name)(message, context or GuardContext())
+        if reason is not None:
+            return f"guard {name}: {reason}"
+    return None
+
+
+# ---------------------------------------------------------------- built-in guards
+
+
+def _texts_of(message: Message) -> Iterable[str]:
+    if message.kind == Kind.TEXT:
+        yield from message.payload
+    elif message.kind == Kind.RECORDS:
+        for record in message.payload:
+            yield from (v for v in record.values() if isinstance(v, str))
+
+
+def _shingles(text: str, n: int) -> set[tuple[str, ...]]:
+    words = text.lower().split()
+    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+
+def verbatim_private_text(message: Message, context: GuardContext, n: int = 8) -> str | None:
+    """Refuse text that repeats any run of ``n`` words of the sender's private records.
+
+    The plain check behind "no raw private text": it stops a private record (or a long piece of
+    one) from leaving verbatim. The privacy toolkit registers a sanitising check on top.
+    """
+    if not context.private_texts:
+        return None
+    private: set[tuple[str, ...]] = set()
+    for text in context.private_texts:
+        private |= _shingles(text, n)
+    for index, text in enumerate(_texts_of(message)):
+        if _shingles(text, n) & private:
+            return f"item {index} repeats {n}+ consecutive words of a private record"
+    return None
+
+
+register_guard("no-raw-private-text", verbatim_private_text)
+
+
+# ---------------------------------------------------------------- common contracts
+
+NOTHING = AccessContract("nothing-crosses", (), "Nothing may cross the boundary.")
+
+OPEN_TEXT = AccessContract(
+    "raw-text-to-lm",
+    (
+        allow("data", Kind.TEXT),
+        allow("model", Kind.TEXT, Kind.TENSORS, Kind.TOPK_LOGPROBS, Kind.METRICS),
+    ),
+    "The data party sends raw text (private records included); the LM answers with text, "
+    "label scores or top-k log-probs.",
+)

@@ -1,0 +1,48 @@
+"""The HTTP client transport: a data party talks to a remote model party (``crossbound serve``).
+
+Requests carry the exact wire bytes of :mod:`crossbound.boundary.messages`, so a run over HTTP
+crosses, counts and records the same bytes as an in-process run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+CONTENT_TYPE = "application/x-crossbound-message"
+
+
+class RemoteError(RuntimeError):
+    """The remote model party refused or failed a request; the message says why."""
+
+
+class HttpTransport:
+    """Send wire messages to a crossbound service; one keep-alive connection."""
+
+    def __init__(self, base_url: str, api_key: str, timeout: float = 600.0,
+                 client: Any = None) -> None:
+        import httpx
+
+        if not api_key:
+            raise ValueError("an API key is required to talk to a model party")
+        self.base_url = base_url.rstrip("/")
+        self._client = client or httpx.Client(timeout=timeout)
+        self._headers = {"Authorization": f"Bearer {api_key}", "Content-Type": CONTENT_TYPE}
+
+    def send(self, wire: bytes) -> bytes:
+        response = self._client.post(f"{self.base_url}/v1/crossbound/message", content=wire,
+                                     headers=self._headers)
+        if response.status_code != 200:
+            raise RemoteError(f"model party answered {response.status_code}: "
+                              f"{_error_message(response)}")
+        body: bytes = response.content
+        return body
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _error_message(response: Any) -> str:
+    try:
+        return str(response.json()["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        return str(response.text[:500])

@@ -1,0 +1,94 @@
+"""Access contracts: default-deny, limits, guards, refusal before anything is recorded."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from crossbound.boundary import Boundary, Kind, Message, Transcript
+from crossbound.boundary.contracts import (
+    NOTHING,
+    AccessContract,
+    ContractViolation,
+    GuardContext,
+    allow,
+    register_guard,
+)
+
+TOPK = AccessContract("topk", (
+    allow("data", Kind.TEXT, guards=("no-raw-private-text",)),
+    allow("model", Kind.TOPK_LOGPROBS, max_topk=128),
+    allow("model", Kind.TENSORS, artifacts={"emulator", "adapter"}),
+    allow("data", Kind.TENSORS, artifacts={"adapter"}, max_bytes=10_000),
+))
+
+
+def _topk(k):
+    return Message(Kind.TOPK_LOGPROBS, "model-party", "data-party-0",
+                   {"values": torch.zeros(2, k), "indices": torch.zeros(2, k, dtype=torch.long)})
+
+
+def test_default_deny_names_what_is_allowed():
+    with pytest.raises(ContractViolation, match="does not let the data party send records"):
+        TOPK.check(Message(Kind.RECORDS, "data-party-0", "model-party", [{"a": "b"}]))
+    with pytest.raises(ContractViolation, match="nothing may cross"):
+        NOTHING.check(Message(Kind.TEXT, "data-party-0", "model-party", ["hi"]))
+
+
+def test_topk_limit():
+    TOPK.check(_topk(128))
+    with pytest.raises(ContractViolation, match="k = 129 exceeds the limit of 128"):
+        TOPK.check(_topk(129))
+
+
+def test_artifact_and_size_rules():
+    weights = {"w": torch.zeros(4)}
+    TOPK.check(Message(Kind.TENSORS, "model-party", "data-party-0", weights,
+                       {"artifact": "emulator"}))
+    with pytest.raises(ContractViolation, match="artifact 'full-model'"):
+        TOPK.check(Message(Kind.TENSORS, "model-party", "data-party-0", weights,
+                           {"artifact": "full-model"}))
+    adapter = Message(Kind.TENSORS, "data-party-0", "model-party", weights,
+                      {"artifact": "adapter"})
+    TOPK.check(adapter, wire_bytes=9_000)
+    with pytest.raises(ContractViolation, match="exceed the limit"):
+        TOPK.check(adapter, wire_bytes=20_000)
+
+
+def test_private_text_guard_refuses_verbatim_records():
+    private = ["Hello, this is Maria Okafor, I have had chest tightness since Tuesday and "
+               "I am worried about it"]
+    context = GuardContext(private_texts=private)
+    TOPK.check(Message(Kind.TEXT, "data-party-0", "model-party",
+                       ["Which department treats chest tightness?"]), context)
+    leak = Message(Kind.TEXT, "data-party-0", "model-party",
+                   ["Summarise: this is Maria Okafor, I have had chest tightness since Tuesday"])
+    with pytest.raises(ContractViolation, match="no-raw-private-text"):
+        TOPK.check(leak, context)
+
+
+def test_custom_guard_plugs_in():
+    register_guard("no-digits", lambda m, c: "digits" if any(
+        ch.isdigit() for t in m.payload for ch in t) else None)
+    contract = AccessContract("x", (allow("data", Kind.TEXT, guards=("no-digits",)),))
+    contract.check(Message(Kind.TEXT, "data-party-0", "model-party", ["fine"]))
+    with pytest.raises(ContractViolation, match="digits"):
+        contract.check(Message(Kind.TEXT, "data-party-0", "model-party", ["call 555"]))
+    with pytest.raises(ValueError, match="already registered"):
+        register_guard("no-digits", lambda m, c: None)
+
+
+class Echo:
+    name = "model-party"
+
+    def handle(self, request):
+        return Message(Kind.TEXT, self.name, request.sender, request.payload)
+
+
+def test_refused_message_is_neither_recorded_nor_delivered(tmp_path):
+    with Transcript(tmp_path / "t.jsonl") as transcript:
+        boundary = Boundary(transcript, contract=NOTHING)
+        boundary.attach(Echo())
+        with pytest.raises(ContractViolation):
+            boundary.request(Message(Kind.TEXT, "data-party-0", "model-party", ["hi"]))
+        assert transcript.summary()["entries"] == 0 and boundary.messages == 0
