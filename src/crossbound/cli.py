@@ -117,6 +117,11 @@ def models_prepare(
     """Convert a GGUF model to cached safetensors (done lazily on first use too) and load it."""
     from crossbound.models import load_model, prepare_model
 
+    started = time.perf_counter()
+    # Timed apart: importing transformers is a one-off per process, not part of a load.
+    from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: F401
+
+    imported = time.perf_counter() - started
     try:
         started = time.perf_counter()
         with err.status(f"preparing {name}"):
@@ -127,7 +132,8 @@ def models_prepare(
         raise _fail(str(exc)) from exc
     where = str(folder) if folder else "no conversion needed"
     out.print(f"{name}: {loaded.parameters:,} parameters; cache: {where}")
-    out.print(f"prepare {prepared:.2f} s, load {loaded.load_seconds:.2f} s")
+    out.print(f"prepare {prepared:.2f} s, load {loaded.load_seconds:.2f} s "
+              f"(importing transformers took {imported:.2f} s before that)")
 
 
 # ---------------------------------------------------------------- tasks
@@ -235,8 +241,21 @@ def run(
     overwrite: Annotated[bool, typer.Option(help="Replace a previous run in --out.")] = False,
     payloads: Annotated[bool, typer.Option(
         help="Keep message payloads in the transcript (for audits and attacks).")] = True,
+    remote: Annotated[str | None, typer.Option(
+        help="URL of a `crossbound serve` model party (API key from $CROSSBOUND_API_KEY).")]
+    = None,
+    openai_url: Annotated[str | None, typer.Option(
+        help="URL (…/v1) of any OpenAI-compatible server as a text-only model party "
+        "(API key from $OPENAI_API_KEY).")] = None,
+    openai_model: Annotated[str | None, typer.Option(
+        help="Model name to ask the OpenAI-compatible server for.")] = None,
 ) -> None:
-    """Run one strategy end to end; write OUT/result.json and OUT/transcript.jsonl."""
+    """Run one strategy end to end; write OUT/result.json and OUT/transcript.jsonl.
+
+    The model party runs in this process unless --remote or --openai-url names one elsewhere.
+    """
+    import os
+
     from crossbound.runner import run_strategy
 
     overrides: dict[str, str] = {}
@@ -245,6 +264,22 @@ def run(
         if not eq or not key:
             raise _fail(f"--set {item!r}: expected key=value")
         overrides[key.strip()] = value.strip()
+    transport: Any = None
+    party: Any = None
+    if remote and openai_url:
+        raise _fail("give --remote or --openai-url, not both")
+    if remote:
+        from crossbound.boundary.http import HttpTransport
+
+        key = os.environ.get("CROSSBOUND_API_KEY", "")
+        if not key:
+            raise _fail("--remote needs the data party's API key in $CROSSBOUND_API_KEY")
+        transport = HttpTransport(remote, key)
+    if openai_url:
+        from crossbound.external_party import OpenAICompatibleParty
+
+        party = OpenAICompatibleParty(openai_url, os.environ.get("OPENAI_API_KEY", "none"),
+                                      openai_model or large)
     with _progress() as progress:
         def factory(label: str, total: int | None) -> _Bar:
             return _Bar(progress, progress.add_task(label, total=total))
@@ -252,8 +287,10 @@ def run(
         try:
             result = run_strategy(strategy, task=task, large=large, small=small,
                                   out_dir=out_dir, config=overrides, overwrite=overwrite,
-                                  keep_payloads=payloads, progress=factory)
-        except (ValueError, FileExistsError, FileNotFoundError) as exc:
+                                  keep_payloads=payloads, progress=factory, remote=transport,
+                                  model_party=party)
+        except (ValueError, PermissionError, FileExistsError, FileNotFoundError,
+                RuntimeError) as exc:
             raise _fail(str(exc)) from exc
     _print_result(result.to_dict(), out_dir)
 
@@ -313,9 +350,34 @@ def _not_yet(command: str) -> typer.Exit:
 
 
 @app.command("serve")
-def serve() -> None:
+def serve(
+    keys: Annotated[Path, typer.Option(
+        help="TOML file with a [keys] table: data party name = API key (16+ characters).")],
+    model: Annotated[str, typer.Option(help="The model party's LM.")] = DEFAULT_LARGE,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).")] = 8000,
+    contract: Annotated[str, typer.Option(
+        help="What may cross: raw-text-to-lm, nothing-crosses, or a strategy name (its "
+        "contract).")] = "raw-text-to-lm",
+    transcript: Annotated[Path | None, typer.Option(
+        help="Append every crossing to this transcript (JSONL).")] = None,
+    max_body_bytes: Annotated[int, typer.Option(help="Largest request body.")] = 8 << 20,
+    max_tokens: Annotated[int, typer.Option(help="Most tokens one completion may generate.")]
+    = 512,
+    artifacts: Annotated[Path | None, typer.Option(
+        help="Keep uploaded and published artifacts in this folder.")] = None,
+) -> None:
     """Serve the model party over HTTP (OpenAI-compatible and collaboration endpoints)."""
-    raise _not_yet("serve")
+    from crossbound.service.app import Limits
+    from crossbound.service.serve import serve as run_service
+
+    try:
+        limits = Limits(max_body_bytes=max_body_bytes, max_tokens=max_tokens)
+        run_service(model, keys_path=keys, host=host, port=port, contract=contract,
+                    transcript_path=transcript, limits=limits, artifact_dir=artifacts,
+                    status=err.print)
+    except (ValueError, FileNotFoundError) as exc:  # KeyFileError and ServeError included
+        raise _fail(str(exc), code=2) from exc
 
 
 @app.command("bench")

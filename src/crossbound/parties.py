@@ -38,18 +38,24 @@ class ModelParty:
         prompts: list[str] = request.payload
         if not prompts or len(prompts) > MAX_PROMPTS_PER_REQUEST:
             raise MessageError(f"a request carries 1..{MAX_PROMPTS_PER_REQUEST} prompts")
+        if any(not p.strip() for p in prompts):
+            raise MessageError("every prompt must contain some text")
         self.calls += 1
         tokens = self._count_tokens(prompts)
         model, tok = self.lm.model, self.lm.tokenizer
         if op == "score_choices":
             choices = request.meta.get("choices")
-            if not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
-                raise MessageError("score_choices needs meta.choices, a list of labels")
+            if (not isinstance(choices, list) or not choices
+                    or not all(isinstance(c, str) and c.strip() for c in choices)):
+                raise MessageError("score_choices needs meta.choices, a non-empty list of labels")
             scores = choice_logprobs(model, tok, prompts, choices, self.batch_size)
             return self._reply(request, Kind.TENSORS, {"choice_logprobs": scores.float()},
                                tokens)
         if op == "generate":
-            max_new = int(request.meta.get("max_new_tokens", 48))
+            raw = request.meta.get("max_new_tokens", 48)
+            if isinstance(raw, bool) or not isinstance(raw, int):
+                raise MessageError("max_new_tokens must be an integer")
+            max_new = raw
             if not 1 <= max_new <= MAX_NEW_TOKENS:
                 raise MessageError(f"max_new_tokens must be in 1..{MAX_NEW_TOKENS}")
             answers = generate_answers(model, tok, prompts, max_new, self.batch_size)

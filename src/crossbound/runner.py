@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from crossbound.boundary.channel import Boundary, Transport
+from crossbound.boundary.channel import Boundary, Handler, Transport
 from crossbound.boundary.transcript import Transcript
 from crossbound.result import PeakMemory, Result
 from crossbound.strategy import NullProgress, ProgressFactory, RunContext, StrategyConfig
@@ -28,12 +28,14 @@ def run_strategy(
     keep_payloads: bool = True,
     progress: ProgressFactory | None = None,
     remote: Transport | None = None,
+    model_party: Handler | None = None,
 ) -> Result:
     """Run ``strategy`` and write ``out_dir/result.json`` and ``out_dir/transcript.jsonl``.
 
     ``config`` is the strategy's config object, or ``--set``-style string overrides.
     ``remote`` reaches a model party served elsewhere (``HttpTransport``); without it the
-    model party runs in process.
+    model party runs in process. ``model_party`` replaces the in-process model party with
+    another handler (e.g. :class:`~crossbound.external_party.OpenAICompatibleParty`).
     """
     cls = _get_strategy(strategy)
     if config is None:
@@ -56,6 +58,8 @@ def run_strategy(
     out.mkdir(parents=True, exist_ok=True)
     with Transcript(transcript_path, keep_payloads=keep_payloads) as transcript:
         boundary = Boundary(transcript, contract=cls.contract, remote=remote)
+        if model_party is not None:
+            boundary.attach(model_party)
         ctx = RunContext(
             task=the_task, large=large, small=small, out_dir=out, boundary=boundary,
             progress=progress or (lambda label, total: NullProgress()),

@@ -129,10 +129,12 @@ class RunContext:
 
     def connect_model_party(self, batch_size: int = 8) -> None:
         """Make the model party reachable: load the LM in process, unless it is remote."""
-        if self.boundary.remote is not None:
-            return
+        from crossbound.boundary.contracts import MODEL_PARTY
         from crossbound.models.loading import load_model
         from crossbound.parties import ModelParty
+
+        if self.boundary.reaches(MODEL_PARTY):
+            return
 
         with self.step(f"loading large model {self.large}"):
             self.boundary.attach(ModelParty(load_model(self.large), batch_size=batch_size))

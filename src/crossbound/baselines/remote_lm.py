@@ -21,6 +21,7 @@ from crossbound.evaluate.utility import (
     content_free_prompt,
     headline,
     rouge_l,
+    subgroup_accuracy,
 )
 from crossbound.parties import scores_from
 from crossbound.result import Result
@@ -100,8 +101,9 @@ class RemoteLM(Strategy):
             rows = torch.cat([scores[:first], scores[first + 1 :]])
             best = calibrated(rows, free)
             predictions = [task.choices[i] for i in best.argmax(-1).tolist()]
-            metrics = classification_metrics(predictions, [ex.target for ex in test],
-                                             task.choices)
+            metrics = {**classification_metrics(predictions, [ex.target for ex in test],
+                                                task.choices),
+                       **subgroup_accuracy(predictions, test)}
         else:
             rouge = [rouge_l(p, ex.target) for p, ex in zip(predictions, test, strict=True)]
             metrics = {"rouge_l": sum(rouge) / len(rouge)}

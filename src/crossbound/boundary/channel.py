@@ -59,6 +59,10 @@ class Boundary:
             raise ValueError(f"a party named {party.name!r} is already attached")
         self._handlers[party.name] = party
 
+    def reaches(self, party: str) -> bool:
+        """Whether requests to ``party`` have somewhere to go (attached, or remote)."""
+        return party in self._handlers or self.remote is not None
+
     def cross(self, message: Message) -> Message:
         """Check, serialise, record and deliver one message; return what the receiver gets.
 

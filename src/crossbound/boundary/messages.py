@@ -111,8 +111,12 @@ def decode(data: bytes, max_bytes: int | None = None) -> Message:
     try:
         header = json.loads(data[8 : 8 + head_len])
         kind = Kind(header["kind"])
-        sender, receiver = str(header["sender"]), str(header["receiver"])
+        sender, receiver = header["sender"], header["receiver"]
         meta = header.get("meta") or {}
+        if not isinstance(sender, str) or not isinstance(receiver, str) or not sender:
+            raise TypeError("sender and receiver must be non-empty strings")
+        if not isinstance(meta, dict):
+            raise TypeError("meta must be a JSON object")
     except (ValueError, KeyError, TypeError) as exc:
         raise MessageError(f"bad message header: {exc}") from exc
     body = data[8 + head_len :]
@@ -125,7 +129,25 @@ def decode(data: bytes, max_bytes: int | None = None) -> Message:
             payload = json.loads(body)
     except Exception as exc:  # safetensors raises its own error types
         raise MessageError(f"bad {kind.value} body: {exc}") from exc
+    if kind not in TENSOR_KINDS:
+        _check_encodable(payload)
     return Message(kind=kind, sender=sender, receiver=receiver, payload=payload, meta=meta)
+
+
+def _check_encodable(value: Any) -> None:
+    """Refuse strings with lone surrogates (JSON allows ``\\ud800``; no tokenizer does)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise MessageError(f"text is not valid Unicode: {exc.reason}") from exc
+    elif isinstance(value, list):
+        for item in value:
+            _check_encodable(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_encodable(key)
+            _check_encodable(item)
 
 
 def payload_tokens(message: Message) -> int:

@@ -124,6 +124,24 @@ def classification_metrics(predicted: Sequence[str], gold: Sequence[str],
     return {"accuracy": accuracy, "macro_f1": sum(f1s) / len(f1s)}
 
 
+# Example.meta keys whose values split a test set into groups worth reporting separately, e.g.
+# clinic-triage's "phrasing": complaints seen in training vs held out (memorised vs general).
+SUBGROUP_KEYS = ("phrasing",)
+
+
+def subgroup_accuracy(predicted: Sequence[str], examples: Sequence[Example]) -> dict[str, float]:
+    """``accuracy_<key>_<value>`` for every group of :data:`SUBGROUP_KEYS` present."""
+    out: dict[str, float] = {}
+    for key in SUBGROUP_KEYS:
+        groups: dict[str, list[bool]] = {}
+        for p, ex in zip(predicted, examples, strict=True):
+            if key in ex.meta:
+                groups.setdefault(ex.meta[key], []).append(p == ex.target)
+        for value, hits in sorted(groups.items()):
+            out[f"accuracy_{key}_{value}"] = sum(hits) / len(hits)
+    return out
+
+
 def rouge_l(candidate: str, reference: str) -> float:
     """ROUGE-L F1 over lower-cased whitespace tokens (longest common subsequence)."""
     a, b = candidate.lower().split(), reference.lower().split()
@@ -218,7 +236,9 @@ def evaluate_model(
     if task.choices is not None:
         predicted = predict_labels(model, tokenizer, task, examples, batch_size, progress,
                                    calibrate)
-        return classification_metrics(predicted, [ex.target for ex in examples], task.choices)
+        gold = [ex.target for ex in examples]
+        return {**classification_metrics(predicted, gold, task.choices),
+                **subgroup_accuracy(predicted, examples)}
     prompts = [task.prompt(ex) for ex in examples]
     answers = generate_answers(model, tokenizer, prompts, batch_size=batch_size, progress=progress)
     scores_l = [rouge_l(a, ex.target) for a, ex in zip(answers, examples, strict=True)]

@@ -1,1 +1,8 @@
-"""service: filled in by later work (see DESIGN.md)."""
+"""The model party over HTTP: OpenAI-compatible endpoints and crossbound collaboration routes.
+
+``crossbound serve`` runs it; :func:`crossbound.service.app.create_app` builds the same app
+for tests and embedding. Modules: ``keys`` (API keys, held as hashes), ``generation`` (the
+token loop behind every completion), ``openai_api`` and ``collab`` (routes), ``app`` (the
+factory, authentication, limits, errors), ``serve`` (loading and running under uvicorn).
+Nothing is imported here, so importing a submodule stays cheap.
+"""

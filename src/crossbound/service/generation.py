@@ -19,6 +19,7 @@ Two layers:
 from __future__ import annotations
 
 import functools
+import math
 import secrets
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from typing import Any
 import torch
 
 MAX_TOP_LOGPROBS = 20
+GREEDY_BELOW = 1e-5  # temperatures this small are greedy (dividing by them overflows)
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,22 @@ class TextDelta:
     completion_tokens: int = 0  # tokens sampled so far (EOS included)
 
 
+@dataclass
+class Completion:
+    """A prompt's generation so far: the deltas added up."""
+
+    text: str = ""
+    tokens: list[TokenStep] = field(default_factory=list)
+    finish_reason: str | None = None
+    completion_tokens: int = 0
+
+    def add(self, delta: TextDelta) -> None:
+        self.text += delta.text
+        self.tokens.extend(delta.tokens)
+        self.finish_reason = delta.finish_reason or self.finish_reason
+        self.completion_tokens = delta.completion_tokens
+
+
 def eos_ids(model: Any, tokenizer: Any) -> frozenset[int]:
     """Token ids that end a generation: the generation config's and the tokenizer's EOS."""
     ids: set[int] = set()
@@ -88,14 +106,15 @@ def eos_ids(model: Any, tokenizer: Any) -> frozenset[int]:
 
 def _pick(logits: torch.Tensor, params: SamplingParams, generator: torch.Generator) -> int:
     """Choose the next token from ``logits`` (V,): argmax, or temperature + top-p sampling."""
-    if params.temperature == 0:
+    if params.temperature < GREEDY_BELOW:
         return int(torch.argmax(logits))  # first maximum, as model.generate does
     probs = torch.softmax(logits / params.temperature, dim=-1)  # (V,)
     if params.top_p < 1:
         sorted_probs, order = probs.sort(descending=True)
         # keep the smallest set of most likely tokens whose mass reaches top_p (at least one)
-        before = sorted_probs.cumsum(0) - sorted_probs
-        sorted_probs = torch.where(before < params.top_p, sorted_probs, 0.0)
+        keep = sorted_probs.cumsum(0) - sorted_probs < params.top_p
+        keep[0] = True  # also when top_p underflows in float32
+        sorted_probs = torch.where(keep, sorted_probs, 0.0)
         probs = torch.zeros_like(probs).scatter(0, order, sorted_probs)
         probs = probs / probs.sum()
     return int(torch.multinomial(probs, 1, generator=generator))
@@ -114,7 +133,8 @@ def token_steps(model: Any, prompt_ids: Sequence[int], params: SamplingParams,
         raise ValueError("the prompt is empty: give at least one token")
     device = next(model.parameters()).device
     generator = torch.Generator(device=device)
-    generator.manual_seed(params.seed if params.seed is not None else secrets.randbits(63))
+    seed = params.seed if params.seed is not None else secrets.randbits(63)
+    generator.manual_seed(seed % (1 << 64))  # any integer seed; torch takes 64 bits
     input_ids = torch.tensor([list(prompt_ids)], dtype=torch.long, device=device)  # (1, T)
     attention = torch.ones_like(input_ids)
     past: Any = None
@@ -250,3 +270,44 @@ class TokenText:
                 name = "bytes:" + "".join(f"\\x{b:02x}" for b in raw)
             cached = self._cache[token_id] = (name, raw)
         return cached
+
+
+# ---------------------------------------------------------------- log-probs in OpenAI's formats
+
+
+def _finite(x: float) -> float:
+    return x if math.isfinite(x) else -9999.0  # OpenAI's stand-in for "very unlikely"
+
+
+def legacy_logprobs(tokenizer: Any, tt: TokenText, steps: Sequence[TokenStep],
+                    before: Sequence[int] = ()) -> dict[str, list[Any]]:
+    """The ``/v1/completions`` logprobs object for ``steps``.
+
+    ``text_offset`` is each token's character offset in the completion text (0 for the first
+    token; ``before`` holds the ids already streamed, so later chunks continue the count).
+    ``top_logprobs`` always lists the chosen token too, so a dict may hold N + 1 entries.
+    """
+    ids = list(before)
+    out: dict[str, list[Any]] = {"tokens": [], "token_logprobs": [], "top_logprobs": [],
+                                 "text_offset": []}
+    for step in steps:
+        name = tt(step.token_id)[0]
+        out["text_offset"].append(len(tokenizer.decode(ids, skip_special_tokens=True)))
+        ids.append(step.token_id)
+        out["tokens"].append(name)
+        out["token_logprobs"].append(_finite(step.logprob))
+        top = {tt(i)[0]: _finite(lp) for i, lp in step.top}
+        top.setdefault(name, _finite(step.logprob))
+        out["top_logprobs"].append(top)
+    return out
+
+
+def chat_logprobs(tt: TokenText, steps: Sequence[TokenStep]) -> list[dict[str, Any]]:
+    """``choices[i].logprobs.content`` of a chat completion: token, logprob, bytes, top."""
+
+    def entry(token_id: int, logprob: float) -> dict[str, Any]:
+        name, raw = tt(token_id)
+        return {"token": name, "logprob": _finite(logprob), "bytes": list(raw)}
+
+    return [entry(s.token_id, s.logprob)
+            | {"top_logprobs": [entry(i, lp) for i, lp in s.top]} for s in steps]

@@ -1,0 +1,79 @@
+"""A strategy run over HTTP crosses, counts and records exactly what the in-process run does."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from crossbound.boundary.contracts import OPEN_TEXT
+from crossbound.boundary.http import HttpTransport, RemoteError
+from crossbound.boundary.transcript import Transcript, verify_transcript
+from crossbound.external_party import OpenAICompatibleParty, label_scores
+from crossbound.models.loading import load_model
+from crossbound.runner import run_strategy
+from crossbound.service.app import Limits, create_app
+from crossbound.service.keys import KeyStore
+from tests.servers import running_server
+
+KEY = "key-of-data-party-0-0123456789"
+TASK = "clinic-triage:n=80,seed=5"
+CONFIG = {"eval_limit": "12", "prompts_per_request": "5"}
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory):
+    transcript = Transcript(tmp_path_factory.mktemp("srv") / "server.jsonl")
+    app = create_app(load_model("tiny-large"), KeyStore.from_keys({"data-party-0": KEY}),
+                     OPEN_TEXT, transcript, Limits())
+    with running_server(app) as url:
+        yield url, transcript
+    transcript.close()
+
+
+def _kinds_and_sizes(path):
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    return [(r["sender"], r["receiver"], r["kind"], r["bytes"], r["sha256"]) for r in rows]
+
+
+def test_remote_lm_over_http_equals_in_process(service, tmp_path):
+    url, server_transcript = service
+    local = run_strategy("remote-lm", task=TASK, large="tiny-large", small="tiny-small",
+                         out_dir=tmp_path / "local", config=CONFIG)
+    before = server_transcript.summary()["entries"]
+    remote = run_strategy("remote-lm", task=TASK, large="tiny-large", small="tiny-small",
+                          out_dir=tmp_path / "http", config=CONFIG,
+                          remote=HttpTransport(url, KEY))
+    assert remote.metrics["utility"] == local.metrics["utility"]
+    for key in ("bytes_crossed", "lm_calls", "lm_tokens"):
+        assert remote.metrics["efficiency"][key] == local.metrics["efficiency"][key]
+    client_rows = _kinds_and_sizes(tmp_path / "http" / "transcript.jsonl")
+    assert client_rows == _kinds_and_sizes(tmp_path / "local" / "transcript.jsonl")
+    # The server recorded the same crossings, byte for byte.
+    server_rows = _kinds_and_sizes(server_transcript.path)[before:]
+    assert server_rows == client_rows
+    assert verify_transcript(tmp_path / "http" / "transcript.jsonl").ok
+
+
+def test_a_wrong_key_is_refused_with_a_clear_error(service, tmp_path):
+    url, _ = service
+    with pytest.raises(RemoteError, match="401"):
+        run_strategy("remote-lm", task=TASK, large="tiny-large", small="tiny-small",
+                     out_dir=tmp_path, config=CONFIG,
+                     remote=HttpTransport(url, "not-the-right-key-000000"))
+
+
+def test_openai_compatible_party_serves_remote_lm(service, tmp_path):
+    url, _ = service
+    party = OpenAICompatibleParty(f"{url}/v1", KEY, "tiny-large")
+    result = run_strategy("remote-lm", task=TASK, large="tiny-large", small="tiny-small",
+                          out_dir=tmp_path, config=CONFIG, model_party=party)
+    assert result.metrics["efficiency"]["lm_calls"] == 3
+    assert result.metrics["efficiency"]["lm_tokens"] > 0
+    assert 0.0 <= result.metrics["utility"]["accuracy"] <= 1.0
+
+
+def test_label_scores_from_top_logprobs():
+    top = {" card": -0.5, " derm": -1.5, "x": -4.0}
+    scores = label_scores(top, ["cardiology", "dermatology", "neurology"]).tolist()
+    assert scores == [-0.5, -1.5, -5.0]
