@@ -12,21 +12,36 @@ from crossbound.boundary.messages import decode, encode
 from crossbound.boundary.transcript import verify_transcript
 
 
-def test_messages_round_trip_exactly():
-    tensors = {"values": torch.randn(3, 4), "indices": torch.randint(0, 100, (3, 4))}
-    for msg in (
-        Message(Kind.TEXT, "a", "b", ["héllo", ""], {"op": "x"}),
-        Message(Kind.TOPK_LOGPROBS, "a", "b", tensors),
-        Message(Kind.RECORDS, "a", "b", [{"text": "t", "label": 1}]),
-        Message(Kind.METRICS, "a", "b", {"acc": 0.5}),
-    ):
-        back = decode(encode(msg))
-        assert (back.kind, back.sender, back.receiver, back.meta) == (
-            msg.kind, msg.sender, msg.receiver, msg.meta)
-        if msg.kind == Kind.TOPK_LOGPROBS:
-            assert all(torch.equal(back.payload[k], v) for k, v in tensors.items())
-        else:
-            assert back.payload == msg.payload
+TENSOR_PAYLOADS = {
+    Kind.TOKEN_IDS: {"ids": torch.randint(0, 50_000, (2, 7))},
+    Kind.TOPK_LOGPROBS: {"values": torch.randn(3, 4), "indices": torch.randint(0, 100, (3, 4))},
+    Kind.LOGITS: {"logits": torch.randn(2, 3, 11)},
+    Kind.HIDDEN_STATES: {"hidden": torch.randn(1, 5, 8, dtype=torch.bfloat16)},
+    Kind.TENSORS: {"layers.0.weight": torch.randn(4, 4), "layers.0.bias": torch.zeros(4)},
+}
+JSON_PAYLOADS = {
+    Kind.TEXT: ["héllo", "", "línea\nnueva"],
+    Kind.RECORDS: [{"text": "t", "label": 1}, {"text": "u", "nested": {"a": [1, 2]}}],
+    Kind.METRICS: {"acc": 0.5, "name": "x"},
+}
+
+
+@pytest.mark.parametrize("kind", list(Kind))
+def test_every_message_kind_round_trips_exactly(kind):
+    payload = TENSOR_PAYLOADS.get(kind, JSON_PAYLOADS.get(kind))
+    msg = Message(kind, "data-party-0", "model-party", payload, {"op": "x", "n": [1, 2]})
+    wire = encode(msg)
+    back = decode(wire)
+    assert (back.kind, back.sender, back.receiver, back.meta) == (
+        msg.kind, msg.sender, msg.receiver, msg.meta)
+    if kind in TENSOR_PAYLOADS:
+        assert set(back.payload) == set(payload)
+        for name, tensor in payload.items():
+            assert torch.equal(back.payload[name], tensor)
+            assert back.payload[name].dtype == tensor.dtype
+    else:
+        assert back.payload == payload
+    assert encode(back) == wire  # byte counts are exact and stable
 
 
 @pytest.mark.parametrize("kind,payload", [
@@ -102,6 +117,28 @@ def test_audit_names_deleted_and_inserted_entries(tmp_path):
     report = verify_transcript(path)
     assert not report.ok and report.first_bad_seq == 1
     path.write_text("\n".join([*lines[:3], lines[1], *lines[3:]]) + "\n")
+    report = verify_transcript(path)
+    assert not report.ok and report.first_bad_seq == 3
+
+
+def test_audit_detects_reordered_entries(tmp_path):
+    path = tmp_path / "t.jsonl"
+    _write(path)
+    lines = _lines(path)
+    lines[1], lines[2] = lines[2], lines[1]
+    path.write_text("\n".join(lines) + "\n")
+    report = verify_transcript(path)
+    assert not report.ok and report.first_bad_seq == 1
+
+
+def test_audit_detects_a_payload_swapped_for_another(tmp_path):
+    path = tmp_path / "t.jsonl"
+    _write(path)
+    lines = _lines(path)
+    entry = json.loads(lines[3])
+    entry["payload"] = json.loads(lines[2])["payload"]
+    lines[3] = json.dumps(entry, sort_keys=True)
+    path.write_text("\n".join(lines) + "\n")
     report = verify_transcript(path)
     assert not report.ok and report.first_bad_seq == 3
 

@@ -55,3 +55,33 @@ def test_minilm_embeds_similar_sentences_closer():
     emb = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1)
     sims = emb @ emb.T
     assert sims[0, 1] > sims[0, 2] + 0.2
+
+
+def test_serve_answers_the_openai_client_with_smollm2(tmp_path):
+    import openai
+    from starlette.testclient import TestClient
+
+    from crossbound.boundary.contracts import OPEN_TEXT
+    from crossbound.boundary.transcript import Transcript
+    from crossbound.service.app import Limits, create_app
+    from crossbound.service.keys import KeyStore
+
+    key = "key-of-data-party-0-0123456789"
+    with Transcript(tmp_path / "server.jsonl") as transcript:
+        app = create_app(load_model("smollm2-135m"), KeyStore.from_keys({"data-party-0": key}),
+                         OPEN_TEXT, transcript, Limits())
+        client = openai.OpenAI(base_url="http://testserver/v1", api_key=key,
+                               http_client=TestClient(app), max_retries=0)
+        chat = client.chat.completions.create(
+            model="smollm2-135m", max_tokens=8, temperature=0, logprobs=True, top_logprobs=3,
+            messages=[{"role": "user", "content": "What is the capital of France?"}])
+        assert "Paris" in (chat.choices[0].message.content or "")
+        content = chat.choices[0].logprobs.content
+        assert content and len(content[0].top_logprobs) == 3
+        completion = client.completions.create(model="smollm2-135m", max_tokens=5,
+                                               prompt="The Eiffel Tower is in", logprobs=2)
+        assert completion.choices[0].logprobs.top_logprobs
+        unauthorised = openai.OpenAI(base_url="http://testserver/v1", api_key="wrong-key-xxxx",
+                                     http_client=TestClient(app), max_retries=0)
+        with pytest.raises(openai.AuthenticationError):
+            unauthorised.models.list()

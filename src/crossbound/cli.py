@@ -338,6 +338,8 @@ def audit(
             out.print(f"  {kind}: {report.count_by_kind[kind]} messages, {size:,} bytes")
         for direction, size in sorted(report.bytes_by_direction.items()):
             out.print(f"  {direction}: {size:,} bytes")
+        for party, size in sorted(report.bytes_by_party.items()):
+            out.print(f"  sent by {party}: {size:,} bytes")
     if not report.ok:
         raise typer.Exit(3)
 
