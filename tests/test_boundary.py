@@ -11,7 +11,6 @@ from crossbound.boundary import Boundary, Kind, Message, MessageError, Transcrip
 from crossbound.boundary.messages import decode, encode
 from crossbound.boundary.transcript import verify_transcript
 
-
 TENSOR_PAYLOADS = {
     Kind.TOKEN_IDS: {"ids": torch.randint(0, 50_000, (2, 7))},
     Kind.TOPK_LOGPROBS: {"values": torch.randn(3, 4), "indices": torch.randint(0, 100, (3, 4))},
