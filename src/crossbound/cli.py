@@ -117,11 +117,6 @@ def models_prepare(
     """Convert a GGUF model to cached safetensors (done lazily on first use too) and load it."""
     from crossbound.models import load_model, prepare_model
 
-    started = time.perf_counter()
-    # Timed apart: importing transformers is a one-off per process, not part of a load.
-    from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: F401
-
-    imported = time.perf_counter() - started
     try:
         started = time.perf_counter()
         with err.status(f"preparing {name}"):
@@ -132,8 +127,8 @@ def models_prepare(
         raise _fail(str(exc)) from exc
     where = str(folder) if folder else "no conversion needed"
     out.print(f"{name}: {loaded.parameters:,} parameters; cache: {where}")
-    out.print(f"prepare {prepared:.2f} s, load {loaded.load_seconds:.2f} s "
-              f"(importing transformers took {imported:.2f} s before that)")
+    out.print(f"prepare {prepared:.2f} s; load {loaded.load_seconds:.2f} s (after "
+              f"{loaded.import_seconds:.2f} s importing transformers modules, once per process)")
 
 
 # ---------------------------------------------------------------- tasks

@@ -31,7 +31,8 @@ class LoadedModel:
     spec: ModelSpec
     model: Any  # a transformers PreTrainedModel
     tokenizer: Any  # a transformers tokenizer
-    load_seconds: float = 0.0
+    load_seconds: float = 0.0  # reading tokenizer and weights, after the imports below
+    import_seconds: float = 0.0  # transformers modules imported for it (once per process)
     kept_layers: list[int] | None = None
     notes: dict[str, Any] = field(default_factory=dict)
 
@@ -56,6 +57,25 @@ def _quiet_transformers() -> None:
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
+
+
+def _import_machinery(folder: Path | None) -> None:
+    """Import the transformers modules a load needs (a one-off cost per process, ~1-4 s).
+
+    Timed apart from the load itself, so load times say what reading a model costs.
+    """
+    import importlib
+    import json
+
+    import transformers
+
+    for module in ("transformers.modeling_utils", "transformers.generation.utils",
+                   "transformers.tokenization_utils_base"):
+        importlib.import_module(module)
+    config = folder / "config.json" if folder is not None else None
+    if config is not None and config.is_file():
+        for arch in json.loads(config.read_text()).get("architectures") or []:
+            getattr(transformers, arch, None)  # imports the architecture's modeling module
 
 
 def cache_entry(spec: ModelSpec) -> CacheEntry:
@@ -140,14 +160,20 @@ def load_model(
 
     The returned model is in eval mode on ``device``.
     """
-    started = time.perf_counter()
     base, options = parse_spec(name)
     spec = get_spec(base)
     unknown = sorted(set(options) - {"layers"})
     if unknown:
         raise ValueError(f"model {name!r}: unknown option(s) {unknown}; models take 'layers'")
     _offline()
+    import_started = time.perf_counter()
     _quiet_transformers()
+    if spec.origin == "gguf":
+        prepare_model(spec.name, status=status)  # converts on first use, checks the entry
+        _import_machinery(cache_entry(spec).path)
+    else:
+        _import_machinery(spec.locate() if spec.locate is not None else None)
+    started = time.perf_counter()
     if spec.origin == "tiny":
         model, tokenizer = build_tiny(spec.name)
     elif spec.kind == "encoder":
@@ -161,9 +187,7 @@ def load_model(
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         if spec.origin == "gguf":
-            prepared = prepare_model(spec.name, status=status)
-            assert prepared is not None
-            folder = prepared
+            folder = cache_entry(spec).path  # prepared and checked above
         else:
             assert spec.locate is not None
             folder = spec.locate()
@@ -188,5 +212,6 @@ def load_model(
         model=model,
         tokenizer=tokenizer,
         load_seconds=time.perf_counter() - started,
+        import_seconds=started - import_started,
         kept_layers=kept,
     )
