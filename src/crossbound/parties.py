@@ -15,6 +15,8 @@ from crossbound.models.loading import LoadedModel
 
 MAX_PROMPTS_PER_REQUEST = 4096
 MAX_NEW_TOKENS = 512
+MAX_TOPK = 1024
+MAX_SCORED_TOKENS = 1 << 16  # B·T of one topk_logprobs request
 
 
 class ModelParty:
@@ -33,42 +35,109 @@ class ModelParty:
 
     def handle(self, request: Message) -> Message:
         op = request.meta.get("op")
+        handlers = {"score_choices": self._score_choices, "generate": self._generate,
+                    "topk_logprobs": self._topk_logprobs}
+        if op not in handlers:
+            raise MessageError(f"unknown operation {op!r}; the model party serves "
+                               f"{', '.join(handlers)}")
+        return handlers[op](request)
+
+    def _prompts(self, request: Message) -> list[str]:
         if request.kind != Kind.TEXT:
-            raise MessageError(f"the model party expects text requests, got {request.kind.value}")
+            raise MessageError(f"{request.meta.get('op')} takes a text request, "
+                               f"got {request.kind.value}")
         prompts: list[str] = request.payload
         if not prompts or len(prompts) > MAX_PROMPTS_PER_REQUEST:
             raise MessageError(f"a request carries 1..{MAX_PROMPTS_PER_REQUEST} prompts")
         if any(not p.strip() for p in prompts):
             raise MessageError("every prompt must contain some text")
-        self.calls += 1
-        tokens = self._count_tokens(prompts)
-        model, tok = self.lm.model, self.lm.tokenizer
-        if op == "score_choices":
-            choices = request.meta.get("choices")
-            if (not isinstance(choices, list) or not choices
-                    or not all(isinstance(c, str) and c.strip() for c in choices)):
-                raise MessageError("score_choices needs meta.choices, a non-empty list of labels")
-            scores = choice_logprobs(model, tok, prompts, choices, self.batch_size)
-            return self._reply(request, Kind.TENSORS, {"choice_logprobs": scores.float()},
-                               tokens)
-        if op == "generate":
-            raw = request.meta.get("max_new_tokens", 48)
-            if isinstance(raw, bool) or not isinstance(raw, int):
-                raise MessageError("max_new_tokens must be an integer")
-            max_new = raw
-            if not 1 <= max_new <= MAX_NEW_TOKENS:
-                raise MessageError(f"max_new_tokens must be in 1..{MAX_NEW_TOKENS}")
-            answers = generate_answers(model, tok, prompts, max_new, self.batch_size)
-            return self._reply(request, Kind.TEXT, answers, tokens + self._count_tokens(answers))
-        raise MessageError(f"unknown operation {op!r}; the model party serves score_choices, "
-                           "generate")
+        return prompts
+
+    def _score_choices(self, request: Message) -> Message:
+        prompts = self._prompts(request)
+        choices = request.meta.get("choices")
+        if (not isinstance(choices, list) or not choices
+                or not all(isinstance(c, str) and c.strip() for c in choices)):
+            raise MessageError("score_choices needs meta.choices, a non-empty list of labels")
+        scores = choice_logprobs(self.lm.model, self.lm.tokenizer, prompts, choices,
+                                 self.batch_size)
+        return self._reply(request, Kind.TENSORS, {"choice_logprobs": scores.float()},
+                           self._count_tokens(prompts))
+
+    def _generate(self, request: Message) -> Message:
+        prompts = self._prompts(request)
+        max_new = _int_meta(request, "max_new_tokens", 48, 1, MAX_NEW_TOKENS)
+        answers = generate_answers(self.lm.model, self.lm.tokenizer, prompts, max_new,
+                                   self.batch_size)
+        tokens = self._count_tokens(prompts) + self._count_tokens(answers)
+        return self._reply(request, Kind.TEXT, answers, tokens)
+
+    @torch.no_grad()
+    def _topk_logprobs(self, request: Message) -> Message:
+        """Top-k next-token log-probs at every position of a batch of token sequences.
+
+        Request: ``token_ids`` with ``ids`` (B, T) and optional ``mask`` (B, T) of 0/1;
+        ``meta.k``. Reply: ``topk_logprobs`` with ``values`` (B, T, k) float32 and
+        ``indices`` (B, T, k) int32; masked positions are zero.
+        """
+        if request.kind != Kind.TOKEN_IDS:
+            raise MessageError(f"topk_logprobs takes token_ids, got {request.kind.value}")
+        vocab = int(self.lm.model.config.vocab_size)
+        k = _int_meta(request, "k", 1, 1, min(MAX_TOPK, vocab))
+        ids, mask = _checked_ids(request.payload, vocab)
+        values = torch.zeros((*ids.shape, k), dtype=torch.float32)
+        indices = torch.zeros((*ids.shape, k), dtype=torch.int32)
+        model = self.lm.model
+        device = self.lm.device
+        for start in range(0, ids.shape[0], self.batch_size):
+            rows = slice(start, start + self.batch_size)
+            batch_ids, batch_mask = ids[rows].to(device), mask[rows].to(device)
+            positions = (batch_mask.cumsum(-1) - 1).clamp(min=0)
+            logits = model(input_ids=batch_ids, attention_mask=batch_mask,
+                           position_ids=positions).logits
+            top = torch.log_softmax(logits.float(), dim=-1).topk(k, dim=-1)  # (b, T, k)
+            keep = batch_mask.unsqueeze(-1).bool()
+            values[rows] = (top.values * keep).cpu()
+            indices[rows] = (top.indices * keep).to(torch.int32).cpu()
+        return self._reply(request, Kind.TOPK_LOGPROBS, {"values": values, "indices": indices},
+                           int(mask.sum()))
 
     def _reply(self, request: Message, kind: Kind, payload: Any, tokens: int) -> Message:
         # The reply says how many tokens the LM processed, so the data side can account for
         # LM usage the same way whether the model party is local or remote.
+        self.calls += 1
         self.tokens += tokens
         return Message(kind=kind, sender=self.name, receiver=request.sender, payload=payload,
                        meta={"op": request.meta.get("op"), "lm_tokens": tokens})
+
+
+def _int_meta(request: Message, key: str, default: int, low: int, high: int) -> int:
+    value = request.meta.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise MessageError(f"meta.{key} must be an integer in {low}..{high}, got {value!r}")
+    return value
+
+
+def _checked_ids(payload: dict[str, torch.Tensor],
+                 vocab: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Validate (B, T) token ids and their 0/1 mask; return them as int64."""
+    ids = payload["ids"]
+    if ids.dim() != 2 or ids.numel() == 0 or ids.dtype.is_floating_point or ids.is_complex():
+        raise MessageError("ids must be a non-empty 2-D integer tensor (batch, tokens)")
+    if ids.numel() > MAX_SCORED_TOKENS:
+        raise MessageError(f"{ids.numel()} tokens exceed the limit of {MAX_SCORED_TOKENS}")
+    ids = ids.long()
+    if int(ids.min()) < 0 or int(ids.max()) >= vocab:
+        raise MessageError(f"token ids must lie in 0..{vocab - 1}")
+    mask = payload.get("mask")
+    if mask is None:
+        return ids, torch.ones_like(ids)
+    if mask.shape != ids.shape:
+        raise MessageError(f"mask shape {tuple(mask.shape)} differs from ids {tuple(ids.shape)}")
+    mask = mask.long()
+    if not bool(((mask == 0) | (mask == 1)).all()) or not bool(mask.any(-1).all()):
+        raise MessageError("mask must be 0/1 with at least one 1 in every row")
+    return ids, mask
 
 
 def scores_from(reply: Message) -> torch.Tensor:
