@@ -89,5 +89,5 @@ def test_topk_over_http_equals_in_process_and_the_contract_caps_k(lm, tmp_path):
             # in process when the reply would cross, by the server before it sends it.
             with pytest.raises(ContractViolation, match="k = 9"):
                 local.request(_request(ids, 9))
-            with pytest.raises(RemoteError, match="403.*k = 9"):
+            with pytest.raises(RemoteError, match=r"403.*k = 9"):
                 HttpTransport(url, KEY).send(encode(_request(ids, 9)))
