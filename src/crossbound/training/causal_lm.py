@@ -58,18 +58,35 @@ def answer_loss(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     answer positions. Equal to ``model(**batch).loss`` (tests check it); models whose parts
     cannot be found fall back to that.
     """
-    base = getattr(model, "base_model", None)
-    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
-    if base is None or base is model or head is None:
+    parts = backbone_and_head(model)
+    if parts is None:
         return model(**batch).loss
+    return answer_token_losses(parts, batch)[0].mean()
+
+
+def backbone_and_head(model: Any) -> tuple[Any, Any, float | None] | None:
+    """(decoder backbone, LM head, logit soft-cap) of a HF causal LM, PEFT-wrapped or not."""
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    base = getattr(inner, "base_model", None)
+    head = inner.get_output_embeddings() if hasattr(inner, "get_output_embeddings") else None
+    if base is None or base is inner or head is None:
+        return None
+    return base, head, getattr(inner.config, "final_logit_softcapping", None)
+
+
+def answer_token_losses(parts: tuple[Any, Any, float | None],
+                        batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cross-entropy at each answer position ``(N,)`` and the row each belongs to ``(N,)``."""
+    base, head, cap = parts
     hidden = base(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])[0]
-    targets = batch["labels"][:, 1:]  # position t predicts token t + 1
-    keep = targets != -100  # (B, T-1)
+    targets = batch["labels"][:, 1:]  # (B, T-1): position t predicts token t + 1
+    keep = targets != -100
     logits = head(hidden[:, :-1][keep])  # (N, V) for the N answer positions only
-    cap = getattr(model.config, "final_logit_softcapping", None)
     if cap:
         logits = torch.tanh(logits / cap) * cap
-    return torch.nn.functional.cross_entropy(logits.float(), targets[keep])
+    losses = torch.nn.functional.cross_entropy(logits.float(), targets[keep], reduction="none")
+    rows = keep.nonzero()[:, 0]
+    return losses, rows
 
 
 def finetune(

@@ -1,0 +1,234 @@
+"""crossbound's own PII recognisers: generic patterns for what Presidio misses or mislabels.
+
+Presidio (regexes + spaCy NER) is good at e-mail addresses and passable at names, but on
+patient messages it misses medical record numbers entirely, labels most dates of birth
+``DATE_TIME`` alongside harmless phrases ("since last week"), scores bare phone numbers low,
+splits street addresses into a LOCATION and a number, and knows nothing of PINs or door codes.
+The recognisers here are plain regular expressions (no Presidio import, so they are cheap and
+testable on their own) that each return :class:`Entity` objects:
+
+- structured identifiers: MRNs after a label ("MRN", "record number", "patient ID"...), North
+  American phone layouts, calendar dates (numeric, ISO, and with month names), street addresses
+  (number + capitalised words + a street type, optional unit and city), secrets after words
+  like PIN / passcode / door code, and any other long run of digits (an unlabelled identifier);
+- people, from the shape of a letter rather than a name list: introductions ("my name is",
+  "this is", "X here"), titles ("Dr. X"), sign-offs ("Thanks, X", "— X", a lone name on the
+  last line).
+
+They deliberately know no names, streets or cities: only generic English letter-writing and
+US address conventions, so they are not tuned to any generator's vocabulary.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+KINDS = ("PERSON", "DATE", "PHONE", "EMAIL", "MRN", "ADDRESS", "ID")
+
+
+@dataclass(frozen=True)
+class Entity:
+    """One detected piece of personal data: ``text == document[start:end]``."""
+
+    start: int
+    end: int
+    kind: str  # one of KINDS
+    text: str
+    score: float
+    source: str  # the recogniser that found it, e.g. "crossbound:mrn" or "presidio:SpacyRecognizer"
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start
+
+
+# ---------------------------------------------------------------- building blocks
+
+# Upper/lower-case letters including Latin-1 accents (Python's re has no \p{Lu}).
+_UP = "A-ZÀ-ÖØ-Þ"
+_LOW = "a-zß-öø-ÿ"
+# A capitalised name word: "Maria", "O'Neil", "McKay", "Jean-Luc", "Zoë".
+_CAP = rf"[{_UP}][{_LOW}{_UP}'’]*[{_LOW}][{_LOW}{_UP}'’]*(?:-[{_UP}][{_LOW}{_UP}'’]+)?"
+# Lower-case particles inside surnames ("van der Berg", "da Silva", "bin Said").
+_PARTICLE = r"(?:van|von|der|den|de|del|della|da|das|dos|di|du|la|le|al|el|bin|ibn|ter|ten|y)"
+NAME = rf"{_CAP}(?:\s+(?:{_PARTICLE}\s+)*{_CAP}){{0,3}}"
+
+MONTH = (r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|"
+         r"Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?")
+MONTH_RE = re.compile(rf"\b{MONTH}", re.IGNORECASE)
+
+# USPS street suffixes (the common ones, full and abbreviated).
+_STREET_TYPE = (
+    r"(?:Street|St|Avenue|Ave|Road|Rd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl|Terrace|Ter|"
+    r"Boulevard|Blvd|Circle|Cir|Parkway|Pkwy|Highway|Hwy|Square|Sq|Crescent|Cres|Close|Row|"
+    r"Trail|Trl|Path|Alley|Grove|Gardens|Hill|Walk|Loop|Pike|Mews|Plaza|Point|Ridge|Run)\b\.?"
+)
+_UNIT = r"(?:Apt\.?|Apartment|Unit|Suite|Ste\.?|Flat|Floor|Fl\.?|Room|Rm\.?|#)\s*#?[0-9A-Za-z-]+"
+# A city is capitalised words; no "." inside, so it cannot run into the next sentence.
+_CITY = rf"{_CAP}(?:[ -]{_CAP}){{0,3}}"
+
+
+@dataclass(frozen=True)
+class RegexRecognizer:
+    """A pattern whose named group ``value`` (or whole match) is one entity of ``kind``."""
+
+    name: str
+    kind: str
+    pattern: re.Pattern[str]
+    score: float
+    validate: Callable[[str], bool] | None = None
+
+    def find(self, text: str) -> Iterable[Entity]:
+        for match in self.pattern.finditer(text):
+            group = "value" if "value" in self.pattern.groupindex else 0
+            start, end = match.span(group)
+            value = text[start:end]
+            # Trailing punctuation is never part of the value (a sentence's full stop).
+            stripped = value.rstrip(" .,;:")
+            end -= len(value) - len(stripped)
+            if end <= start or (self.validate is not None and not self.validate(stripped)):
+                continue
+            yield Entity(start, end, self.kind, stripped, self.score, f"crossbound:{self.name}")
+
+
+def _digits(text: str) -> str:
+    return re.sub(r"\D", "", text)
+
+
+def _plausible_date(text: str) -> bool:
+    """Reject numeric triples that cannot be a date (e.g. 45/99/2001)."""
+    parts = [int(p) for p in re.findall(r"\d+", text)]
+    if MONTH_RE.search(text) or len(parts) != 3:
+        return True
+    year_first = len(re.findall(r"\d+", text)[0]) == 4
+    a, b = (parts[1], parts[2]) if year_first else (parts[0], parts[1])
+    return (1 <= a <= 12 and 1 <= b <= 31) or (1 <= b <= 12 and 1 <= a <= 31)
+
+
+_I = re.IGNORECASE
+
+MRN = RegexRecognizer(
+    "mrn", "MRN",
+    re.compile(
+        r"(?i:\b(?:medical\s+record|health\s+record|hospital|record|chart|patient|case|"
+        r"file|member)\s+(?:number|no\.?|num\.?|ID|#)|\bMRN|\bMR\s*#)"
+        r"\s*(?:[:#]|is|was)?\s*(?P<value>(?:[A-Z]{1,3}-?)?\d{3,}(?:[-\s]\d{2,})*)\b"),
+    0.95,
+)
+
+PHONE = RegexRecognizer(
+    "phone", "PHONE",
+    re.compile(r"(?<![\w+])(?P<value>(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?|\d{3}[\s.-])\d{3}[\s.-]\d{4})"
+               r"(?![\w-])"),
+    0.9,
+)
+
+DATE = RegexRecognizer(
+    "date", "DATE",
+    re.compile(
+        r"(?<![\w/.-])(?P<value>"
+        r"\d{1,2}[/.-]\d{1,2}[/.-](?:\d{4}|\d{2})"  # 03/14/1987, 3/14/87, 14.03.1987
+        r"|\d{4}[/.-]\d{1,2}[/.-]\d{1,2}"  # 1987-03-14
+        rf"|\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{MONTH},?\s+\d{{4}}"  # 14 March 1987
+        rf"|{MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}"  # March 14, 1987
+        r")(?![\w/-])", _I),
+    0.9,
+    _plausible_date,
+)
+
+ADDRESS = RegexRecognizer(
+    "address", "ADDRESS",
+    re.compile(
+        rf"\b(?P<value>\d{{1,6}}[A-Za-z]?\s+(?:(?:{_CAP}|\d+(?:st|nd|rd|th))\s+){{1,4}}"
+        rf"{_STREET_TYPE}(?:,?\s+{_UNIT})?(?:,\s+(?:St\.\s+)?{_CITY})?"
+        r"(?:,\s+[A-Z]{2}(?:\s+\d{5}(?:-\d{4})?)?)?)"),
+    0.85,
+)
+
+# Secrets after the word that names them: "PIN is 7391-4428", "door code to my building is
+# 58213". Up to 40 characters of other words may sit between, but no digit and no full stop.
+SECRET = RegexRecognizer(
+    "secret", "ID",
+    re.compile(
+        r"(?i:\b(?:PIN|pass\s?code|password|passphrase|pass\s?word|code|combination|"
+        r"account\s+(?:number|no\.?)|member\s+ID|policy\s+(?:number|no\.?)))\b"
+        r"[^\d.\n]{0,40}?(?P<value>\d[\d\s-]{2,}\d)(?![\d-])"),
+    0.9,
+)
+
+# Any other run of 5+ digits (possibly grouped by dashes) is an identifier of some kind.
+LONG_NUMBER = RegexRecognizer(
+    "number", "ID",
+    re.compile(r"(?<![\w-])(?P<value>\d{3,}(?:-\d{2,})+|\d{5,})(?![\w-])"),
+    0.5,
+)
+
+_INTRO = r"(?i:\bmy\s+name\s+is|\bthis\s+is|\bI['’]m|\bI\s+am|\bit['’]s|\bit\s+is|\bname\s*:)"
+PERSON_INTRO = RegexRecognizer(
+    "person-intro", "PERSON", re.compile(rf"{_INTRO}\s+(?P<value>{NAME})"), 0.8)
+# "Ngozi Hargreaves here": a name at the start of a sentence or after a greeting's comma.
+PERSON_HERE = RegexRecognizer(
+    "person-here", "PERSON",
+    re.compile(rf"(?:^|(?<=[,.;:!?]\s)|(?<=\n))(?P<value>{NAME})\s+here\b", re.MULTILINE), 0.8)
+PERSON_TITLE = RegexRecognizer(
+    "person-title", "PERSON",
+    re.compile(rf"\b(?:Mr|Mrs|Ms|Mx|Miss|Dr|Prof|Doctor|Nurse)\.?\s+(?P<value>{NAME})"), 0.75)
+_SIGNOFF = (r"(?i:thanks(?:\s+again)?|thank\s+you|many\s+thanks|cheers|best(?:\s+wishes)?|"
+            r"(?:kind|warm|best)\s+regards|regards|sincerely|yours(?:\s+(?:truly|sincerely))?|"
+            r"take\s+care|all\s+the\s+best|love)")
+PERSON_SIGNOFF = RegexRecognizer(
+    "person-signoff", "PERSON",
+    re.compile(rf"(?:{_SIGNOFF}\s*[,!]?|[—–-])\s*(?P<value>{NAME})\s*\Z"), 0.85)
+# A name alone on the last line, or after the last sentence: "...works too.\nMaria".
+PERSON_LAST_LINE = RegexRecognizer(
+    "person-signature", "PERSON",
+    re.compile(rf"(?:(?<=\n)|(?<=[.!?]\s))(?P<value>{NAME})\s*\Z"), 0.7)
+
+RECOGNIZERS: tuple[RegexRecognizer, ...] = (
+    MRN, PHONE, DATE, ADDRESS, SECRET, LONG_NUMBER,
+    PERSON_INTRO, PERSON_HERE, PERSON_TITLE, PERSON_SIGNOFF, PERSON_LAST_LINE,
+)
+
+# Capitalised words that open sentences or letters and so match NAME without being names.
+_NOT_NAMES = frozenset("""
+a an the i my me we our you your he she it they this that these those there here hi hello hey
+dear thanks thank cheers best regards sincerely yours please sorry yes no ok okay good morning
+afternoon evening doctor nurse team clinic care patient mr mrs ms dr so and but or if also just
+writing again following still today tomorrow yesterday monday tuesday wednesday thursday friday
+saturday sunday january february march april may june july august september october november
+december
+""".split())
+
+
+def plausible_name(text: str) -> bool:
+    """False for a span that is only letter-writing words ("Thank You", "Dear Doctor")."""
+    words = [w for w in re.split(r"[\s-]+", text) if w]
+    return bool(words) and any(w.lower().strip("'’") not in _NOT_NAMES for w in words)
+
+
+def find_all(text: str, recognizers: Iterable[RegexRecognizer] = RECOGNIZERS) -> list[Entity]:
+    """Every entity any of ``recognizers`` finds (overlaps are left to the caller)."""
+    found: list[Entity] = []
+    for recognizer in recognizers:
+        for entity in recognizer.find(text):
+            if entity.kind == "PERSON" and not plausible_name(entity.text):
+                continue
+            found.append(entity)
+    return found
+
+
+def name_tokens(name: str) -> list[str]:
+    """The capitalised words of a name, without particles ("Van der Berg" → Van, Berg)."""
+    return [w for w in re.findall(rf"{_CAP}", name) if w.lower() not in _NOT_NAMES]
+
+
+def normalise(kind: str, value: str) -> str:
+    """The key under which two surface forms count as the same value (same pseudonym)."""
+    if kind == "PHONE":
+        digits = _digits(value)
+        return digits[1:] if len(digits) == 11 and digits.startswith("1") else digits
+    if kind in ("MRN", "ID"):
+        return re.sub(r"[\s-]", "", value).lower()
+    return " ".join(re.sub(r"[^\w@.#/-]+", " ", value.lower()).split())
