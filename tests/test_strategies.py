@@ -145,3 +145,16 @@ def test_unknown_strategy_and_bad_task_fail_clearly(tmp_path):
     with pytest.raises(ValueError, match="unknown task"):
         run_strategy("remote-lm", task="nope", large="tiny-large", small="tiny-small",
                       out_dir=tmp_path)
+
+
+def test_local_finetune_with_dp_reports_its_budget(tmp_path):
+    result = run_strategy(
+        "local-finetune", task=TASK, large="tiny-large", small="tiny-small", out_dir=tmp_path,
+        config={"epochs": "1", "lr": "1e-2", "eval_limit": "8", "trainable": "lora",
+                "dp_epsilon": "3", "batch_size": "16"},
+    )
+    dp = result.metrics["privacy"]["dp"]
+    assert dp["epsilon"] <= 3.0 + 1e-6 and dp["noise_multiplier"] > 0 and dp["steps"] > 0
+    with pytest.raises(ValueError, match="trainable=lora"):
+        run_strategy("local-finetune", task=TASK, large="tiny-large", small="tiny-small",
+                     out_dir=tmp_path / "x", config={"dp_epsilon": "3"})

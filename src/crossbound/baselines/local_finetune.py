@@ -6,14 +6,17 @@ arXiv 2504.17421's formulation).
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
+from typing import Literal
 
 from crossbound.baselines import BASELINES
 from crossbound.baselines.common import eval_subset, evaluate_on
 from crossbound.boundary.contracts import NOTHING
 from crossbound.evaluate.utility import headline
 from crossbound.models.loading import load_model
+from crossbound.privacy.dp import DPConfig, DPReport, add_lora, dp_finetune, freeze_all_but_linear
 from crossbound.result import Result
 from crossbound.strategy import RunContext, Strategy, StrategyConfig
 from crossbound.training.causal_lm import finetune
@@ -21,7 +24,13 @@ from crossbound.training.causal_lm import finetune
 
 @dataclass
 class LocalFinetuneConfig(StrategyConfig):
-    """Full fine-tuning of the data party's SM on its private split (cross-entropy on answers)."""
+    """Fine-tuning of the data party's SM on its private split (cross-entropy on answers).
+
+    ``trainable``: ``full`` (every weight), ``lora`` (PEFT adapters on the projections) or
+    ``linear`` (the blocks' linear layers). ``dp_epsilon`` (or ``dp_noise_multiplier``) turns
+    on DP-SGD through Opacus, which needs ``lora`` or ``linear``; ``batch_size`` is then the
+    expected size of a Poisson-sampled batch.
+    """
 
     party: int = 0  # which data party trains (its own split only)
     epochs: float = 2.0
@@ -31,6 +40,12 @@ class LocalFinetuneConfig(StrategyConfig):
     train_limit: int | None = None  # use at most this many private records (None: all)
     eval_limit: int | None = 200  # evaluate on at most this many test records
     save_model: bool = False  # write the tuned SM to OUT/small-model (safetensors)
+    trainable: Literal["full", "lora", "linear"] = "full"
+    lora_rank: int = 8
+    dp_epsilon: float | None = None  # target ε of DP-SGD (None: no DP)
+    dp_noise_multiplier: float | None = None  # or a fixed noise multiplier
+    dp_max_grad_norm: float = 1.0
+    dp_delta: float | None = None  # None: 1 / (10 · records)
 
     def validate(self) -> None:
         super().validate()
@@ -44,6 +59,20 @@ class LocalFinetuneConfig(StrategyConfig):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be >= 1 or None, got {value}")
+        if self.trainable not in ("full", "lora", "linear"):
+            raise ValueError("trainable must be full, lora or linear")
+        if self.lora_rank < 1:
+            raise ValueError("lora_rank must be >= 1")
+        if self.dp is not None and self.trainable == "full":
+            raise ValueError("DP-SGD needs trainable=lora or trainable=linear: Opacus cannot "
+                             "take per-sample gradients of the tied embedding and LM head")
+
+    @property
+    def dp(self) -> DPConfig | None:
+        if self.dp_epsilon is None and self.dp_noise_multiplier is None:
+            return None
+        return DPConfig(target_epsilon=self.dp_epsilon, noise_multiplier=self.dp_noise_multiplier,
+                        max_grad_norm=self.dp_max_grad_norm, delta=self.dp_delta)
 
 
 @BASELINES.register
@@ -72,13 +101,29 @@ class LocalFinetune(Strategy):
         private = task.parties[cfg.party][: cfg.train_limit]
         pairs = [(task.prompt(ex), task.answer(ex)) for ex in private]
         steps = max(1, round(cfg.epochs * -(-len(pairs) // cfg.batch_size)))
+        model = sm.model
+        if cfg.trainable == "lora":
+            model = add_lora(model, rank=cfg.lora_rank)
+        elif cfg.trainable == "linear":
+            freeze_all_but_linear(model)
+        dp = cfg.dp
+        dp_report: DPReport | None = None
+        if dp is not None:
+            steps = math.ceil(cfg.epochs * len(pairs) / cfg.batch_size)
         started = time.perf_counter()
-        with ctx.step("SM fine-tuning", steps) as bar:
-            stats = finetune(sm.model, sm.tokenizer, pairs, epochs=cfg.epochs, lr=cfg.lr,
-                             batch_size=cfg.batch_size, max_length=cfg.max_length,
-                             seed=cfg.seed, on_step=lambda _s, _l: bar.advance())
+        label = "SM fine-tuning" + (" with DP-SGD" if dp else "")
+        with ctx.step(label, steps) as bar:
+            if dp is None:
+                stats = finetune(model, sm.tokenizer, pairs, epochs=cfg.epochs, lr=cfg.lr,
+                                 batch_size=cfg.batch_size, max_length=cfg.max_length,
+                                 seed=cfg.seed, on_step=lambda _s, _l: bar.advance())
+            else:
+                stats, dp_report = dp_finetune(
+                    model, sm.tokenizer, pairs, dp, epochs=cfg.epochs, lr=cfg.lr,
+                    batch_size=cfg.batch_size, max_length=cfg.max_length, seed=cfg.seed,
+                    on_step=lambda _s, _l: bar.advance())
         train_seconds = time.perf_counter() - started
-        after = evaluate_on(ctx, "SM after", sm.model, sm.tokenizer, test, cfg.batch_size)
+        after = evaluate_on(ctx, "SM after", model, sm.tokenizer, test, cfg.batch_size)
         result = Result(
             strategy=self.name,
             config=cfg.to_dict(),
@@ -101,9 +146,11 @@ class LocalFinetune(Strategy):
             "train_loss_last": round(stats.last_loss, 4),
         })
         result.metrics["privacy"] = {"private_records_sent": 0}
+        if dp_report is not None:
+            result.metrics["privacy"]["dp"] = dp_report.to_dict()
         if cfg.save_model:
             folder = ctx.out_dir / "small-model"
-            sm.model.save_pretrained(folder)
+            model.save_pretrained(folder)
             sm.tokenizer.save_pretrained(folder)
             result.artifacts["small_model"] = str(folder)
         return result
