@@ -123,7 +123,9 @@ def test_remote_lm_sends_private_text_and_records_it(tmp_path):
     by_kind = eff["bytes_crossed"]["by_kind"]
     assert by_kind["text"] > 0 and by_kind["tensors"] > 0
     assert result.transcript["entries"] == 6
-    assert result.metrics["privacy"]["pii_spans_crossed"] > 0
+    crossed = result.metrics["privacy"]["pii_crossed"]
+    assert crossed["occurrences"] > 0 and crossed["by_direction"] == {
+        "data-party-0->model-party": crossed["occurrences"]}
     report = verify_transcript(tmp_path / "transcript.jsonl")
     assert report.ok and report.entries == 6
     assert sum(report.bytes_by_kind.values()) == eff["bytes_crossed"]["total"]

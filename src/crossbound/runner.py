@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from crossbound.boundary.channel import Boundary, Handler, Transport
 from crossbound.boundary.transcript import Transcript
@@ -14,6 +15,27 @@ from crossbound.tasks.base import Task
 from crossbound.tasks.registry import load_task
 
 TRANSCRIPT_NAME = "transcript.jsonl"
+
+
+def pii_crossed_summary(transcript_path: Path, task: Task) -> dict[str, Any]:
+    """The task's ground-truth PII and canaries found in what crossed: counts, never values.
+
+    ``crossbound audit --pii`` lists the values themselves, for the data party's eyes only.
+    """
+    from crossbound.evaluate.pii_crossed import scan_transcript
+
+    scan = scan_transcript(transcript_path, task, max_findings=0)
+    return {
+        "occurrences": scan["occurrences"],
+        "distinct_values": scan["distinct_values"],
+        "by_pii_kind": scan["by_pii_kind"],
+        "distinct_by_pii_kind": scan["distinct_by_pii_kind"],
+        "by_direction": scan["by_direction"],
+        "canaries_crossed": len(scan["canaries_crossed"]),
+        "entries_scanned": scan["scanned"],
+        "entries_unscanned": scan["unscanned"],
+        "notes": scan["notes"],
+    }
 
 
 def run_strategy(
@@ -88,7 +110,8 @@ def run_strategy(
     efficiency["lm_calls"] = boundary.lm_calls
     efficiency["lm_tokens"] = boundary.lm_tokens
     result.metrics.setdefault("utility", {})
-    result.metrics.setdefault("privacy", {})
+    privacy = result.metrics.setdefault("privacy", {})
+    privacy["pii_crossed"] = pii_crossed_summary(transcript_path, the_task)
     result.transcript = {
         "path": TRANSCRIPT_NAME,
         "entries": summary["entries"],

@@ -69,7 +69,6 @@ class RemoteLM(Strategy):
         test = eval_subset(task, cfg.eval_limit)
         predictions: list[str] = []
         raw_scores: list[torch.Tensor] = []
-        pii_crossed = 0
         with ctx.step("LM answering over the boundary", len(test)) as bar:
             for start in range(0, len(test), cfg.prompts_per_request):
                 chunk = test[start : start + cfg.prompts_per_request]
@@ -85,9 +84,6 @@ class RemoteLM(Strategy):
                 reply = ctx.boundary.request(
                     Message(Kind.TEXT, DATA_PARTY, MODEL_PARTY, prompts, meta)
                 )
-                # Count the ground-truth PII values that were inside what was sent.
-                pii_crossed += sum(span.value in prompt for ex, prompt in
-                                   zip(chunk, prompts, strict=False) for span in ex.pii)
                 if task.choices is not None:
                     raw_scores.append(scores_from(reply))
                 else:
@@ -111,9 +107,6 @@ class RemoteLM(Strategy):
                         models={"large": ctx.large, "small": ctx.small})
         result.metrics["utility"] = {"lm_before": headline(metrics, task), **metrics,
                                      "eval_examples": len(test)}
-        result.metrics["privacy"] = {
-            "private_records_sent": len(test),
-            "pii_spans_crossed": pii_crossed,
-            "pii_spans_total": sum(len(ex.pii) for ex in test),
-        }
+        # What PII crossed is measured from the transcript by the runner (privacy.pii_crossed).
+        result.metrics["privacy"] = {"private_records_sent": len(test)}
         return result
