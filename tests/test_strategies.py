@@ -101,7 +101,8 @@ def test_metrics():
 def test_local_finetune_end_to_end_learns_and_sends_nothing(tmp_path):
     result = run_strategy(
         "local-finetune", task=TASK, large="tiny-large", small="tiny-small", out_dir=tmp_path,
-        config={"epochs": "3", "lr": "3e-3", "eval_limit": "24"},
+        config={"epochs": "3", "lr": "3e-3", "eval_limit": "24", "attack_limit": "12",
+                "canary_candidates": "20"},
     )
     data = json.loads((tmp_path / "result.json").read_text())
     assert data["strategy"] == "local-finetune"
@@ -110,6 +111,9 @@ def test_local_finetune_end_to_end_learns_and_sends_nothing(tmp_path):
     assert eff["bytes_crossed"]["total"] == 0 and data["transcript"]["entries"] == 0
     assert eff["train_loss_last"] < eff["train_loss_first"]
     assert eff["wall_seconds"] > 0 and eff["peak_memory_mb"] > 0
+    privacy = data["metrics"]["privacy"]
+    assert {"loss", "min_k", "reference"} <= set(privacy["membership"]["attacks"])
+    assert privacy["pii_crossed"]["occurrences"] == 0
     assert Result.read(tmp_path / "result.json").metrics == result.metrics
 
 
@@ -153,7 +157,7 @@ def test_local_finetune_with_dp_reports_its_budget(tmp_path):
     result = run_strategy(
         "local-finetune", task=TASK, large="tiny-large", small="tiny-small", out_dir=tmp_path,
         config={"epochs": "1", "lr": "1e-2", "eval_limit": "8", "trainable": "lora",
-                "dp_epsilon": "3", "batch_size": "16"},
+                "dp_epsilon": "3", "batch_size": "16", "attacks": "false"},
     )
     dp = result.metrics["privacy"]["dp"]
     assert dp["epsilon"] <= 3.0 + 1e-6 and dp["noise_multiplier"] > 0 and dp["steps"] > 0

@@ -14,6 +14,7 @@ from typing import Literal
 from crossbound.baselines import BASELINES
 from crossbound.baselines.common import eval_subset, evaluate_on
 from crossbound.boundary.contracts import NOTHING
+from crossbound.evaluate.leakage import small_model_leakage
 from crossbound.evaluate.utility import headline
 from crossbound.models.loading import load_model
 from crossbound.privacy.dp import DPConfig, DPReport, add_lora, dp_finetune, freeze_all_but_linear
@@ -46,6 +47,9 @@ class LocalFinetuneConfig(StrategyConfig):
     dp_noise_multiplier: float | None = None  # or a fixed noise multiplier
     dp_max_grad_norm: float = 1.0
     dp_delta: float | None = None  # None: 1 / (10 · records)
+    attacks: bool = True  # measure membership inference and canary exposure on the tuned SM
+    attack_limit: int = 100  # members (and as many non-members) attacked
+    canary_candidates: int = 200  # random secrets each canary is ranked among
 
     def validate(self) -> None:
         super().validate()
@@ -61,6 +65,8 @@ class LocalFinetuneConfig(StrategyConfig):
                 raise ValueError(f"{name} must be >= 1 or None, got {value}")
         if self.trainable not in ("full", "lora", "linear"):
             raise ValueError("trainable must be full, lora or linear")
+        if self.attack_limit < 2 or self.canary_candidates < 1:
+            raise ValueError("attack_limit must be >= 2 and canary_candidates >= 1")
         if self.lora_rank < 1:
             raise ValueError("lora_rank must be >= 1")
         if self.dp is not None and self.trainable == "full":
@@ -148,6 +154,13 @@ class LocalFinetune(Strategy):
         result.metrics["privacy"] = {"private_records_sent": 0}
         if dp_report is not None:
             result.metrics["privacy"]["dp"] = dp_report.to_dict()
+        if cfg.attacks:
+            with ctx.step("attacks on the tuned SM (membership, canaries)"):
+                reference = load_model(ctx.small)  # the untuned SM: trained on none of it
+                result.metrics["privacy"].update(small_model_leakage(
+                    model, sm.tokenizer, task, private, [reference.model],
+                    limit=cfg.attack_limit, canary_candidates=cfg.canary_candidates,
+                    seed=cfg.seed, max_length=cfg.max_length))
         if cfg.save_model:
             folder = ctx.out_dir / "small-model"
             model.save_pretrained(folder)
