@@ -315,8 +315,13 @@ def _print_result(data: dict[str, Any], out_dir: Path) -> None:
 def audit(
     path: Annotated[Path, typer.Argument(help="A transcript.jsonl, or a run folder.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    pii: Annotated[str | None, typer.Option(
+        "--pii", help="Also scan payloads for this task's PII and canaries, e.g. "
+        "clinic-triage:seed=0 (the task the run used; its values are printed).")] = None,
+    pii_findings: Annotated[int, typer.Option(
+        help="How many PII findings to list with --pii.")] = 20,
 ) -> None:
-    """Verify a transcript's hash chain and summarise what crossed."""
+    """Verify a transcript's hash chain and summarise what crossed; --pii counts leaked PII."""
     from crossbound.boundary.transcript import verify_transcript
 
     if path.is_dir():
@@ -324,8 +329,21 @@ def audit(
     if not path.is_file():
         raise _fail(f"{path}: no such transcript")
     report = verify_transcript(path)
+    scan: dict[str, Any] | None = None
+    if pii is not None and report.ok:  # a broken chain's content is not evidence of anything
+        from crossbound.evaluate.pii_crossed import scan_transcript
+        from crossbound.tasks.registry import load_task
+
+        try:
+            task = load_task(pii)
+        except (ValueError, FileNotFoundError) as exc:
+            raise _fail(f"--pii {pii}: {exc}") from exc
+        scan = scan_transcript(path, task, max_findings=max(0, pii_findings))
     if as_json:
-        print(json.dumps(report.__dict__, indent=2))
+        data: dict[str, Any] = dict(report.__dict__)
+        if pii is not None:
+            data["pii"] = scan if scan is not None else {"skipped": "the chain is broken"}
+        print(json.dumps(data, indent=2))
     else:
         status = "[green]intact[/]" if report.ok else f"[red]TAMPERED[/]: {report.error}"
         out.print(f"{path}: {report.entries} entries verified; {status}")
@@ -335,8 +353,105 @@ def audit(
             out.print(f"  {direction}: {size:,} bytes")
         for party, size in sorted(report.bytes_by_party.items()):
             out.print(f"  sent by {party}: {size:,} bytes")
+        if pii is not None and scan is None:
+            out.print("PII scan skipped: the transcript failed verification")
+        elif scan is not None and pii is not None:
+            _print_pii(scan, pii)
     if not report.ok:
         raise typer.Exit(3)
+
+
+def _print_pii(scan: dict[str, Any], task: str) -> None:
+    found = scan["occurrences"]
+    colour = "red" if found else "green"
+    out.print(f"PII of {task} that crossed: [{colour}]{found} occurrences[/] of "
+              f"{scan['distinct_values']} distinct values ({scan['scanned']} of "
+              f"{scan['entries']} entries scanned, {scan['unscanned']} unscanned)")
+    for label, key in (("by PII kind", "by_pii_kind"), ("by message kind", "by_message_kind"),
+                       ("by direction", "by_direction")):
+        if scan[key]:
+            out.print(f"  {label}: " + ", ".join(f"{k} {v}" for k, v in scan[key].items()),
+                      markup=False)
+    if scan["canaries_crossed"]:
+        out.print(f"  canaries crossed: {', '.join(scan['canaries_crossed'])}", markup=False)
+    if scan["findings"]:
+        table = Table(title="first findings" + (" (more not shown)"
+                                                 if scan["findings_truncated"] else ""))
+        for column in ("seq", "message", "direction", "PII kind", "value", "example"):
+            table.add_column(column)
+        for f in scan["findings"]:
+            table.add_row(str(f["seq"]), f"{f['kind']} ({f['where']})", f["direction"],
+                          f["pii_kind"], f["value"], f"{f['example_id']} ({f['split']})")
+        out.print(table)
+    for note in scan["notes"]:
+        out.print(f"  note: {note}", markup=False)
+
+
+# ---------------------------------------------------------------- sanitize
+
+
+@app.command("sanitize")
+def sanitize(
+    file: Annotated[Path | None, typer.Argument(
+        help="Text file to sanitise as one document (none or '-': read stdin).")] = None,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print the text and its entities (kinds, spans, placeholders).")] = False,
+    show_map: Annotated[bool, typer.Option(
+        "--show-map", help="Also print placeholder → original (private: keep it local).")]
+    = False,
+    evaluate: Annotated[str | None, typer.Option(
+        "--evaluate", metavar="TASK",
+        help="Instead: score detection on every record of TASK, e.g. clinic-triage:seed=7.")]
+    = None,
+    regex_only: Annotated[bool, typer.Option(
+        help="Only crossbound's own recognisers: no Presidio/spaCy (fast, weaker on names).")]
+    = False,
+) -> None:
+    """Replace PII with consistent placeholders ([PERSON_1], [PHONE_1], ...), or evaluate that."""
+    from crossbound.privacy.sanitizer import Sanitizer
+
+    sanitizer = Sanitizer(presidio=not regex_only)
+    try:
+        if evaluate is not None:
+            from crossbound.evaluate.pii_detection import evaluate_pii_detection
+            from crossbound.tasks.registry import load_task
+
+            task = load_task(evaluate)
+            records = [*task.train, *task.validation, *task.test, *task.public]
+            report = evaluate_pii_detection(records, sanitizer)
+        else:
+            if file is not None and str(file) != "-" and not file.is_file():
+                raise _fail(f"{file}: no such file")
+            text = sys.stdin.read() if file is None or str(file) == "-" else file.read_text()
+            result = sanitizer.sanitize(text)
+    except (ImportError, RuntimeError, ValueError, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from exc
+    if evaluate is None:
+        if as_json:
+            print(json.dumps(result.to_dict(show_map=show_map), indent=2, ensure_ascii=False))
+            return
+        sys.stdout.write(result.text if result.text.endswith("\n") else result.text + "\n")
+        if show_map:  # on stderr, so stdout stays safe to pass on
+            for placeholder, value in result.mapping.items():
+                print(f"{placeholder}\t{value}", file=sys.stderr)
+        return
+    if as_json:
+        print(json.dumps({"task": evaluate, **report.to_dict()}, indent=2))
+        return
+    table = Table(title=f"PII detection on {evaluate} ({report.records} records; a hit covers "
+                        f"≥ {report.min_overlap:.0%} of a gold span of the same kind)")
+    for column in ("kind", "gold", "predicted", "precision", "recall", "F2", "leaks",
+                   "token leaks"):
+        table.add_column(column, justify="left" if column == "kind" else "right")
+    for row in report.rows():
+        table.add_row(row["kind"], str(row["gold"]), str(row["predicted"]),
+                      f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f2']:.3f}",
+                      str(row["leaks"]), f"{row['token_leaks']}/{row['gold_tokens']}")
+    out.print(table)
+    build = ("" if report.build_seconds is None
+             else f"analyzer built in {report.build_seconds:.1f} s (once per process); ")
+    out.print(f"{build}sanitised {report.records} records in {report.seconds:.1f} s "
+              f"({1000 * report.seconds / max(report.records, 1):.1f} ms/record)")
 
 
 # ---------------------------------------------------------------- later issues

@@ -101,8 +101,12 @@ def target_logprobs(
         keep = scored[:, 1:]  # (B, T-1): position t-1 predicts token t
         targets = ids[:, 1:][keep]  # (N,)
         # Right padding keeps real positions at 0..len-1, so no position ids are needed.
+        hidden = None
         if base is not None and base is not model and head is not None:
             hidden = base(input_ids=ids, attention_mask=mask)[0]  # (B, T, H)
+            if hidden.shape[-1] != head.weight.shape[-1]:  # a wrapper (e.g. PEFT) gave logits
+                hidden = None
+        if hidden is not None and head is not None:
             logits = head(hidden[:, :-1][keep])  # (N, V)
             if cap:
                 logits = torch.tanh(logits / cap) * cap
@@ -247,11 +251,11 @@ def mia_metrics(member_scores: Sequence[float] | np.ndarray,
         result[key] = float(tpr[fpr <= target + 1e-12].max())
     result["advantage"] = float(np.max(tpr - fpr))
     n_neg = len(nonmember_scores)
-    notes = [f"with {n_neg} non-members the smallest non-zero FPR is {1 / n_neg:.2g}: "
-             f"TPR at {t * 100:g}% FPR is resolution-limited"
-             for t in FPR_TARGETS if n_neg * t < 1]
-    if notes:
-        result["note"] = "; ".join(notes)
+    limited = [f"{t * 100:g}%" for t in FPR_TARGETS if n_neg * t < 1]
+    if limited:
+        result["note"] = (f"{n_neg} non-members resolve FPR only in steps of {1 / n_neg:.2g}: "
+                          f"TPR at {' and '.join(limited)} FPR is resolution-limited "
+                          f"(read at FPR 0); use >= {int(1 / min(FPR_TARGETS))} non-members")
     return result
 
 

