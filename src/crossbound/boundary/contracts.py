@@ -147,7 +147,8 @@ def _rule_problem(rule: Allow, message: Message, context: GuardContext | None,
 # ---------------------------------------------------------------- built-in guards
 
 
-def _texts_of(message: Message) -> Iterable[str]:
+def message_texts(message: Message) -> Iterable[str]:
+    """The strings a text or records message carries (what content guards inspect)."""
     if message.kind == Kind.TEXT:
         yield from message.payload
     elif message.kind == Kind.RECORDS:
@@ -171,7 +172,7 @@ def verbatim_private_text(message: Message, context: GuardContext, n: int = 8) -
     private: set[tuple[str, ...]] = set()
     for text in context.private_texts:
         private |= _shingles(text, n)
-    for index, text in enumerate(_texts_of(message)):
+    for index, text in enumerate(message_texts(message)):
         if _shingles(text, n) & private:
             return f"item {index} repeats {n}+ consecutive words of a private record"
     return None

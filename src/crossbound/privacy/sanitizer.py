@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -343,16 +343,6 @@ class Sanitizer:
 # ---------------------------------------------------------------- the boundary guard
 
 
-def _message_texts(message: Any) -> Iterator[str]:
-    from crossbound.boundary.messages import Kind
-
-    if message.kind == Kind.TEXT:
-        yield from message.payload
-    elif message.kind == Kind.RECORDS:
-        for record in message.payload:
-            yield from (v for v in record.values() if isinstance(v, str))
-
-
 def install_sanitizer_guard(sanitizer: Sanitizer | None = None) -> Guard:
     """Make ``no-raw-private-text`` refuse text in which ``sanitizer`` finds any PII.
 
@@ -360,7 +350,12 @@ def install_sanitizer_guard(sanitizer: Sanitizer | None = None) -> Guard:
     values (the reason is logged and raised on the data party's side). Returns the guard that
     was registered before, so a caller can put it back with ``register_guard(..., replace=True)``.
     """
-    from crossbound.boundary.contracts import get_guard, register_guard, verbatim_private_text
+    from crossbound.boundary.contracts import (
+        get_guard,
+        message_texts,
+        register_guard,
+        verbatim_private_text,
+    )
 
     checker = sanitizer or Sanitizer()
     previous = get_guard(GUARD_NAME)
@@ -369,7 +364,7 @@ def install_sanitizer_guard(sanitizer: Sanitizer | None = None) -> Guard:
         reason = verbatim_private_text(message, context)
         if reason is not None:
             return reason
-        for index, text in enumerate(_message_texts(message)):
+        for index, text in enumerate(message_texts(message)):
             kinds = sorted({e.kind for e in checker.analyze(text)})
             if kinds:
                 return f"item {index} contains personal data ({', '.join(kinds)}); sanitise it"
