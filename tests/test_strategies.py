@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import pytest
+import torch
 
 from crossbound.boundary.transcript import verify_transcript
 from crossbound.evaluate.utility import (
@@ -80,6 +81,25 @@ def test_answer_only_loss_equals_the_full_loss(name):
         lm.model(**batch).loss.item(), rel=1e-5)
 
 
+def test_record_loss_trains_on_every_token_and_answer_loss_on_the_answer_only():
+    lm = load_model("tiny-small")
+    pairs = [("Route: chest pain\nAnswer:", " cardiology"), ("Hi\nAnswer:", " skin")]
+    answer = build_batch(lm.tokenizer, pairs, max_length=64)
+    record = build_batch(lm.tokenizer, pairs, max_length=64, loss_on="record")
+    assert torch.equal(answer["input_ids"], record["input_ids"])
+    real = record["attention_mask"].bool()
+    assert torch.equal(record["labels"][real], record["input_ids"][real])
+    assert (record["labels"][~real] == -100).all()
+    kept = answer["labels"] != -100
+    assert torch.equal(answer["labels"][kept], record["labels"][kept])
+    assert kept.sum() < real.sum()
+    # the fast loss (LM head only where labels are) still equals the plain HF loss
+    assert answer_loss(lm.model, record).item() == pytest.approx(
+        lm.model(**record).loss.item(), rel=1e-5)
+    with pytest.raises(ValueError, match="loss_on"):
+        build_batch(lm.tokenizer, pairs, max_length=64, loss_on="prompt")  # type: ignore[arg-type]
+
+
 def test_remote_lm_equals_evaluating_the_lm_directly(tmp_path):
     task = load_task(TASK)
     result = run_strategy("remote-lm", task=task, large="tiny-large", small="tiny-small",
@@ -115,6 +135,19 @@ def test_local_finetune_end_to_end_learns_and_sends_nothing(tmp_path):
     assert {"loss", "min_k", "reference"} <= set(privacy["membership"]["attacks"])
     assert privacy["pii_crossed"]["occurrences"] == 0
     assert Result.read(tmp_path / "result.json").metrics == result.metrics
+    membership = privacy["membership"]
+    assert membership["scope"] == "answer" and membership["nonmembers_matched_on"] == "phrasing"
+
+
+def test_local_finetune_generative_mode_scores_the_whole_sequence(tmp_path):
+    run_strategy(
+        "local-finetune", task=TASK, large="tiny-large", small="tiny-small", out_dir=tmp_path,
+        config={"epochs": "1", "loss_on": "record", "eval_limit": "8", "attack_limit": "6",
+                "canary_candidates": "10"},
+    )
+    data = json.loads((tmp_path / "result.json").read_text())
+    assert data["config"]["loss_on"] == "record"
+    assert data["metrics"]["privacy"]["membership"]["scope"] == "sequence"
 
 
 def test_remote_lm_sends_private_text_and_records_it(tmp_path):
@@ -128,6 +161,10 @@ def test_remote_lm_sends_private_text_and_records_it(tmp_path):
     assert by_kind["text"] > 0 and by_kind["tensors"] > 0
     assert result.transcript["entries"] == 6
     crossed = result.metrics["privacy"]["pii_crossed"]
+    exposure = result.metrics["exposure"]
+    assert exposure["lm_calls"] > 0 and exposure["lm_tokens"] > 0
+    assert 0 < exposure["bytes_from_model_party"] < result.metrics["efficiency"][
+        "bytes_crossed"]["total"]
     assert crossed["occurrences"] > 0 and crossed["by_direction"] == {
         "data-party-0->model-party": crossed["occurrences"]}
     report = verify_transcript(tmp_path / "transcript.jsonl")

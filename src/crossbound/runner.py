@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from crossbound.boundary.channel import Boundary, Handler, Transport
+from crossbound.boundary.contracts import MODEL_PARTY
 from crossbound.boundary.transcript import Transcript
 from crossbound.result import PeakMemory, Result
 from crossbound.strategy import NullProgress, ProgressFactory, RunContext, StrategyConfig
@@ -109,6 +110,13 @@ def run_strategy(
     })
     efficiency["lm_calls"] = boundary.lm_calls
     efficiency["lm_tokens"] = boundary.lm_tokens
+    # What the data party learnt of the LM: its query budget, and what the strategy measured
+    # (distillation fidelity, emulator gap) under the same key.
+    exposure = result.metrics.setdefault("exposure", {})
+    exposure.update({"lm_calls": boundary.lm_calls, "lm_tokens": boundary.lm_tokens,
+                     "bytes_from_model_party": sum(
+                         n for pair, n in summary["bytes_by_direction"].items()
+                         if pair.startswith(f"{MODEL_PARTY}->"))})
     result.metrics.setdefault("utility", {})
     privacy = result.metrics.setdefault("privacy", {})
     privacy["pii_crossed"] = pii_crossed_summary(transcript_path, the_task)

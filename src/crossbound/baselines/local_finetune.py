@@ -20,7 +20,7 @@ from crossbound.models.loading import load_model
 from crossbound.privacy.dp import DPConfig, DPReport, add_lora, dp_finetune, freeze_all_but_linear
 from crossbound.result import Result
 from crossbound.strategy import RunContext, Strategy, StrategyConfig
-from crossbound.training.causal_lm import finetune
+from crossbound.training.causal_lm import LossOn, finetune
 
 
 @dataclass
@@ -42,6 +42,7 @@ class LocalFinetuneConfig(StrategyConfig):
     eval_limit: int | None = 200  # evaluate on at most this many test records
     save_model: bool = False  # write the tuned SM to OUT/small-model (safetensors)
     trainable: Literal["full", "lora", "linear"] = "full"
+    loss_on: LossOn = "answer"  # "record": train on the whole prompt + answer (generative)
     lora_rank: int = 8
     dp_epsilon: float | None = None  # target ε of DP-SGD (None: no DP)
     dp_noise_multiplier: float | None = None  # or a fixed noise multiplier
@@ -65,6 +66,8 @@ class LocalFinetuneConfig(StrategyConfig):
                 raise ValueError(f"{name} must be >= 1 or None, got {value}")
         if self.trainable not in ("full", "lora", "linear"):
             raise ValueError("trainable must be full, lora or linear")
+        if self.loss_on not in ("answer", "record"):
+            raise ValueError("loss_on must be answer or record")
         if self.attack_limit < 2 or self.canary_candidates < 1:
             raise ValueError("attack_limit must be >= 2 and canary_candidates >= 1")
         if self.lora_rank < 1:
@@ -122,12 +125,13 @@ class LocalFinetune(Strategy):
             if dp is None:
                 stats = finetune(model, sm.tokenizer, pairs, epochs=cfg.epochs, lr=cfg.lr,
                                  batch_size=cfg.batch_size, max_length=cfg.max_length,
-                                 seed=cfg.seed, on_step=lambda _s, _l: bar.advance())
+                                 seed=cfg.seed, loss_on=cfg.loss_on,
+                                 on_step=lambda _s, _l: bar.advance())
             else:
                 stats, dp_report = dp_finetune(
                     model, sm.tokenizer, pairs, dp, epochs=cfg.epochs, lr=cfg.lr,
                     batch_size=cfg.batch_size, max_length=cfg.max_length, seed=cfg.seed,
-                    on_step=lambda _s, _l: bar.advance())
+                    loss_on=cfg.loss_on, on_step=lambda _s, _l: bar.advance())
         train_seconds = time.perf_counter() - started
         after = evaluate_on(ctx, "SM after", model, sm.tokenizer, test, cfg.batch_size)
         result = Result(
@@ -160,7 +164,8 @@ class LocalFinetune(Strategy):
                 result.metrics["privacy"].update(small_model_leakage(
                     model, sm.tokenizer, task, private, [reference.model],
                     limit=cfg.attack_limit, canary_candidates=cfg.canary_candidates,
-                    seed=cfg.seed, max_length=cfg.max_length))
+                    seed=cfg.seed, max_length=cfg.max_length,
+                    scope="sequence" if cfg.loss_on == "record" else "answer"))
         if cfg.save_model:
             folder = ctx.out_dir / "small-model"
             model.save_pretrained(folder)

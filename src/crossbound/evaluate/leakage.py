@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from crossbound.evaluate.canaries import canary_exposure, task_canaries
-from crossbound.evaluate.membership import membership_inference
+from crossbound.evaluate.membership import Scope, membership_inference
 from crossbound.tasks.base import Example, Task
 
 
@@ -27,21 +27,34 @@ def small_model_leakage(
     canary_candidates: int = 200,
     seed: int = 0,
     max_length: int = 256,
+    scope: Scope = "answer",
 ) -> dict[str, Any]:
     """Membership inference (``limit`` members vs as many non-members) and canary exposure.
 
-    The prompt is scored up to the answer, the way the model was trained (``scope="answer"``);
-    canaries are scored in the prompt the model saw around them.
+    ``scope`` is what the model was trained on: ``"answer"`` scores the answer given the
+    prompt, ``"sequence"`` the whole prompt + answer (``loss_on="record"``). Canaries are
+    scored in the prompt the model saw around them.
+
+    Non-members are matched to the members on ``meta["phrasing"]`` where the task has it: a
+    clinic-triage test record mostly uses phrasings training never shows, and an attack would
+    otherwise score that distribution shift rather than membership.
     """
     rng = random.Random(seed)
     held_out = [*task.validation, *task.test]
+    phrasings = {ex.meta.get("phrasing") for ex in trained_on}
+    matched = None
+    if None not in phrasings:
+        same = [ex for ex in held_out if ex.meta.get("phrasing") in phrasings]
+        if len(same) >= 2:
+            held_out, matched = same, "phrasing"
     n = min(limit, len(trained_on), len(held_out))
     if n < 2:
         return {"skipped": "fewer than 2 members or non-members"}
     members = rng.sample(list(trained_on), n)
     nonmembers = rng.sample(held_out, n)
     mia = membership_inference(model, tokenizer, task, members, nonmembers, references,
-                               max_length=max_length)
+                               scope=scope, max_length=max_length)
+    mia["nonmembers_matched_on"] = matched
     report: dict[str, Any] = {"membership": mia}
     trained_ids = {ex.id for ex in trained_on}
     canaries = [c for c in task_canaries(task, render=task.prompt) if c.id in trained_ids]

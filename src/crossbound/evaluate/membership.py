@@ -37,7 +37,7 @@ import torch
 
 from crossbound.tasks.base import Example, Task
 
-Scope = Literal["answer", "record"]
+Scope = Literal["answer", "sequence", "record"]
 FPR_TARGETS = (0.01, 0.001)
 # Below this many reference models a per-example variance is too noisy (Carlini et al. §VI-B).
 _PER_EXAMPLE_VARIANCE_MIN_REFS = 64
@@ -146,13 +146,16 @@ def min_k_prob(
 def example_pairs(task: Task, examples: Sequence[Example], scope: Scope = "answer"
                   ) -> list[tuple[str, str]]:
     """(context, target) per example: ``answer`` is the prompt and the answer the task trains on
-    (``finetune`` puts its loss there); ``record`` is the record's whole text, for models trained
-    to generate records (e.g. DP synthetic-data generators)."""
+    (``finetune`` puts its loss there); ``sequence`` is prompt + answer scored whole, for models
+    fine-tuned with ``loss_on="record"``; ``record`` is the record's whole text, for models
+    trained to generate records (e.g. DP synthetic-data generators)."""
     if scope == "answer":
         return [(task.prompt(ex), task.answer(ex)) for ex in examples]
+    if scope == "sequence":
+        return [("", task.prompt(ex) + task.answer(ex)) for ex in examples]
     if scope == "record":
         return [("", ex.text) for ex in examples]
-    raise ValueError(f"scope must be 'answer' or 'record', got {scope!r}")
+    raise ValueError(f"scope must be 'answer', 'sequence' or 'record', got {scope!r}")
 
 
 def example_losses(

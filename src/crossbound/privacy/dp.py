@@ -21,6 +21,7 @@ from typing import Any, Literal
 import torch
 
 from crossbound.training.causal_lm import (
+    LossOn,
     TrainStats,
     answer_token_losses,
     backbone_and_head,
@@ -145,6 +146,7 @@ def dp_finetune(
     batch_size: int = 16,
     max_length: int = 256,
     seed: int = 0,
+    loss_on: LossOn = "answer",
     on_step: Callable[[int, float], None] | None = None,
 ) -> tuple[TrainStats, DPReport]:
     """DP-SGD on the trainable parameters of ``model`` (set them up first: LoRA or linear).
@@ -186,7 +188,7 @@ def dp_finetune(
             if not chosen:
                 # An empty draw releases no update; the step is still accounted for.
                 continue
-            batch = build_batch(tokenizer, [pairs[i] for i in chosen], max_length)
+            batch = build_batch(tokenizer, [pairs[i] for i in chosen], max_length, loss_on)
             batch = {k: v.to(device) for k, v in batch.items()}
             loss = per_sample_answer_loss(model, batch).mean()  # hooks sit on model's layers
             if not torch.isfinite(loss):

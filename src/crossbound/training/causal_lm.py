@@ -6,7 +6,7 @@ import math
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -20,14 +20,22 @@ class TrainStats:
     tokens: int
 
 
+LossOn = Literal["answer", "record"]
+
+
 def build_batch(
-    tokenizer: Any, pairs: Sequence[tuple[str, str]], max_length: int
+    tokenizer: Any, pairs: Sequence[tuple[str, str]], max_length: int,
+    loss_on: LossOn = "answer",
 ) -> dict[str, torch.Tensor]:
-    """Right-padded ids with labels masked (-100) on the prompt and padding.
+    """Right-padded ids with labels masked (-100) on the padding and, for ``loss_on="answer"``,
+    on the prompt. ``"record"`` trains on every token of prompt + answer: a generative model of
+    the records, which is what can memorise a secret inside the message text.
 
     When a pair is longer than ``max_length`` the prompt is cut from the left, so the answer
-    (what the loss is on) is kept whole.
+    is kept whole.
     """
+    if loss_on not in ("answer", "record"):
+        raise ValueError(f"loss_on must be 'answer' or 'record', got {loss_on!r}")
     rows: list[tuple[list[int], list[int]]] = []
     eos = tokenizer.eos_token_id
     for prompt, answer in pairs:
@@ -37,7 +45,7 @@ def build_batch(
             a = [*a, eos]  # teach the model to stop after the answer
         a = a[:max_length - 1]
         p = p[-(max_length - len(a)):]
-        rows.append((p + a, [-100] * len(p) + a))
+        rows.append((p + a, (p if loss_on == "record" else [-100] * len(p)) + a))
     width = max(len(ids) for ids, _ in rows)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
@@ -100,6 +108,7 @@ def finetune(
     max_length: int = 256,
     weight_decay: float = 0.0,
     seed: int = 0,
+    loss_on: LossOn = "answer",
     on_step: Callable[[int, float], None] | None = None,
 ) -> TrainStats:
     """AdamW with linear warm-up/decay over ``epochs`` passes (fractions allowed)."""
@@ -132,7 +141,7 @@ def finetune(
                 rng.shuffle(fresh)
                 order.extend(fresh)
             idx, order = order[:batch_size], order[batch_size:]
-            batch = build_batch(tokenizer, [pairs[i] for i in idx], max_length)
+            batch = build_batch(tokenizer, [pairs[i] for i in idx], max_length, loss_on)
             batch = {k: v.to(device) for k, v in batch.items()}
             loss = answer_loss(model, batch)
             if not torch.isfinite(loss):
