@@ -14,6 +14,7 @@ from crossbound.boundary.contracts import (
     allow,
     register_guard,
 )
+from crossbound.boundary.logit_codec import TopkCodec
 
 TOPK = AccessContract("topk", (
     allow("data", Kind.TEXT, guards=("no-raw-private-text",)),
@@ -39,6 +40,24 @@ def test_topk_limit():
     TOPK.check(_topk(128))
     with pytest.raises(ContractViolation, match="k = 129 exceeds the limit of 128"):
         TOPK.check(_topk(129))
+
+
+def test_topk_limit_applies_to_compressed_replies():
+    # A compressed reply's last dimension counts bytes, not entries: k comes from meta.codec.
+    def compressed(k):
+        codec = TopkCodec(k=k, value_bits=4, vocab_size=49_152)
+        payload = codec.encode(torch.zeros(2, k), torch.zeros(2, k, dtype=torch.long))
+        return Message(Kind.TOPK_LOGPROBS, "model-party", "data-party-0", payload,
+                       {"codec": codec.to_meta()})
+
+    assert compressed(200).payload["codes"].shape[-1] == 100  # below the limit, k is not
+    TOPK.check(compressed(128))
+    with pytest.raises(ContractViolation, match="k = 200 exceeds the limit of 128"):
+        TOPK.check(compressed(200))
+    tampered = compressed(128)
+    tampered.meta["codec"]["value_bits"] = 3
+    with pytest.raises(ContractViolation, match=r"unreadable top-k: meta\.codec"):
+        TOPK.check(tampered)
 
 
 def test_artifact_and_size_rules():

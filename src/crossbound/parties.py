@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from crossbound.boundary.contracts import MODEL_PARTY
+from crossbound.boundary.logit_codec import VALUE_BITS, TopkCodec
 from crossbound.boundary.messages import Kind, Message, MessageError
 from crossbound.evaluate.utility import choice_logprobs, generate_answers
 from crossbound.models.loading import LoadedModel
@@ -78,12 +79,19 @@ class ModelParty:
 
         Request: ``token_ids`` with ``ids`` (B, T) and optional ``mask`` (B, T) of 0/1;
         ``meta.k``. Reply: ``topk_logprobs`` with ``values`` (B, T, k) float32 and
-        ``indices`` (B, T, k) int32; masked positions are zero.
+        ``indices`` (B, T, k) int32; masked positions are zero. With ``meta.value_bits`` 4, 8 or
+        16 the reply is compressed instead (:mod:`crossbound.boundary.logit_codec`, described by
+        the reply's ``meta.codec``); 32 or absent: the plain reply. Read either form with
+        :func:`~crossbound.boundary.logit_codec.topk_from_message`.
         """
         if request.kind != Kind.TOKEN_IDS:
             raise MessageError(f"topk_logprobs takes token_ids, got {request.kind.value}")
         vocab = int(self.lm.model.config.vocab_size)
         k = _int_meta(request, "k", 1, 1, min(MAX_TOPK, vocab))
+        bits = request.meta.get("value_bits", 32)
+        if not isinstance(bits, int) or isinstance(bits, bool) or bits not in VALUE_BITS:
+            raise MessageError(f"meta.value_bits must be one of {', '.join(map(str, VALUE_BITS))}"
+                               f" (32: plain float32), got {bits!r}")
         ids, mask = _checked_ids(request.payload, vocab)
         values = torch.zeros((*ids.shape, k), dtype=torch.float32)
         indices = torch.zeros((*ids.shape, k), dtype=torch.int32)
@@ -99,16 +107,21 @@ class ModelParty:
             keep = batch_mask.unsqueeze(-1).bool()
             values[rows] = (top.values * keep).cpu()
             indices[rows] = (top.indices * keep).to(torch.int32).cpu()
-        return self._reply(request, Kind.TOPK_LOGPROBS, {"values": values, "indices": indices},
-                           int(mask.sum()))
+        if bits == 32:
+            return self._reply(request, Kind.TOPK_LOGPROBS,
+                               {"values": values, "indices": indices}, int(mask.sum()))
+        codec = TopkCodec(k=k, value_bits=bits, vocab_size=vocab)
+        return self._reply(request, Kind.TOPK_LOGPROBS, codec.encode(values, indices),
+                           int(mask.sum()), {"codec": codec.to_meta()})
 
-    def _reply(self, request: Message, kind: Kind, payload: Any, tokens: int) -> Message:
+    def _reply(self, request: Message, kind: Kind, payload: Any, tokens: int,
+               meta: dict[str, Any] | None = None) -> Message:
         # The reply says how many tokens the LM processed, so the data side can account for
         # LM usage the same way whether the model party is local or remote.
         self.calls += 1
         self.tokens += tokens
         return Message(kind=kind, sender=self.name, receiver=request.sender, payload=payload,
-                       meta={"op": request.meta.get("op"), "lm_tokens": tokens})
+                       meta={"op": request.meta.get("op"), "lm_tokens": tokens, **(meta or {})})
 
 
 def _int_meta(request: Message, key: str, default: int, low: int, high: int) -> int:

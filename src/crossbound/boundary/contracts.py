@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from crossbound.boundary.messages import Kind, Message
+from crossbound.boundary.logit_codec import topk_k
+from crossbound.boundary.messages import Kind, Message, MessageError
 
 Role = Literal["model", "data"]
 MODEL_PARTY = "model-party"
@@ -63,7 +64,7 @@ class Allow:
     sender: Role
     kinds: frozenset[Kind]
     max_bytes: int | None = None  # per message, on the wire
-    max_topk: int | None = None  # top-k log-probs: k (last dimension) at most this
+    max_topk: int | None = None  # top-k log-probs: k at most this (plain or compressed)
     max_items: int | None = None  # texts / records per message
     artifacts: frozenset[str] | None = None  # tensor bundles: allowed meta["artifact"] values
     guards: tuple[str, ...] = ()  # content checks by name
@@ -127,7 +128,10 @@ def _rule_problem(rule: Allow, message: Message, context: GuardContext | None,
         return f"{wire_bytes} bytes exceed the limit of {rule.max_bytes}"
     payload = message.payload
     if rule.max_topk is not None and message.kind == Kind.TOPK_LOGPROBS:
-        k = int(payload["values"].shape[-1]) if payload["values"].dim() else 1
+        try:  # a compressed reply's k is its codec's, not a tensor dimension
+            k = topk_k(message)
+        except MessageError as exc:
+            return f"unreadable top-k: {exc}"
         if k > rule.max_topk:
             return f"k = {k} exceeds the limit of {rule.max_topk}"
     if rule.max_items is not None and isinstance(payload, list) and len(payload) > rule.max_items:

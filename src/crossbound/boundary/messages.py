@@ -26,7 +26,7 @@ MAX_HEADER_BYTES = 1 << 20
 class Kind(StrEnum):
     TEXT = "text"  # list of strings
     TOKEN_IDS = "token_ids"  # {"ids": int tensor}
-    TOPK_LOGPROBS = "topk_logprobs"  # {"values": float tensor, "indices": int tensor}
+    TOPK_LOGPROBS = "topk_logprobs"  # {"values": float, "indices": int} or a logit_codec payload
     LOGITS = "logits"  # {"logits": float tensor}, full vocabulary
     HIDDEN_STATES = "hidden_states"  # {"hidden": float tensor}
     TENSORS = "tensors"  # named tensors: adapter or emulator weights
@@ -51,16 +51,22 @@ class Message:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", Kind(self.kind))
-        _check_payload(self.kind, self.payload)
+        _check_payload(self.kind, self.payload, self.meta)
 
 
-def _check_payload(kind: Kind, payload: Any) -> None:
+def _check_payload(kind: Kind, payload: Any, meta: dict[str, Any]) -> None:
     if kind in TENSOR_KINDS:
         if not isinstance(payload, dict) or not payload:
             raise MessageError(f"{kind.value}: payload must be a non-empty dict of tensors")
         for name, value in payload.items():
             if not isinstance(name, str) or not isinstance(value, torch.Tensor):
                 raise MessageError(f"{kind.value}: {name!r} is not a named torch.Tensor")
+        if kind == Kind.TOPK_LOGPROBS and "codec" in meta:
+            # Compressed top-k: meta.codec says which tensors (see boundary.logit_codec).
+            from crossbound.boundary.logit_codec import check_payload
+
+            check_payload(meta["codec"], payload)
+            return
         required = {
             Kind.TOKEN_IDS: {"ids"},
             Kind.TOPK_LOGPROBS: {"values", "indices"},
@@ -69,7 +75,8 @@ def _check_payload(kind: Kind, payload: Any) -> None:
         }.get(kind, set())
         missing = required - set(payload)
         if missing:
-            raise MessageError(f"{kind.value}: payload lacks {sorted(missing)}")
+            hint = " (a compressed payload needs meta.codec)" if kind == Kind.TOPK_LOGPROBS else ""
+            raise MessageError(f"{kind.value}: payload lacks {sorted(missing)}{hint}")
     elif kind == Kind.TEXT:
         if not isinstance(payload, list) or not all(isinstance(t, str) for t in payload):
             raise MessageError("text: payload must be a list of strings")
@@ -155,5 +162,7 @@ def payload_tokens(message: Message) -> int:
     if message.kind == Kind.TOKEN_IDS:
         return int(message.payload["ids"].numel())
     if message.kind == Kind.TOPK_LOGPROBS:
-        return int(message.payload["values"].shape[:-1].numel())
+        # Plain values (…, k) or compressed codes (…, bytes): one row per token either way.
+        first = message.payload["codes" if "codec" in message.meta else "values"]
+        return int(first.shape[:-1].numel())
     return 0
