@@ -200,7 +200,8 @@ class Registry:
 
 def _load_families() -> None:
     # Importing a family registers its strategies (decorators run at import of the family).
-    import crossbound.baselines  # noqa: F401
+    import crossbound.baselines
+    import crossbound.downward  # noqa: F401
 
 
 def all_strategies() -> dict[str, type[Strategy]]:

@@ -37,7 +37,12 @@ class GuardContext:
     """What a guard may consult on the sending side (never sent anywhere)."""
 
     private_texts: list[str] = field(default_factory=list)
+    # Text the sender may share anyway (e.g. a public transfer set): word runs found here are
+    # not private even when a private record repeats them (templated records do).
+    public_texts: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    # The sender's tokenizer decode, so content guards can read token-id messages too.
+    decode: Callable[[list[int]], str] | None = None
 
 
 Guard = Callable[[Message, GuardContext], str | None]
@@ -151,13 +156,28 @@ def _rule_problem(rule: Allow, message: Message, context: GuardContext | None,
 # ---------------------------------------------------------------- built-in guards
 
 
-def message_texts(message: Message) -> Iterable[str]:
-    """The strings a text or records message carries (what content guards inspect)."""
+class Uninspectable(ValueError):
+    """A message whose content a guard cannot read (token ids without a decoder)."""
+
+
+def message_texts(message: Message,
+                  decode: Callable[[list[int]], str] | None = None) -> Iterable[str]:
+    """The strings a text, records or (given the sender's ``decode``) token-ids message carries:
+    what content guards inspect. Token ids without ``decode`` raise :class:`Uninspectable`."""
     if message.kind == Kind.TEXT:
         yield from message.payload
     elif message.kind == Kind.RECORDS:
         for record in message.payload:
             yield from (v for v in record.values() if isinstance(v, str))
+    elif message.kind == Kind.TOKEN_IDS:
+        if decode is None:
+            raise Uninspectable("token ids cannot be checked: the sender registered no "
+                                "tokenizer (GuardContext.decode)")
+        ids = message.payload["ids"]  # (B, T)
+        mask = message.payload.get("mask")
+        for row in range(ids.shape[0]):
+            kept = ids[row] if mask is None else ids[row][mask[row].bool()]
+            yield decode(kept.tolist())
 
 
 def _shingles(text: str, n: int) -> set[tuple[str, ...]]:
@@ -173,10 +193,20 @@ def verbatim_private_text(message: Message, context: GuardContext, n: int = 8) -
     """
     if not context.private_texts:
         return None
-    private: set[tuple[str, ...]] = set()
-    for text in context.private_texts:
-        private |= _shingles(text, n)
-    for index, text in enumerate(message_texts(message)):
+    key = f"verbatim-shingles:{n}:{len(context.private_texts)}:{len(context.public_texts)}"
+    private = context.extra.get(key)
+    if private is None:  # built once per context (and n), not once per message
+        private = set()
+        for text in context.private_texts:
+            private |= _shingles(text, n)
+        for text in context.public_texts:
+            private -= _shingles(text, n)
+        context.extra[key] = private
+    try:
+        texts = list(message_texts(message, context.decode))
+    except Uninspectable as err:
+        return str(err)
+    for index, text in enumerate(texts):
         if _shingles(text, n) & private:
             return f"item {index} repeats {n}+ consecutive words of a private record"
     return None

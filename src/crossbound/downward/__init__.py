@@ -1,1 +1,8 @@
-"""downward: filled in by later work (see DESIGN.md)."""
+"""Downward transfer (LM → SM): the model party's LM teaches the data party's SM while the
+private data stays with the data party."""
+
+from crossbound.strategy import Registry
+
+DOWNWARD = Registry("downward")
+
+from crossbound.downward import logit_kd  # noqa: E402, F401  (registers)

@@ -215,3 +215,32 @@ def load_model(
         import_seconds=started - import_started,
         kept_layers=kept,
     )
+
+
+def load_tokenizer(name: str, *, status: Status | None = None) -> Any:
+    """The tokenizer of model ``name`` alone (no weights), set up as :func:`load_model` sets it.
+
+    A data party may hold the model party's tokenizer: tokenizers are published with models,
+    weights are what the owner keeps.
+    """
+    base, _ = parse_spec(name)
+    spec = get_spec(base)
+    _offline()
+    _quiet_transformers()
+    if spec.origin == "tiny":
+        tokenizer = build_tiny(spec.name)[1]
+    else:
+        from transformers import AutoTokenizer
+
+        if spec.origin == "gguf":
+            prepare_model(spec.name, status=status)
+            folder = cache_entry(spec).path
+        else:
+            assert spec.locate is not None
+            folder = spec.locate()
+        _import_machinery(folder)
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"
+    return tokenizer

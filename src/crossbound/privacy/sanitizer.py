@@ -351,6 +351,7 @@ def install_sanitizer_guard(sanitizer: Sanitizer | None = None) -> Guard:
     was registered before, so a caller can put it back with ``register_guard(..., replace=True)``.
     """
     from crossbound.boundary.contracts import (
+        Uninspectable,
         get_guard,
         message_texts,
         register_guard,
@@ -364,7 +365,11 @@ def install_sanitizer_guard(sanitizer: Sanitizer | None = None) -> Guard:
         reason = verbatim_private_text(message, context)
         if reason is not None:
             return reason
-        for index, text in enumerate(message_texts(message)):
+        try:
+            texts = list(message_texts(message, context.decode))
+        except Uninspectable as err:
+            return str(err)
+        for index, text in enumerate(texts):
             kinds = sorted({e.kind for e in checker.analyze(text)})
             if kinds:
                 return f"item {index} contains personal data ({', '.join(kinds)}); sanitise it"

@@ -1,0 +1,311 @@
+"""``logit-kd``: the model party's LM teaches the data party's SM through top-k log-probs.
+
+The data party sends *public* transfer text as token ids (the LM's tokenizer: tokenizers are
+public, weights are not); the model party returns top-k next-token log-probs, compressed
+(:mod:`crossbound.boundary.logit_codec`). The SM trains on a mix of distillation on the
+transfer text and cross-entropy on its own labelled private data, which never leaves it.
+
+Token-level distillation after GKD (arXiv:2306.13649) / MiniLLM (arXiv:2306.08543); top-k
+transport after FedMKT (arXiv:2406.02224, which sends top-128 fp32 values and int64 ids).
+``mode="sequence"`` instead has the LM *generate* continuations of the transfer prompts and
+distils on those sequences (sequence-level KD, Kim & Rush 2016, arXiv:1606.07947).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+
+from crossbound.baselines.common import eval_subset, evaluate_on
+from crossbound.boundary.contracts import MODEL_PARTY, AccessContract, GuardContext, allow
+from crossbound.boundary.logit_codec import VALUE_BITS
+from crossbound.boundary.messages import Kind, Message
+from crossbound.downward import DOWNWARD
+from crossbound.downward.teacher import (
+    VocabMap,
+    align_rows,
+    query_topk,
+    same_tokenizer_rows,
+)
+from crossbound.evaluate.utility import headline
+from crossbound.models.loading import load_model, load_tokenizer
+from crossbound.privacy.dp import add_lora, freeze_all_but_linear
+from crossbound.result import Result
+from crossbound.strategy import RunContext, Strategy, StrategyConfig
+from crossbound.tasks.corpora import corpus_names, load_corpus
+from crossbound.training.distill import (
+    DIVERGENCES,
+    Divergence,
+    KDSettings,
+    TransferRow,
+    distill_finetune,
+    student_logits_at,
+    transfer_batch,
+)
+
+DATA_PARTY = "data-party-0"
+
+LOGITS_DOWN = AccessContract(
+    "logits-down",
+    (
+        # Transfer text is public; the guard still refuses any that repeats a private record.
+        allow("data", Kind.TOKEN_IDS, Kind.TEXT, guards=("no-raw-private-text",)),
+        allow("model", Kind.TOPK_LOGPROBS, Kind.TEXT, max_topk=1024),
+    ),
+    "The data party sends public transfer text (token ids, or prompts to continue); the "
+    "model party returns top-k log-probs (k ≤ 1024) or generated text.",
+)
+
+
+@dataclass
+class LogitKDConfig(StrategyConfig):
+    """Distil the LM into the SM on public transfer text, mixed with CE on private labels.
+
+    ``transfer``: ``public`` (the task's public split, as prompts) or a corpus name
+    (``lee-news``, ``wiki-sample``, ``guardian-headlines``). ``top_k`` / ``value_bits``: what
+    each transfer token costs on the wire (``value_bits=32``: plain float32 values).
+    ``kd_weight``: w in w·KD + (1 − w)·CE.
+    """
+
+    party: int = 0
+    transfer: str = "public"
+    transfer_limit: int | None = 200  # transfer texts used (None: all)
+    mode: Literal["token", "sequence"] = "token"
+    divergence: Divergence = "forward_kl"
+    jsd_beta: float = 0.5
+    temperature: float = 1.0
+    top_k: int = 16
+    value_bits: int = 8
+    kd_weight: float = 0.5
+    epochs: float = 3.0  # passes over the private data (the transfer set cycles alongside)
+    lr: float = 2e-4
+    batch_size: int = 8
+    transfer_batch_size: int = 8
+    max_length: int = 192
+    max_new_tokens: int = 32  # sequence mode: tokens the LM generates per transfer prompt
+    train_limit: int | None = None
+    eval_limit: int | None = 200
+    trainable: Literal["full", "lora", "linear"] = "full"
+    lora_rank: int = 8
+    fidelity_share: float = 0.1  # transfer texts held out to measure SM/LM agreement
+    rows_per_request: int = 16
+    save_model: bool = False
+
+    def validate(self) -> None:
+        super().validate()
+        if self.transfer != "public" and self.transfer not in corpus_names():
+            raise ValueError(f"transfer must be 'public' or one of {corpus_names()}, "
+                             f"got {self.transfer!r}")
+        if self.divergence not in DIVERGENCES:
+            raise ValueError(f"divergence must be one of {list(DIVERGENCES)}")
+        if self.mode not in ("token", "sequence"):
+            raise ValueError("mode must be token or sequence")
+        if not 1 <= self.top_k <= 1024:
+            raise ValueError("top_k must be in 1..1024 (the contract's limit)")
+        if self.value_bits not in VALUE_BITS:
+            raise ValueError(f"value_bits must be one of {list(VALUE_BITS)}")
+        if not 0.0 <= self.kd_weight <= 1.0:
+            raise ValueError("kd_weight must be in [0, 1]")
+        if not 0.0 < self.jsd_beta < 1.0 or self.temperature <= 0:
+            raise ValueError("jsd_beta must be in (0, 1) and temperature > 0")
+        if self.epochs <= 0 or self.lr <= 0:
+            raise ValueError("epochs and lr must be > 0")
+        if min(self.batch_size, self.transfer_batch_size, self.rows_per_request) < 1:
+            raise ValueError("batch sizes and rows_per_request must be >= 1")
+        if self.max_length < 16 or not 1 <= self.max_new_tokens <= 512:
+            raise ValueError("max_length must be >= 16 and max_new_tokens in 1..512")
+        if not 0.0 <= self.fidelity_share < 1.0:
+            raise ValueError("fidelity_share must be in [0, 1)")
+        for name in ("transfer_limit", "train_limit", "eval_limit"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be >= 1 or None, got {value}")
+        if self.trainable not in ("full", "lora", "linear") or self.lora_rank < 1:
+            raise ValueError("trainable must be full, lora or linear; lora_rank >= 1")
+
+
+@DOWNWARD.register
+class LogitKD(Strategy):
+    name = "logit-kd"
+    direction = "downward"
+    summary = "The LM's top-k log-probs on public text teach the SM (compressed transport)"
+    paper = "arXiv:2306.13649 (GKD); arXiv:2406.02224 (FedMKT top-k transport)"
+    needs_model_party = "an LM that returns top-k log-probs (or generates, sequence mode)"
+    needs_data_party = "an SM, private labelled data, public transfer text"
+    crosses = ("data→model: public transfer text (token ids or prompts); "
+               "model→data: compressed top-k log-probs (or generated text)")
+    config_class = LogitKDConfig
+    contract = LOGITS_DOWN
+
+    def run(self, ctx: RunContext) -> Result:
+        cfg = self.config
+        assert isinstance(cfg, LogitKDConfig)
+        task = ctx.task
+        if cfg.party >= len(task.parties):
+            raise ValueError(f"party {cfg.party} does not exist: the task has "
+                             f"{len(task.parties)} data parties")
+        private = task.parties[cfg.party][: cfg.train_limit]
+        texts = self._transfer_texts(ctx)
+        ctx.boundary.guard_contexts[DATA_PARTY] = GuardContext(
+            private_texts=[ex.text for ex in private],
+            public_texts=[ex.text for ex in task.public] + (
+                texts if cfg.transfer != "public" else []))
+        ctx.connect_model_party()
+        with ctx.step(f"loading small model {ctx.small}"):
+            sm = load_model(ctx.small)
+            teacher_tok = load_tokenizer(ctx.large)
+        ctx.boundary.guard_contexts[DATA_PARTY].decode = teacher_tok.decode
+        if cfg.mode == "sequence":
+            texts = self._continue(ctx, texts)
+        n_fid = round(cfg.fidelity_share * len(texts)) if len(texts) > 1 else 0
+        fidelity_texts, train_texts = texts[:n_fid], texts[n_fid:]
+        same = _same_vocabulary(teacher_tok, sm.tokenizer)
+        started = time.perf_counter()
+        rows, align, fid_rows, wire = self._targets(ctx, train_texts, fidelity_texts,
+                                                    teacher_tok, sm.tokenizer, same)
+        query_seconds = time.perf_counter() - started
+        test = eval_subset(task, cfg.eval_limit)
+        before = evaluate_on(ctx, "SM before", sm.model, sm.tokenizer, test, cfg.batch_size)
+        model = sm.model
+        if cfg.trainable == "lora":
+            model = add_lora(model, rank=cfg.lora_rank)
+        elif cfg.trainable == "linear":
+            freeze_all_but_linear(model)
+        pairs = [(task.prompt(ex), task.answer(ex)) for ex in private]
+        steps = max(1, math.ceil(cfg.epochs * len(pairs) / cfg.batch_size))
+        settings = KDSettings(divergence=cfg.divergence, beta=cfg.jsd_beta,
+                              temperature=cfg.temperature, kd_weight=cfg.kd_weight)
+        started = time.perf_counter()
+        with ctx.step("SM distillation + fine-tuning", steps) as bar:
+            stats = distill_finetune(model, sm.tokenizer, pairs, rows, settings, steps=steps,
+                                     lr=cfg.lr, batch_size=cfg.batch_size,
+                                     transfer_batch_size=cfg.transfer_batch_size,
+                                     max_length=cfg.max_length, seed=cfg.seed,
+                                     on_step=lambda _s, _l: bar.advance())
+        train_seconds = time.perf_counter() - started
+        after = evaluate_on(ctx, "SM after", model, sm.tokenizer, test, cfg.batch_size)
+        result = Result(strategy=self.name, config=cfg.to_dict(), task={},
+                        models={"large": ctx.large, "small": ctx.small})
+        result.metrics["utility"] = {
+            "sm_before": headline(before, task),
+            "sm_after": headline(after, task),
+            **after,
+            "sm_before_metrics": before,
+            "eval_examples": len(test),
+        }
+        transfer_tokens = sum(int(r.positions.shape[0]) for r in rows)
+        result.metrics["efficiency"].update({
+            "train_seconds": round(train_seconds, 3),
+            "teacher_query_seconds": round(query_seconds, 3),
+            "train_steps": stats.steps,
+            "train_tokens": stats.tokens,
+            "seconds_per_step": round(train_seconds / stats.steps, 4),
+            "train_loss_first": round(stats.first_loss, 4),
+            "train_loss_last": round(stats.last_loss, 4),
+            "transfer_texts": len(train_texts),
+            "transfer_target_positions": transfer_tokens,
+            # what one scored token cost on the wire: the top-k replies' bytes, headers
+            # included, over the tokens the LM scored
+            "topk_bytes_per_token": round(wire["reply_bytes"] / max(1, wire["tokens"]), 2),
+        })
+        result.metrics["exposure"] = {
+            "tokenizers": "same" if same else "different",
+            **({"alignment": align} if align else {}),
+            **self._fidelity(model, fid_rows),
+        }
+        result.metrics["privacy"] = {"private_records_sent": 0,
+                                     "transfer": "public" if cfg.transfer == "public"
+                                     else f"corpus {cfg.transfer}"}
+        if cfg.save_model:
+            folder = ctx.out_dir / "small-model"
+            model.save_pretrained(folder)
+            sm.tokenizer.save_pretrained(folder)
+            result.artifacts["small_model"] = str(folder)
+        return result
+
+    # ------------------------------------------------------------ pieces
+
+    def _transfer_texts(self, ctx: RunContext) -> list[str]:
+        cfg = self.config
+        assert isinstance(cfg, LogitKDConfig)
+        if cfg.transfer == "public":
+            if not ctx.task.public:
+                raise ValueError(f"task {ctx.task.name} has no public split; pick a corpus as "
+                                 f"transfer ({', '.join(corpus_names())})")
+            texts = [ctx.task.prompt(ex) for ex in ctx.task.public]
+        else:
+            texts = load_corpus(cfg.transfer)
+        return texts[: cfg.transfer_limit]
+
+    def _continue(self, ctx: RunContext, prompts: list[str]) -> list[str]:
+        """Sequence mode: the LM continues each transfer prompt; the SM learns the whole."""
+        cfg = self.config
+        assert isinstance(cfg, LogitKDConfig)
+        out: list[str] = []
+        with ctx.step("LM continuing transfer prompts", len(prompts)) as bar:
+            for start in range(0, len(prompts), cfg.rows_per_request):
+                chunk = prompts[start : start + cfg.rows_per_request]
+                reply = ctx.boundary.request(Message(
+                    Kind.TEXT, DATA_PARTY, MODEL_PARTY, chunk,
+                    {"op": "generate", "max_new_tokens": cfg.max_new_tokens}))
+                out.extend(p + c for p, c in zip(chunk, reply.payload, strict=True))
+                bar.advance(len(chunk))
+        return out
+
+    def _targets(
+        self, ctx: RunContext, train_texts: list[str], fidelity_texts: list[str],
+        teacher_tok: Any, student_tok: Any, same: bool,
+    ) -> tuple[list[TransferRow], dict[str, float], list[TransferRow], dict[str, int]]:
+        """Teacher targets on the student's tokens for the training and the fidelity texts,
+        alignment statistics, and what the replies cost on the wire."""
+        cfg = self.config
+        assert isinstance(cfg, LogitKDConfig)
+        texts = [*train_texts, *fidelity_texts]
+        encoded = teacher_tok(texts, add_special_tokens=False, return_offsets_mapping=not same,
+                              truncation=True, max_length=cfg.max_length)
+        keep = [i for i, ids in enumerate(encoded["input_ids"]) if len(ids) >= 2]
+        wire: dict[str, int] = {}
+        with ctx.step("LM scoring transfer text", len(keep)) as bar:
+            replies = query_topk(ctx.boundary, DATA_PARTY,
+                                 [encoded["input_ids"][i] for i in keep], k=cfg.top_k,
+                                 value_bits=cfg.value_bits,
+                                 rows_per_request=cfg.rows_per_request,
+                                 on_request=bar.advance, wire=wire)
+        align: dict[str, float] = {}
+        if same:
+            rows = same_tokenizer_rows(replies)
+        else:
+            rows, align = align_rows([texts[i] for i in keep], replies,
+                                     [encoded["offset_mapping"][i] for i in keep], student_tok,
+                                     VocabMap(teacher_tok, student_tok), cfg.max_length)
+        n_train = sum(1 for i in keep if i < len(train_texts))
+        return rows[:n_train], align, rows[n_train:], wire
+
+    @staticmethod
+    def _fidelity(model: Any, rows: list[TransferRow]) -> dict[str, float | int]:
+        """Top-1 agreement with the LM on held-out transfer text, from the LM's own replies."""
+        if not rows:
+            return {}
+        agree = total = 0
+        with torch.no_grad():
+            for start in range(0, len(rows), 8):
+                chunk = rows[start : start + 8]
+                inputs, keep, values, indices = transfer_batch(chunk, 0)
+                logits = student_logits_at(model, inputs, keep)
+                assert indices is not None
+                teacher_top = indices.gather(-1, values.argmax(-1, keepdim=True))[:, 0]
+                agree += int((logits.argmax(-1) == teacher_top).sum())
+                total += int(keep.sum())
+        return {"top1_agreement_with_lm": agree / total, "fidelity_positions": total}
+
+
+def _same_vocabulary(a: object, b: object) -> bool:
+    """Two tokenizers that map the same strings to the same ids (checked on a probe)."""
+    probe = "Route the patient message: chest pain since Monday, call 555-0142. Ünïcode ✓"
+    return (len(a) == len(b)  # type: ignore[arg-type]
+            and a(probe, add_special_tokens=False)["input_ids"]  # type: ignore[operator]
+            == b(probe, add_special_tokens=False)["input_ids"])  # type: ignore[operator]

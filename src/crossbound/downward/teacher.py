@@ -1,0 +1,201 @@
+"""The teacher's side of logit distillation, as the data party sees it: ask the model party for
+top-k next-token log-probs over transfer text, and line them up with the student's tokens.
+
+Same tokenizer: teacher position t is student position t. Different tokenizers (e.g.
+``gemma3-270m`` → ``smollm2-135m``): both tokenise the same text, and a position is kept where
+both tokenizers start their next token at the same character (the contexts before it are then
+the same string). Each teacher token id is mapped to the student token that starts its text —
+the student's first piece of the teacher's token — which is the student token that best plays
+its part in next-token prediction; teacher ids that map to the same student id merge
+(log-sum-exp). FedMKT (arXiv:2406.02224) maps by minimum edit distance between token strings;
+the first-piece map agrees with it wherever a token exists in both vocabularies and, unlike an
+edit-distance match, never maps to a token the teacher's text does not start with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from crossbound.boundary.channel import Boundary
+from crossbound.boundary.contracts import MODEL_PARTY
+from crossbound.boundary.logit_codec import topk_from_message
+from crossbound.boundary.messages import Kind, Message, encode
+from crossbound.training.distill import TransferRow
+
+
+@dataclass
+class TopkReply:
+    """The teacher's top-k at every position of one row: values/indices ``(T, k)``."""
+
+    ids: list[int]
+    values: torch.Tensor
+    indices: torch.Tensor
+
+
+def query_topk(
+    boundary: Boundary,
+    sender: str,
+    rows: Sequence[Sequence[int]],
+    *,
+    k: int,
+    value_bits: int = 32,
+    rows_per_request: int = 16,
+    on_request: Callable[[int], None] | None = None,
+    wire: dict[str, int] | None = None,
+) -> list[TopkReply]:
+    """Ask the model party for the top-k at every position of ``rows`` (its token ids).
+
+    ``value_bits`` < 32 asks for the compressed reply. ``on_request(n_rows)`` is called after
+    each request (progress). ``wire`` collects ``reply_bytes`` (encoded replies, headers
+    included) and ``tokens`` (positions scored).
+    """
+    if not rows or any(len(r) < 2 for r in rows):
+        raise ValueError("every transfer row needs at least 2 tokens")
+    out: list[TopkReply] = []
+    for start in range(0, len(rows), rows_per_request):
+        chunk = [list(r) for r in rows[start : start + rows_per_request]]
+        width = max(len(r) for r in chunk)
+        ids = torch.zeros((len(chunk), width), dtype=torch.int32)  # (B, T)
+        mask = torch.zeros((len(chunk), width), dtype=torch.uint8)
+        for i, r in enumerate(chunk):
+            ids[i, : len(r)] = torch.tensor(r, dtype=torch.int32)
+            mask[i, : len(r)] = 1
+        meta: dict[str, Any] = {"op": "topk_logprobs", "k": k}
+        if value_bits != 32:
+            meta["value_bits"] = value_bits
+        reply = boundary.request(Message(Kind.TOKEN_IDS, sender, MODEL_PARTY,
+                                         {"ids": ids, "mask": mask}, meta))
+        if wire is not None:
+            wire["reply_bytes"] = wire.get("reply_bytes", 0) + len(encode(reply))
+            wire["tokens"] = wire.get("tokens", 0) + int(mask.sum())
+        values, indices = topk_from_message(reply)  # (B, T, k) each
+        if values.shape[:2] != ids.shape or values.shape[-1] != k:
+            raise ValueError(f"the model party answered {tuple(values.shape)} for a "
+                             f"{tuple(ids.shape)} request with k = {k}")
+        for i, r in enumerate(chunk):
+            out.append(TopkReply(r, values[i, : len(r)], indices[i, : len(r)]))
+        if on_request:
+            on_request(len(chunk))
+    return out
+
+
+def same_tokenizer_rows(replies: Sequence[TopkReply]) -> list[TransferRow]:
+    """Targets at every position but the last (which predicts past the row's end)."""
+    return [TransferRow(ids=torch.tensor(r.ids), positions=torch.arange(len(r.ids) - 1),
+                        values=r.values[:-1].float(), indices=r.indices[:-1].long())
+            for r in replies]
+
+
+@dataclass
+class VocabMap:
+    """Teacher token id → student token id (the student's first piece of its text); -1 when
+    the teacher token's text is empty for the student (e.g. special tokens)."""
+
+    teacher_tokenizer: Any
+    student_tokenizer: Any
+    _cache: dict[int, int] = field(default_factory=dict)
+
+    def __call__(self, ids: torch.Tensor) -> torch.Tensor:
+        flat = ids.reshape(-1).tolist()
+        missing = sorted({i for i in flat if i not in self._cache})
+        if missing:
+            texts = self.teacher_tokenizer.batch_decode([[i] for i in missing])
+            pieces = self.student_tokenizer(texts, add_special_tokens=False)["input_ids"]
+            for i, text, piece in zip(missing, texts, pieces, strict=True):
+                self._cache[i] = piece[0] if text and piece else -1
+        return torch.tensor([self._cache[i] for i in flat], dtype=torch.long).reshape(ids.shape)
+
+    @property
+    def size(self) -> int:
+        return len(self._cache)
+
+
+def _starts(offsets: Sequence[tuple[int, int]]) -> list[int]:
+    return [a for a, _ in offsets]
+
+
+def align_rows(
+    texts: Sequence[str],
+    replies: Sequence[TopkReply],
+    teacher_offsets: Sequence[Sequence[tuple[int, int]]],
+    student_tokenizer: Any,
+    vocab_map: VocabMap,
+    max_length: int,
+) -> tuple[list[TransferRow], dict[str, float]]:
+    """Move teacher targets onto the student's tokens (see the module docstring).
+
+    Returns the rows and alignment statistics: the share of student positions that got a
+    target, and the share of teacher probability mass that found a student token.
+    """
+    rows: list[TransferRow] = []
+    kept_positions = 0
+    student_positions = 0
+    mass_kept = 0.0
+    mass_total = 0.0
+    for text, reply, t_offsets in zip(texts, replies, teacher_offsets, strict=True):
+        enc = student_tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        s_ids = list(enc["input_ids"])[:max_length]
+        s_starts = _starts(enc["offset_mapping"])[: len(s_ids)]
+        t_starts = _starts(t_offsets)[: len(reply.ids)]
+        # position → the char where the *next* token starts
+        teacher_at = {t_starts[j + 1]: j for j in range(len(t_starts) - 1)}
+        pairs = [(i, teacher_at[s_starts[i + 1]]) for i in range(len(s_ids) - 1)
+                 if s_starts[i + 1] in teacher_at]
+        student_positions += max(0, len(s_ids) - 1)
+        if not pairs:
+            continue
+        s_pos = torch.tensor([i for i, _ in pairs])
+        t_pos = torch.tensor([j for _, j in pairs])
+        values = reply.values[t_pos].float()  # (N, k) teacher log-probs
+        mapped = vocab_map(reply.indices[t_pos].long())  # (N, k) student ids or -1
+        values, mapped, kept_mass = _merge_duplicates(values, mapped)
+        ok = torch.isfinite(values).any(-1)
+        if not bool(ok.any()):
+            continue
+        mass_total += float(values.shape[0])
+        mass_kept += float(kept_mass[ok].sum())
+        kept_positions += int(ok.sum())
+        rows.append(TransferRow(ids=torch.tensor(s_ids), positions=s_pos[ok],
+                                values=values[ok], indices=mapped[ok]))
+    stats = {
+        "aligned_positions": kept_positions,
+        "aligned_share": kept_positions / max(1, student_positions),
+        "mapped_topk_mass": mass_kept / max(1.0, mass_total),
+        "vocab_map_entries": vocab_map.size,
+    }
+    return rows, stats
+
+
+def _merge_duplicates(values: torch.Tensor, mapped: torch.Tensor
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per position, merge entries that map to the same student id (log-sum-exp of their
+    probabilities); unmapped (-1) and merged-away entries become −inf (outside the support).
+    Also returns the share of the top-k probability mass that mapped, per position."""
+    n, k = values.shape
+    out_v = torch.full_like(values, -torch.inf)
+    out_i = torch.zeros_like(mapped)
+    probs = values.exp()
+    kept = torch.zeros(n)
+    for row in range(n):
+        slot = 0
+        seen: dict[int, int] = {}
+        for col in range(k):
+            sid = int(mapped[row, col])
+            if sid < 0:
+                continue
+            if sid in seen:
+                at = seen[sid]
+                out_v[row, at] = torch.logaddexp(out_v[row, at], values[row, col])
+            else:
+                seen[sid] = slot
+                out_v[row, slot] = values[row, col]
+                out_i[row, slot] = sid
+                slot += 1
+        total = float(probs[row].sum())
+        mapped_mass = float(probs[row][mapped[row] >= 0].sum())
+        kept[row] = mapped_mass / total if total > 0 else 0.0
+    return out_v, out_i, kept
