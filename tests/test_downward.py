@@ -180,7 +180,10 @@ def test_logit_kd_end_to_end_same_tokenizer(tmp_path):
     assert m["exposure"]["tokenizers"] == "same"
     assert 0.0 <= m["exposure"]["top1_agreement_with_lm"] <= 1.0
     assert m["privacy"]["private_records_sent"] == 0
-    assert m["privacy"]["pii_crossed"]["occurrences"] == 0
+    crossed = m["privacy"]["pii_crossed"]
+    assert crossed["occurrences"] == 0 and crossed["entries_scanned"] == 4
+    # the 2 token-id requests were decoded and scanned; only the 2 top-k replies carry no text
+    assert any(note.startswith("2 tensor payloads") for note in crossed["notes"])
 
 
 def test_logit_kd_across_tokenizers_and_in_sequence_mode(tmp_path):

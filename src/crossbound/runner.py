@@ -18,14 +18,17 @@ from crossbound.tasks.registry import load_task
 TRANSCRIPT_NAME = "transcript.jsonl"
 
 
-def pii_crossed_summary(transcript_path: Path, task: Task) -> dict[str, Any]:
+def pii_crossed_summary(transcript_path: Path, task: Task,
+                        tokenizer: Any = None) -> dict[str, Any]:
     """The task's ground-truth PII and canaries found in what crossed: counts, never values.
 
-    ``crossbound audit --pii`` lists the values themselves, for the data party's eyes only.
+    ``tokenizer`` decodes token-id messages so they are scanned too (token ids sent to the
+    model party are in the LM's tokenizer). ``crossbound audit --pii`` lists the values
+    themselves, for the data party's eyes only.
     """
     from crossbound.evaluate.pii_crossed import scan_transcript
 
-    scan = scan_transcript(transcript_path, task, max_findings=0)
+    scan = scan_transcript(transcript_path, task, max_findings=0, tokenizer=tokenizer)
     return {
         "occurrences": scan["occurrences"],
         "distinct_values": scan["distinct_values"],
@@ -119,7 +122,12 @@ def run_strategy(
                          if pair.startswith(f"{MODEL_PARTY}->"))})
     result.metrics.setdefault("utility", {})
     privacy = result.metrics.setdefault("privacy", {})
-    privacy["pii_crossed"] = pii_crossed_summary(transcript_path, the_task)
+    tokenizer = None
+    if "token_ids" in summary["bytes_by_kind"]:
+        from crossbound.models.loading import load_tokenizer
+
+        tokenizer = load_tokenizer(large)
+    privacy["pii_crossed"] = pii_crossed_summary(transcript_path, the_task, tokenizer)
     result.transcript = {
         "path": TRANSCRIPT_NAME,
         "entries": summary["entries"],
