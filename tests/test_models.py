@@ -147,3 +147,33 @@ def test_prepare_rebuilds_a_corrupt_entry(tmp_cache, monkeypatch):
     loading.prepare_model("smollm2-135m")
     assert len(builds) == 2
     assert (folder / "model.safetensors").read_bytes() == b"w" * 64
+
+
+def test_distilling_a_layer_dropped_copy_moves_it_towards_the_teacher(tmp_path):
+    from crossbound.models.distilled import DistillRecipe, distill_into
+
+    recipe = DistillRecipe(teacher="tiny-large", student="tiny-large:layers=1",
+                           corpora=("lee-news",), held_out=6, steps=25, batch_size=4,
+                           max_length=48, lr=3e-3)
+    messages: list[str] = []
+    info = distill_into(recipe, tmp_path, status=messages.append)
+    assert info["kd_loss_last"] < info["kd_loss_first"]
+    assert info["held_out_after"]["kl_teacher_student"] < info["held_out_before"][
+        "kl_teacher_student"]
+    assert (tmp_path / "config.json").is_file() and (tmp_path / "distillation.json").is_file()
+    assert len(messages) == 2 and "agreement" in messages[1]
+    reloaded = load_model(str(tmp_path))
+    assert reloaded.model.config.num_hidden_layers == 1
+
+
+def test_the_draft_model_is_keyed_by_its_recipe():
+    from dataclasses import replace
+
+    from crossbound.models.loading import cache_entry
+    from crossbound.models.registry import get_spec
+
+    spec = get_spec("smollm2-135m-draft")
+    assert spec.origin == "distilled" and spec.recipe is not None
+    other = replace(spec, recipe=replace(spec.recipe, steps=spec.recipe.steps + 1))
+    assert cache_entry(spec).key != cache_entry(other).key
+    assert cache_entry(spec).key.startswith("smollm2-135m-draft-")

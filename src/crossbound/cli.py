@@ -89,6 +89,7 @@ def models_list(
             model, tok = build_tiny(spec.name)
             params, vocab = sum(p.numel() for p in model.parameters()), len(tok)
         cached = {"gguf": "yes" if is_cached(spec) else "no (prepare converts it)",
+                  "distilled": "yes" if is_cached(spec) else "no (prepare distils it)",
                   "tiny": "built in code", "package-folder": "safetensors in package"}
         rows.append({
             "name": spec.name, "kind": spec.kind, "parameters": params,
@@ -114,7 +115,8 @@ def models_prepare(
     verify: Annotated[bool, typer.Option(help="Hash every cached file.")] = False,
     force: Annotated[bool, typer.Option(help="Rebuild the cache entry.")] = False,
 ) -> None:
-    """Convert a GGUF model to cached safetensors (done lazily on first use too) and load it."""
+    """Convert a GGUF model to cached safetensors, or distil a draft model (done lazily on
+    first use too), and load it."""
     from crossbound.models import load_model, prepare_model
 
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import time
@@ -79,25 +80,33 @@ def _import_machinery(folder: Path | None) -> None:
 
 
 def cache_entry(spec: ModelSpec) -> CacheEntry:
+    if spec.recipe is not None:
+        # A changed recipe is a different model: key the entry by the recipe's hash too.
+        digest = hashlib.sha256(repr(spec.recipe).encode()).hexdigest()[:10]
+        return CacheEntry(key=f"{spec.name}-{digest}", root=cache_root())
     return CacheEntry(key=spec.name, root=cache_root())
 
 
+CACHED_ORIGINS = ("gguf", "distilled")
+
+
 def is_cached(spec: ModelSpec) -> bool:
-    """Whether a GGUF model has a (superficially) complete cache entry."""
-    return spec.origin == "gguf" and cache_entry(spec).exists()
+    """Whether a converted or distilled model has a (superficially) complete cache entry."""
+    return spec.origin in CACHED_ORIGINS and cache_entry(spec).exists()
 
 
 def prepare_model(
     name: str, *, force: bool = False, verify: bool = False, status: Status | None = None
 ) -> Path | None:
-    """Make sure the cached safetensors copy of a GGUF model exists and is intact.
+    """Make sure the cached safetensors copy of a GGUF model (or a distilled model) exists and
+    is intact.
 
     Returns the cache folder, or None for models that need no conversion. ``verify`` hashes
     every cached file; ``force`` rebuilds regardless.
     """
     base, _ = parse_spec(name)
     spec = get_spec(base)
-    if spec.origin != "gguf":
+    if spec.origin not in CACHED_ORIGINS:
         return None
     entry = cache_entry(spec)
     with entry.lock():
@@ -109,8 +118,19 @@ def prepare_model(
                 log.warning("cache entry for %s is corrupt (%s); rebuilding it", spec.name, exc)
                 if status:
                     status(f"cache entry for {spec.name} is corrupt ({exc}); rebuilding")
-        _convert_gguf(spec, entry, status)
+        if spec.recipe is not None:
+            _build_distilled(spec, entry, status)
+        else:
+            _convert_gguf(spec, entry, status)
     return entry.path
+
+
+def _build_distilled(spec: ModelSpec, entry: CacheEntry, status: Status | None) -> None:
+    from crossbound.models.distilled import distill_into
+
+    assert spec.recipe is not None
+    recipe = spec.recipe
+    entry.build(lambda folder: distill_into(recipe, folder, status))
 
 
 def _convert_gguf(spec: ModelSpec, entry: CacheEntry, status: Status | None) -> None:
@@ -168,8 +188,8 @@ def load_model(
     _offline()
     import_started = time.perf_counter()
     _quiet_transformers()
-    if spec.origin == "gguf":
-        prepare_model(spec.name, status=status)  # converts on first use, checks the entry
+    if spec.origin in CACHED_ORIGINS:
+        prepare_model(spec.name, status=status)  # builds on first use, checks the entry
         _import_machinery(cache_entry(spec).path)
     else:
         _import_machinery(spec.locate() if spec.locate is not None else None)
@@ -186,7 +206,7 @@ def load_model(
     else:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        if spec.origin == "gguf":
+        if spec.origin in CACHED_ORIGINS:
             folder = cache_entry(spec).path  # prepared and checked above
         else:
             assert spec.locate is not None
@@ -232,7 +252,7 @@ def load_tokenizer(name: str, *, status: Status | None = None) -> Any:
     else:
         from transformers import AutoTokenizer
 
-        if spec.origin == "gguf":
+        if spec.origin in CACHED_ORIGINS:
             prepare_model(spec.name, status=status)
             folder = cache_entry(spec).path
         else:

