@@ -169,7 +169,8 @@ def test_logit_kd_end_to_end_same_tokenizer(tmp_path):
     run_strategy("logit-kd", task=TASK, large="tiny-large", small="tiny-small",
                  out_dir=tmp_path,
                  config={"eval_limit": "12", "epochs": "1", "transfer_limit": "20",
-                         "max_length": "96", "top_k": "8", "value_bits": "8"})
+                         "max_length": "96", "top_k": "8", "value_bits": "8",
+                         "attacks": "true", "attack_limit": "6", "canary_candidates": "10"})
     data = json.loads((tmp_path / "result.json").read_text())
     m = data["metrics"]
     assert {"sm_before", "sm_after", "accuracy"} <= set(m["utility"])
@@ -180,6 +181,7 @@ def test_logit_kd_end_to_end_same_tokenizer(tmp_path):
     assert m["exposure"]["tokenizers"] == "same"
     assert 0.0 <= m["exposure"]["top1_agreement_with_lm"] <= 1.0
     assert m["privacy"]["private_records_sent"] == 0
+    assert m["privacy"]["measured"] == ["pii_crossed", "membership", "canaries"]
     crossed = m["privacy"]["pii_crossed"]
     assert crossed["occurrences"] == 0 and crossed["entries_scanned"] == 4
     # the 2 token-id requests were decoded and scanned; only the 2 top-k replies carry no text

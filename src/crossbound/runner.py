@@ -128,6 +128,9 @@ def run_strategy(
 
         tokenizer = load_tokenizer(large)
     privacy["pii_crossed"] = pii_crossed_summary(transcript_path, the_task, tokenizer)
+    # Which measurements this result carries, so a reader (and the bench) need not guess.
+    privacy["measured"] = [name for name in ("pii_crossed", "membership", "canaries", "dp",
+                                             "inversion") if name in privacy]
     result.transcript = {
         "path": TRANSCRIPT_NAME,
         "entries": summary["entries"],

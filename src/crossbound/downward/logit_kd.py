@@ -31,6 +31,7 @@ from crossbound.downward.teacher import (
     query_topk,
     same_tokenizer_rows,
 )
+from crossbound.evaluate.leakage import small_model_leakage
 from crossbound.evaluate.utility import headline
 from crossbound.models.loading import load_model, load_tokenizer
 from crossbound.privacy.dp import add_lora, freeze_all_but_linear
@@ -94,6 +95,9 @@ class LogitKDConfig(StrategyConfig):
     fidelity_share: float = 0.1  # transfer texts held out to measure SM/LM agreement
     rows_per_request: int = 16
     save_model: bool = False
+    attacks: bool = False  # membership inference and canary exposure on the tuned SM
+    attack_limit: int = 100
+    canary_candidates: int = 200
 
     def validate(self) -> None:
         super().validate()
@@ -124,6 +128,8 @@ class LogitKDConfig(StrategyConfig):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be >= 1 or None, got {value}")
+        if self.attack_limit < 2 or self.canary_candidates < 1:
+            raise ValueError("attack_limit must be >= 2 and canary_candidates >= 1")
         if self.trainable not in ("full", "lora", "linear") or self.lora_rank < 1:
             raise ValueError("trainable must be full, lora or linear; lora_rank >= 1")
 
@@ -220,6 +226,13 @@ class LogitKD(Strategy):
         result.metrics["privacy"] = {"private_records_sent": 0,
                                      "transfer": "public" if cfg.transfer == "public"
                                      else f"corpus {cfg.transfer}"}
+        if cfg.attacks:
+            with ctx.step("attacks on the tuned SM (membership, canaries)"):
+                reference = load_model(ctx.small)  # the untuned SM: trained on none of it
+                result.metrics["privacy"].update(small_model_leakage(
+                    model, sm.tokenizer, task, private, [reference.model],
+                    limit=cfg.attack_limit, canary_candidates=cfg.canary_candidates,
+                    seed=cfg.seed, max_length=cfg.max_length))
         if cfg.save_model:
             folder = ctx.out_dir / "small-model"
             model.save_pretrained(folder)
