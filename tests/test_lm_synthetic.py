@@ -16,8 +16,8 @@ import torch
 
 from crossbound.boundary.contracts import MODEL_PARTY, get_guard
 from crossbound.boundary.messages import Kind, Message
-from crossbound.downward.lm_synthetic import (
-    LMSyntheticConfig,
+from crossbound.downward.lm_synthetic import LMSyntheticConfig
+from crossbound.downward.synthetic_text import (
     dedupe,
     distance_to_real,
     generation_prompt,
