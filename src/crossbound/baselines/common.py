@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from crossbound.evaluate.utility import evaluate_model
+from crossbound.evaluate.utility import evaluate_model, headline
 from crossbound.strategy import RunContext
 from crossbound.tasks.base import Example, Task
 
@@ -19,3 +19,25 @@ def evaluate_on(ctx: RunContext, label: str, model: Any, tokenizer: Any,
                 examples: Sequence[Example], batch_size: int) -> dict[str, float]:
     with ctx.step(label, len(examples)) as bar:
         return evaluate_model(model, tokenizer, ctx.task, examples, batch_size, bar.advance)
+
+
+def make_trainable(model: Any, trainable: str, lora_rank: int) -> Any:
+    """Set up what trains: ``full`` (as is), ``lora`` (returns the PEFT-wrapped model) or
+    ``linear`` (the blocks' linear layers only)."""
+    from crossbound.privacy.dp import add_lora, freeze_all_but_linear
+
+    if trainable == "lora":
+        return add_lora(model, rank=lora_rank)
+    if trainable == "linear":
+        freeze_all_but_linear(model)
+    elif trainable != "full":
+        raise ValueError(f"trainable must be full, lora or linear, got {trainable!r}")
+    return model
+
+
+def sm_utility(task: Task, before: dict[str, float], after: dict[str, float],
+               examples: int) -> dict[str, Any]:
+    """The ``utility`` section of a strategy that tunes the SM: headline before and after, the
+    full metrics after (and before), and how many test examples they rest on."""
+    return {"sm_before": headline(before, task), "sm_after": headline(after, task), **after,
+            "sm_before_metrics": before, "eval_examples": examples}

@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 from crossbound.baselines import BASELINES
-from crossbound.baselines.common import eval_subset, evaluate_on
+from crossbound.baselines.common import eval_subset, evaluate_on, make_trainable, sm_utility
 from crossbound.boundary.contracts import NOTHING
 from crossbound.evaluate.leakage import small_model_leakage
-from crossbound.evaluate.utility import headline
 from crossbound.models.loading import load_model
-from crossbound.privacy.dp import DPConfig, DPReport, add_lora, dp_finetune, freeze_all_but_linear
+from crossbound.privacy.dp import DPConfig, DPReport, dp_finetune
 from crossbound.result import Result
 from crossbound.strategy import RunContext, Strategy, StrategyConfig
 from crossbound.training.causal_lm import LossOn, finetune
@@ -111,10 +110,7 @@ class LocalFinetune(Strategy):
         pairs = [(task.prompt(ex), task.answer(ex)) for ex in private]
         steps = max(1, round(cfg.epochs * -(-len(pairs) // cfg.batch_size)))
         model = sm.model
-        if cfg.trainable == "lora":
-            model = add_lora(model, rank=cfg.lora_rank)
-        elif cfg.trainable == "linear":
-            freeze_all_but_linear(model)
+        model = make_trainable(model, cfg.trainable, cfg.lora_rank)
         dp = cfg.dp
         dp_report: DPReport | None = None
         if dp is not None:
@@ -140,13 +136,7 @@ class LocalFinetune(Strategy):
             task={},
             models={"large": ctx.large, "small": ctx.small},
         )
-        result.metrics["utility"] = {
-            "sm_before": headline(before, task),
-            "sm_after": headline(after, task),
-            **after,
-            "sm_before_metrics": before,
-            "eval_examples": len(test),
-        }
+        result.metrics["utility"] = sm_utility(task, before, after, len(test))
         result.metrics["efficiency"].update({
             "train_seconds": round(train_seconds, 3),
             "train_steps": stats.steps,

@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 import torch
 
-from crossbound.baselines.common import eval_subset, evaluate_on
+from crossbound.baselines.common import eval_subset, evaluate_on, make_trainable, sm_utility
 from crossbound.boundary.contracts import (
     MODEL_PARTY,
     AccessContract,
@@ -48,10 +48,9 @@ from crossbound.downward.synthetic_text import (
     parse_continuation,
     repetitive,
 )
-from crossbound.evaluate.utility import calibrated, content_free_prompt, headline
+from crossbound.evaluate.utility import calibrated, content_free_prompt
 from crossbound.models.loading import load_model
 from crossbound.parties import scores_from
-from crossbound.privacy.dp import add_lora, freeze_all_but_linear
 from crossbound.result import Result
 from crossbound.strategy import RunContext, Strategy, StrategyConfig
 from crossbound.tasks.base import Example, Task
@@ -230,10 +229,7 @@ class LMSyntheticData(Strategy):
         test = eval_subset(task, cfg.eval_limit)
         before = evaluate_on(ctx, "SM before", sm.model, sm.tokenizer, test, cfg.batch_size)
         model = sm.model
-        if cfg.trainable == "lora":
-            model = add_lora(model, rank=cfg.lora_rank)
-        elif cfg.trainable == "linear":
-            freeze_all_but_linear(model)
+        model = make_trainable(model, cfg.trainable, cfg.lora_rank)
         examples = [Example(id=r["id"], text=r["text"], target=r["label"]) for r in syn.records]
         if cfg.mix_private:
             examples += list(private)
@@ -251,9 +247,7 @@ class LMSyntheticData(Strategy):
         result = Result(strategy=self.name, config=cfg.to_dict(), task={},
                         models={"large": ctx.large, "small": ctx.small},
                         artifacts=dict(syn.artifacts))
-        result.metrics["utility"] = {"sm_before": headline(before, task),
-                                     "sm_after": headline(after, task), **after,
-                                     "sm_before_metrics": before, "eval_examples": len(test)}
+        result.metrics["utility"] = sm_utility(task, before, after, len(test))
         per_label = Counter(r["label"] for r in syn.records)
         texts = [r["text"] for r in syn.records]
         result.metrics["synthetic"] = {

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import torch
 
-from crossbound.baselines.common import eval_subset, evaluate_on
+from crossbound.baselines.common import eval_subset, evaluate_on, make_trainable, sm_utility
 from crossbound.boundary.contracts import MODEL_PARTY, AccessContract, GuardContext, allow
 from crossbound.boundary.logit_codec import VALUE_BITS
 from crossbound.boundary.messages import Kind, Message
@@ -32,9 +32,7 @@ from crossbound.downward.teacher import (
     same_tokenizer_rows,
 )
 from crossbound.evaluate.leakage import small_model_leakage
-from crossbound.evaluate.utility import headline
 from crossbound.models.loading import load_model, load_tokenizer
-from crossbound.privacy.dp import add_lora, freeze_all_but_linear
 from crossbound.result import Result
 from crossbound.strategy import RunContext, Strategy, StrategyConfig
 from crossbound.tasks.corpora import corpus_names, load_corpus
@@ -177,10 +175,7 @@ class LogitKD(Strategy):
         test = eval_subset(task, cfg.eval_limit)
         before = evaluate_on(ctx, "SM before", sm.model, sm.tokenizer, test, cfg.batch_size)
         model = sm.model
-        if cfg.trainable == "lora":
-            model = add_lora(model, rank=cfg.lora_rank)
-        elif cfg.trainable == "linear":
-            freeze_all_but_linear(model)
+        model = make_trainable(model, cfg.trainable, cfg.lora_rank)
         pairs = [(task.prompt(ex), task.answer(ex)) for ex in private]
         steps = max(1, math.ceil(cfg.epochs * len(pairs) / cfg.batch_size))
         settings = KDSettings(divergence=cfg.divergence, beta=cfg.jsd_beta,
@@ -196,13 +191,7 @@ class LogitKD(Strategy):
         after = evaluate_on(ctx, "SM after", model, sm.tokenizer, test, cfg.batch_size)
         result = Result(strategy=self.name, config=cfg.to_dict(), task={},
                         models={"large": ctx.large, "small": ctx.small})
-        result.metrics["utility"] = {
-            "sm_before": headline(before, task),
-            "sm_after": headline(after, task),
-            **after,
-            "sm_before_metrics": before,
-            "eval_examples": len(test),
-        }
+        result.metrics["utility"] = sm_utility(task, before, after, len(test))
         transfer_tokens = sum(int(r.positions.shape[0]) for r in rows)
         result.metrics["efficiency"].update({
             "train_seconds": round(train_seconds, 3),
