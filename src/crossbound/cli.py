@@ -58,6 +58,29 @@ class _Bar:
         self.progress.stop_task(self.task_id)
 
 
+class _LineBar:
+    """Progress as plain lines (a log file, CI): start, every tenth of the way, and the end."""
+
+    def __init__(self, label: str, total: int | None) -> None:
+        self.label, self.total, self.done = label, total, 0
+        self.started = time.perf_counter()
+        self._next = 0.1
+        err.print(f"{label} …", highlight=False)
+
+    def advance(self, n: int = 1) -> None:
+        self.done += n
+        if self.total and self.done / self.total >= self._next and self.done < self.total:
+            self._next = (int(self.done * 10 / self.total) + 1) / 10
+            elapsed = time.perf_counter() - self.started
+            err.print(f"{self.label}: {self.done}/{self.total} ({elapsed:.0f} s)",
+                      highlight=False)
+
+    def close(self) -> None:
+        count = f"{self.done}/{self.total} " if self.total else ""
+        err.print(f"{self.label}: done, {count}in {time.perf_counter() - self.started:.1f} s",
+                  highlight=False)
+
+
 def _progress() -> Progress:
     return Progress(
         SpinnerColumn(),
@@ -278,7 +301,9 @@ def run(
         party = OpenAICompatibleParty(openai_url, os.environ.get("OPENAI_API_KEY", "none"),
                                       openai_model or large)
     with _progress() as progress:
-        def factory(label: str, total: int | None) -> _Bar:
+        def factory(label: str, total: int | None) -> _Bar | _LineBar:
+            if not err.is_terminal:
+                return _LineBar(label, total)
             return _Bar(progress, progress.add_task(label, total=total))
 
         try:
