@@ -137,6 +137,9 @@ def test_local_finetune_end_to_end_learns_and_sends_nothing(tmp_path):
     assert Result.read(tmp_path / "result.json").metrics == result.metrics
     membership = privacy["membership"]
     assert membership["scope"] == "answer" and membership["nonmembers_matched_on"] == "phrasing"
+    canaries = privacy["canaries"]  # and the gain over the untuned SM, canary by canary
+    assert canaries["mean_exposure"] == pytest.approx(
+        canaries["reference_mean_exposure"] + canaries["mean_exposure_gain"])
 
 
 def test_local_finetune_generative_mode_scores_the_whole_sequence(tmp_path):

@@ -11,8 +11,10 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from crossbound.evaluate.canaries import canary_exposure, task_canaries
-from crossbound.evaluate.membership import Scope, membership_inference
+from crossbound.evaluate.membership import Scope, as_model_pair, membership_inference
 from crossbound.tasks.base import Example, Task
 
 
@@ -62,4 +64,18 @@ def small_model_leakage(
         exposure = canary_exposure(model, tokenizer, canaries, n_candidates=canary_candidates,
                                    seed=seed, extraction=False)
         report["canaries"] = {k: v for k, v in exposure.items() if k != "per_canary"}
+        if references:
+            # One canary's exposure varies by bits with the base model's prior alone (some
+            # random numbers read more naturally than others); the gain over a model that never
+            # saw the canaries isolates what training added.
+            ref_model, ref_tok = as_model_pair(references[0], tokenizer)
+            base = canary_exposure(ref_model, ref_tok, canaries,
+                                   n_candidates=canary_candidates, seed=seed, extraction=False)
+            gains = [t["exposure"] - b["exposure"] for t, b in
+                     zip(exposure["per_canary"], base["per_canary"], strict=True)]
+            report["canaries"].update({
+                "reference_mean_exposure": base["mean_exposure"],
+                "mean_exposure_gain": float(np.mean(gains)),
+                "max_exposure_gain": float(np.max(gains)),
+            })
     return report

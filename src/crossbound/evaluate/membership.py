@@ -278,7 +278,7 @@ def member_nonmember_split(task: Task, n: int | None = None, seed: int = 0
     return rng.sample(members, size), rng.sample(nonmembers, size)
 
 
-def _as_pair(reference: Any, tokenizer: Any) -> tuple[Any, Any]:
+def as_model_pair(reference: Any, tokenizer: Any) -> tuple[Any, Any]:
     if isinstance(reference, tuple):
         return reference[0], reference[1]
     if hasattr(reference, "model") and hasattr(reference, "tokenizer"):  # a LoadedModel
@@ -321,7 +321,7 @@ def membership_inference(
         "min_k": min_k_attack(target, k),
     }
     if reference_models:
-        ref_ll = np.array([[_mean(v) for v in logprobs(*_as_pair(r, tokenizer))]
+        ref_ll = np.array([[_mean(v) for v in logprobs(*as_model_pair(r, tokenizer))]
                            for r in reference_models])  # (R, n_examples)
         scores["reference"] = reference_attack(target_ll, ref_ll)
         if len(reference_models) >= 2:
