@@ -204,3 +204,10 @@ def test_local_finetune_with_dp_reports_its_budget(tmp_path):
     with pytest.raises(ValueError, match="trainable=lora"):
         run_strategy("local-finetune", task=TASK, large="tiny-large", small="tiny-small",
                      out_dir=tmp_path / "x", config={"dp_epsilon": "3"})
+
+
+@pytest.mark.parametrize("strategy", ["local-finetune", "logit-kd", "lm-synthetic-data"])
+def test_a_party_the_task_does_not_have_is_refused(tmp_path, strategy):
+    with pytest.raises(ValueError, match="party 2 does not exist: the task has 1"):
+        run_strategy(strategy, task=TASK, large="tiny-large", small="tiny-small",
+                     out_dir=tmp_path, config={"party": "2"})

@@ -41,3 +41,11 @@ def sm_utility(task: Task, before: dict[str, float], after: dict[str, float],
     full metrics after (and before), and how many test examples they rest on."""
     return {"sm_before": headline(before, task), "sm_after": headline(after, task), **after,
             "sm_before_metrics": before, "eval_examples": examples}
+
+
+def check_party(task: Task, party: int) -> None:
+    """Refuse a data-party index the task does not have, saying how many it has."""
+    if not 0 <= party < len(task.parties):
+        raise ValueError(f"party {party} does not exist: the task has {len(task.parties)} "
+                         "data parties (choose one with --set party=N, or split the task "
+                         "with TASK:parties=N)")

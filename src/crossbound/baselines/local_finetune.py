@@ -12,7 +12,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 from crossbound.baselines import BASELINES
-from crossbound.baselines.common import eval_subset, evaluate_on, make_trainable, sm_utility
+from crossbound.baselines.common import (
+    check_party,
+    eval_subset,
+    evaluate_on,
+    make_trainable,
+    sm_utility,
+)
 from crossbound.boundary.contracts import NOTHING
 from crossbound.evaluate.leakage import small_model_leakage
 from crossbound.models.loading import load_model
@@ -99,9 +105,7 @@ class LocalFinetune(Strategy):
         cfg = self.config
         assert isinstance(cfg, LocalFinetuneConfig)
         task = ctx.task
-        if cfg.party >= len(task.parties):
-            raise ValueError(f"party {cfg.party} does not exist: the task has "
-                             f"{len(task.parties)} data parties")
+        check_party(task, cfg.party)
         with ctx.step(f"loading small model {ctx.small}"):
             sm = load_model(ctx.small)
         test = eval_subset(task, cfg.eval_limit)

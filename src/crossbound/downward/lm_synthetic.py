@@ -27,7 +27,13 @@ from typing import Any, Literal
 
 import torch
 
-from crossbound.baselines.common import eval_subset, evaluate_on, make_trainable, sm_utility
+from crossbound.baselines.common import (
+    check_party,
+    eval_subset,
+    evaluate_on,
+    make_trainable,
+    sm_utility,
+)
 from crossbound.boundary.contracts import (
     MODEL_PARTY,
     AccessContract,
@@ -200,9 +206,7 @@ class LMSyntheticData(Strategy):
             raise ValueError(f"lm-synthetic-data needs a classification task (one with a label "
                              f"set); {task.name} is free-text. Use logit-kd (mode=sequence) "
                              "or local-finetune for free-text tasks")
-        if cfg.party >= len(task.parties):
-            raise ValueError(f"party {cfg.party} does not exist: the task has "
-                             f"{len(task.parties)} data parties")
+        check_party(task, cfg.party)
         if cfg.seed_privacy == "none" and cfg.seeds_per_prompt > 0:
             ctx.boundary.contract = RAW_SEEDS  # validate() made sure this was opted into
         self._sanitizer: Any = None

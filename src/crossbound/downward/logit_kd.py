@@ -20,7 +20,13 @@ from typing import Any, Literal
 
 import torch
 
-from crossbound.baselines.common import eval_subset, evaluate_on, make_trainable, sm_utility
+from crossbound.baselines.common import (
+    check_party,
+    eval_subset,
+    evaluate_on,
+    make_trainable,
+    sm_utility,
+)
 from crossbound.boundary.contracts import MODEL_PARTY, AccessContract, GuardContext, allow
 from crossbound.boundary.logit_codec import VALUE_BITS
 from crossbound.boundary.messages import Kind, Message
@@ -149,9 +155,7 @@ class LogitKD(Strategy):
         cfg = self.config
         assert isinstance(cfg, LogitKDConfig)
         task = ctx.task
-        if cfg.party >= len(task.parties):
-            raise ValueError(f"party {cfg.party} does not exist: the task has "
-                             f"{len(task.parties)} data parties")
+        check_party(task, cfg.party)
         private = task.parties[cfg.party][: cfg.train_limit]
         texts = self._transfer_texts(ctx)
         ctx.boundary.guard_contexts[DATA_PARTY] = GuardContext(
