@@ -77,3 +77,26 @@ def test_label_scores_from_top_logprobs():
     top = {" card": -0.5, " derm": -1.5, "x": -4.0}
     scores = label_scores(top, ["cardiology", "dermatology", "neurology"]).tolist()
     assert scores == [-0.5, -1.5, -5.0]
+
+
+def test_logit_kd_over_http_equals_in_process(tmp_path):
+    from crossbound.downward.logit_kd import LOGITS_DOWN
+
+    config = {"eval_limit": "6", "epochs": "0.25", "transfer_limit": "10", "max_length": "48",
+              "top_k": "4", "value_bits": "4"}
+    transcript = Transcript(tmp_path / "server.jsonl")
+    app = create_app(load_model("tiny-large"), KeyStore.from_keys({"data-party-0": KEY}),
+                     LOGITS_DOWN, transcript, Limits())
+    with running_server(app) as url:
+        remote = run_strategy("logit-kd", task=TASK, large="tiny-large", small="tiny-small",
+                              out_dir=tmp_path / "http", config=config,
+                              remote=HttpTransport(url, KEY))
+    transcript.close()
+    local = run_strategy("logit-kd", task=TASK, large="tiny-large", small="tiny-small",
+                         out_dir=tmp_path / "local", config=config)
+    assert remote.metrics["utility"] == local.metrics["utility"]
+    assert remote.metrics["efficiency"]["bytes_crossed"] == local.metrics["efficiency"][
+        "bytes_crossed"]
+    client_rows = _kinds_and_sizes(tmp_path / "http" / "transcript.jsonl")
+    assert client_rows == _kinds_and_sizes(tmp_path / "local" / "transcript.jsonl")
+    assert _kinds_and_sizes(tmp_path / "server.jsonl") == client_rows
