@@ -78,6 +78,43 @@ def test_entries_outside_the_support_carry_no_nan_gradients(divergence):
                    temperature=2.0).item() == pytest.approx(alone.item(), abs=1e-6)
 
 
+@pytest.mark.parametrize("divergence", DIVS)
+def test_tail_bucket_is_the_divergence_between_coarsened_distributions(divergence):
+    g = torch.Generator().manual_seed(1)
+    student = torch.randn(4, 13, generator=g) * 2
+    teacher = torch.log_softmax(torch.randn(4, 13, generator=g) * 2, -1)
+    full = teacher.topk(13, -1)
+    whole = kd_loss(student, full.values, full.indices, divergence=divergence, beta=0.3,
+                    tail=True)
+    assert torch.allclose(whole, _reference(student, teacher, divergence, beta=0.3), atol=1e-4)
+    top = teacher.topk(3, -1)
+    got = kd_loss(student, top.values, top.indices, divergence=divergence, beta=0.3, tail=True)
+    # by hand: the top-3 and "everything else", for teacher and student alike
+    q_all = torch.softmax(student, -1)
+    p3, q3 = top.values.exp(), q_all.gather(-1, top.indices)
+    p = torch.cat([p3, 1 - p3.sum(-1, keepdim=True)], -1)
+    q = torch.cat([q3, 1 - q3.sum(-1, keepdim=True)], -1)
+    assert torch.allclose(got, _reference(q.log(), p.log(), divergence, beta=0.3), atol=1e-5)
+    # without the bucket the student is pushed to put all its mass on the top 3
+    plain = kd_loss(student, top.values, top.indices, divergence=divergence, beta=0.3)
+    assert not torch.allclose(got, plain, atol=1e-3)
+
+
+def test_tail_bucket_survives_quantised_sums_and_unplaced_ids():
+    student = torch.randn(2, 9, requires_grad=True)
+    values = torch.log(torch.tensor([[0.6, 0.45, 0.01], [0.5, 0.2, 0.1]]))  # row 0 sums past 1
+    values[1, 2] = -torch.inf
+    ids = torch.tensor([[1, 2, 3], [4, 5, 6]])
+    for divergence in DIVS:
+        student.grad = None
+        loss = kd_loss(student, values, ids, divergence=divergence, tail=True,
+                       temperature=2.0).sum()
+        loss.backward()
+        assert torch.isfinite(loss) and torch.isfinite(student.grad).all()
+    with pytest.raises(ValueError, match="log-probs"):
+        kd_loss(student, values.abs(), ids, tail=True)
+
+
 def test_kd_loss_rejects_bad_input():
     with pytest.raises(ValueError, match="divergence"):
         kd_loss(torch.zeros(1, 3), torch.zeros(1, 3), divergence="kl")  # type: ignore[arg-type]

@@ -73,6 +73,8 @@ class LogitKDConfig(StrategyConfig):
     ``transfer``: ``public`` (the task's public split, as prompts) or a corpus name
     (``lee-news``, ``wiki-sample``, ``guardian-headlines``). ``top_k`` / ``value_bits``: what
     each transfer token costs on the wire (``value_bits=32``: plain float32 values).
+    ``tail``: also teach the teacher's mass outside its top-k, as one "everything else"
+    bucket (no extra bytes; see ``training.distill.kd_loss``).
     ``kd_weight``: w in w·KD + (1 − w)·CE.
     """
 
@@ -85,6 +87,7 @@ class LogitKDConfig(StrategyConfig):
     temperature: float = 1.0
     top_k: int = 16
     value_bits: int = 8
+    tail: bool = False
     kd_weight: float = 0.5
     epochs: float = 3.0  # passes over the private data (the transfer set cycles alongside)
     lr: float = 2e-4
@@ -183,7 +186,8 @@ class LogitKD(Strategy):
         pairs = [(task.prompt(ex), task.answer(ex)) for ex in private]
         steps = max(1, math.ceil(cfg.epochs * len(pairs) / cfg.batch_size))
         settings = KDSettings(divergence=cfg.divergence, beta=cfg.jsd_beta,
-                              temperature=cfg.temperature, kd_weight=cfg.kd_weight)
+                              temperature=cfg.temperature, kd_weight=cfg.kd_weight,
+                              tail=cfg.tail)
         started = time.perf_counter()
         with ctx.step("SM distillation + fine-tuning", steps) as bar:
             stats = distill_finetune(model, sm.tokenizer, pairs, rows, settings, steps=steps,

@@ -12,10 +12,19 @@ With a top-k teacher, p is its top-k renormalised. Forward KL then scores the st
 softmax at those k ids, which also teaches it to keep its mass on the support; reverse KL and
 JSD compare the two distributions renormalised on the support (the teacher's mass off it is
 unknown). With k = V every form equals the full-vocabulary one (tests check this).
+
+With ``tail=True`` the top-k values are read as what they are — log-probs normalised over the
+whole vocabulary — and the mass they leave, 1 − Σ p_i, becomes one more bucket, "everything
+else"; the student's bucket is likewise 1 − Σ q_i over the same ids. Every divergence is then
+taken between these two (k + 1)-bucket distributions: the student learns how sure the teacher
+is, not only its ranking of the top k, at no extra bytes. (By the data-processing inequality
+this is a lower bound on the full divergence; with k = V it equals it.) Temperature is then
+applied to the bucket distributions.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -43,6 +52,7 @@ def kd_loss(
     divergence: Divergence = "forward_kl",
     beta: float = 0.5,
     temperature: float = 1.0,
+    tail: bool = False,
 ) -> torch.Tensor:
     """Per-position divergence ``(N,)`` between teacher and student.
 
@@ -56,6 +66,9 @@ def kd_loss(
         raise ValueError(f"beta must be in (0, 1), got {beta}")
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
+    if tail and teacher_ids is not None:
+        return _bucket_divergence(student_logits, teacher_logprobs, teacher_ids,
+                                  divergence=divergence, beta=beta, temperature=temperature)
     s_all = F.log_softmax(student_logits.float() / temperature, dim=-1)  # (N, V)
     t_scaled = teacher_logprobs.float() / temperature
     if teacher_ids is None:
@@ -95,6 +108,54 @@ def kd_loss(
     return loss * temperature**2
 
 
+# Quantised values can make the top-k sum to slightly more than 1; the tail keeps at least
+# this much mass so that its log stays finite (and its gradient bounded).
+_MIN_TAIL = 1e-6
+
+
+def _with_tail(logprobs: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """(N, k) log-probs over the whole vocabulary → (N, k + 1) with "everything else" last."""
+    masked = logprobs.masked_fill(~valid, -torch.inf)
+    mass = torch.logsumexp(masked, dim=-1, keepdim=True)  # (N, 1), log Σ p_i
+    cap = math.log1p(-_MIN_TAIL)
+    over = (mass - cap).clamp_min(0.0)  # > 0 only where the values sum past 1 - _MIN_TAIL
+    masked, mass = masked - over, mass - over
+    rest = torch.log(-torch.expm1(mass))  # log(1 − Σ p_i), finite since Σ p_i ≤ 1 − _MIN_TAIL
+    return torch.cat([masked, rest], dim=-1)
+
+
+def _bucket_divergence(student_logits: torch.Tensor, teacher_logprobs: torch.Tensor,
+                       teacher_ids: torch.Tensor, *, divergence: Divergence, beta: float,
+                       temperature: float) -> torch.Tensor:
+    if teacher_ids.shape != teacher_logprobs.shape or \
+            teacher_ids.shape[0] != student_logits.shape[0]:
+        raise ValueError(f"teacher ids {tuple(teacher_ids.shape)}, values "
+                         f"{tuple(teacher_logprobs.shape)} and student "
+                         f"{tuple(student_logits.shape)} do not line up")
+    teacher = teacher_logprobs.float()
+    valid = torch.isfinite(teacher)
+    if not bool(valid.any(-1).all()):
+        raise ValueError("a position has no finite teacher log-prob")
+    if bool((teacher[valid] > 0).any()):
+        raise ValueError("tail=True needs the teacher's top-k as log-probs (all <= 0)")
+    student = F.log_softmax(student_logits.float(), dim=-1).gather(-1, teacher_ids.long())
+    log_p = F.log_softmax(_with_tail(teacher, valid) / temperature, dim=-1)  # (N, k + 1)
+    log_q = F.log_softmax(_with_tail(student, valid) / temperature, dim=-1)
+    # Buckets outside the support (−inf in both) contribute nothing; fill their logs with 0
+    # rather than computing inf − inf, whose backward would be NaN.
+    inside = torch.isfinite(log_p)
+    p, q = log_p.exp(), log_q.exp()
+    lp, lq = log_p.masked_fill(~inside, 0.0), log_q.masked_fill(~inside, 0.0)
+    if divergence == "forward_kl":
+        loss = (p * (lp - lq)).sum(-1)
+    elif divergence == "reverse_kl":
+        loss = (q * (lq - lp)).sum(-1)
+    else:
+        log_m = torch.log((beta * p + (1 - beta) * q).clamp_min(1e-30))
+        loss = beta * (p * (lp - log_m)).sum(-1) + (1 - beta) * (q * (lq - log_m)).sum(-1)
+    return loss * temperature**2
+
+
 # ---------------------------------------------------------------- targets and training
 
 
@@ -128,6 +189,7 @@ class KDSettings:
     beta: float = 0.5
     temperature: float = 1.0
     kd_weight: float = 0.5  # loss = w·KD(transfer) + (1 − w)·CE(private answers)
+    tail: bool = False  # top-k as k + 1 buckets (the rest of the mass last); see kd_loss
 
 
 def transfer_batch(rows: Sequence[TransferRow], pad: int
@@ -236,7 +298,7 @@ def distill_finetune(
                 kd = kd_loss(logits, values.to(device),
                              None if indices is None else indices.to(device),
                              divergence=settings.divergence, beta=settings.beta,
-                             temperature=settings.temperature)
+                             temperature=settings.temperature, tail=settings.tail)
                 loss = loss + w * kd.mean()
                 tokens += int(inputs["attention_mask"].sum())
             if not torch.isfinite(loss):
