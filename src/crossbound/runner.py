@@ -16,6 +16,7 @@ from crossbound.tasks.base import Task
 from crossbound.tasks.registry import load_task
 
 TRANSCRIPT_NAME = "transcript.jsonl"
+MEASUREMENT_NAME = "measurement-transcript.jsonl"
 
 
 def pii_crossed_summary(transcript_path: Path, task: Task,
@@ -73,7 +74,9 @@ def run_strategy(
     the_task = load_task(task) if isinstance(task, str) else task
     out = Path(out_dir)
     transcript_path = out / TRANSCRIPT_NAME
-    previous = [p for p in (out / "result.json", transcript_path) if p.exists()]
+    measurement_path = out / MEASUREMENT_NAME
+    previous = [p for p in (out / "result.json", transcript_path, measurement_path)
+                if p.exists()]
     if previous and not overwrite:
         raise FileExistsError(
             f"{out} already holds a run ({', '.join(p.name for p in previous)}); "
@@ -82,19 +85,35 @@ def run_strategy(
     for path in previous:
         path.unlink()
     out.mkdir(parents=True, exist_ok=True)
-    with Transcript(transcript_path, keep_payloads=keep_payloads) as transcript:
+    with Transcript(transcript_path, keep_payloads=keep_payloads) as transcript, \
+            Transcript(measurement_path, keep_payloads=keep_payloads) as measured:
         boundary = Boundary(transcript, contract=cls.contract, remote=remote)
         if model_party is not None:
             boundary.attach(model_party)
+        # No contract on the measurement channel: it carries what the evaluation needs (raw
+        # test prompts included), and the result says so, apart from the protocol's traffic.
+        measurement = Boundary(measured)
+        measurement.share_parties(boundary)
         ctx = RunContext(
             task=the_task, large=large, small=small, out_dir=out, boundary=boundary,
             progress=progress or (lambda label, total: NullProgress()),
+            measurement=measurement,
         )
         with PeakMemory() as memory:
             started = time.perf_counter()
             result = cls(cfg).run(ctx)
             wall = time.perf_counter() - started
         summary = transcript.summary()
+        measured_summary = measured.summary()
+    if measured_summary["entries"]:
+        result.metrics["measurement_traffic"] = {
+            "note": "evaluation requests to the model party outside the protocol (reference "
+                    "utilities); not counted in bytes_crossed, exposure or pii_crossed",
+            "transcript": MEASUREMENT_NAME, "entries": measured_summary["entries"],
+            "bytes": measured_summary["bytes"], "lm_calls": measurement.lm_calls,
+            "lm_tokens": measurement.lm_tokens}
+    else:
+        measurement_path.unlink(missing_ok=True)
     result.task = {
         "name": the_task.name,
         "params": the_task.params,

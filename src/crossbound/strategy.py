@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
 from crossbound.boundary.channel import Boundary
 from crossbound.boundary.contracts import AccessContract
+from crossbound.boundary.messages import Message
 from crossbound.naming import coerce
 from crossbound.result import Result
 from crossbound.tasks.base import Task
@@ -126,6 +127,17 @@ class RunContext:
     out_dir: Path
     boundary: Boundary
     progress: ProgressFactory = field(default=lambda label, total: NullProgress())
+    # Evaluation traffic that is not part of the protocol (e.g. the LM's utility on raw test
+    # prompts, as a reference): recorded in its own transcript and reported apart, so the
+    # protocol's transcript and its PII scan show only what the strategy itself sends.
+    measurement: Boundary | None = None
+
+    def measure(self, message: Message) -> Message:
+        """Send ``message`` over the measurement channel (see ``measurement``) and return the
+        reply; the model party must be reachable (``connect_model_party``)."""
+        if self.measurement is None:
+            raise RuntimeError("this run has no measurement channel")
+        return self.measurement.request(message)
 
     def connect_model_party(self, batch_size: int = 8) -> None:
         """Make the model party reachable: load the LM in process, unless it is remote."""

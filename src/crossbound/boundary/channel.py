@@ -59,6 +59,12 @@ class Boundary:
             raise ValueError(f"a party named {party.name!r} is already attached")
         self._handlers[party.name] = party
 
+    def share_parties(self, other: Boundary) -> None:
+        """Reach the same parties as ``other`` (in process or remote), now and when attached
+        later: used for a second, separately recorded channel to the same model party."""
+        self._handlers = other._handlers
+        self.remote = other.remote
+
     def reaches(self, party: str) -> bool:
         """Whether requests to ``party`` have somewhere to go (attached, or remote)."""
         return party in self._handlers or self.remote is not None

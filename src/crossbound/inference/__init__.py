@@ -1,1 +1,7 @@
-"""inference: filled in by later work (see DESIGN.md)."""
+"""Inference-time collaboration: the LM and the SM work together on each query or token."""
+
+from crossbound.strategy import Registry
+
+INFERENCE = Registry("inference")
+
+from crossbound.inference import private_prompt  # noqa: E402, F401  (registers)
