@@ -4,4 +4,4 @@ from crossbound.strategy import Registry
 
 INFERENCE = Registry("inference")
 
-from crossbound.inference import private_prompt  # noqa: E402, F401  (registers)
+from crossbound.inference import cascade, private_prompt  # noqa: E402, F401  (registers)
