@@ -30,6 +30,7 @@ class ModelParty:
         self.batch_size = batch_size
         self.calls = 0  # LM requests served
         self.tokens = 0  # prompt + generated tokens the LM processed
+        self._sessions: Any = None  # KV-cached decoding sessions (inference.remote), on demand
 
     def _count_tokens(self, texts: list[str]) -> int:
         return sum(len(ids) for ids in self.lm.tokenizer(texts)["input_ids"])
@@ -37,7 +38,7 @@ class ModelParty:
     def handle(self, request: Message) -> Message:
         op = request.meta.get("op")
         handlers = {"score_choices": self._score_choices, "generate": self._generate,
-                    "topk_logprobs": self._topk_logprobs}
+                    "topk_logprobs": self._topk_logprobs, "lm_step": self._lm_step}
         if op not in handlers:
             raise MessageError(f"unknown operation {op!r}; the model party serves "
                                f"{', '.join(handlers)}")
@@ -113,6 +114,17 @@ class ModelParty:
         codec = TopkCodec(k=k, value_bits=bits, vocab_size=vocab)
         return self._reply(request, Kind.TOPK_LOGPROBS, codec.encode(values, indices),
                            int(mask.sum()), {"codec": codec.to_meta()})
+
+    def _lm_step(self, request: Message) -> Message:
+        """One step of a KV-cached decoding session (speculative decoding, proxy-tuning)."""
+        if self._sessions is None:
+            # Imported here: the inference family imports this module for its strategies.
+            from crossbound.inference.remote import LMSessions
+
+            pad = self.lm.tokenizer.pad_token_id
+            self._sessions = LMSessions(self.lm.model, pad if pad is not None else 0)
+        kind, payload, tokens = self._sessions.handle(request)
+        return self._reply(request, kind, payload, tokens)
 
     def _reply(self, request: Message, kind: Kind, payload: Any, tokens: int,
                meta: dict[str, Any] | None = None) -> Message:

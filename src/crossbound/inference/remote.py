@@ -1,0 +1,208 @@
+"""The LM behind the boundary, step by step: KV-cached sessions at the model party.
+
+Token-level collaboration (speculative decoding, proxy-tuning) needs the LM once per step,
+with its KV cache kept between steps. The model party keeps one
+:class:`~crossbound.inference.kv.DecodeState` per *session*; the data party drives it with
+``lm_step`` requests, one round trip per step:
+
+request  ``token_ids``: ``ids`` ``(B, W)`` int32, a ragged block right-aligned with ``mask``
+         ``(B, W)`` (1: a token, 0: a hole); optionally ``drop`` ``(B_prev,)`` (rewind each
+         row by that many tokens first) and ``select`` ``(B,)`` (then keep those rows, repeats
+         allowed). ``meta``: ``op="lm_step"``, ``session``, ``keep`` (positions to return),
+         ``reply`` (``argmax`` or ``logits``), ``new`` (start the session afresh), ``close``.
+reply    ``token_ids`` ``{"ids": (B, keep)}`` — the LM's argmax, all greedy verification
+         needs — or ``logits`` ``{"logits": (B, keep, V)}`` float32 (sampling, proxy-tuning).
+
+A request with ``W == 0`` only applies ``drop``/``select`` (or closes the session) and is
+answered with ``metrics``. :class:`RemoteTarget` is the data party's end: it implements the
+engines' :class:`~crossbound.inference.generation.Target`, so an engine runs unchanged
+whether the LM is local or remote, and every step crosses (and is recorded) as a message.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from crossbound.boundary.contracts import MODEL_PARTY
+from crossbound.boundary.messages import Kind, Message, MessageError
+from crossbound.inference.kv import DecodeState, Reply
+
+OP = "lm_step"
+MAX_SESSIONS = 32  # per model party; the least recently used one goes first
+MAX_ROWS = 512
+MAX_BLOCK_TOKENS = 1 << 16  # B·W of one request
+MAX_LOGIT_ROWS = 4096  # B·keep of a logits reply
+SESSION_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+class LMSessions:
+    """The model party's side: decoding sessions over its LM, keyed by (party, session)."""
+
+    def __init__(self, model: Any, pad_id: int, max_sessions: int = MAX_SESSIONS) -> None:
+        self.model = model
+        self.pad_id = pad_id
+        self.max_sessions = max_sessions
+        self._states: OrderedDict[tuple[str, str], DecodeState] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._states)
+
+    def handle(self, request: Message) -> tuple[Kind, dict[str, Any], int]:
+        """Apply one ``lm_step`` request; return the reply's kind, payload and tokens fed."""
+        if request.kind != Kind.TOKEN_IDS:
+            raise MessageError(f"{OP} takes token_ids, got {request.kind.value}")
+        session = request.meta.get("session")
+        if not isinstance(session, str) or not SESSION_NAME.match(session):
+            raise MessageError("meta.session must be a name of 1-64 letters, digits, . _ -")
+        key = (request.sender, session)
+        if request.meta.get("close"):
+            self._states.pop(key, None)
+            return Kind.METRICS, {"closed": True}, 0
+        state = self._state(key, bool(request.meta.get("new")))
+        payload = request.payload
+        if "drop" in payload:
+            state.rewind(_vector(payload["drop"], "drop"))
+        if "select" in payload:
+            state.select(_vector(payload["select"], "select"))
+        ids, mask = _block(payload)
+        if ids.shape[1] == 0:
+            return Kind.METRICS, {"rows": state.batch_size if state.started else 0}, 0
+        rows = [row[m.bool()].tolist() for row, m in zip(ids, mask, strict=True)]
+        keep = request.meta.get("keep", 1)
+        reply = request.meta.get("reply", "argmax")
+        if reply not in ("argmax", "logits"):
+            raise MessageError("meta.reply must be argmax or logits")
+        if isinstance(keep, bool) or not isinstance(keep, int) or not 1 <= keep <= ids.shape[1]:
+            raise MessageError(f"meta.keep must be an integer in 1..{ids.shape[1]}")
+        if reply == "logits" and ids.shape[0] * keep > MAX_LOGIT_ROWS:
+            raise MessageError(f"a logits reply holds at most {MAX_LOGIT_ROWS} rows × positions")
+        out = state.feed(rows, keep, reply)
+        tokens = int(mask.sum())
+        if reply == "argmax":
+            return Kind.TOKEN_IDS, {"ids": out.to(torch.int32).cpu()}, tokens
+        return Kind.LOGITS, {"logits": out.cpu()}, tokens
+
+    def _state(self, key: tuple[str, str], new: bool) -> DecodeState:
+        if new:
+            self._states.pop(key, None)
+            while len(self._states) >= self.max_sessions:
+                self._states.popitem(last=False)
+            self._states[key] = DecodeState(self.model, self.pad_id)
+        elif key not in self._states:
+            raise MessageError(f"no session {key[1]!r} for {key[0]} (closed, evicted, or never "
+                               "started: send meta.new=true first)")
+        self._states.move_to_end(key)
+        return self._states[key]
+
+
+def _vector(tensor: torch.Tensor, name: str) -> torch.Tensor:
+    if tensor.dim() != 1 or tensor.dtype.is_floating_point or tensor.numel() > MAX_ROWS:
+        raise MessageError(f"{name} must be a 1-D integer tensor of at most {MAX_ROWS} rows")
+    return tensor.long()
+
+
+def _block(payload: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    ids = payload["ids"]
+    if ids.dim() != 2 or ids.dtype.is_floating_point or ids.is_complex():
+        raise MessageError("ids must be a 2-D integer tensor (rows, tokens)")
+    if ids.shape[0] > MAX_ROWS or ids.numel() > MAX_BLOCK_TOKENS:
+        raise MessageError(f"a block holds at most {MAX_ROWS} rows and {MAX_BLOCK_TOKENS} ids")
+    mask = payload.get("mask", torch.ones_like(ids))
+    if mask.shape != ids.shape or not bool(((mask == 0) | (mask == 1)).all()):
+        raise MessageError("mask must be 0/1 and shaped like ids")
+    return ids.long(), mask.long()
+
+
+_sessions = itertools.count()
+
+
+class RemoteTarget:
+    """The data party's handle on an LM session at the model party (a ``Target``).
+
+    ``rewind`` and ``select`` cost no round trip: they travel with the next ``feed``.
+    """
+
+    def __init__(self, boundary: Any, sender: str, vocab: int | None = None,
+                 session: str | None = None) -> None:
+        self.boundary = boundary
+        self.sender = sender
+        self.vocab = vocab
+        self.session = session or f"s{next(_sessions)}-{time.monotonic_ns() % 10**9}"
+        self.forwards = 0
+        self.seconds = 0.0
+        self.requests = 0
+        self.rows = 0
+        self._new = True
+        self._drop: torch.Tensor | None = None
+        self._select: torch.Tensor | None = None
+
+    def feed(self, rows: Sequence[Sequence[int]], keep: int = 1,
+             reply: Reply = "logits") -> torch.Tensor:
+        width = max((len(r) for r in rows), default=0)
+        if width == 0:
+            raise ValueError("feed needs at least one token in some row")
+        ids = torch.zeros((len(rows), width), dtype=torch.int32)
+        mask = torch.zeros((len(rows), width), dtype=torch.int32)
+        for b, row in enumerate(rows):
+            if row:
+                ids[b, width - len(row):] = torch.as_tensor(list(row), dtype=torch.int32)
+                mask[b, width - len(row):] = 1
+        started = time.perf_counter()
+        answer = self._send({"ids": ids, "mask": mask}, {"keep": keep, "reply": reply})
+        self.seconds += time.perf_counter() - started
+        self.forwards += 1
+        self.rows = len(rows)
+        if reply == "argmax":
+            if answer.kind != Kind.TOKEN_IDS:
+                raise MessageError(f"expected token_ids from the model party, got {answer.kind}")
+            return answer.payload["ids"].long()
+        if answer.kind != Kind.LOGITS:
+            raise MessageError(f"expected logits from the model party, got {answer.kind}")
+        logits: torch.Tensor = answer.payload["logits"].float()
+        return logits if self.vocab is None else logits[..., : self.vocab]
+
+    def rewind(self, drop: torch.Tensor | Sequence[int]) -> None:
+        drop_t = torch.as_tensor(drop, dtype=torch.int32)
+        if not bool(drop_t.any()):
+            return
+        if self._select is not None:
+            self.flush()  # a rewind after a selection must reach the rows as selected
+        self._drop = drop_t if self._drop is None else self._drop + drop_t
+
+    def select(self, index: torch.Tensor | Sequence[int]) -> None:
+        index_t = torch.as_tensor(index, dtype=torch.int32)
+        self._select = index_t if self._select is None else self._select[index_t.long()]
+
+    def flush(self) -> None:
+        """Send pending rewinds and selections now (a request without tokens)."""
+        if self._drop is None and self._select is None:
+            return
+        self._send({"ids": torch.zeros((0, 0), dtype=torch.int32)}, {})
+
+    def close(self) -> None:
+        """Free the session at the model party."""
+        if not self._new:
+            self._send({"ids": torch.zeros((0, 0), dtype=torch.int32)}, {"close": True})
+            self._new = True
+
+    def _send(self, payload: dict[str, torch.Tensor], meta: dict[str, Any]) -> Message:
+        if self._drop is not None:
+            payload["drop"] = self._drop
+        if self._select is not None:
+            payload["select"] = self._select
+        meta = {"op": OP, "session": self.session, **meta}
+        if self._new:
+            meta["new"] = True
+        reply: Message = self.boundary.request(
+            Message(Kind.TOKEN_IDS, self.sender, MODEL_PARTY, payload, meta))
+        self._new = bool(meta.get("close"))
+        self._drop = self._select = None
+        self.requests += 1
+        return reply
