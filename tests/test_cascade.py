@@ -116,3 +116,22 @@ def test_end_to_end_on_tiny_models(tmp_path):
     assert {"final", "share_to_lm", "sm_alone", "lm_always", "apgr", "curve", "lm_raw"} <= set(u)
     assert len(u["curve"]) == 21
     assert result.metrics["privacy"]["pii_crossed"]["occurrences"] == 0
+
+
+def test_clinic_mix_task_and_per_domain_report(tmp_path):
+    task = load_task("clinic-mix:n=120,seed=3,general=0.25")
+    domains = [ex.meta["domain"] for ex in task.test]
+    assert domains.count("general") == round(domains.count("clinic") / 3)
+    assert all(ex.meta["domain"] == "clinic" for ex in task.train)
+    assert set(task.choices) >= {"fresh", "rotten", "cardiology"}
+    assert {ex.target for ex in task.test if ex.meta["domain"] == "general"} <= {"fresh",
+                                                                                   "rotten"}
+    with pytest.raises(ValueError, match="general"):
+        load_task("clinic-mix:general=1.5")
+    result = run_strategy("cascade", task="clinic-mix:n=120,seed=3,general=0.25",
+                          large="tiny-large", small="tiny-small", out_dir=tmp_path,
+                          config={**FAST, "reference_raw": "false"})
+    by_domain = result.metrics["utility"]["by_domain"]
+    assert set(by_domain) == {"clinic", "general"}
+    assert sum(d["queries"] for d in by_domain.values()) == 12
+    assert "accuracy_domain_clinic" in result.metrics["utility"]

@@ -126,7 +126,7 @@ def classification_metrics(predicted: Sequence[str], gold: Sequence[str],
 
 # Example.meta keys whose values split a test set into groups worth reporting separately, e.g.
 # clinic-triage's "phrasing": complaints seen in training vs held out (memorised vs general).
-SUBGROUP_KEYS = ("phrasing",)
+SUBGROUP_KEYS = ("phrasing", "domain")
 
 
 def subgroup_accuracy(predicted: Sequence[str], examples: Sequence[Example]) -> dict[str, float]:

