@@ -4,4 +4,9 @@ from crossbound.strategy import Registry
 
 INFERENCE = Registry("inference")
 
-from crossbound.inference import cascade, private_prompt  # noqa: E402, F401  (registers)
+from crossbound.inference import (  # noqa: E402, F401  (registers)
+    cascade,
+    private_prompt,
+    proxy_strategy,
+    speculative_strategy,
+)

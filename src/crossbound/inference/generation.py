@@ -167,6 +167,21 @@ class Generation:
                 "stats": self.stats.to_dict()}
 
 
+def merge_stats(parts: Sequence[DecodeStats]) -> DecodeStats:
+    """One account of several calls of one engine (e.g. the batches of a run): counts and
+    times add up, so rates are over the whole."""
+    if not parts:
+        raise ValueError("no statistics to merge")
+    total = DecodeStats(engine=parts[0].engine, rows=0, extra=dict(parts[0].extra))
+    for part in parts:
+        if part.engine != total.engine:
+            raise ValueError(f"cannot merge {part.engine} statistics into {total.engine}")
+        for name, value in vars(part).items():
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                setattr(total, name, getattr(total, name) + value)
+    return total
+
+
 def encode_prompts(tokenizer: Any, texts: Sequence[str], chat: bool = False) -> list[list[int]]:
     """Token ids of each prompt; ``chat`` wraps it as a user turn in the tokenizer's template."""
     if not texts:

@@ -68,8 +68,7 @@ def proxy_generate(target: Target, tuned: Any, base: Any, tokenizer: Any,
                    alpha: float = 1.0, *, lm_model: Any = None) -> Generation:
     """Decode from the proxy-tuned distribution; ``tuned``/``base`` are local HF causal LMs."""
     check_prompts(prompts)
-    outputs = settings.outputs(tokenizer, lm_model if lm_model is not None else tuned,
-                               len(prompts))
+    outputs = settings.outputs(tokenizer, lm_model, len(prompts))  # EOS: the LM's side
     sampling, generator = settings.sampling, settings.generator()
     pad = tokenizer.pad_token_id or 0
     small = [DecodeState(tuned, pad), DecodeState(base, pad)]

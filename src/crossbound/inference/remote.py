@@ -13,7 +13,7 @@ request  ``token_ids``: ``ids`` ``(B, W)`` int32, a ragged block right-aligned w
 reply    ``token_ids`` ``{"ids": (B, keep)}`` — the LM's argmax, all greedy verification
          needs — or ``logits`` ``{"logits": (B, keep, V)}`` float32 (sampling, proxy-tuning).
 
-A request with ``W == 0`` only applies ``drop``/``select`` (or closes the session) and is
+A request without ids (shape ``(0, 1)``) only applies ``drop``/``select`` (or closes the session) and is
 answered with ``metrics``. :class:`RemoteTarget` is the data party's end: it implements the
 engines' :class:`~crossbound.inference.generation.Target`, so an engine runs unchanged
 whether the LM is local or remote, and every step crosses (and is recorded) as a message.
@@ -30,7 +30,7 @@ from typing import Any
 
 import torch
 
-from crossbound.boundary.contracts import MODEL_PARTY
+from crossbound.boundary.contracts import MODEL_PARTY, AccessContract, allow
 from crossbound.boundary.messages import Kind, Message, MessageError
 from crossbound.inference.kv import DecodeState, Reply
 
@@ -40,6 +40,17 @@ MAX_ROWS = 512
 MAX_BLOCK_TOKENS = 1 << 16  # B·W of one request
 MAX_LOGIT_ROWS = 4096  # B·keep of a logits reply
 SESSION_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+DATA_PARTY = "data-party-0"
+
+TOKEN_STEPS = AccessContract(
+    "token-steps",
+    (
+        allow("data", Kind.TOKEN_IDS),
+        allow("model", Kind.TOKEN_IDS, Kind.LOGITS, Kind.METRICS),
+    ),
+    "The data party sends token ids (the context the LM continues: prompts and generated "
+    "tokens); the model party returns its next-token argmax ids or logits.",
+)
 
 
 class LMSessions:
@@ -72,7 +83,7 @@ class LMSessions:
         if "select" in payload:
             state.select(_vector(payload["select"], "select"))
         ids, mask = _block(payload)
-        if ids.shape[1] == 0:
+        if ids.numel() == 0:
             return Kind.METRICS, {"rows": state.batch_size if state.started else 0}, 0
         rows = [row[m.bool()].tolist() for row, m in zip(ids, mask, strict=True)]
         keep = request.meta.get("keep", 1)
@@ -121,6 +132,9 @@ def _block(payload: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor
 
 
 _sessions = itertools.count()
+# The ids of a request that carries none: (0, 1) rather than (0, 0), which tools that reshape
+# id tensors row by row (the transcript's PII scan) can still read.
+_NO_TOKENS = torch.zeros((0, 1), dtype=torch.int32)
 
 
 class RemoteTarget:
@@ -184,12 +198,12 @@ class RemoteTarget:
         """Send pending rewinds and selections now (a request without tokens)."""
         if self._drop is None and self._select is None:
             return
-        self._send({"ids": torch.zeros((0, 0), dtype=torch.int32)}, {})
+        self._send({"ids": _NO_TOKENS.clone()}, {})
 
     def close(self) -> None:
         """Free the session at the model party."""
         if not self._new:
-            self._send({"ids": torch.zeros((0, 0), dtype=torch.int32)}, {"close": True})
+            self._send({"ids": _NO_TOKENS.clone()}, {"close": True})
             self._new = True
 
     def _send(self, payload: dict[str, torch.Tensor], meta: dict[str, Any]) -> Message:

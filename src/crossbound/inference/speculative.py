@@ -114,14 +114,16 @@ def speculative_generate(
 ) -> Generation:
     """Generate with ``draft_model`` (local HF causal LM) drafting for ``target`` (the LM).
 
-    Both share ``tokenizer``'s ids. ``lm_model`` (the LM's HF model, when local) only
-    contributes its generation config's EOS ids, so that a row ends where the LM alone would.
+    Both share ``tokenizer``'s ids (the LM's). ``lm_model`` (the LM's HF model, when local)
+    only contributes its generation config's EOS ids; pass it to
+    :func:`~crossbound.inference.generation.direct_generate` too when comparing the two.
     """
     spec = spec or SpeculativeSettings()
     check_prompts(prompts)
     sampling, generator = settings.sampling, settings.generator()
-    outputs = settings.outputs(tokenizer, lm_model if lm_model is not None else draft_model,
-                               len(prompts))
+    # EOS comes from the LM's side only (its tokenizer, its generation config when local), so
+    # rows end exactly where the LM alone would end them.
+    outputs = settings.outputs(tokenizer, lm_model, len(prompts))
     reply: Reply = "argmax" if sampling.greedy else "logits"
     draft = DecodeState(draft_model, tokenizer.pad_token_id or 0)
     control = GammaController(spec)

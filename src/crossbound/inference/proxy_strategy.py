@@ -1,0 +1,247 @@
+"""``proxy-tuning``: the LM, steered by what fine-tuning on private data did to the SM.
+
+The data party fine-tunes a copy of its SM on its private split; at test time the next-token
+logits are ``LM + α·(SM_tuned − SM_base)`` (arXiv:2401.08565). The LM's part comes over the
+boundary through a KV-cached session (token ids over, logits back); the SMs and the private
+training data stay with the data party. Classification tasks are scored by label
+log-probability under the combined logits (as :mod:`crossbound.evaluate.utility` scores a
+single model, calibrated the same way); free-text tasks by ROUGE-L of proxy-tuned greedy
+answers.
+
+The reference the method is judged by — how much of the LM → LM-fine-tuned gap it closes —
+needs the LM fine-tuned on the private data, which the protocol never allows: with
+``lm_reference`` the run builds that oracle locally (it needs the LM's weights here) and
+reports ``gap_closed``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+
+from crossbound.baselines.common import check_party, eval_subset, evaluate_on, make_trainable
+from crossbound.evaluate.utility import (
+    calibrated,
+    classification_metrics,
+    content_free_prompt,
+    headline,
+    rouge_l,
+    subgroup_accuracy,
+)
+from crossbound.inference import INFERENCE
+from crossbound.inference.generation import GenerationSettings, Target, encode_prompts
+from crossbound.inference.proxy_tuning import (
+    check_same_tokenizer,
+    proxy_choice_scores,
+    proxy_generate,
+)
+from crossbound.inference.remote import DATA_PARTY, TOKEN_STEPS, RemoteTarget
+from crossbound.models.loading import LoadedModel, load_model, load_tokenizer
+from crossbound.result import Result
+from crossbound.strategy import RunContext, Strategy, StrategyConfig
+from crossbound.tasks.base import Example, Task
+from crossbound.training.causal_lm import finetune
+
+
+@dataclass
+class ProxyTuningConfig(StrategyConfig):
+    """Proxy-tune the LM with the data party's SM (tuned on party ``party``'s private split).
+
+    ``alpha``: the strength of the SM's difference; ``alphas``: more values (comma-separated)
+    scored from the same pass, for the sweep in the result. ``sm_epochs`` etc.: the SM's
+    local fine-tuning. ``lm_reference``: also fine-tune the LM itself the same way (an oracle:
+    needs the LM's weights in this process) and report the share of the gap closed.
+    """
+
+    party: int = 0
+    alpha: float = 1.0
+    alphas: str = "0.5,1,2"
+    sm_epochs: float = 1.0
+    lm_epochs: float = 1.0
+    lr: float = 2e-4
+    batch_size: int = 8
+    max_length: int = 192
+    trainable: Literal["full", "lora", "linear"] = "full"
+    lora_rank: int = 8
+    train_limit: int | None = None
+    eval_limit: int | None = 60
+    lm_reference: bool = False
+    max_new_tokens: int = 32  # free-text tasks
+
+    def validate(self) -> None:
+        super().validate()
+        if self.party < 0 or not math.isfinite(self.alpha):
+            raise ValueError("party must be >= 0 and alpha finite")
+        self.alpha_values()
+        if self.sm_epochs <= 0 or self.lm_epochs <= 0 or self.lr <= 0:
+            raise ValueError("sm_epochs, lm_epochs and lr must be > 0")
+        if self.batch_size < 1 or self.max_length < 16 or not 1 <= self.max_new_tokens <= 512:
+            raise ValueError("batch_size >= 1, max_length >= 16, max_new_tokens in 1..512")
+        if self.trainable not in ("full", "lora", "linear") or self.lora_rank < 1:
+            raise ValueError("trainable must be full, lora or linear; lora_rank >= 1")
+        for name in ("train_limit", "eval_limit"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be >= 1 or None, got {value}")
+
+    def alpha_values(self) -> list[float]:
+        """``alpha`` first, then the sweep's other values."""
+        try:
+            extra = [float(a) for a in self.alphas.split(",") if a.strip()]
+        except ValueError:
+            raise ValueError(f"alphas must be comma-separated numbers, got {self.alphas!r}") \
+                from None
+        values = [self.alpha]
+        for value in extra:
+            if not math.isfinite(value):
+                raise ValueError(f"alphas must be finite, got {value}")
+            if value not in values:
+                values.append(value)
+        return values
+
+
+@INFERENCE.register
+class ProxyTuning(Strategy):
+    name = "proxy-tuning"
+    direction = "inference"
+    summary = "LM logits + α·(tuned SM − base SM): the LM adapted without touching it"
+    paper = "arXiv:2401.08565 (proxy-tuning); arXiv:2310.12962 (emulated fine-tuning)"
+    needs_model_party = "an LM serving KV-cached decoding sessions with logits (lm_step)"
+    needs_data_party = "a small model with the LM's tokenizer, private labelled data"
+    crosses = "data→model: token ids (test prompts, labels or answers); model→data: logits"
+    config_class = ProxyTuningConfig
+    contract = TOKEN_STEPS
+
+    def run(self, ctx: RunContext) -> Result:
+        cfg = self.config
+        assert isinstance(cfg, ProxyTuningConfig)
+        task = ctx.task
+        check_party(task, cfg.party)
+        with ctx.step(f"loading small model {ctx.small} (base and to tune)"):
+            base, tuned = load_model(ctx.small), load_model(ctx.small)
+            tokenizer = load_tokenizer(ctx.large)
+        check_same_tokenizer(tokenizer, base.tokenizer, "proxy-tuning's LM and SM")
+        private = task.parties[cfg.party][: cfg.train_limit]
+        tuned.model = self._finetune(ctx, tuned, task, private, cfg.sm_epochs, "SM")
+        ctx.connect_model_party()
+        test = eval_subset(task, cfg.eval_limit)
+        if task.choices is not None:
+            metrics = self._classify(ctx, task, test, tokenizer, tuned, base)
+        else:
+            metrics = self._free_text(ctx, task, test, tokenizer, tuned, base)
+        alpha_key = f"proxy@{cfg.alpha:g}"
+        heads = {k: headline(m, task) for k, m in metrics.items()}
+        utility: dict[str, Any] = {
+            "lm_before": heads["lm"], "lm_after": heads[alpha_key],
+            "sm_before": heads["base"], "sm_after": heads["tuned"],
+            **metrics[alpha_key],
+            "by_alpha": {k.split("@")[1]: v for k, v in heads.items() if k.startswith("proxy@")},
+            "lm_metrics": metrics["lm"], "eval_examples": len(test),
+        }
+        if cfg.lm_reference:
+            reference = self._lm_reference(ctx, task, private, test)
+            utility["lm_finetuned"] = reference
+            gap = reference - heads["lm"]
+            # Only meaningful when fine-tuning the LM helped at all.
+            utility["gap_closed"] = (heads[alpha_key] - heads["lm"]) / gap if gap > 0 else None
+            utility["gap_closed_by_alpha"] = {
+                k.split("@")[1]: ((v - heads["lm"]) / gap if gap > 0 else None)
+                for k, v in heads.items() if k.startswith("proxy@")}
+        result = Result(strategy=self.name, config=cfg.to_dict(), task={},
+                        models={"large": ctx.large, "small": ctx.small})
+        result.metrics["utility"] = utility
+        result.metrics["privacy"] = {"private_records_sent": len(test),
+                                     "training_records_sent": 0}
+        return result
+
+    # ------------------------------------------------------------ pieces
+
+    def _finetune(self, ctx: RunContext, loaded: LoadedModel, task: Task,
+                  private: tuple[Example, ...], epochs: float, who: str) -> Any:
+        cfg = self.config
+        assert isinstance(cfg, ProxyTuningConfig)
+        pairs = [(task.prompt(ex), task.answer(ex)) for ex in private]
+        model = make_trainable(loaded.model, cfg.trainable, cfg.lora_rank)
+        steps = max(1, round(epochs * -(-len(pairs) // cfg.batch_size)))
+        with ctx.step(f"{who} fine-tuning on private data", steps) as bar:
+            finetune(model, loaded.tokenizer, pairs, epochs=epochs, lr=cfg.lr,
+                     batch_size=cfg.batch_size, max_length=cfg.max_length, seed=cfg.seed,
+                     on_step=lambda _s, _l: bar.advance())
+        model.eval()
+        return model
+
+    @staticmethod
+    def _lm_target(ctx: RunContext) -> RemoteTarget:
+        return RemoteTarget(ctx.boundary, DATA_PARTY)
+
+    def _classify(self, ctx: RunContext, task: Task, test: tuple[Example, ...],
+                  tokenizer: Any, tuned: LoadedModel,
+                  base: LoadedModel) -> dict[str, dict[str, float]]:
+        cfg = self.config
+        assert isinstance(cfg, ProxyTuningConfig) and task.choices is not None
+        # The content-free prompt (public) rides along last, for calibration.
+        prompts = [task.prompt(ex) for ex in test] + [content_free_prompt(task)]
+        with ctx.step("scoring labels: LM (over the boundary) + SMs", len(prompts)) as bar:
+            scores = proxy_choice_scores(
+                lambda: self._lm_target(ctx), tuned.model, base.model, tokenizer, prompts,
+                task.choices, cfg.alpha_values(), cfg.batch_size, bar.advance, close=_close)
+        gold = [ex.target for ex in test]
+        metrics: dict[str, dict[str, float]] = {}
+        for key, table in scores.items():
+            best = calibrated(table[:-1], table[-1]).argmax(-1).tolist()
+            predicted = [task.choices[i] for i in best]
+            metrics[key] = {**classification_metrics(predicted, gold, task.choices),
+                            **subgroup_accuracy(predicted, test)}
+        return metrics
+
+    def _free_text(self, ctx: RunContext, task: Task, test: tuple[Example, ...],
+                   tokenizer: Any, tuned: LoadedModel,
+                   base: LoadedModel) -> dict[str, dict[str, float]]:
+        cfg = self.config
+        assert isinstance(cfg, ProxyTuningConfig)
+        prompts = encode_prompts(tokenizer, [task.prompt(ex) for ex in test])
+        settings = GenerationSettings(max_new_tokens=cfg.max_new_tokens, stop=("\n",),
+                                      seed=cfg.seed)
+        # α = 0 is the LM alone; an SM alone is α-free, so it is generated locally.
+        metrics: dict[str, dict[str, float]] = {}
+        for alpha in [0.0, *cfg.alpha_values()]:
+            key = "lm" if alpha == 0.0 else f"proxy@{alpha:g}"
+            if key in metrics:
+                continue
+            answers: list[str] = []
+            with ctx.step(f"generating ({key})", len(prompts)) as bar:
+                for start in range(0, len(prompts), cfg.batch_size):
+                    chunk = prompts[start: start + cfg.batch_size]
+                    target = self._lm_target(ctx)
+                    out = proxy_generate(target, tuned.model, base.model, tokenizer, chunk,
+                                         settings, alpha)
+                    target.close()
+                    answers.extend(t.strip() for t in out.texts)
+                    bar.advance(len(chunk))
+            scores = [rouge_l(a, ex.target) for a, ex in zip(answers, test, strict=True)]
+            metrics[key] = {"rouge_l": sum(scores) / len(scores)}
+        for key, loaded in (("tuned", tuned), ("base", base)):
+            metrics[key] = evaluate_on(ctx, f"SM {key}", loaded.model, loaded.tokenizer, test,
+                                       cfg.batch_size)
+        return metrics
+
+    def _lm_reference(self, ctx: RunContext, task: Task, private: tuple[Example, ...],
+                      test: tuple[Example, ...]) -> float:
+        """The oracle: the LM itself fine-tuned on the private split, evaluated locally."""
+        cfg = self.config
+        assert isinstance(cfg, ProxyTuningConfig)
+        with ctx.step(f"loading {ctx.large} locally (oracle reference)"):
+            lm = load_model(ctx.large)
+        lm.model = self._finetune(ctx, lm, task, private, cfg.lm_epochs, "LM (oracle)")
+        with torch.no_grad():
+            metrics = evaluate_on(ctx, "LM fine-tuned (oracle)", lm.model, lm.tokenizer, test,
+                                  cfg.batch_size)
+        return headline(metrics, task)
+
+
+def _close(target: Target) -> None:
+    if isinstance(target, RemoteTarget):
+        target.close()  # frees the session at the model party

@@ -1,0 +1,196 @@
+"""``speculative``: speculative decoding of a task's prompts, the LM behind the boundary.
+
+The data party's SM drafts; the model party's LM verifies through a KV-cached session
+(:mod:`crossbound.inference.remote`): token ids go over, the LM's argmax ids (greedy) or
+logits (sampling) come back, one round trip per step, each a recorded crossing. The LM reads
+the context it continues — the prompt included, so a private prompt crosses (as token ids;
+the run's PII scan decodes and counts them). The SM stays with the data party.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from crossbound.inference import INFERENCE
+from crossbound.inference.generation import (
+    Generation,
+    GenerationSettings,
+    direct_generate,
+    encode_prompts,
+    merge_stats,
+)
+from crossbound.inference.proxy_tuning import check_same_tokenizer
+from crossbound.inference.remote import DATA_PARTY, TOKEN_STEPS, RemoteTarget
+from crossbound.inference.speculative import SpeculativeSettings, speculative_generate
+from crossbound.models.loading import load_model, load_tokenizer
+from crossbound.result import Result
+from crossbound.strategy import RunContext, Strategy, StrategyConfig
+
+
+def unescape(text: str) -> str:
+    """``\\n``-style escapes typed on a command line, as the characters they stand for."""
+    return codecs.decode(text, "unicode_escape") if "\\" in text else text
+
+
+@dataclass
+class SpeculativeConfig(StrategyConfig):
+    """Speculative decoding of the task's prompts: the data party's SM drafts ``gamma``
+    tokens per step, the model party's LM verifies them (arXiv:2211.17192).
+
+    ``prompts``: the task's ``test`` or ``public`` split (the first ``limit``); ``chat`` wraps
+    each in the LM's chat template. ``temperature`` 0 is greedy (output identical to the LM
+    alone). ``stop``: one stop string (``\\n`` for a newline; empty: none). ``compare``: also
+    run the LM alone on the same prompts, over the measurement channel, for the speed-up and
+    the token-for-token identity check.
+    """
+
+    prompts: Literal["test", "public"] = "test"
+    limit: int = 8
+    chat: bool = False
+    max_new_tokens: int = 48
+    temperature: float = 0.0
+    top_k: int = 0
+    top_p: float = 1.0
+    stop: str = ""
+    gamma: int = 4
+    adaptive: bool = True
+    gamma_max: int = 10
+    batch_size: int = 4
+    compare: bool = True
+
+    def validate(self) -> None:
+        super().validate()
+        if self.prompts not in ("test", "public"):
+            raise ValueError("prompts must be test or public")
+        if self.limit < 1 or self.batch_size < 1:
+            raise ValueError("limit and batch_size must be >= 1")
+        self.settings()  # sampling and length checks
+        self.speculative()  # γ checks
+
+    def settings(self) -> GenerationSettings:
+        stop = unescape(self.stop)
+        return GenerationSettings(max_new_tokens=self.max_new_tokens,
+                                  temperature=self.temperature, top_k=self.top_k,
+                                  top_p=self.top_p, stop=(stop,) if stop else (),
+                                  seed=self.seed)
+
+    def speculative(self) -> SpeculativeSettings:
+        return SpeculativeSettings(gamma=self.gamma, adaptive=self.adaptive,
+                                   gamma_max=self.gamma_max)
+
+
+@INFERENCE.register
+class Speculative(Strategy):
+    name = "speculative"
+    direction = "inference"
+    summary = "The SM drafts tokens, the LM verifies several per pass (same output, faster)"
+    paper = "arXiv:2211.17192 (speculative decoding)"
+    needs_model_party = "an LM serving KV-cached decoding sessions (lm_step)"
+    needs_data_party = "a small model with the LM's tokenizer, prompts"
+    crosses = ("data→model: token ids (prompts, drafts); model→data: the LM's argmax ids "
+               "(greedy) or logits (sampling)")
+    config_class = SpeculativeConfig
+    contract = TOKEN_STEPS
+
+    def run(self, ctx: RunContext) -> Result:
+        cfg = self.config
+        assert isinstance(cfg, SpeculativeConfig)
+        task = ctx.task
+        examples = (task.test if cfg.prompts == "test" else task.public)[: cfg.limit]
+        if not examples:
+            raise ValueError(f"task {task.name} has no {cfg.prompts} examples")
+        with ctx.step(f"loading small model {ctx.small}"):
+            sm = load_model(ctx.small)
+            tokenizer = load_tokenizer(ctx.large)  # tokenizers are public; weights are not
+        check_same_tokenizer(tokenizer, sm.tokenizer, "speculative decoding's LM and SM")
+        ctx.connect_model_party()
+        prompts = encode_prompts(tokenizer, [task.prompt(ex) for ex in examples], cfg.chat)
+        settings, spec = cfg.settings(), cfg.speculative()
+        before = ctx.boundary.summary()["bytes"]
+        requests = 0
+
+        def speculate(chunk: list[list[int]]) -> Generation:
+            nonlocal requests
+            target = RemoteTarget(ctx.boundary, DATA_PARTY)
+            try:
+                return speculative_generate(target, sm.model, tokenizer, chunk, settings, spec)
+            finally:
+                target.close()
+                requests += target.requests
+
+        spec_out = _batched(ctx, "speculative decoding", prompts, cfg.batch_size, speculate)
+        stats = merge_stats([g.stats for g in spec_out])
+        crossed = ctx.boundary.summary()["bytes"] - before
+        texts = [t for g in spec_out for t in g.texts]
+        ids = [i for g in spec_out for i in g.ids]
+        efficiency: dict[str, Any] = {
+            "speculative": stats.to_dict(),
+            "round_trips": requests,
+            "round_trips_per_token": round(requests / max(1, stats.new_tokens), 4),
+            "bytes_per_token": round(crossed / max(1, stats.new_tokens), 1),
+        }
+        utility: dict[str, Any] = {"prompts": len(prompts)}
+        if task.choices is not None:
+            hits = [_starts_with_label(t, ex.target) for t, ex in zip(texts, examples,
+                                                                        strict=True)]
+            utility["answer_accuracy"] = sum(hits) / len(hits)
+        if cfg.compare:
+            alone = self._lm_alone(ctx, prompts, tokenizer, settings)
+            alone_stats = merge_stats([g.stats for g in alone])
+            efficiency["lm_alone"] = alone_stats.to_dict()
+            efficiency["speedup_vs_lm_alone"] = round(
+                stats.tokens_per_second / max(1e-9, alone_stats.tokens_per_second), 3)
+            alone_ids = [i for g in alone for i in g.ids]
+            same = sum(a == b for a, b in zip(ids, alone_ids, strict=True))
+            # Sampled outputs match the LM's distribution, not its individual samples.
+            utility["identical_to_lm"] = same / len(ids) if settings.sampling.greedy else None
+        result = Result(strategy=self.name, config=cfg.to_dict(), task={},
+                        models={"large": ctx.large, "small": ctx.small})
+        result.metrics["utility"] = utility
+        result.metrics["efficiency"].update(efficiency)
+        result.metrics["privacy"] = {
+            "prompt_source": cfg.prompts,
+            "prompts_sent": len(prompts),
+            "private_records_sent": len(prompts) if cfg.prompts == "test" else 0,
+        }
+        path = ctx.out_dir / "generations.jsonl"
+        with path.open("w") as handle:
+            for ex, text, reason in zip(examples, texts,
+                                        [f for g in spec_out for f in g.finish], strict=True):
+                handle.write(json.dumps({"id": ex.id, "text": text, "finish": reason}) + "\n")
+        result.artifacts["generations"] = str(path)
+        return result
+
+    def _lm_alone(self, ctx: RunContext, prompts: list[list[int]], tokenizer: Any,
+                  settings: GenerationSettings) -> list[Generation]:
+        channel = ctx.measurement if ctx.measurement is not None else ctx.boundary
+
+        def alone(chunk: list[list[int]]) -> Generation:
+            target = RemoteTarget(channel, DATA_PARTY)
+            try:
+                return direct_generate(target, tokenizer, chunk, settings)
+            finally:
+                target.close()
+
+        cfg = self.config
+        assert isinstance(cfg, SpeculativeConfig)
+        return _batched(ctx, "LM alone (reference)", prompts, cfg.batch_size, alone)
+
+
+def _batched(ctx: RunContext, label: str, prompts: list[list[int]], batch_size: int,
+             run: Any) -> list[Generation]:
+    out: list[Generation] = []
+    with ctx.step(label, len(prompts)) as bar:
+        for start in range(0, len(prompts), batch_size):
+            chunk = prompts[start: start + batch_size]
+            out.append(run(chunk))
+            bar.advance(len(chunk))
+    return out
+
+
+def _starts_with_label(text: str, label: str) -> bool:
+    words = text.strip().lower().split()
+    return bool(words) and words[0].strip(".,;:!") == label.lower()
