@@ -13,6 +13,7 @@ from crossbound.boundary.logit_codec import VALUE_BITS, TopkCodec
 from crossbound.boundary.messages import Kind, Message, MessageError
 from crossbound.evaluate.utility import choice_logprobs, generate_answers
 from crossbound.models.loading import LoadedModel
+from crossbound.offsite_party import PLUGIN_MODEL, OffsiteOwner
 
 MAX_PROMPTS_PER_REQUEST = 4096
 MAX_NEW_TOKENS = 512
@@ -30,6 +31,8 @@ class ModelParty:
         self.batch_size = batch_size
         self.calls = 0  # LM requests served
         self.tokens = 0  # prompt + generated tokens the LM processed
+        # Offsite-tuning: emulator bundles sent and adapters plugged in, per data party.
+        self.offsite = OffsiteOwner(lm)
         self._sessions: Any = None  # KV-cached decoding sessions (inference.remote), on demand
 
     def _count_tokens(self, texts: list[str]) -> int:
@@ -38,7 +41,9 @@ class ModelParty:
     def handle(self, request: Message) -> Message:
         op = request.meta.get("op")
         handlers = {"score_choices": self._score_choices, "generate": self._generate,
-                    "topk_logprobs": self._topk_logprobs, "lm_step": self._lm_step}
+                    "topk_logprobs": self._topk_logprobs, "lm_step": self._lm_step,
+                    "offsite_bundle": self._offsite_bundle,
+                    "offsite_adapter": self._offsite_adapter}
         if op not in handlers:
             raise MessageError(f"unknown operation {op!r}; the model party serves "
                                f"{', '.join(handlers)}")
@@ -61,7 +66,7 @@ class ModelParty:
         if (not isinstance(choices, list) or not choices
                 or not all(isinstance(c, str) and c.strip() for c in choices)):
             raise MessageError("score_choices needs meta.choices, a non-empty list of labels")
-        scores = choice_logprobs(self.lm.model, self.lm.tokenizer, prompts, choices,
+        scores = choice_logprobs(self._model_for(request), self.lm.tokenizer, prompts, choices,
                                  self.batch_size)
         return self._reply(request, Kind.TENSORS, {"choice_logprobs": scores.float()},
                            self._count_tokens(prompts))
@@ -69,8 +74,8 @@ class ModelParty:
     def _generate(self, request: Message) -> Message:
         prompts = self._prompts(request)
         max_new = _int_meta(request, "max_new_tokens", 48, 1, MAX_NEW_TOKENS)
-        answers = generate_answers(self.lm.model, self.lm.tokenizer, prompts, max_new,
-                                   self.batch_size)
+        answers = generate_answers(self._model_for(request), self.lm.tokenizer, prompts,
+                                   max_new, self.batch_size)
         tokens = self._count_tokens(prompts) + self._count_tokens(answers)
         return self._reply(request, Kind.TEXT, answers, tokens)
 
@@ -125,6 +130,24 @@ class ModelParty:
             self._sessions = LMSessions(self.lm.model, pad if pad is not None else 0)
         kind, payload, tokens = self._sessions.handle(request)
         return self._reply(request, kind, payload, tokens)
+
+    def _model_for(self, request: Message) -> Any:
+        """The LM itself, or (``meta.model = "offsite-plugin"``) the LM with the requesting
+        party's accepted offsite-tuning adapter plugged in."""
+        which = request.meta.get("model", "lm")
+        if which == "lm":
+            return self.lm.model
+        if which == PLUGIN_MODEL:
+            return self.offsite.plugin(request.sender)
+        raise MessageError(f"meta.model must be 'lm' or {PLUGIN_MODEL!r}, got {which!r}")
+
+    def _offsite_bundle(self, request: Message) -> Message:
+        out = self.offsite.bundle(request)
+        return self._reply(request, out.kind, out.payload, out.tokens, out.meta)
+
+    def _offsite_adapter(self, request: Message) -> Message:
+        out = self.offsite.accept(request)
+        return self._reply(request, out.kind, out.payload, out.tokens, out.meta)
 
     def _reply(self, request: Message, kind: Kind, payload: Any, tokens: int,
                meta: dict[str, Any] | None = None) -> Message:

@@ -5,4 +5,4 @@ from crossbound.strategy import Registry
 
 DOWNWARD = Registry("downward")
 
-from crossbound.downward import lm_synthetic, logit_kd  # noqa: E402, F401  (registers)
+from crossbound.downward import lm_synthetic, logit_kd, offsite  # noqa: E402, F401  (registers)

@@ -1,0 +1,432 @@
+"""``offsite-tuning``: the data party tunes the LM's outer blocks on a lossy copy of the rest.
+
+Offsite-Tuning (Xiao et al., arXiv:2302.04870). The model party splits its LM into an adapter
+(the first ``adapter_bottom`` and last ``adapter_top`` blocks) and the middle, which it
+compresses by uniform layer-drop into an *emulator* (optionally distilled to imitate the full
+middle on public text). It sends adapter + emulator — with the embeddings, final norm and LM
+head, which the data party needs to run text through it — as one ``tensors`` message. The data
+party fine-tunes only the adapter on its private data (answer loss, as ``local-finetune``)
+and returns only the adapter blocks. The model party checks them (names, shapes, dtypes,
+finite values, relative change against what it sent) and plugs them into the full LM.
+
+What it reports: utility of the untuned LM, of the emulator with the tuned adapter (what the
+data party ends up holding), of the plug-in LM, and of full fine-tuning of the LM on the same
+data and steps (the reference a data party holding the LM would pick); the emulator gap (the
+owner's IP protection); the data party's training memory and time per step against full
+fine-tuning; bytes each way.
+
+Evaluation of the untuned and the plug-in LM runs at the model party, as a deployed model is
+used: the data party sends its *test* prompts and gets label scores back. Training records
+never cross (the ``no-raw-private-text`` guard checks every text sent against them); set
+``evaluate_plugin=false`` to send no test prompts either (then the plug-in is not scored).
+Full fine-tuning is a measurement reference only: the run loads the LM locally for it, which
+no data party could do in deployment.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from crossbound.baselines.common import check_party, eval_subset, evaluate_on
+from crossbound.boundary.contracts import (
+    MODEL_PARTY,
+    AccessContract,
+    GuardContext,
+    allow,
+    register_guard,
+)
+from crossbound.boundary.messages import Kind, Message
+from crossbound.downward import DOWNWARD
+from crossbound.downward.offsite_data import (
+    Received,
+    export_adapter,
+    receive_bundle,
+    remote_metrics,
+    train_only_adapter,
+)
+from crossbound.evaluate.exposure import emulator_gap
+from crossbound.evaluate.utility import headline
+from crossbound.models.emulator import BUNDLE_DTYPES, adapter_state
+from crossbound.models.loading import load_model, load_tokenizer
+from crossbound.offsite_party import ADAPTER_ARTIFACT, BUNDLE_ARTIFACT, PLUGIN_MODEL
+from crossbound.result import PeakMemory, Result
+from crossbound.strategy import RunContext, Strategy, StrategyConfig
+from crossbound.tasks.base import Task
+from crossbound.tasks.corpora import corpus_names
+from crossbound.training.causal_lm import TrainStats, answer_loss, build_batch, finetune
+from crossbound.training.memory import TrainingMemory, training_memory
+
+DATA_PARTY = "data-party-0"
+MiB = 1 << 20
+
+# Block parameters of the decoder layouts decoder_layers() knows; nothing else (embeddings,
+# head, norms, emulator-only names) may be returned as an adapter.
+_BLOCK_PARAM = re.compile(
+    r"^(model\.layers|model\.decoder\.layers|transformer\.h|gpt_neox\.layers)\.\d+\."
+    r"[A-Za-z0-9_.]+$")
+
+
+def adapter_blocks_only(message: Message, context: GuardContext) -> str | None:
+    """Guard: a returned adapter holds transformer-block weights only and, where the sender
+    recorded the names it received (``extra["offsite_adapter_names"]``), exactly those."""
+    names = set(message.payload)
+    odd = sorted(n for n in names if not _BLOCK_PARAM.match(n))
+    if odd:
+        return f"tensors that are not transformer-block weights: {odd[:3]}"
+    expected = context.extra.get("offsite_adapter_names")
+    if expected is not None and names != set(expected):
+        return "tensor names differ from the adapter blocks received"
+    return None
+
+
+def label_scores_only(message: Message, context: GuardContext) -> str | None:
+    """Guard: a tensors reply that is not the bundle carries label scores and nothing else."""
+    if set(message.payload) != {"choice_logprobs"}:
+        return f"only label scores may come back here, not {sorted(message.payload)[:3]}"
+    return None
+
+
+register_guard("offsite-adapter-blocks", adapter_blocks_only)
+register_guard("label-scores-only", label_scores_only)
+
+
+def offsite_contract(max_bundle_bytes: int = 1 << 30,
+                     max_adapter_bytes: int = 512 * MiB) -> AccessContract:
+    """The crossings offsite-tuning needs, with the bundle and adapter size limits given."""
+    return AccessContract(
+        "offsite-tuning",
+        (
+            allow("model", Kind.TENSORS, max_bytes=max_bundle_bytes,
+                  artifacts={BUNDLE_ARTIFACT}),
+            allow("model", Kind.TENSORS, max_bytes=16 * MiB, guards=("label-scores-only",)),
+            allow("model", Kind.METRICS, Kind.TEXT),
+            allow("data", Kind.TENSORS, max_bytes=max_adapter_bytes,
+                  artifacts={ADAPTER_ARTIFACT}, guards=("offsite-adapter-blocks",)),
+            # Bundle requests (with public distillation texts) and evaluation prompts.
+            allow("data", Kind.TEXT, guards=("no-raw-private-text",)),
+        ),
+        f"The model party sends adapter + emulator weights (≤ {max_bundle_bytes} bytes) and "
+        "label scores; the data party returns adapter-block weights only "
+        f"(≤ {max_adapter_bytes} bytes) and sends public or test text, never training records.",
+    )
+
+
+OFFSITE = offsite_contract()
+
+
+@dataclass
+class OffsiteTuningConfig(StrategyConfig):
+    """Offsite-tuning of the LM's outer blocks on an emulator of its middle.
+
+    ``emulator_layers``: middle blocks the emulator keeps, evenly spaced (None: half, the
+    paper's 50 % layer-drop). ``distill_steps`` > 0 distils the emulator at the model party on
+    ``distill_corpus`` (a corpus name, or ``public``: the task's public split, sent by the data
+    party). ``bundle_dtype``: the weights' dtype on the wire (the data party trains in
+    float32). ``max_relative_change``: the bound the data party asks the model party to apply
+    to its returned adapter (the model party's own policy may be tighter).
+    ``compare_full``: also fully fine-tune the LM on the same data and steps (reference).
+    """
+
+    party: int = 0
+    adapter_bottom: int = 2
+    adapter_top: int = 2
+    emulator_layers: int | None = None
+    distill_steps: int = 0
+    distill_corpus: str = "wiki-sample"
+    distill_limit: int = 2000
+    distill_lr: float = 1e-4
+    distill_batch_size: int = 4
+    distill_max_length: int = 128
+    distill_lm_weight: float = 1.0
+    bundle_dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    trainable: Literal["full", "lora"] = "full"
+    lora_rank: int = 8
+    epochs: float = 2.0
+    lr: float = 2e-4
+    batch_size: int = 8
+    max_length: int = 192
+    train_limit: int | None = None
+    eval_limit: int | None = 200
+    max_relative_change: float = 1.0
+    compare_full: bool = True
+    evaluate_plugin: bool = True
+    prompts_per_request: int = 64
+
+    def validate(self) -> None:
+        super().validate()
+        if self.party < 0:
+            raise ValueError(f"party must be >= 0, got {self.party}")
+        if self.adapter_bottom < 1 or self.adapter_top < 1:
+            raise ValueError("adapter_bottom and adapter_top must be >= 1")
+        if self.emulator_layers is not None and self.emulator_layers < 0:
+            raise ValueError("emulator_layers must be >= 0 or None (half the middle)")
+        if self.distill_steps < 0:
+            raise ValueError("distill_steps must be >= 0")
+        if self.distill_corpus != "public" and self.distill_corpus not in corpus_names():
+            raise ValueError(f"distill_corpus must be 'public' or one of {corpus_names()}")
+        if min(self.distill_limit, self.distill_batch_size) < 1 or self.distill_lr <= 0:
+            raise ValueError("distill_limit and distill_batch_size must be >= 1, distill_lr > 0")
+        if self.distill_max_length < 8 or self.distill_lm_weight < 0:
+            raise ValueError("distill_max_length must be >= 8 and distill_lm_weight >= 0")
+        if self.bundle_dtype not in BUNDLE_DTYPES:
+            raise ValueError(f"bundle_dtype must be one of {list(BUNDLE_DTYPES)}")
+        if self.trainable not in ("full", "lora") or self.lora_rank < 1:
+            raise ValueError("trainable must be full or lora; lora_rank >= 1")
+        if self.epochs <= 0 or self.lr <= 0:
+            raise ValueError("epochs and lr must be > 0")
+        if self.batch_size < 1 or self.max_length < 16:
+            raise ValueError("batch_size must be >= 1 and max_length >= 16")
+        for name in ("train_limit", "eval_limit"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be >= 1 or None, got {value}")
+        if not self.max_relative_change > 0:
+            raise ValueError("max_relative_change must be > 0")
+        if not 1 <= self.prompts_per_request <= 4096:
+            raise ValueError("prompts_per_request must be in 1..4096")
+
+
+@dataclass
+class _Training:
+    stats: TrainStats
+    seconds: float
+    memory: TrainingMemory
+    rss_growth_mb: float
+
+    def report(self) -> dict[str, Any]:
+        return {"peak_training_memory_mb": round(self.memory.total / MiB, 2),
+                "training_memory": self.memory.to_dict(),
+                "rss_growth_mb": round(self.rss_growth_mb, 1),
+                "train_seconds": round(self.seconds, 3), "train_steps": self.stats.steps,
+                "seconds_per_step": round(self.seconds / self.stats.steps, 4),
+                "train_loss_first": round(self.stats.first_loss, 4),
+                "train_loss_last": round(self.stats.last_loss, 4)}
+
+
+@DOWNWARD.register
+class OffsiteTuning(Strategy):
+    name = "offsite-tuning"
+    direction = "downward"
+    summary = ("The data party tunes the LM's outer blocks on a layer-dropped emulator of the "
+               "middle; the owner plugs them into the full LM")
+    paper = "arXiv:2302.04870 (Offsite-Tuning)"
+    needs_model_party = "an LM it will split into adapter and emulator, and plug adapters into"
+    needs_data_party = "private labelled data (no model of its own)"
+    crosses = ("model→data: adapter + emulator weights (with embeddings and head), label "
+               "scores; data→model: tuned adapter blocks, test prompts for evaluation")
+    config_class = OffsiteTuningConfig
+    contract = OFFSITE
+
+    def run(self, ctx: RunContext) -> Result:
+        cfg = self.config
+        assert isinstance(cfg, OffsiteTuningConfig)
+        task = ctx.task
+        check_party(task, cfg.party)
+        private = task.parties[cfg.party][: cfg.train_limit]
+        pairs = [(task.prompt(ex), task.answer(ex)) for ex in private]
+        test = eval_subset(task, cfg.eval_limit)
+        public = [task.prompt(ex) for ex in task.public]
+        shared = [*public, *([task.prompt(ex) for ex in test] if cfg.evaluate_plugin else [])]
+        guard = GuardContext(private_texts=[ex.text for ex in private], public_texts=shared)
+        ctx.boundary.guard_contexts[DATA_PARTY] = guard
+        ctx.connect_model_party(batch_size=cfg.batch_size)
+        tokenizer = load_tokenizer(ctx.large)
+
+        sent_before = dict(ctx.boundary.bytes_by_direction)
+        with ctx.step("model party building the emulator bundle"):
+            received = receive_bundle(ctx.boundary.request(self._bundle_request(public)))
+        down, up = _direction_bytes(ctx, sent_before)
+        guard.extra["offsite_adapter_names"] = sorted(
+            adapter_state(received.model, received.adapter_positions))
+        shipped = _shipped(received)
+        metrics: dict[str, dict[str, float]] = {}
+        if cfg.evaluate_plugin:
+            metrics["lm_before"] = remote_metrics(ctx, DATA_PARTY, test, "lm",
+                                                  cfg.prompts_per_request, "LM before (remote)")
+        metrics["emulator_before"] = evaluate_on(ctx, "emulator before", received.model,
+                                                 tokenizer, test, cfg.batch_size)
+
+        model = train_only_adapter(received.model, received.adapter_positions, cfg.trainable,
+                                   cfg.lora_rank)
+        offsite = self._train(ctx, "adapter fine-tuning on the emulator", model, tokenizer,
+                              pairs)
+        metrics["emulator_after"] = evaluate_on(ctx, "emulator after", model, tokenizer, test,
+                                                cfg.batch_size)
+        folder = ctx.out_dir / "offsite"
+        adapter = export_adapter(model, received, folder)
+        del model, received
+        sent_before = dict(ctx.boundary.bytes_by_direction)
+        acceptance = ctx.boundary.request(Message(
+            Kind.TENSORS, DATA_PARTY, MODEL_PARTY, adapter,
+            {"op": "offsite_adapter", "artifact": ADAPTER_ARTIFACT})).payload
+        _, adapter_bytes = _direction_bytes(ctx, sent_before)
+        if cfg.evaluate_plugin:
+            metrics["plugin"] = remote_metrics(ctx, DATA_PARTY, test, PLUGIN_MODEL,
+                                               cfg.prompts_per_request, "plug-in LM (remote)")
+        full = self._full_finetune(ctx, tokenizer, pairs, test, metrics) if cfg.compare_full \
+            else None
+
+        result = Result(strategy=self.name, config=cfg.to_dict(), task={},
+                        models={"large": ctx.large, "small": "emulator of " + ctx.large})
+        result.metrics["utility"] = _utility(task, metrics, len(test))
+        result.metrics["exposure"] = _exposure(task, metrics, acceptance, shipped, down,
+                                               adapter_bytes)
+        result.metrics["efficiency"].update(self._efficiency(offsite, full, down, up,
+                                                             adapter_bytes))
+        result.metrics["privacy"] = {
+            "private_records_sent": 0,
+            "evaluation_prompts_sent": 2 * len(test) if cfg.evaluate_plugin else 0,
+            "sent": "adapter-block weights; test prompts to score the untuned and the plug-in "
+                    "LM" if cfg.evaluate_plugin else "adapter-block weights only"}
+        result.artifacts["adapter"] = str(folder / "adapter.safetensors")
+        if cfg.trainable == "lora":
+            result.artifacts["lora_adapter"] = str(folder / "lora")
+        result.notes.append("The data party's model is the emulator with the tuned adapter "
+                            "(sm_before/sm_after); the plug-in LM stays with the model party "
+                            "(lm_after).")
+        return result
+
+    # ------------------------------------------------------------ pieces
+
+    def _bundle_request(self, public: list[str]) -> Message:
+        cfg = self.config
+        assert isinstance(cfg, OffsiteTuningConfig)
+        meta: dict[str, Any] = {
+            "op": "offsite_bundle", "adapter_bottom": cfg.adapter_bottom,
+            "adapter_top": cfg.adapter_top, "emulator_layers": cfg.emulator_layers,
+            "distill_steps": cfg.distill_steps, "dtype": cfg.bundle_dtype,
+            "max_relative_change": cfg.max_relative_change}
+        texts: list[str] = []
+        if cfg.distill_steps:
+            meta.update({"distill_lr": cfg.distill_lr, "distill_limit": cfg.distill_limit,
+                         "distill_batch_size": cfg.distill_batch_size,
+                         "distill_max_length": cfg.distill_max_length,
+                         "distill_lm_weight": cfg.distill_lm_weight, "seed": cfg.seed})
+            if cfg.distill_corpus == "public":
+                if not public:
+                    raise ValueError("distill_corpus=public, but the task has no public split; "
+                                     f"name a corpus ({', '.join(corpus_names())})")
+                texts = public[: cfg.distill_limit]
+            else:
+                meta["distill_corpus"] = cfg.distill_corpus
+        return Message(Kind.TEXT, DATA_PARTY, MODEL_PARTY, texts, meta)
+
+    def _train(self, ctx: RunContext, label: str, model: Any, tokenizer: Any,
+               pairs: list[tuple[str, str]]) -> _Training:
+        cfg = self.config
+        assert isinstance(cfg, OffsiteTuningConfig)
+        # The longest records make the largest batch: activations are counted on it.
+        longest = sorted(pairs, key=lambda p: len(p[0]) + len(p[1]))[-cfg.batch_size:]
+        memory = training_memory(model, build_batch(tokenizer, longest, cfg.max_length),
+                                 answer_loss)
+        steps = max(1, round(cfg.epochs * -(-len(pairs) // cfg.batch_size)))
+        started = time.perf_counter()
+        with ctx.step(label, steps) as bar, PeakMemory() as rss:
+            baseline = rss.peak_mb
+            stats = finetune(model, tokenizer, pairs, epochs=cfg.epochs, lr=cfg.lr,
+                             batch_size=cfg.batch_size, max_length=cfg.max_length,
+                             seed=cfg.seed, on_step=lambda _s, _l: bar.advance())
+        return _Training(stats, time.perf_counter() - started, memory, rss.peak_mb - baseline)
+
+    def _full_finetune(self, ctx: RunContext, tokenizer: Any, pairs: list[tuple[str, str]],
+                       test: Any, metrics: dict[str, dict[str, float]]) -> _Training:
+        """The reference: every weight of the LM fine-tuned on the same data and steps."""
+        cfg = self.config
+        assert isinstance(cfg, OffsiteTuningConfig)
+        with ctx.step(f"loading {ctx.large} for the full fine-tuning reference"):
+            lm = load_model(ctx.large)
+        for param in lm.model.parameters():
+            param.requires_grad_(True)
+        training = self._train(ctx, "full fine-tuning of the LM (reference)", lm.model,
+                               tokenizer, pairs)
+        metrics["full_finetune"] = evaluate_on(ctx, "full fine-tuning", lm.model, tokenizer,
+                                               test, cfg.batch_size)
+        return training
+
+    @staticmethod
+    def _efficiency(offsite: _Training, full: _Training | None, down: int, up: int,
+                    adapter_bytes: int) -> dict[str, Any]:
+        data = offsite.report()
+        out: dict[str, Any] = {**{k: v for k, v in data.items() if k != "training_memory"},
+                               "data_party": data,
+                               "bytes_model_to_data_bundle": down,
+                               "bytes_data_to_model_adapter": adapter_bytes,
+                               "bytes_data_to_model_bundle_request": up,
+                               "memory_measure": "weights + gradients + AdamW state + "
+                                                 "activations saved for backward on the "
+                                                 "largest batch (training.memory)"}
+        if full is not None:
+            ref = full.report()
+            out["full_finetune"] = ref
+            out["memory_reduction_vs_full_ft"] = round(
+                full.memory.total / max(1, offsite.memory.total), 3)
+            out["speedup_per_step_vs_full_ft"] = round(
+                ref["seconds_per_step"] / max(1e-9, data["seconds_per_step"]), 3)
+        return out
+
+
+# ---------------------------------------------------------------- result sections
+
+
+def _direction_bytes(ctx: RunContext, before: dict[str, int]) -> tuple[int, int]:
+    """Bytes (model → data, data → model) that crossed since ``before`` was taken."""
+    now = ctx.boundary.bytes_by_direction
+    down = f"{MODEL_PARTY}->{DATA_PARTY}"
+    up = f"{DATA_PARTY}->{MODEL_PARTY}"
+    return now[down] - before.get(down, 0), now[up] - before.get(up, 0)
+
+
+def _shipped(received: Received) -> dict[str, Any]:
+    """What of the LM the data party now holds (from the bundle it received)."""
+    params = received.meta.get("parameters") or {}
+    split = received.meta.get("split") or {}
+    bundle, lm = int(params.get("bundle", 0)), int(params.get("lm", 0))
+    return {
+        "lm_parameters": lm,
+        "parameters_shipped": bundle,
+        "share_of_lm_parameters_shipped": round(bundle / lm, 4) if lm else None,
+        "adapter_parameters": int(params.get("adapter", 0)),
+        "lm_blocks": split.get("lm_layers"),
+        "adapter_lm_blocks": [*split.get("bottom", []), *split.get("top", [])],
+        "emulator_lm_blocks": split.get("middle_kept"),
+        "embeddings_and_head_shipped": True,
+        "bundle_dtype": received.meta.get("dtype"),
+        "emulator_distillation": received.meta.get("distill"),
+    }
+
+
+def _utility(task: Task, metrics: dict[str, dict[str, float]], examples: int) -> dict[str, Any]:
+    head = {name: headline(m, task) for name, m in metrics.items()}
+    out: dict[str, Any] = {"sm_before": head["emulator_before"],
+                           "sm_after": head["emulator_after"]}
+    if "plugin" in metrics:
+        out.update({"lm_before": head["lm_before"], "lm_after": head["plugin"],
+                    **metrics["plugin"]})
+    if "full_finetune" in head:
+        out["lm_full_finetune"] = head["full_finetune"]
+        if "plugin" in head:
+            gain = head["full_finetune"] - head["lm_before"]
+            out["plugin_share_of_full_ft_gain"] = (
+                round((head["plugin"] - head["lm_before"]) / gain, 4) if gain else None)
+    # every model's full metrics: untuned LM, emulator before/after, plug-in, full FT
+    out["by_model"] = metrics
+    out["eval_examples"] = examples
+    return out
+
+
+def _exposure(task: Task, metrics: dict[str, dict[str, float]], acceptance: dict[str, Any],
+              shipped: dict[str, Any], bundle_bytes: int, adapter_bytes: int) -> dict[str, Any]:
+    out: dict[str, Any] = {"bundle_bytes": bundle_bytes, "adapter_bytes": adapter_bytes,
+                           "adapter_acceptance": acceptance, **shipped}
+    if "plugin" in metrics:
+        # What the data party can do with what it holds, against what only the owner can:
+        # the larger the gap, the less the emulator is worth without the owner.
+        out["emulator_gap"] = emulator_gap(metrics["plugin"], metrics["emulator_after"],
+                                           task.metric)
+        out["ip_protection"] = ("emulator_gap.gap: the plug-in LM's utility minus the "
+                                "emulator's with the same tuned adapter (the owner's IP "
+                                "protection: what the data party cannot get without the owner)")
+    return out

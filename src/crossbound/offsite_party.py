@@ -1,0 +1,225 @@
+"""The model party's side of offsite-tuning (arXiv:2302.04870).
+
+:class:`OffsiteOwner` answers two requests for :class:`~crossbound.parties.ModelParty`:
+
+- ``offsite_bundle`` (a ``text`` message: settings in ``meta``, public distillation texts, if
+  any, as the payload) → a ``tensors`` message holding the emulated model's weights (adapter
+  blocks, layer-dropped emulator of the middle, embeddings, final norm, LM head — tied weights
+  once) and, in ``meta``, its config and which blocks are the adapter;
+- ``offsite_adapter`` (a ``tensors`` message: the tuned adapter blocks, named as in the
+  emulated model) → a ``metrics`` message saying it was accepted. The adapter is checked
+  against what was sent to *that* party (names, shapes, dtypes, finite values, relative change)
+  before it is plugged into a copy of the LM, which then serves that party's requests that ask
+  for ``meta.model = "offsite-plugin"``.
+
+The LM's own weights never leave: only the blocks in the bundle do, and what comes back can
+only replace adapter blocks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from crossbound.boundary.messages import Kind, Message, MessageError
+from crossbound.models.derived import decoder_layers
+from crossbound.models.emulator import (
+    BUNDLE_DTYPES,
+    OffsiteSplit,
+    adapter_state,
+    block_prefix,
+    build_emulator,
+    parameter_count,
+    plan_split,
+    plug_in,
+    unique_state,
+    validate_adapter,
+)
+from crossbound.models.loading import LoadedModel
+
+BUNDLE_ARTIFACT = "offsite-bundle"
+ADAPTER_ARTIFACT = "offsite-adapter"
+PLUGIN_MODEL = "offsite-plugin"  # meta.model of a request the plug-in model should answer
+MAX_DISTILL_STEPS = 20_000
+MAX_DISTILL_TEXTS = 4096
+
+
+@dataclass
+class OwnerReply:
+    kind: Kind
+    payload: Any
+    tokens: int  # tokens the LM processed for the request
+    meta: dict[str, Any]
+
+
+@dataclass
+class _Session:
+    """What the model party sent one data party, and what it plugged in for it."""
+
+    split: OffsiteSplit
+    prefix: str  # block list of the emulated model (adapter names start with it)
+    sent: dict[str, torch.Tensor]  # adapter weights as sent (bundle dtype): the reference
+    bound: float
+    plugin: Any = None
+
+
+class OffsiteOwner:
+    """Builds emulator bundles and accepts tuned adapters, per requesting data party.
+
+    ``max_relative_change`` is the model party's own acceptance policy: a request may ask for
+    a tighter bound, never a looser one.
+    """
+
+    def __init__(self, lm: LoadedModel, max_relative_change: float = 1.0) -> None:
+        if max_relative_change <= 0:
+            raise ValueError("max_relative_change must be > 0")
+        self.lm = lm
+        self.max_relative_change = max_relative_change
+        self.sessions: dict[str, _Session] = {}
+        # The last bundle built, by request settings: a second party (or a retry) asking for
+        # the same emulator does not pay for distillation again.
+        self._cache: tuple[str, OffsiteSplit, Any, dict[str, Any] | None] | None = None
+
+    # ------------------------------------------------------------ requests
+
+    def bundle(self, request: Message) -> OwnerReply:
+        if request.kind != Kind.TEXT:
+            raise MessageError(f"offsite_bundle takes a text request (public distillation "
+                               f"texts, possibly none), got {request.kind.value}")
+        meta = request.meta
+        dtype_name = meta.get("dtype", "float32")
+        if dtype_name not in BUNDLE_DTYPES:
+            raise MessageError(f"meta.dtype must be one of {sorted(BUNDLE_DTYPES)}")
+        bound = _float_meta(meta, "max_relative_change", self.max_relative_change)
+        total = len(decoder_layers(self.lm.model))
+        bottom = _int_meta(meta, "adapter_bottom", 2, 1, total)
+        top = _int_meta(meta, "adapter_top", 2, 1, total)
+        kept = (None if meta.get("emulator_layers") is None
+                else _int_meta(meta, "emulator_layers", 0, 0, total))
+        steps = _int_meta(meta, "distill_steps", 0, 0, MAX_DISTILL_STEPS)
+        settings = {"adapter_bottom": bottom, "adapter_top": top, "emulator_layers": kept,
+                    "distill_steps": steps}
+        try:
+            split = plan_split(total, bottom, top, kept)
+        except ValueError as exc:
+            raise MessageError(str(exc)) from None
+        distill = self._distill_settings(request) if steps else None
+        key = hashlib.sha256(json.dumps([settings, distill], sort_keys=True,
+                                        default=str).encode()).hexdigest()
+        if self._cache is not None and self._cache[0] == key:
+            _, split, emulator, stats = self._cache
+            tokens = 0
+        else:
+            emulator = build_emulator(self.lm.model, split)
+            stats = self._distil(emulator, split, distill) if distill else None
+            tokens = int(stats["tokens"]) if stats else 0
+            self._cache = (key, split, emulator, stats)
+        dtype = BUNDLE_DTYPES[dtype_name]
+        tensors = {n: t.detach().to(dtype).contiguous() for n, t in unique_state(emulator).items()}
+        prefix = block_prefix(emulator)
+        sent = {n: t.to(dtype) for n, t in adapter_state(emulator, split.adapter_positions).items()}
+        self.sessions[request.sender] = _Session(split, prefix, sent,
+                                                 min(bound, self.max_relative_change))
+        config = json.loads(emulator.config.to_json_string(use_diff=False))
+        lm_params = sum(p.numel() for p in self.lm.model.parameters())
+        return OwnerReply(Kind.TENSORS, tensors, tokens, {
+            "artifact": BUNDLE_ARTIFACT,
+            "config": config,
+            "split": split.to_meta(),
+            "block_prefix": prefix,
+            "dtype": dtype_name,
+            "distill": stats,
+            "parameters": {"bundle": parameter_count(tensors), "adapter": parameter_count(sent),
+                           "lm": lm_params},
+        })
+
+    def accept(self, request: Message) -> OwnerReply:
+        if request.kind != Kind.TENSORS or request.meta.get("artifact") != ADAPTER_ARTIFACT:
+            raise MessageError(f"offsite_adapter takes a tensors message with "
+                               f"meta.artifact = {ADAPTER_ARTIFACT!r}")
+        session = self.sessions.get(request.sender)
+        if session is None:
+            raise MessageError(f"{request.sender} has no offsite bundle from this model party; "
+                               "ask for one (op offsite_bundle) before returning an adapter")
+        report = validate_adapter(request.payload, session.sent, session.bound)
+        session.plugin = plug_in(self.lm.model, request.payload, session.split, session.prefix)
+        session.plugin.eval()
+        replaced = [session.split.lm_index(p) for p in session.split.adapter_positions]
+        return OwnerReply(Kind.METRICS, {"accepted": True, "lm_blocks_replaced": replaced,
+                                         **report}, 0, {})
+
+    def plugin(self, party: str) -> Any:
+        """The LM with ``party``'s accepted adapter plugged in."""
+        session = self.sessions.get(party)
+        if session is None or session.plugin is None:
+            raise MessageError(f"{party} has no plug-in model here: return a tuned adapter "
+                               "(op offsite_adapter) first")
+        return session.plugin
+
+    # ------------------------------------------------------------ distillation
+
+    def _distill_settings(self, request: Message) -> dict[str, Any]:
+        meta = request.meta
+        texts: list[str] = request.payload
+        corpus = meta.get("distill_corpus")
+        if texts and corpus is not None:
+            raise MessageError("send distillation texts or name a corpus, not both")
+        if not texts:
+            from crossbound.tasks.corpora import corpus_names
+
+            if corpus not in corpus_names():
+                raise MessageError(f"meta.distill_corpus must be one of {corpus_names()} "
+                                   "when no distillation texts are sent")
+        if len(texts) > MAX_DISTILL_TEXTS:
+            raise MessageError(f"at most {MAX_DISTILL_TEXTS} distillation texts per request")
+        return {
+            "steps": _int_meta(meta, "distill_steps", 0, 1, MAX_DISTILL_STEPS),
+            "corpus": corpus,
+            "texts_sha256": hashlib.sha256(json.dumps(texts).encode()).hexdigest(),
+            "texts": texts,
+            "limit": _int_meta(meta, "distill_limit", 2000, 1, 1 << 20),
+            "lr": _float_meta(meta, "distill_lr", 1e-4),
+            "batch_size": _int_meta(meta, "distill_batch_size", 4, 1, 64),
+            "max_length": _int_meta(meta, "distill_max_length", 128, 8, 4096),
+            "lm_weight": _float_meta(meta, "distill_lm_weight", 1.0, allow_zero=True),
+            "seed": _int_meta(meta, "seed", 0, 0, 2**31 - 1),
+        }
+
+    def _distil(self, emulator: Any, split: OffsiteSplit,
+                settings: dict[str, Any]) -> dict[str, Any]:
+        from crossbound.tasks.corpora import load_corpus
+        from crossbound.training.emulator_distill import distill_emulator
+
+        texts = settings["texts"] or load_corpus(settings["corpus"], settings["limit"])
+        try:
+            stats = distill_emulator(
+                emulator, self.lm.model, self.lm.tokenizer, texts[: settings["limit"]], split,
+                steps=settings["steps"], lr=settings["lr"], batch_size=settings["batch_size"],
+                max_length=settings["max_length"], lm_weight=settings["lm_weight"],
+                seed=settings["seed"])
+        except ValueError as exc:
+            raise MessageError(f"cannot distil the emulator: {exc}") from None
+        return {**stats.to_dict(), "corpus": settings["corpus"] or "sent by the data party"}
+
+
+def _int_meta(meta: dict[str, Any], key: str, default: int, low: int, high: int) -> int:
+    value = meta.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise MessageError(f"meta.{key} must be an integer in {low}..{high}, got {value!r}")
+    return value
+
+
+def _float_meta(meta: dict[str, Any], key: str, default: float, *,
+                allow_zero: bool = False) -> float:
+    value = meta.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise MessageError(f"meta.{key} must be a number, got {value!r}")
+    value = float(value)
+    if not (value >= 0 if allow_zero else value > 0) or value != value or value == float("inf"):
+        raise MessageError(f"meta.{key} must be a finite number "
+                           f"{'>= 0' if allow_zero else '> 0'}, got {value!r}")
+    return value
