@@ -6,7 +6,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -21,6 +21,9 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+
+if TYPE_CHECKING:  # importing the strategy layer loads torch: commands import it lazily
+    from crossbound.strategy import ProgressFactory
 
 app = typer.Typer(
     help="Large/small model collaboration across a trust boundary, measured.",
@@ -47,13 +50,16 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 
 
 class _Bar:
-    def __init__(self, progress: Progress, task_id: TaskID) -> None:
-        self.progress, self.task_id = progress, task_id
+    def __init__(self, progress: Progress, task_id: TaskID, keep: bool = True) -> None:
+        self.progress, self.task_id, self.keep = progress, task_id, keep
 
     def advance(self, n: int = 1) -> None:
         self.progress.advance(self.task_id, n)
 
     def close(self) -> None:
+        if not self.keep:  # the bench: a finished cell's steps would crowd the display
+            self.progress.remove_task(self.task_id)
+            return
         self.progress.update(self.task_id, visible=True)
         self.progress.stop_task(self.task_id)
 
@@ -79,6 +85,17 @@ class _LineBar:
         count = f"{self.done}/{self.total} " if self.total else ""
         err.print(f"{self.label}: done, {count}in {time.perf_counter() - self.started:.1f} s",
                   highlight=False)
+
+
+def _bar_factory(progress: Progress, keep: bool = True) -> ProgressFactory:
+    """Rich bars on a terminal; plain lines otherwise (a log file, CI). ``keep=False``
+    removes a bar when it closes (the bench keeps only its overall bar on screen)."""
+    def factory(label: str, total: int | None) -> _Bar | _LineBar:
+        if not err.is_terminal:
+            return _LineBar(label, total)
+        return _Bar(progress, progress.add_task(label, total=total), keep=keep)
+
+    return factory
 
 
 def _progress() -> Progress:
@@ -301,15 +318,11 @@ def run(
         party = OpenAICompatibleParty(openai_url, os.environ.get("OPENAI_API_KEY", "none"),
                                       openai_model or large)
     with _progress() as progress:
-        def factory(label: str, total: int | None) -> _Bar | _LineBar:
-            if not err.is_terminal:
-                return _LineBar(label, total)
-            return _Bar(progress, progress.add_task(label, total=total))
-
         try:
             result = run_strategy(strategy, task=task, large=large, small=small,
                                   out_dir=out_dir, config=overrides, overwrite=overwrite,
-                                  keep_payloads=payloads, progress=factory, remote=transport,
+                                  keep_payloads=payloads, progress=_bar_factory(progress),
+                                  remote=transport,
                                   model_party=party)
         except (ValueError, PermissionError, FileExistsError, FileNotFoundError,
                 RuntimeError) as exc:
@@ -481,11 +494,7 @@ def sanitize(
               f"({1000 * report.seconds / max(report.records, 1):.1f} ms/record)")
 
 
-# ---------------------------------------------------------------- later issues
-
-
-def _not_yet(command: str) -> typer.Exit:
-    return _fail(f"`crossbound {command}` is not available in this version yet", code=2)
+# ---------------------------------------------------------------- serve
 
 
 @app.command("serve")
@@ -519,16 +528,149 @@ def serve(
         raise _fail(str(exc), code=2) from exc
 
 
+# ---------------------------------------------------------------- bench and plan
+
+
 @app.command("bench")
-def bench() -> None:
-    """Run strategies × mechanisms on a task and record utility, privacy, exposure and cost."""
-    raise _not_yet("bench")
+def bench(
+    profile: Annotated[str, typer.Option(
+        help="quick: every direction in minutes on a laptop CPU; full: every mechanism "
+        "setting.")] = "quick",
+    task: Annotated[str, typer.Option(help="Task name with options, or a file.")] =
+    "clinic-triage",
+    large: Annotated[str, typer.Option(help="The model party's LM.")] = DEFAULT_LARGE,
+    small: Annotated[str, typer.Option(help="The data party's SM.")] = DEFAULT_SMALL,
+    out_dir: Annotated[Path, typer.Option("--out", help="Bench folder (reused: finished "
+                                          "cells are not run again).")] = Path("runs/bench"),
+    only: Annotated[list[str] | None, typer.Option(
+        "--only", help="Run only this strategy or cell (strategy--setting); repeatable, or "
+        "comma-separated.")] = None,
+    settings: Annotated[list[str] | None, typer.Option(
+        "--set", help="key=value for every strategy that has the setting, or "
+        "strategy.key=value; wins over the profile's values (repeatable).")] = None,
+    report: Annotated[bool, typer.Option(help="Write report.html and the PNG plots.")] = True,
+) -> None:
+    """Run strategies × mechanism settings on a task and record utility, privacy, exposure
+    and cost per cell; resumable (finished cells are reused), failures recorded.
+
+    Writes OUT/results.json, OUT/results.csv, OUT/report.html, OUT/plots/*.png and one
+    folder per cell under OUT/cells/.
+    """
+    import shlex
+
+    from crossbound.bench.plan import DEFAULT_BUDGETS, plan
+    from crossbound.bench.run import BenchArgs, CellOutcome, run_bench
+
+    names = [n.strip() for item in only or [] for n in item.split(",") if n.strip()]
+    args = BenchArgs(profile=profile, task=task, large=large, small=small, only=names,
+                     overrides=list(settings or []))
+    command = shlex.join(["crossbound", *sys.argv[1:]]) if sys.argv[1:2] == ["bench"] else None
+
+    def on_cell(outcome: CellOutcome) -> None:
+        if outcome.status == "ok":
+            how = "reused" if outcome.reused else f"done in {outcome.seconds:.1f} s"
+            err.print(f"[green]✓[/] {outcome.spec.id}: {how}", highlight=False)
+        else:
+            error = outcome.error or {}
+            err.print(f"[red]✗[/] {outcome.spec.id}: failed after {outcome.seconds:.1f} s — "
+                      f"{error.get('type')}: {error.get('message')} (see "
+                      f"{outcome.folder / 'error.json'})", highlight=False, markup=True)
+
+    with _progress() as progress:
+        try:
+            results = run_bench(args, out_dir, progress=_bar_factory(progress, keep=False),
+                                on_cell=on_cell, command=command, report=report)
+        except (ValueError, FileNotFoundError) as exc:
+            raise _fail(str(exc)) from exc
+    _print_bench(results)
+    answer = plan(results, DEFAULT_BUDGETS)
+    if answer.best is not None:
+        out.print(f"best within {DEFAULT_BUDGETS.describe()}: [bold]{answer.best['id']}[/] "
+                  f"(crossbound plan --results {out_dir} for other budgets)")
+    if report:
+        out.print(f"report: {out_dir / 'report.html'}  (plots: {out_dir / 'plots'})")
+    out.print(f"results: {out_dir / 'results.json'}, {out_dir / 'results.csv'}")
+    if results["timings"]["cells_failed"]:
+        raise typer.Exit(1)
+
+
+def _print_bench(results: dict[str, Any]) -> None:
+    from crossbound.bench.report import summary_rows
+
+    t = results["timings"]
+    table = Table(title=f"bench: {results['args']['task']} ({results['args']['profile']}; "
+                        f"{t['cells_computed']} computed, {t['cells_reused']} reused, "
+                        f"{t['cells_failed']} failed, {t['seconds']:.0f} s)")
+    # summary_rows' column → a short header, so the table fits an 80-column log
+    columns = {"cell": "cell", "utility": "utility", "data leakage": "leak ε",
+               "PII crossed": "PII", "bytes crossed": "crossed", "from model party": "from LM",
+               "LM calls": "LM calls", "wall s": "wall s", "status": "status"}
+    for column, header in columns.items():
+        table.add_column(header, justify="left" if column in ("cell", "status") else "right",
+                         no_wrap=column == "cell")
+    for row in summary_rows(results):
+        table.add_row(*(str(row.get(c, ("", None))[0]) for c in columns))
+    out.print(table)
 
 
 @app.command("plan")
-def plan() -> None:
-    """Pick the best strategy and setting under privacy, cost and exposure budgets."""
-    raise _not_yet("plan")
+def plan_command(
+    results_dir: Annotated[Path, typer.Option(
+        "--results", help="A bench folder (or its results.json).")],
+    max_epsilon: Annotated[float | None, typer.Option(
+        help="Data-leakage budget: DP ε (0: nothing private may cross).")] = None,
+    max_bytes: Annotated[str | None, typer.Option(
+        help="Bytes crossed, both directions (e.g. 50MB, 1.5GiB).")] = None,
+    max_seconds: Annotated[str | None, typer.Option(
+        help="Wall time of a run (e.g. 900, 15m).")] = None,
+    max_lm_exposure: Annotated[str | None, typer.Option(
+        help="Bytes the model party may send (e.g. 2MB): its exposure.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Pick the best strategy and setting under privacy, cost and exposure budgets; show the
+    Pareto front and why every other cell was excluded."""
+    from crossbound.bench.plan import Budgets, describe_reason, parse_bytes, parse_seconds
+    from crossbound.bench.plan import plan as make_plan
+    from crossbound.bench.results import load_results
+
+    try:
+        budgets = Budgets(
+            max_epsilon=max_epsilon,
+            max_bytes=None if max_bytes is None else parse_bytes(max_bytes),
+            max_seconds=None if max_seconds is None else parse_seconds(max_seconds),
+            max_lm_exposure=None if max_lm_exposure is None else parse_bytes(max_lm_exposure))
+        results = load_results(results_dir)
+    except (ValueError, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from exc
+    answer = make_plan(results, budgets)
+    data = answer.to_dict()
+    if as_json:
+        print(json.dumps(data, indent=2))
+        return
+    table = Table(title=f"cells within {budgets.describe()}, best first")
+    for column in ("cell", "utility", "data leakage", "bytes crossed", "wall s",
+                   "from model party"):
+        table.add_column(column, justify="left" if column == "cell" else "right")
+    front = {c["cell"] for c in data["pareto_front"]}
+    for row in data["feasible"]:
+        mark = " ◆" if row["cell"] in front else ""
+        table.add_row(row["cell"] + mark, f"{row['utility']:.3f}", str(row["data_leakage"]),
+                      f"{row['bytes_crossed']:,}", f"{row['wall_seconds']:.1f}",
+                      f"{row['bytes_from_model_party']:,}")
+    out.print(table)
+    if data["best"] is None:
+        out.print(f"[red]no cell is within {budgets.describe()}[/]")
+    else:
+        best = data["best"]
+        out.print(f"best: [bold]{best['cell']}[/] (utility {best['utility']:.3f} from "
+                  f"{best['utility_key']}; data leakage {best['data_leakage']}, "
+                  f"{best['data_leakage_basis']})")
+    out.print("Pareto front (utility ↑; data leakage, bytes, seconds ↓; ◆ above): "
+              + (", ".join(c["cell"] for c in data["pareto_front"]) or "none"))
+    for excluded in answer.excluded:
+        out.print(f"  excluded {excluded['cell']}: "
+                  + "; ".join(describe_reason(r) for r in excluded["reasons"]), markup=False,
+                  highlight=False)
 
 
 def main() -> None:

@@ -172,6 +172,10 @@ class Strategy(ABC):
     crosses: ClassVar[str]  # what crosses the boundary, in which direction
     config_class: ClassVar[type[StrategyConfig]]
     contract: ClassVar[AccessContract]  # what may cross; everything else is refused
+    # Whether text derived from private records (raw, sanitised or perturbed) crosses to the
+    # model party. The bench only calls a run leak-free when this is False *and* its PII scan
+    # found nothing: a scan misses what it has no ground truth for.
+    private_text_crosses: ClassVar[bool] = False
 
     def __init__(self, config: StrategyConfig | None = None) -> None:
         config = config if config is not None else self.config_class()
@@ -183,6 +187,14 @@ class Strategy(ABC):
     @abstractmethod
     def run(self, ctx: RunContext) -> Result:
         """Carry out the method end to end and return its result (metrics, artifacts)."""
+
+    @classmethod
+    def bench_settings(cls, profile: str) -> list[tuple[str, dict[str, str]]]:
+        """The cells ``crossbound bench`` runs for this strategy in ``profile``: (setting
+        label, ``--set``-style overrides) pairs. ``quick`` must fit the whole bench in minutes
+        on a laptop-class CPU, ``full`` covers the mechanisms. Return ``[]`` to leave the
+        strategy out of a profile. Labels name folders: lower-case letters, digits, ``.-_``."""
+        return [("default", {})]
 
 
 S = TypeVar("S", bound=type[Strategy])

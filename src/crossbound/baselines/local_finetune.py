@@ -101,6 +101,18 @@ class LocalFinetune(Strategy):
     config_class = LocalFinetuneConfig
     contract = NOTHING
 
+    @classmethod
+    def bench_settings(cls, profile: str) -> list[tuple[str, dict[str, str]]]:
+        # DP-SGD needs adapters (Opacus cannot take per-sample gradients of the tied
+        # embedding); LoRA under DP learns slowly at the default rate, hence lr and batch.
+        dp = {"trainable": "lora", "dp_epsilon": "3", "lr": "2e-3", "batch_size": "16"}
+        if profile == "quick":
+            # One epoch over 120 records (15 steps) and small attacks: about a minute a cell.
+            limits = {"epochs": "1", "train_limit": "120", "eval_limit": "60",
+                      "attack_limit": "30", "canary_candidates": "50"}
+            return [("no-dp", limits), ("dp-eps3", {**limits, **dp})]
+        return [("no-dp", {}), ("dp-eps3", {**dp, "epochs": "3"})]
+
     def run(self, ctx: RunContext) -> Result:
         cfg = self.config
         assert isinstance(cfg, LocalFinetuneConfig)

@@ -60,6 +60,13 @@ class RemoteLM(Strategy):
     crosses = "data→model: raw private text; model→data: label scores or answers"
     config_class = RemoteLMConfig
     contract = OPEN_TEXT
+    private_text_crosses = True
+
+    @classmethod
+    def bench_settings(cls, profile: str) -> list[tuple[str, dict[str, str]]]:
+        if profile == "quick":
+            return [("raw-prompts", {"eval_limit": "60"})]
+        return [("raw-prompts", {})]
 
     def run(self, ctx: RunContext) -> Result:
         cfg = self.config

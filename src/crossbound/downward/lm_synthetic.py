@@ -197,6 +197,17 @@ class LMSyntheticData(Strategy):
                "synthetic messages to re-label; model→data: generated text, label scores")
     config_class = LMSyntheticConfig
     contract = SYNTHETIC_DOWN
+    private_text_crosses = True  # protected seeds are derived from private records
+
+    @classmethod
+    def bench_settings(cls, profile: str) -> list[tuple[str, dict[str, str]]]:
+        if profile == "quick":
+            # 4 messages per label of at most 32 new tokens; one epoch over them + 120 records.
+            limits = {"per_label": "4", "max_new_tokens": "32", "epochs": "1",
+                      "train_limit": "120", "eval_limit": "60"}
+            return [("sanitized-seeds", {**limits, "seed_privacy": "sanitize"})]
+        return [("sanitized-seeds", {"seed_privacy": "sanitize"}),
+                ("perturbed-seeds-eps15", {"seed_privacy": "perturb", "seed_epsilon": "15"})]
 
     def run(self, ctx: RunContext) -> Result:
         cfg = self.config

@@ -154,6 +154,19 @@ class LogitKD(Strategy):
     config_class = LogitKDConfig
     contract = LOGITS_DOWN
 
+    @classmethod
+    def bench_settings(cls, profile: str) -> list[tuple[str, dict[str, str]]]:
+        # Two points on the bytes/quality curve of the compressed transport
+        # (benchmarks/logit_transport.py: ~56 and ~31 bytes per scored token).
+        top16 = {"top_k": "16", "value_bits": "8"}
+        top8 = {"top_k": "8", "value_bits": "8"}
+        if profile == "quick":
+            # The LM scores 60 public texts (54 train, 6 held out for agreement); one epoch.
+            limits = {"transfer_limit": "60", "epochs": "1", "train_limit": "120",
+                      "eval_limit": "60"}
+            return [("top16-8bit", {**top16, **limits})]
+        return [("top16-8bit", top16), ("top8-8bit", top8)]
+
     def run(self, ctx: RunContext) -> Result:
         cfg = self.config
         assert isinstance(cfg, LogitKDConfig)

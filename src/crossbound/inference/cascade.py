@@ -100,6 +100,15 @@ class Cascade(Strategy):
                "split; model→data: label scores")
     config_class = CascadeConfig
     contract = CASCADE
+    private_text_crosses = True  # protected prompts of the escalated queries
+
+    @classmethod
+    def bench_settings(cls, profile: str) -> list[tuple[str, dict[str, str]]]:
+        if profile == "quick":
+            limits = {"sm_epochs": "1", "train_limit": "120", "validation_limit": "30",
+                      "eval_limit": "60", "reference_raw": "false"}
+            return [("max-prob", {**limits, "router": "max_prob"})]
+        return [("max-prob", {"router": "max_prob"}), ("learned", {"router": "learned"})]
 
     def run(self, ctx: RunContext) -> Result:
         cfg = self.config

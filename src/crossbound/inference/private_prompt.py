@@ -125,6 +125,17 @@ class PrivatePrompt(Strategy):
                "draft answer")
     config_class = PrivatePromptConfig
     contract = PRIVATE_PROMPT
+    private_text_crosses = True  # protected copies of the private prompts
+
+    @classmethod
+    def bench_settings(cls, profile: str) -> list[tuple[str, dict[str, str]]]:
+        if profile == "quick":
+            # The LM's answer on raw prompts is remote-lm's cell: no reference run here.
+            limits = {"sm_epochs": "1", "train_limit": "120", "validation_limit": "30",
+                      "eval_limit": "60", "reference_raw": "false"}
+            return [("sanitize", {**limits, "protect": "sanitize"})]
+        return [("sanitize", {"protect": "sanitize"}),
+                ("perturb-eps16", {"protect": "perturb", "epsilon": "16"})]
 
     def run(self, ctx: RunContext) -> Result:
         cfg = self.config

@@ -1,0 +1,140 @@
+"""The bench's cells: every registered strategy × the settings it declares for a profile.
+
+A cell is fully described by its :class:`CellSpec` (strategy, setting, the ``--set``
+overrides, task, models, profile); its hash decides whether a finished cell can be reused.
+Nothing here names a strategy: a strategy that registers later appears on its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from crossbound.strategy import Strategy, all_strategies
+
+PROFILES = ("quick", "full")
+_LABEL = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    """What one cell runs; equal specs give equal results (up to timing noise)."""
+
+    strategy: str
+    setting: str
+    overrides: dict[str, str]
+    task: str
+    large: str
+    small: str
+    profile: str
+    direction: str = field(default="", compare=False)
+
+    @property
+    def id(self) -> str:
+        return f"{self.strategy}--{self.setting}"
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that decide the result (the direction is a label, not an input)."""
+        data = asdict(self)
+        data.pop("direction")
+        return data
+
+    def digest(self) -> str:
+        text = json.dumps(self.identity(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def parse_overrides(items: list[str]) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """Split ``--set`` items into global ``key=value`` and per-strategy
+    ``strategy.key=value`` overrides."""
+    everywhere: dict[str, str] = {}
+    per_strategy: dict[str, dict[str, str]] = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        key, value = key.strip(), value.strip()
+        if not eq or not key:
+            raise ValueError(f"--set {item!r}: expected key=value or strategy.key=value")
+        strategy, dot, name = key.rpartition(".")
+        if dot:
+            per_strategy.setdefault(strategy, {})[name] = value
+        else:
+            everywhere[key] = value
+    return everywhere, per_strategy
+
+
+def _fields(cls: type[Strategy]) -> set[str]:
+    import dataclasses
+
+    return {f.name for f in dataclasses.fields(cls.config_class)}
+
+
+def enumerate_cells(
+    profile: str,
+    *,
+    task: str,
+    large: str,
+    small: str,
+    only: list[str] | None = None,
+    overrides: list[str] | None = None,
+) -> list[CellSpec]:
+    """Every cell of ``profile``, in registry order, each config validated before anything
+    runs (a typo should fail in a second, not after an hour of other cells).
+
+    ``only``: strategy names, or ``strategy--setting`` cell ids, to keep. ``overrides``:
+    ``key=value`` (applied to every strategy whose config has ``key``) or
+    ``strategy.key=value``; they win over the settings' own values.
+    """
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")
+    strategies = all_strategies()
+    everywhere, per_strategy = parse_overrides(overrides or [])
+    for name in per_strategy:
+        if name not in strategies:
+            raise ValueError(f"--set {name}.…: unknown strategy; registered: "
+                             f"{', '.join(strategies)}")
+    wanted = set(only or [])
+    cells: list[CellSpec] = []
+    matched: set[str] = set()
+    used_globals: set[str] = set()
+    for name, cls in strategies.items():
+        fields = _fields(cls)
+        for key in per_strategy.get(name, {}):
+            if key not in fields:
+                raise ValueError(f"--set {name}.{key}: {name} has no setting {key!r}; "
+                                 f"settings: {', '.join(sorted(fields))}")
+        seen: set[str] = set()
+        for label, setting in cls.bench_settings(profile):
+            if not _LABEL.match(label) or "--" in label:
+                raise ValueError(f"{name}.bench_settings: setting label {label!r} must be "
+                                 "lower-case letters, digits and . _ - (no '--')")
+            if label in seen:
+                raise ValueError(f"{name}.bench_settings: setting {label!r} appears twice")
+            seen.add(label)
+            cell_id = f"{name}--{label}"
+            if wanted and name not in wanted and cell_id not in wanted:
+                continue
+            matched.update({name, cell_id} & wanted)
+            merged = dict(setting)
+            for key, value in everywhere.items():
+                if key in fields:
+                    merged[key] = value
+                    used_globals.add(key)
+            merged.update(per_strategy.get(name, {}))
+            try:
+                cls.config_class.from_overrides(merged)
+            except (ValueError, TypeError) as exc:
+                raise ValueError(f"cell {cell_id}: {exc}") from exc
+            cells.append(CellSpec(strategy=name, setting=label, overrides=merged, task=task,
+                                  large=large, small=small, profile=profile,
+                                  direction=cls.direction))
+    missing = sorted(wanted - matched)
+    if missing:
+        raise ValueError(f"--only {', '.join(missing)}: no such strategy or cell in profile "
+                         f"{profile!r}; strategies: {', '.join(strategies)}")
+    unused = sorted(set(everywhere) - used_globals)
+    if unused and cells:
+        raise ValueError(f"--set {', '.join(unused)}: no selected strategy has such a setting")
+    return cells
