@@ -71,9 +71,12 @@ def summary_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-TABLE_COLUMNS = ("cell", "direction", "utility", "from", "data leakage", "leakage basis",
-                 "PII crossed", "MIA AUC", "bytes crossed", "to model party",
-                 "from model party", "LM calls", "top-1 agree", "wall s", "peak MB", "status")
+TABLE_COLUMNS = ("cell", "direction", "status", "utility", "from", "data leakage",
+                 "leakage basis", "PII crossed", "MIA AUC", "bytes crossed", "to model party",
+                 "from model party", "LM calls", "top-1 agree", "wall s", "peak MB")
+
+NUMERIC_COLUMNS = frozenset(c for c in TABLE_COLUMNS if c not in (
+    "cell", "direction", "from", "leakage basis", "status"))
 
 _STYLE = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px auto;
@@ -93,7 +96,7 @@ th:first-child,td:first-child,td.text{text-align:left}
 th{background:#f4f4f4;cursor:pointer;user-select:none;position:sticky;top:0}
 th.sorted-asc::after{content:" ▲"}th.sorted-desc::after{content:" ▼"}
 tr.failed td{color:#a33}.answer{background:#f3f8ff;border:1px solid #cfe0f5;padding:10px 14px}
-pre{background:#f6f6f6;padding:8px;overflow-x:auto}
+pre{background:#f6f6f6;padding:8px;white-space:pre-wrap;word-break:break-all}
 .ok{color:#1d6b2b}.bad{color:#a33}.scroll{overflow-x:auto;max-width:100%}
 """
 
@@ -108,8 +111,8 @@ _SCRIPT = """
     var cell=row.cells[i];
     if(!cell){return null;}
     var v=cell.getAttribute('data-v');
-    if(v===null||v===''){return cell.textContent.trim()||null;}
-    return parseFloat(v);
+    if(v===null){return cell.textContent.trim()||null;}
+    return v===''?null:parseFloat(v);
   }
   function sortBy(i,desc){
     var rows=Array.prototype.slice.call(body.rows);
@@ -144,14 +147,17 @@ def _table(results: dict[str, Any]) -> str:
         cells = []
         for column in TABLE_COLUMNS:
             shown, sort = row.get(column, ("", None))
-            if failed and column == "utility":
-                shown = row["error"][0]
-            numeric = sort is not None
-            value = ("Infinity" if isinstance(sort, float) and math.isinf(sort)
-                     else ("" if sort is None else repr(sort)))
-            attr = f' data-v="{escape(value)}"' if numeric else ""
-            cls = "" if numeric or column == "cell" else ' class="text"'
-            cells.append(f"<td{attr}{cls}>{escape(str(shown))}</td>")
+            title = ""
+            if failed and column == "status":  # the message in full under "Failed cells"
+                title = f' title="{escape(row["error"][0])}"'
+            if column in NUMERIC_COLUMNS:  # empty data-v: no value, sorted last
+                value = ("" if sort is None else
+                         "Infinity" if isinstance(sort, float) and math.isinf(sort)
+                         else repr(sort))
+                cells.append(f'<td data-v="{escape(value)}">{escape(str(shown))}</td>')
+            else:
+                cls = "" if column == "cell" else ' class="text"'
+                cells.append(f"<td{cls}{title}>{escape(str(shown))}</td>")
         body.append(f'<tr class="cell-row{" failed" if failed else ""}" '
                     f'data-cell="{escape(row["cell"][0])}">{"".join(cells)}</tr>')
     return (f'<div class="scroll"><table id="cells"><thead><tr>{head}</tr></thead>'
