@@ -13,7 +13,8 @@ request  ``token_ids``: ``ids`` ``(B, W)`` int32, a ragged block right-aligned w
 reply    ``token_ids`` ``{"ids": (B, keep)}`` — the LM's argmax, all greedy verification
          needs — or ``logits`` ``{"logits": (B, keep, V)}`` float32 (sampling, proxy-tuning).
 
-A request without ids (shape ``(0, 1)``) only applies ``drop``/``select`` (or closes the session) and is
+A request without ids (shape ``(0, 1)``) only applies ``drop``/``select`` (or closes the
+session) and is
 answered with ``metrics``. :class:`RemoteTarget` is the data party's end: it implements the
 engines' :class:`~crossbound.inference.generation.Target`, so an engine runs unchanged
 whether the LM is local or remote, and every step crosses (and is recorded) as a message.

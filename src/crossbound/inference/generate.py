@@ -1,0 +1,137 @@
+"""``crossbound generate``: text from the LM alone, speculatively, or proxy-tuned.
+
+:func:`run_generate` is what the command calls. The LM runs in this process, or behind the
+boundary (``boundary=True``: an in-process model party, every step a recorded crossing; or
+``remote``: a transport to a ``crossbound serve`` model party), in which case the result also
+says what crossed per generated token. The SMs always run here (they are the data party's).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from crossbound.boundary.channel import Boundary, Transport
+from crossbound.inference.generation import (
+    Generation,
+    GenerationSettings,
+    Target,
+    direct_generate,
+    encode_prompts,
+    merge_stats,
+)
+from crossbound.inference.kv import DecodeState
+from crossbound.inference.proxy_tuning import check_same_tokenizer, proxy_generate
+from crossbound.inference.remote import DATA_PARTY, TOKEN_STEPS, RemoteTarget
+from crossbound.inference.speculative import SpeculativeSettings, speculative_generate
+from crossbound.models.loading import LoadedModel, load_model, load_tokenizer
+
+Engine = Literal["direct", "speculative", "proxy-tuning"]
+ENGINES: tuple[Engine, ...] = ("direct", "speculative", "proxy-tuning")
+
+
+def run_generate(
+    strategy: str,
+    *,
+    large: str,
+    prompts: Sequence[str],
+    small: str | None = None,
+    small_base: str | None = None,
+    max_new_tokens: int = 64,
+    temperature: float = 0.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    stop: Sequence[str] = (),
+    chat: bool = False,
+    gamma: int = 4,
+    adaptive: bool = True,
+    alpha: float = 1.0,
+    batch_size: int = 8,
+    seed: int = 0,
+    boundary: bool = False,
+    remote: Transport | None = None,
+) -> dict[str, Any]:
+    """Generate for ``prompts`` with ``strategy`` (``direct``, ``speculative``,
+    ``proxy-tuning``) and return texts, finish reasons and statistics as a JSON-ready dict.
+
+    ``small``: the draft model (speculative) or the tuned SM (proxy-tuning, with
+    ``small_base`` the SM before tuning). ``chat`` wraps each prompt in the LM's chat template.
+    """
+    if strategy not in ENGINES:
+        raise ValueError(f"unknown generation strategy {strategy!r}; choose from "
+                         f"{', '.join(ENGINES)}")
+    if strategy != "direct" and small is None:
+        raise ValueError(f"{strategy} needs a small model (--small)")
+    if strategy == "proxy-tuning" and small_base is None:
+        raise ValueError("proxy-tuning needs the tuned SM (--small) and the SM before tuning "
+                         "(--small-base)")
+    if batch_size < 1:
+        raise ValueError("batch_size must be >= 1")
+    settings = GenerationSettings(max_new_tokens=max_new_tokens, temperature=temperature,
+                                  top_k=top_k, top_p=top_p, stop=tuple(stop), seed=seed)
+    spec = SpeculativeSettings(gamma=gamma, adaptive=adaptive, gamma_max=max(gamma, 10))
+    channel: Boundary | None = None
+    lm: LoadedModel | None = None
+    if remote is not None or boundary:
+        channel = Boundary(contract=TOKEN_STEPS, remote=remote)
+        tokenizer = load_tokenizer(large)  # the tokenizer is public; the weights stay there
+        if remote is None:
+            from crossbound.parties import ModelParty
+
+            channel.attach(ModelParty(load_model(large)))
+    else:
+        lm = load_model(large)
+        tokenizer = lm.tokenizer
+    smalls = [load_model(name) for name in (small, small_base) if name is not None]
+    for sm in smalls:
+        check_same_tokenizer(tokenizer, sm.tokenizer, f"{strategy}'s LM and {sm.name}")
+    ids = encode_prompts(tokenizer, prompts, chat)
+    lm_model = lm.model if lm is not None else None
+
+    def target() -> Target:
+        if channel is not None:
+            return RemoteTarget(channel, DATA_PARTY)
+        assert lm is not None
+        return DecodeState(lm.model, tokenizer.pad_token_id or 0)
+
+    outs: list[Generation] = []
+    requests = 0
+    for start in range(0, len(ids), batch_size):
+        chunk = ids[start: start + batch_size]
+        lm_target = target()
+        if strategy == "direct":
+            out = direct_generate(lm_target, tokenizer, chunk, settings, lm_model)
+        elif strategy == "speculative":
+            out = speculative_generate(lm_target, smalls[0].model, tokenizer, chunk, settings,
+                                       spec, lm_model=lm_model)
+        else:
+            out = proxy_generate(lm_target, smalls[0].model, smalls[1].model, tokenizer, chunk,
+                                 settings, alpha, lm_model=lm_model)
+        if isinstance(lm_target, RemoteTarget):
+            lm_target.close()
+            requests += lm_target.requests
+        outs.append(out)
+    stats = merge_stats([o.stats for o in outs])
+    result: dict[str, Any] = {
+        "strategy": strategy,
+        "models": {"large": large, "small": small, "small_base": small_base},
+        "settings": {"max_new_tokens": max_new_tokens, "temperature": temperature,
+                     "top_k": top_k, "top_p": top_p, "stop": list(stop), "chat": chat,
+                     "batch_size": batch_size, "seed": seed,
+                     **({"gamma": gamma, "adaptive": adaptive}
+                        if strategy == "speculative" else {}),
+                     **({"alpha": alpha} if strategy == "proxy-tuning" else {})},
+        "outputs": [{"prompt": p, "text": t, "finish": f, "new_tokens": len(i)}
+                    for p, t, f, i in zip(prompts, (t for o in outs for t in o.texts),
+                                          (f for o in outs for f in o.finish),
+                                          (i for o in outs for i in o.ids), strict=True)],
+        "stats": stats.to_dict(),
+    }
+    if channel is not None:
+        crossed = channel.summary()
+        result["boundary"] = {
+            **crossed, "round_trips": requests,
+            "round_trips_per_token": round(requests / max(1, stats.new_tokens), 4),
+            "bytes_per_token": round(crossed["bytes"] / max(1, stats.new_tokens), 1),
+            "transport": "http" if remote is not None else "in-process"}
+    return result
