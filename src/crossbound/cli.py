@@ -629,7 +629,13 @@ def plan_command(
 ) -> None:
     """Pick the best strategy and setting under privacy, cost and exposure budgets; show the
     Pareto front and why every other cell was excluded."""
-    from crossbound.bench.plan import Budgets, describe_reason, parse_bytes, parse_seconds
+    from crossbound.bench.plan import (
+        Budgets,
+        describe_reason,
+        human_bytes,
+        parse_bytes,
+        parse_seconds,
+    )
     from crossbound.bench.plan import plan as make_plan
     from crossbound.bench.results import load_results
 
@@ -651,19 +657,22 @@ def plan_command(
     for column in ("cell", "utility", "data leakage", "bytes crossed", "wall s",
                    "from model party"):
         table.add_column(column, justify="left" if column == "cell" else "right")
+    def leak(value: Any) -> str:
+        return "∞" if value == "inf" else f"{value:.3g}"
+
     front = {c["cell"] for c in data["pareto_front"]}
     for row in data["feasible"]:
         mark = " ◆" if row["cell"] in front else ""
-        table.add_row(row["cell"] + mark, f"{row['utility']:.3f}", str(row["data_leakage"]),
-                      f"{row['bytes_crossed']:,}", f"{row['wall_seconds']:.1f}",
-                      f"{row['bytes_from_model_party']:,}")
+        table.add_row(row["cell"] + mark, f"{row['utility']:.3f}", leak(row["data_leakage"]),
+                      human_bytes(row["bytes_crossed"] or 0), f"{row['wall_seconds']:.1f}",
+                      human_bytes(row["bytes_from_model_party"] or 0))
     out.print(table)
     if data["best"] is None:
         out.print(f"[red]no cell is within {budgets.describe()}[/]")
     else:
         best = data["best"]
         out.print(f"best: [bold]{best['cell']}[/] (utility {best['utility']:.3f} from "
-                  f"{best['utility_key']}; data leakage {best['data_leakage']}, "
+                  f"{best['utility_key']}; data leakage {leak(best['data_leakage'])}, "
                   f"{best['data_leakage_basis']})")
     out.print("Pareto front (utility ↑; data leakage, bytes, seconds ↓; ◆ above): "
               + (", ".join(c["cell"] for c in data["pareto_front"]) or "none"))

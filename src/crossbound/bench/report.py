@@ -204,6 +204,7 @@ def render_html(results: dict[str, Any], answer: Plan, plots_svg: list[str]) -> 
     versions = "".join(f"<tr><td class='text'>{escape(k)}</td><td class='text'>{escape(str(v))}"
                        "</td></tr>" for k, v in results["versions"].items())
     machine = ", ".join(f"{k} {v}" for k, v in results["machine"].items())
+    notes = "".join(f"<li>{escape(n)}</li>" for n in results.get("notes", []))
     task = results.get("task", {})
     failed = [c for c in results["cells"] if c["status"] != "ok"]
     errors = "".join(f'<li><b>{escape(c["id"])}</b>: {escape(c["error"]["type"])}: '
@@ -237,6 +238,7 @@ transcript's PII scan), ∞ otherwise.</p>
 <pre id="command">{escape(results["command"])}</pre>
 <p class="meta">Machine: {escape(machine)}. Bench time {timings["seconds"]:.1f} s this run;
 cells' own time {timings["cell_seconds_total"]:.1f} s in all.</p>
+<ul class="meta">{notes}</ul>
 <table id="versions"><tbody>{versions}</tbody></table>
 <script>{_SCRIPT}</script>
 </body></html>

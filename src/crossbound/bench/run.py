@@ -10,6 +10,7 @@ next run.
 
 from __future__ import annotations
 
+import gc
 import json
 import shlex
 import shutil
@@ -176,13 +177,15 @@ def run_bench(
                 outcome = CellOutcome(spec, "ok", True, float(done.get("seconds", 0.0)), folder)
             else:
                 outcome = run_cell(spec, folder, task, factory)
+                gc.collect()  # let the cell's models go before the next cell measures memory
             outcomes.append(outcome)
             overall.advance()
             if on_cell is not None:
                 on_cell(outcome)
     finally:
         overall.close()
-    results = {
+    entries = [cell_entry(o) for o in outcomes]
+    results: dict[str, Any] = {
         "schema": BENCH_SCHEMA,
         "kind": "crossbound-bench",
         "args": asdict(args),
@@ -200,10 +203,17 @@ def run_bench(
             "cells_failed": sum(o.status != "ok" for o in outcomes),
             "cell_seconds_total": round(sum(o.seconds for o in outcomes), 3),
         },
-        "cells": [cell_entry(o) for o in outcomes],
+        "notes": [
+            "cells run one after another in one process; a cell's peak_memory_mb is this "
+            "process's resident memory while it ran, which includes what earlier cells left",
+            "a cell is reused while its spec (strategy, setting, overrides, task, models, "
+            "profile) hashes the same; delete OUT/cells/<cell> to recompute it after a code "
+            "change",
+        ],
+        "cells": entries,
     }
     write_json(out / RESULTS_JSON, results)
-    write_csv(out / RESULTS_CSV, results["cells"])
+    write_csv(out / RESULTS_CSV, entries)
     if report:
         from crossbound.bench.report import write_report
 
