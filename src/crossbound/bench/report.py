@@ -166,7 +166,7 @@ def _table(results: dict[str, Any]) -> str:
 
 def _plan_html(answer: Plan) -> str:
     parts = [f'<div class="answer" id="plan"><p>Budgets: <b>{escape(answer.budgets.describe())}'
-             "</b> (the question of issue 10; ask others with <code>crossbound plan --results "
+             "</b> (the report's default question; ask others with <code>crossbound plan --results "
              "DIR --max-epsilon E --max-bytes B --max-seconds S --max-lm-exposure X</code>)."
              "</p>"]
     if answer.best is None:
