@@ -7,7 +7,9 @@ process, greedy:
 - ``hf-generate``: the LM alone, ``model.generate`` (batched with left padding);
 - ``hf-assisted``: ``model.generate(assistant_model=draft)`` (batch 1 only: HF refuses more);
 - ``cb-direct``: the LM alone through crossbound's KV decoding state (its own overhead);
-- ``cb-speculative``: crossbound's speculative decoding (adaptive γ unless ``--gamma-fixed``).
+- ``cb-speculative``: crossbound's speculative decoding (adaptive γ unless ``--gamma-fixed``);
+- ``cb-speculative-shortlist``: the same, the draft scoring only the first ``--draft-vocab``
+  token ids (0: this row is skipped).
 
 Per engine and batch size: tokens, tokens/s, speed-up over ``hf-generate`` at the same batch
 size, whether the tokens equal ``hf-generate``'s; for crossbound's speculative decoding also
@@ -17,12 +19,13 @@ ratio c it measured, and the speed-up Leviathan et al.'s Theorem 3.8 predicts fr
 over one LM forward, one token, batch 1.
 
     python benchmarks/speculative.py [--prompts 8] [--new-tokens 64] [--batch-sizes 1 8]
-        [--format chat|plain] [--gamma 4] [--gamma-fixed] [--out FILE]
+        [--format chat|plain] [--gamma 4] [--gamma-fixed] [--draft-vocab 16384] [--out FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -104,6 +107,8 @@ def main() -> None:
     parser.add_argument("--format", choices=("chat", "plain"), default="chat")
     parser.add_argument("--gamma", type=int, default=4)
     parser.add_argument("--gamma-fixed", action="store_true", help="no adaptive γ")
+    parser.add_argument("--draft-vocab", type=int, default=16384,
+                        help="shortlist size of the extra speculative row (0: no such row)")
     parser.add_argument("--no-assisted", action="store_true", help="skip HF assisted decoding")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/speculative.json"))
@@ -151,7 +156,11 @@ def main() -> None:
             rows.append(row("hf-assisted", ids, secs, {
                 "num_assistant_tokens": draft.model.generation_config.num_assistant_tokens,
                 "schedule": draft.model.generation_config.num_assistant_tokens_schedule}))
-        for engine in ("cb-direct", "cb-speculative"):
+        engines = ["cb-direct", "cb-speculative"] + (
+            ["cb-speculative-shortlist"] if args.draft_vocab else [])
+        for engine in engines:
+            engine_spec = (dataclasses.replace(spec, draft_vocab=args.draft_vocab)
+                           if engine.endswith("shortlist") else spec)
             outs = []
             started = time.perf_counter()
             for start in range(0, len(prompts), batch):
@@ -159,12 +168,12 @@ def main() -> None:
                 state = DecodeState(lm.model, tok.pad_token_id)
                 outs.append(direct_generate(state, tok, chunk, settings, lm.model)
                             if engine == "cb-direct" else
-                            speculative_generate(state, draft.model, tok, chunk, settings, spec,
-                                                 lm_model=lm.model))
+                            speculative_generate(state, draft.model, tok, chunk, settings,
+                                                 engine_spec, lm_model=lm.model))
             secs = time.perf_counter() - started
             stats = merge_stats([o.stats for o in outs]).to_dict()
             extra: dict[str, Any] = {}
-            if engine == "cb-speculative":
+            if engine.startswith("cb-speculative"):
                 gamma = max(1, round(stats["mean_gamma"]))
                 theory = expected_speedup(stats["alpha"], gamma, stats["cost_ratio"])
                 extra = {k: stats[k] for k in ("acceptance_rate", "alpha",
@@ -175,7 +184,7 @@ def main() -> None:
                 extra["theoretical_speedup_c_single_token"] = round(
                     expected_speedup(stats["alpha"], gamma, c_single), 3)
             entry = row(engine, [i for o in outs for i in o.ids], secs, extra)
-            if engine == "cb-speculative":
+            if engine.startswith("cb-speculative"):
                 # realised share of the predicted speed-up, against the LM alone on the same
                 # KV machinery (what the theorem compares), and against hf-generate
                 direct = next(r for r in rows if r["engine"] == "cb-direct"

@@ -146,14 +146,15 @@ def test_decode_state_select_repeats_rows_and_rejects_bad_input(tok, lm):
 # ---------------------------------------------------------------- speculative: greedy identity
 
 
-@pytest.mark.parametrize("draft,gamma,adaptive", [
-    ("good", 1, False), ("good", 5, True), ("poor", 3, False), ("poor", 8, False),
-    ("useless", 2, True), ("self", 4, False),
+@pytest.mark.parametrize("draft,gamma,adaptive,shortlist", [
+    ("good", 1, False, 0), ("good", 5, True, 0), ("poor", 3, False, 0), ("poor", 8, False, 0),
+    ("useless", 2, True, 0), ("self", 4, False, 0), ("good", 4, True, 150),
 ])
 def test_greedy_speculative_equals_the_lm_alone(lm, tok, drafts, reference, draft, gamma,
-                                                adaptive):
+                                                adaptive, shortlist):
     prompts, expected = reference
-    spec = SpeculativeSettings(gamma=gamma, adaptive=adaptive, gamma_max=8)
+    spec = SpeculativeSettings(gamma=gamma, adaptive=adaptive, gamma_max=8,
+                               draft_vocab=shortlist)
     for n, batch in ((40, [0, 1, 2, 3]), (7, [4, 5]), (1, [2])):
         rows = [prompts[i] for i in batch]  # batches of different prompt lengths
         out = speculative_generate(DecodeState(lm, tok.pad_token_id), drafts[draft], tok, rows,
@@ -269,6 +270,12 @@ def test_accept_reject_rule_keeps_the_target_distribution():
     kept, bonus = accept_sampled(p_b, same, drafts, generator)
     assert bool((kept == gamma).all())
     assert _chi_square_ok(Counter(bonus.tolist()), dict(enumerate(p[gamma].tolist())), n) > 1e-3
+    # a shortlist draft (q over the first 4 ids only): still p
+    short = torch.softmax(torch.randn(gamma, 4, generator=generator), -1).expand(n, -1, -1)
+    drafts = torch.multinomial(short.reshape(-1, 4), 1, generator=generator).view(n, gamma)
+    kept, nxt = accept_sampled(p_b, short, drafts, generator)
+    first = torch.where(kept > 0, drafts[:, 0], nxt)
+    assert _chi_square_ok(Counter(first.tolist()), dict(enumerate(p[0].tolist())), n) > 1e-3
 
 
 def test_sampled_speculative_follows_the_lm_distribution(lm, tok, drafts):

@@ -45,6 +45,7 @@ def run_generate(
     chat: bool = False,
     gamma: int = 4,
     adaptive: bool = True,
+    draft_vocab: int = 0,
     alpha: float = 1.0,
     batch_size: int = 8,
     seed: int = 0,
@@ -69,7 +70,8 @@ def run_generate(
         raise ValueError("batch_size must be >= 1")
     settings = GenerationSettings(max_new_tokens=max_new_tokens, temperature=temperature,
                                   top_k=top_k, top_p=top_p, stop=tuple(stop), seed=seed)
-    spec = SpeculativeSettings(gamma=gamma, adaptive=adaptive, gamma_max=max(gamma, 10))
+    spec = SpeculativeSettings(gamma=gamma, adaptive=adaptive, gamma_max=max(gamma, 10),
+                               draft_vocab=draft_vocab)
     channel: Boundary | None = None
     lm: LoadedModel | None = None
     if remote is not None or boundary:
@@ -118,7 +120,7 @@ def run_generate(
         "settings": {"max_new_tokens": max_new_tokens, "temperature": temperature,
                      "top_k": top_k, "top_p": top_p, "stop": list(stop), "chat": chat,
                      "batch_size": batch_size, "seed": seed,
-                     **({"gamma": gamma, "adaptive": adaptive}
+                     **({"gamma": gamma, "adaptive": adaptive, "draft_vocab": draft_vocab}
                         if strategy == "speculative" else {}),
                      **({"alpha": alpha} if strategy == "proxy-tuning" else {})},
         "outputs": [{"prompt": p, "text": t, "finish": f, "new_tokens": len(i)}

@@ -96,6 +96,8 @@ def accept_sampled(p: torch.Tensor, q: torch.Tensor, drafts: torch.Tensor,
     next token ``(B,)``.
     """
     batch, gamma = drafts.shape
+    if q.shape[-1] < p.shape[-1]:  # a shortlist draft: q is zero past its last id
+        q = torch.nn.functional.pad(q, (0, p.shape[-1] - q.shape[-1]))
     p_d = p[:, :-1].gather(-1, drafts[:, :, None])[..., 0]  # (B, γ)
     q_d = q.gather(-1, drafts[:, :, None])[..., 0]  # (B, γ)
     u = torch.rand((batch, gamma), generator=generator, device=p.device)

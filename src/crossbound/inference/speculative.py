@@ -43,6 +43,7 @@ from crossbound.inference.sampling import (
     draw,
     probabilities,
 )
+from crossbound.inference.shortlist import ShortlistDraft
 
 
 def expected_speedup(alpha: float, gamma: int, cost_ratio: float) -> float:
@@ -67,10 +68,13 @@ class SpeculativeSettings:
     adaptive: bool = True
     gamma_max: int = 10
     decay: float = 0.8  # weight of the past in the running acceptance / cost estimates
+    draft_vocab: int = 0  # > 0: the SM drafts over token ids below this only (.shortlist)
 
     def __post_init__(self) -> None:
         if not 1 <= self.gamma <= self.gamma_max:
             raise ValueError(f"need 1 <= gamma <= gamma_max, got {self.gamma}, {self.gamma_max}")
+        if self.draft_vocab < 0:
+            raise ValueError("draft_vocab must be >= 0 (0: the full vocabulary)")
         if not 0.0 <= self.decay < 1.0:
             raise ValueError("decay must be in [0, 1)")
 
@@ -125,6 +129,8 @@ def speculative_generate(
     # rows end exactly where the LM alone would end them.
     outputs = settings.outputs(tokenizer, lm_model, len(prompts))
     reply: Reply = "argmax" if sampling.greedy else "logits"
+    if spec.draft_vocab:
+        draft_model = ShortlistDraft(draft_model, spec.draft_vocab)
     draft = DecodeState(draft_model, tokenizer.pad_token_id or 0)
     control = GammaController(spec)
     stats = DecodeStats(engine="speculative", rows=len(prompts))

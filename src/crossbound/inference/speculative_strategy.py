@@ -58,6 +58,7 @@ class SpeculativeConfig(StrategyConfig):
     gamma: int = 4
     adaptive: bool = True
     gamma_max: int = 10
+    draft_vocab: int = 0  # > 0: the SM drafts over the first N token ids only (cheaper)
     batch_size: int = 4
     compare: bool = True
 
@@ -79,7 +80,7 @@ class SpeculativeConfig(StrategyConfig):
 
     def speculative(self) -> SpeculativeSettings:
         return SpeculativeSettings(gamma=self.gamma, adaptive=self.adaptive,
-                                   gamma_max=self.gamma_max)
+                                   gamma_max=self.gamma_max, draft_vocab=self.draft_vocab)
 
 
 @INFERENCE.register
