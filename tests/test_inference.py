@@ -19,6 +19,7 @@ import torch
 from crossbound.boundary.channel import Boundary
 from crossbound.boundary.transcript import Transcript
 from crossbound.evaluate.utility import choice_logprobs
+from crossbound.inference.cross_tokenizer import cross_speculative_generate
 from crossbound.inference.generation import GenerationSettings, direct_generate, encode_prompts
 from crossbound.inference.kv import DecodeState
 from crossbound.inference.proxy_tuning import (
@@ -394,17 +395,77 @@ def test_proxy_label_scores_match_choice_logprobs_and_the_arithmetic(lm, tok, dr
             assert scores["proxy@0.7"][p, c] == pytest.approx(want / len(label), abs=1e-4)
 
 
-def test_mismatched_tokenizers_are_refused(tmp_path):
+def test_proxy_tuning_refuses_mismatched_tokenizers(tmp_path):
     large, other = load_model("tiny-large"), load_model("tiny-other")
     with pytest.raises(ValueError, match="shared tokenizer"):
         check_same_tokenizer(large.tokenizer, other.tokenizer, "proxy-tuning's LM and SM")
     check_same_tokenizer(large.tokenizer, load_model("tiny-small").tokenizer, "a pair")
     from crossbound.runner import run_strategy
 
-    for strategy in ("speculative", "proxy-tuning"):
-        with pytest.raises(ValueError, match="shared tokenizer"):
-            run_strategy(strategy, task="clinic-triage:n=60,seed=0", large="tiny-large",
-                         small="tiny-other", out_dir=tmp_path / strategy)
+    with pytest.raises(ValueError, match="shared tokenizer"):
+        run_strategy("proxy-tuning", task="clinic-triage:n=60,seed=0", large="tiny-large",
+                     small="tiny-other", out_dir=tmp_path)
+
+
+# ---------------------------------------------------------------- across tokenizers
+
+
+def _ascii_only(model, tok):
+    """A copy of ``model`` that only emits letters, digits and ' .,' (text that decodes and
+    re-encodes to the same bytes, as a real LM's mostly does)."""
+    out = copy.deepcopy(model)
+    head = torch.nn.Linear(out.lm_head.in_features, out.lm_head.out_features, bias=True)
+    pieces = [tok.decode([i]) for i in range(len(tok))]
+    ok = torch.tensor([len(p) == 1 and (p.isascii() and (p.isalnum() or p in " .,"))
+                       for p in pieces])
+    with torch.no_grad():
+        head.weight.copy_(out.lm_head.weight)
+        head.bias.copy_(torch.where(ok, 0.0, -1e4))
+    out.lm_head = head
+    return out
+
+
+def test_cross_tokenizer_speculative_is_lossless(lm, tok):
+    texts = PROMPTS[1:5]
+    settings = GenerationSettings(max_new_tokens=20)
+    other, other_tok = build_tiny("tiny-other")  # Gemma-3, BPE tokenizer
+    text_lm = _ascii_only(lm, tok)
+    good = _noisy(text_lm, 0.005, 1)
+    for big, big_tok, small, small_tok in ((text_lm, tok, other, other_tok),
+                                           (other, other_tok, lm, tok),
+                                           (text_lm, tok, good, tok)):
+        expected = [_hf_greedy(big, big_tok, p, 20) for p in encode_prompts(big_tok, texts)]
+        out = cross_speculative_generate(DecodeState(big, big_tok.pad_token_id), big_tok, small,
+                                         small_tok, texts, settings, lm_model=big)
+        assert out.ids == expected
+    # text that round-trips: drafts survive re-tokenisation, so acceptance is as high as
+    # drafting in the LM's own tokens
+    assert out.stats.acceptance_rate > 0.4 and out.stats.extra["mode"] == "cross-tokenizer"
+
+
+def test_cross_tokenizer_sampling_follows_the_lm(lm, tok):
+    text_lm = _ascii_only(lm, tok)
+    draft = _noisy(text_lm, 0.01, 2)
+    prompt = "The patient reports"
+    sampling = Sampling(temperature=1.0, top_k=4)
+    n = 1500
+    out = cross_speculative_generate(
+        DecodeState(text_lm, tok.pad_token_id), tok, draft, tok, [prompt] * n,
+        GenerationSettings(max_new_tokens=3, temperature=1.0, top_k=4, use_eos=False, seed=3),
+        SpeculativeSettings(gamma=2, adaptive=False), lm_model=text_lm)
+    assert 0.0 < out.stats.acceptance_rate < 1.0
+    ids = encode_prompts(tok, [prompt])[0]
+    with torch.no_grad():
+        p1 = probabilities(text_lm(torch.tensor([ids])).logits[0, -1], sampling)
+        firsts = p1.nonzero()[:, 0].tolist()
+        p2 = probabilities(text_lm(torch.tensor([[*ids, t] for t in firsts])).logits[:, -1],
+                           sampling)
+    joint = {(a, b): float(p1[a] * p2[i, b]) for i, a in enumerate(firsts)
+             for b in p2[i].nonzero()[:, 0].tolist()}
+    keys = {pair: k for k, pair in enumerate(joint)}
+    observed = Counter(keys.get((x[0], x[1]), -1) for x in out.ids)
+    assert observed.get(-1, 0) == 0
+    assert _chi_square_ok(observed, {keys[pair]: v for pair, v in joint.items()}, n) > 1e-3
 
 
 # ---------------------------------------------------------------- the strategies
@@ -424,6 +485,11 @@ def test_speculative_run_reports_identity_speed_and_crossings(tmp_path):
     assert result.metrics["privacy"]["private_records_sent"] == 4
     assert result.metrics["privacy"]["pii_crossed"]["occurrences"] > 0  # prompts crossed
     assert (tmp_path / "generations.jsonl").read_text().count("\n") == 4
+    across = run_strategy("speculative", task="clinic-triage:n=60,seed=0", large="tiny-large",
+                          small="tiny-other", out_dir=tmp_path / "across",
+                          config={"limit": "2", "max_new_tokens": "6"})
+    assert across.metrics["utility"]["identical_to_lm"] == 1.0
+    assert across.metrics["utility"]["tokenizers"] == "different"
 
 
 def test_proxy_tuning_run_scores_the_lm_the_sms_and_the_proxy(tmp_path):
@@ -461,8 +527,9 @@ def test_run_generate_for_the_cli():
     assert [o["text"] for o in tuned["outputs"]] == [o["text"] for o in alone["outputs"]]
     with pytest.raises(ValueError, match="small-base"):
         run_generate("proxy-tuning", small="tiny-small", **common)
-    with pytest.raises(ValueError, match="shared tokenizer"):
-        run_generate("speculative", small="tiny-other", **common)
+    across = run_generate("speculative", small="tiny-other", **common)  # re-tokenised drafts
+    assert [o["text"] for o in across["outputs"]] == [o["text"] for o in alone["outputs"]]
+    assert across["settings"]["tokenizers"].startswith("different")
 
 
 # ---------------------------------------------------------------- the real pair

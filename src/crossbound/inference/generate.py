@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from crossbound.boundary.channel import Boundary, Transport
+from crossbound.inference.cross_tokenizer import cross_speculative_generate
 from crossbound.inference.generation import (
     Generation,
     GenerationSettings,
@@ -19,9 +20,14 @@ from crossbound.inference.generation import (
     direct_generate,
     encode_prompts,
     merge_stats,
+    prompt_texts,
 )
 from crossbound.inference.kv import DecodeState
-from crossbound.inference.proxy_tuning import check_same_tokenizer, proxy_generate
+from crossbound.inference.proxy_tuning import (
+    check_same_tokenizer,
+    proxy_generate,
+    same_tokenizer,
+)
 from crossbound.inference.remote import DATA_PARTY, TOKEN_STEPS, RemoteTarget
 from crossbound.inference.speculative import SpeculativeSettings, speculative_generate
 from crossbound.models.loading import LoadedModel, load_model, load_tokenizer
@@ -55,8 +61,10 @@ def run_generate(
     """Generate for ``prompts`` with ``strategy`` (``direct``, ``speculative``,
     ``proxy-tuning``) and return texts, finish reasons and statistics as a JSON-ready dict.
 
-    ``small``: the draft model (speculative) or the tuned SM (proxy-tuning, with
-    ``small_base`` the SM before tuning). ``chat`` wraps each prompt in the LM's chat template.
+    ``small``: the draft model (speculative; with another tokenizer than the LM's, its drafts
+    are re-tokenised: :mod:`crossbound.inference.cross_tokenizer`) or the tuned SM
+    (proxy-tuning, with ``small_base`` the SM before tuning). ``chat`` wraps each prompt in
+    the LM's chat template.
     """
     if strategy not in ENGINES:
         raise ValueError(f"unknown generation strategy {strategy!r}; choose from "
@@ -85,9 +93,14 @@ def run_generate(
         lm = load_model(large)
         tokenizer = lm.tokenizer
     smalls = [load_model(name) for name in (small, small_base) if name is not None]
-    for sm in smalls:
-        check_same_tokenizer(tokenizer, sm.tokenizer, f"{strategy}'s LM and {sm.name}")
-    ids = encode_prompts(tokenizer, prompts, chat)
+    # Speculative decoding works across tokenizers (drafts are re-tokenised); proxy-tuning's
+    # arithmetic is per token id and needs one tokenizer.
+    cross = strategy == "speculative" and not same_tokenizer(tokenizer, smalls[0].tokenizer)
+    if strategy == "proxy-tuning":
+        for sm in smalls:
+            check_same_tokenizer(tokenizer, sm.tokenizer, f"proxy-tuning's LM and {sm.name}")
+    texts = prompt_texts(tokenizer, prompts, chat)
+    ids = [] if cross else encode_prompts(tokenizer, texts)
     lm_model = lm.model if lm is not None else None
 
     def target() -> Target:
@@ -98,10 +111,14 @@ def run_generate(
 
     outs: list[Generation] = []
     requests = 0
-    for start in range(0, len(ids), batch_size):
+    for start in range(0, len(texts), batch_size):
         chunk = ids[start: start + batch_size]
         lm_target = target()
-        if strategy == "direct":
+        if cross:
+            out = cross_speculative_generate(
+                lm_target, tokenizer, smalls[0].model, smalls[0].tokenizer,
+                texts[start: start + batch_size], settings, spec, lm_model=lm_model)
+        elif strategy == "direct":
             out = direct_generate(lm_target, tokenizer, chunk, settings, lm_model)
         elif strategy == "speculative":
             out = speculative_generate(lm_target, smalls[0].model, tokenizer, chunk, settings,
@@ -120,7 +137,8 @@ def run_generate(
         "settings": {"max_new_tokens": max_new_tokens, "temperature": temperature,
                      "top_k": top_k, "top_p": top_p, "stop": list(stop), "chat": chat,
                      "batch_size": batch_size, "seed": seed,
-                     **({"gamma": gamma, "adaptive": adaptive, "draft_vocab": draft_vocab}
+                     **({"gamma": gamma, "adaptive": adaptive, "draft_vocab": draft_vocab,
+                         "tokenizers": "different (drafts re-tokenised)" if cross else "same"}
                         if strategy == "speculative" else {}),
                      **({"alpha": alpha} if strategy == "proxy-tuning" else {})},
         "outputs": [{"prompt": p, "text": t, "finish": f, "new_tokens": len(i)}

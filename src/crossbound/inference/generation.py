@@ -182,17 +182,23 @@ def merge_stats(parts: Sequence[DecodeStats]) -> DecodeStats:
     return total
 
 
-def encode_prompts(tokenizer: Any, texts: Sequence[str], chat: bool = False) -> list[list[int]]:
-    """Token ids of each prompt; ``chat`` wraps it as a user turn in the tokenizer's template."""
+def prompt_texts(tokenizer: Any, texts: Sequence[str], chat: bool = False) -> list[str]:
+    """The prompts as text; ``chat`` wraps each as a user turn in the tokenizer's template."""
     if not texts:
         raise ValueError("no prompts")
+    if not chat:
+        return list(texts)
+    if not getattr(tokenizer, "chat_template", None):
+        raise ValueError("this tokenizer has no chat template; pass chat=False")
+    return [str(tokenizer.apply_chat_template([{"role": "user", "content": text}],
+                                              add_generation_prompt=True, tokenize=False))
+            for text in texts]
+
+
+def encode_prompts(tokenizer: Any, texts: Sequence[str], chat: bool = False) -> list[list[int]]:
+    """Token ids of each prompt (see :func:`prompt_texts` for ``chat``)."""
     out: list[list[int]] = []
-    for text in texts:
-        if chat:
-            if not getattr(tokenizer, "chat_template", None):
-                raise ValueError("this tokenizer has no chat template; pass chat=False")
-            text = tokenizer.apply_chat_template([{"role": "user", "content": text}],
-                                                 add_generation_prompt=True, tokenize=False)
+    for text in prompt_texts(tokenizer, texts, chat):
         ids = list(tokenizer(text, add_special_tokens=True)["input_ids"])
         if not ids:
             raise ValueError(f"prompt {text!r} tokenises to nothing")

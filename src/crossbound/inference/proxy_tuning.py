@@ -36,14 +36,21 @@ from crossbound.inference.sampling import choose
 PROBE = "Route the patient message: chest pain since Monday, call 555-0142. Ünïcode ✓ 3.14"
 
 
-def check_same_tokenizer(a: Any, b: Any, what: str) -> None:
-    """Raise ``ValueError`` unless tokenizers ``a`` and ``b`` map text to the same ids."""
+def same_tokenizer(a: Any, b: Any) -> bool:
+    """Whether tokenizers ``a`` and ``b`` have one vocabulary and map a probe to the same ids."""
+    if a is b:
+        return True
     same = len(a) == len(b) and (
         a(PROBE, add_special_tokens=False)["input_ids"]
         == b(PROBE, add_special_tokens=False)["input_ids"])
     if same and hasattr(a, "get_vocab") and hasattr(b, "get_vocab"):
         same = a.get_vocab() == b.get_vocab()
-    if not same:
+    return bool(same)
+
+
+def check_same_tokenizer(a: Any, b: Any, what: str) -> None:
+    """Raise ``ValueError`` unless tokenizers ``a`` and ``b`` map text to the same ids."""
+    if not same_tokenizer(a, b):
         raise ValueError(
             f"{what} need one shared tokenizer (the logit arithmetic is per token id), but "
             f"they differ ({len(a)} vs {len(b)} tokens). Use a small model of the LM's family "

@@ -4,25 +4,30 @@ The data party's SM drafts; the model party's LM verifies through a KV-cached se
 (:mod:`crossbound.inference.remote`): token ids go over, the LM's argmax ids (greedy) or
 logits (sampling) come back, one round trip per step, each a recorded crossing. The LM reads
 the context it continues — the prompt included, so a private prompt crosses (as token ids;
-the run's PII scan decodes and counts them). The SM stays with the data party.
+the run's PII scan decodes and counts them). The SM stays with the data party. An SM with
+another tokenizer than the LM's drafts in its own tokens, re-tokenised for the LM
+(:mod:`crossbound.inference.cross_tokenizer`), still lossless.
 """
 
 from __future__ import annotations
 
 import codecs
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from crossbound.inference import INFERENCE
+from crossbound.inference.cross_tokenizer import cross_speculative_generate
 from crossbound.inference.generation import (
     Generation,
     GenerationSettings,
     direct_generate,
     encode_prompts,
     merge_stats,
+    prompt_texts,
 )
-from crossbound.inference.proxy_tuning import check_same_tokenizer
+from crossbound.inference.proxy_tuning import same_tokenizer
 from crossbound.inference.remote import DATA_PARTY, TOKEN_STEPS, RemoteTarget
 from crossbound.inference.speculative import SpeculativeSettings, speculative_generate
 from crossbound.models.loading import load_model, load_tokenizer
@@ -90,7 +95,7 @@ class Speculative(Strategy):
     summary = "The SM drafts tokens, the LM verifies several per pass (same output, faster)"
     paper = "arXiv:2211.17192 (speculative decoding)"
     needs_model_party = "an LM serving KV-cached decoding sessions (lm_step)"
-    needs_data_party = "a small model with the LM's tokenizer, prompts"
+    needs_data_party = "a small model (the LM's tokenizer, or another: drafts re-tokenised)"
     crosses = ("data→model: token ids (prompts, drafts); model→data: the LM's argmax ids "
                "(greedy) or logits (sampling)")
     config_class = SpeculativeConfig
@@ -106,23 +111,31 @@ class Speculative(Strategy):
         with ctx.step(f"loading small model {ctx.small}"):
             sm = load_model(ctx.small)
             tokenizer = load_tokenizer(ctx.large)  # tokenizers are public; weights are not
-        check_same_tokenizer(tokenizer, sm.tokenizer, "speculative decoding's LM and SM")
+        # Another tokenizer is fine: the SM's drafts are then re-tokenised for the LM.
+        cross = not same_tokenizer(tokenizer, sm.tokenizer)
         ctx.connect_model_party()
-        prompts = encode_prompts(tokenizer, [task.prompt(ex) for ex in examples], cfg.chat)
+        texts_in = prompt_texts(tokenizer, [task.prompt(ex) for ex in examples], cfg.chat)
+        prompts = encode_prompts(tokenizer, texts_in)
         settings, spec = cfg.settings(), cfg.speculative()
         before = ctx.boundary.summary()["bytes"]
         requests = 0
 
-        def speculate(chunk: list[list[int]]) -> Generation:
+        def speculate(rows: range) -> Generation:
             nonlocal requests
             target = RemoteTarget(ctx.boundary, DATA_PARTY)
             try:
-                return speculative_generate(target, sm.model, tokenizer, chunk, settings, spec)
+                if cross:
+                    return cross_speculative_generate(
+                        target, tokenizer, sm.model, sm.tokenizer,
+                        [texts_in[i] for i in rows], settings, spec)
+                return speculative_generate(target, sm.model, tokenizer,
+                                            [prompts[i] for i in rows], settings, spec)
             finally:
                 target.close()
                 requests += target.requests
 
-        spec_out = _batched(ctx, "speculative decoding", prompts, cfg.batch_size, speculate)
+        spec_out = _batched(ctx, "speculative decoding", len(prompts), cfg.batch_size,
+                            speculate)
         stats = merge_stats([g.stats for g in spec_out])
         crossed = ctx.boundary.summary()["bytes"] - before
         texts = [t for g in spec_out for t in g.texts]
@@ -133,7 +146,8 @@ class Speculative(Strategy):
             "round_trips_per_token": round(requests / max(1, stats.new_tokens), 4),
             "bytes_per_token": round(crossed / max(1, stats.new_tokens), 1),
         }
-        utility: dict[str, Any] = {"prompts": len(prompts)}
+        utility: dict[str, Any] = {"prompts": len(prompts),
+                                   "tokenizers": "different" if cross else "same"}
         if task.choices is not None:
             hits = [_starts_with_label(t, ex.target) for t, ex in zip(texts, examples,
                                                                         strict=True)]
@@ -169,26 +183,27 @@ class Speculative(Strategy):
                   settings: GenerationSettings) -> list[Generation]:
         channel = ctx.measurement if ctx.measurement is not None else ctx.boundary
 
-        def alone(chunk: list[list[int]]) -> Generation:
+        def alone(rows: range) -> Generation:
             target = RemoteTarget(channel, DATA_PARTY)
             try:
-                return direct_generate(target, tokenizer, chunk, settings)
+                return direct_generate(target, tokenizer, [prompts[i] for i in rows], settings)
             finally:
                 target.close()
 
         cfg = self.config
         assert isinstance(cfg, SpeculativeConfig)
-        return _batched(ctx, "LM alone (reference)", prompts, cfg.batch_size, alone)
+        return _batched(ctx, "LM alone (reference)", len(prompts), cfg.batch_size, alone)
 
 
-def _batched(ctx: RunContext, label: str, prompts: list[list[int]], batch_size: int,
-             run: Any) -> list[Generation]:
+def _batched(ctx: RunContext, label: str, count: int, batch_size: int,
+             run: Callable[[range], Generation]) -> list[Generation]:
+    """``run`` over consecutive batches of prompt indices, with a progress bar."""
     out: list[Generation] = []
-    with ctx.step(label, len(prompts)) as bar:
-        for start in range(0, len(prompts), batch_size):
-            chunk = prompts[start: start + batch_size]
-            out.append(run(chunk))
-            bar.advance(len(chunk))
+    with ctx.step(label, count) as bar:
+        for start in range(0, count, batch_size):
+            rows = range(start, min(count, start + batch_size))
+            out.append(run(rows))
+            bar.advance(len(rows))
     return out
 
 

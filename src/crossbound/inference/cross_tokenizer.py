@@ -1,0 +1,188 @@
+"""Speculative decoding across tokenizers: the SM drafts in its tokens, the LM checks its own.
+
+Each step, per row: the SM's cache is brought in line with the text so far (the SM's
+tokenisation of prompt + generated text; the longest prefix it already holds is kept, the
+rest rewound), the SM drafts ``γ`` tokens, their text is tokenised by the LM's tokenizer, and
+the LM verifies those tokens in one pass like any draft. Output stays lossless because the LM
+only ever keeps tokens it would have chosen itself:
+
+- greedy: drafts are kept while they equal the LM's argmax (then the LM's own token);
+- sampling: a re-tokenised draft is a deterministic proposal, ``q = δ(d)``. The rule of
+  arXiv:2211.17192 then keeps ``d`` with probability ``p(d)`` and on rejection samples from
+  ``p`` with ``d`` removed — exactly ``p`` overall.
+
+Drafts cost the SM's passes and the LM's verification as usual; what the mismatch costs is
+acceptance (text the SM drafts may tokenise differently in context), so the statistics
+report it in LM tokens.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from crossbound.inference.generation import (
+    DecodeStats,
+    Generation,
+    GenerationSettings,
+    Target,
+    still_generating,
+)
+from crossbound.inference.kv import DecodeState, Reply
+from crossbound.inference.sampling import accept_greedy, accept_sampled, choose, probabilities
+from crossbound.inference.shortlist import ShortlistDraft
+from crossbound.inference.speculative import GammaController, SpeculativeSettings
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+@torch.no_grad()
+def cross_speculative_generate(
+    target: Target,
+    lm_tokenizer: Any,
+    draft_model: Any,
+    draft_tokenizer: Any,
+    prompts: Sequence[str],
+    settings: GenerationSettings,
+    spec: SpeculativeSettings | None = None,
+    *,
+    lm_model: Any = None,
+) -> Generation:
+    """Generate for prompt *texts* with ``draft_model`` (its own tokenizer) drafting for the LM.
+
+    ``prompts`` are full prompt texts (apply a chat template before). Returned ids are the
+    LM's tokens; ``lm_model`` (when local) only contributes its generation config's EOS.
+    """
+    spec = spec or SpeculativeSettings()
+    if not prompts:
+        raise ValueError("no prompts")
+    sampling, generator = settings.sampling, settings.generator()
+    outputs = settings.outputs(lm_tokenizer, lm_model, len(prompts))
+    reply: Reply = "argmax" if sampling.greedy else "logits"
+    if spec.draft_vocab:
+        draft_model = ShortlistDraft(draft_model, spec.draft_vocab)
+    draft = DecodeState(draft_model, draft_tokenizer.pad_token_id or 0)
+    control = GammaController(spec)
+    stats = DecodeStats(engine="speculative", rows=len(prompts),
+                        extra={"mode": "cross-tokenizer"})
+    started = time.perf_counter()
+    lm_passes0, lm_seconds0 = target.forwards, target.seconds
+
+    lm_prompts = [list(lm_tokenizer(p)["input_ids"]) for p in prompts]
+    if any(not p for p in lm_prompts):
+        raise ValueError("every prompt needs at least one token")
+    first = target.feed(lm_prompts, 1, reply)[:, -1]
+    last = (first if sampling.greedy else choose(first, sampling, generator)).tolist()
+    live = list(range(len(prompts)))
+    for i in live:
+        outputs.extend(i, [last[i]])
+    sm_held: list[list[int]] = [[] for _ in live]  # what the SM's cache holds, per row
+    keep = still_generating(live, outputs)
+    live, last, sm_held = _keep(target, draft, keep, live, last, sm_held)
+
+    while live:
+        # 1. bring the SM's cache in line with the text so far, then draft γ of its tokens
+        gamma = control.gamma
+        rows, drops = [], []
+        for i, row in enumerate(live):
+            text = prompts[row] + lm_tokenizer.decode(outputs.ids[row], skip_special_tokens=True)
+            wanted = list(draft_tokenizer(text)["input_ids"])
+            common = min(_common_prefix(sm_held[i], wanted), len(wanted) - 1)
+            drops.append(len(sm_held[i]) - common)
+            rows.append(wanted[common:])
+            sm_held[i] = wanted
+        if draft.started:
+            draft.rewind(drops)
+        sm_seconds0 = draft.seconds
+        sm_drafts = _greedy_drafts(draft, rows, gamma)  # (B, γ)
+        for i in range(len(live)):
+            sm_held[i] = sm_held[i] + sm_drafts[i, :-1].tolist()
+        # 2. the drafts' text in the LM's tokens; the LM verifies them in one pass
+        budget = [settings.max_new_tokens - len(outputs.ids[r]) for r in live]
+        lm_drafts = []
+        for i in range(len(live)):
+            text = draft_tokenizer.decode(sm_drafts[i].tolist(), skip_special_tokens=True)
+            ids = list(lm_tokenizer(text, add_special_tokens=False)["input_ids"]) if text else []
+            lm_drafts.append(ids[: max(0, min(spec.gamma_max, budget[i] - 1))])
+        lm_before = target.seconds
+        width = max(len(d) for d in lm_drafts)
+        scored = target.feed([[t, *d] for t, d in zip(last, lm_drafts, strict=True)],
+                             width + 1, reply)
+        lm_pass_seconds = target.seconds - lm_before
+        # 3. per row (drafts differ in length): keep what the LM agrees with
+        kept_counts, nxt = [], []
+        for i, row in enumerate(live):
+            d = torch.tensor(lm_drafts[i], dtype=torch.long)[None]  # (1, n_i)
+            own = scored[i: i + 1, width - len(lm_drafts[i]):]  # (1, n_i + 1[, V])
+            if sampling.greedy:
+                n, token = accept_greedy(own, d)
+            else:
+                p = probabilities(own, sampling)
+                q = torch.nn.functional.one_hot(d, p.shape[-1]).to(p.dtype)  # q = δ(draft)
+                n, token = accept_sampled(p, q, d, generator)
+            kept = int(n[0])
+            outputs.extend(row, [*lm_drafts[i][:kept], int(token[0])])
+            kept_counts.append(kept)
+            nxt.append(int(token[0]))
+        target.rewind([len(d) - k for d, k in zip(lm_drafts, kept_counts, strict=True)])
+        drafted, accepted = sum(map(len, lm_drafts)), sum(kept_counts)
+        rejections = sum(k < len(d) for d, k in zip(lm_drafts, kept_counts, strict=True))
+        stats.drafted += drafted
+        stats.accepted += accepted
+        stats.rejections += rejections
+        stats.verify_rows += len(live)
+        stats.verify_passes += 1
+        stats.gamma_sum += gamma
+        stats.step_lm_seconds += lm_pass_seconds
+        stats.step_sm_seconds += draft.seconds - sm_seconds0
+        stats.step_sm_passes += gamma
+        control.update(accepted, rejections,
+                       (draft.seconds - sm_seconds0) / gamma / lm_pass_seconds
+                       if lm_pass_seconds > 0 else None)
+        keep = still_generating(live, outputs)
+        live, last, sm_held = _keep(target, draft, keep, live, nxt, sm_held)
+
+    stats.seconds = time.perf_counter() - started
+    stats.lm_forward_passes = target.forwards - lm_passes0
+    stats.lm_seconds = target.seconds - lm_seconds0
+    stats.sm_forward_passes = draft.forwards
+    stats.sm_seconds = draft.seconds
+    stats.new_tokens = sum(len(ids) for ids in outputs.ids)
+    return Generation(outputs.ids, outputs.texts(), list(outputs.reasons()), stats)
+
+
+def _greedy_drafts(draft: DecodeState, rows: list[list[int]], gamma: int) -> torch.Tensor:
+    """γ greedy SM tokens per row ``(B, γ)``, the first pass reading each row's new tokens.
+
+    Greedy even when the LM samples: across tokenizers the SM's probabilities are not a
+    distribution over the LM's tokens, so the draft is used as a deterministic proposal.
+    """
+    tokens = []
+    for _ in range(gamma):
+        token = draft.feed(rows, 1)[:, -1].argmax(-1)
+        tokens.append(token)
+        rows = [[int(t)] for t in token.tolist()]
+    return torch.stack(tokens, 1)
+
+
+def _keep(target: Target, draft: DecodeState, keep: list[int], live: list[int],
+          last: list[int],
+          held: list[list[int]]) -> tuple[list[int], list[int], list[list[int]]]:
+    if len(keep) == len(live):
+        return live, last, held
+    if not keep:
+        return [], [], []
+    target.select(keep)
+    if draft.started:
+        draft.select(keep)
+    return [live[i] for i in keep], [last[i] for i in keep], [held[i] for i in keep]
