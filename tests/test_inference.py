@@ -532,6 +532,31 @@ def test_run_generate_for_the_cli():
     assert across["settings"]["tokenizers"].startswith("different")
 
 
+def test_speculative_over_http_matches_in_process(tmp_path):
+    from crossbound.boundary.http import HttpTransport
+    from crossbound.inference.generate import run_generate
+    from crossbound.inference.remote import TOKEN_STEPS
+    from crossbound.service.app import Limits, create_app
+    from crossbound.service.keys import KeyStore
+    from tests.servers import running_server
+
+    key = "key-of-data-party-0-0123456789"
+    common = {"large": "tiny-large", "small": "tiny-small", "max_new_tokens": 8,
+              "prompts": ["hello there", "The patient reports chest pain"]}
+    local = run_generate("speculative", boundary=True, **common)
+    with Transcript(tmp_path / "server.jsonl") as transcript:
+        app = create_app(load_model("tiny-large"), KeyStore.from_keys({"data-party-0": key}),
+                         TOKEN_STEPS, transcript, Limits())
+        with running_server(app) as url:
+            remote = run_generate("speculative", remote=HttpTransport(url, key), **common)
+        served = transcript.summary()["entries"]
+    assert remote["outputs"] == local["outputs"]
+    assert remote["boundary"]["transport"] == "http"
+    for key_ in ("bytes", "round_trips", "bytes_per_token"):
+        assert remote["boundary"][key_] == local["boundary"][key_]
+    assert served == remote["boundary"]["messages"]  # the server recorded every crossing
+
+
 # ---------------------------------------------------------------- the real pair
 
 

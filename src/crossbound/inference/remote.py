@@ -22,8 +22,8 @@ whether the LM is local or remote, and every step crosses (and is recorded) as a
 
 from __future__ import annotations
 
-import itertools
 import re
+import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -132,7 +132,6 @@ def _block(payload: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor
     return ids.long(), mask.long()
 
 
-_sessions = itertools.count()
 # The ids of a request that carries none: (0, 1) rather than (0, 0), which tools that reshape
 # id tensors row by row (the transcript's PII scan) can still read.
 _NO_TOKENS = torch.zeros((0, 1), dtype=torch.int32)
@@ -149,7 +148,8 @@ class RemoteTarget:
         self.boundary = boundary
         self.sender = sender
         self.vocab = vocab
-        self.session = session or f"s{next(_sessions)}-{time.monotonic_ns() % 10**9}"
+        # Random and fixed-length: unique per data party, and the same bytes on every run.
+        self.session = session or secrets.token_hex(8)
         self.forwards = 0
         self.seconds = 0.0
         self.requests = 0
