@@ -1,6 +1,7 @@
 """Speculative decoding: crossbound's engine against the LM alone and Hugging Face's.
 
-On the same prompts (``clinic-triage`` test messages, in the SmolLM2 chat template or plain)
+On the same prompts (``clinic-triage`` test messages: a reply asked for in the SmolLM2 chat
+template, or the routing prompt continued plain)
 and the same pair (``smollm2-135m`` verifying, ``smollm2-135m-draft`` drafting), in one
 process, greedy:
 
@@ -50,11 +51,18 @@ from crossbound.models.loading import load_model
 from crossbound.result import machine, versions
 from crossbound.tasks.registry import load_task
 
+REPLY = "Write a short, kind reply to this patient message:\n\n{text}"
+
 
 def _prompts(tokenizer: Any, n: int, form: str) -> list[list[int]]:
+    """``chat``: a reply to the message, asked in a user turn (the LM writes several
+    sentences); ``plain``: the task's routing prompt, continued as plain text."""
     task = load_task("clinic-triage")
-    texts = [task.prompt(ex) for ex in task.test[:n]]
-    return encode_prompts(tokenizer, texts, chat=form == "chat")
+    examples = task.test[:n]
+    if form == "chat":
+        return encode_prompts(tokenizer, [REPLY.format(text=ex.text) for ex in examples],
+                              chat=True)
+    return encode_prompts(tokenizer, [task.prompt(ex) for ex in examples])
 
 
 def _trim(ids: list[int], eos: set[int]) -> list[int]:

@@ -32,7 +32,12 @@ from crossbound.inference.generation import (
     still_generating,
 )
 from crossbound.inference.kv import DecodeState, Reply
-from crossbound.inference.sampling import accept_greedy, accept_sampled, choose, probabilities
+from crossbound.inference.sampling import (
+    accept_deterministic,
+    accept_greedy,
+    choose,
+    probabilities,
+)
 from crossbound.inference.shortlist import ShortlistDraft
 from crossbound.inference.speculative import GammaController, SpeculativeSettings
 
@@ -119,21 +124,22 @@ def cross_speculative_generate(
         scored = target.feed([[t, *d] for t, d in zip(last, lm_drafts, strict=True)],
                              width + 1, reply)
         lm_pass_seconds = target.seconds - lm_before
-        # 3. per row (drafts differ in length): keep what the LM agrees with
-        kept_counts, nxt = [], []
+        # 3. keep what the LM agrees with; rows' drafts differ in length, so each row's
+        # outputs (right-aligned in the block) are moved to the left first
+        lengths = torch.tensor([len(d) for d in lm_drafts], dtype=torch.long)
+        cols = ((width - lengths)[:, None] + torch.arange(width + 1)).clamp(max=width)
+        padded = torch.zeros((len(live), width), dtype=torch.long)
+        for i, d in enumerate(lm_drafts):
+            padded[i, : len(d)] = torch.tensor(d, dtype=torch.long)
+        if sampling.greedy:
+            n, token = accept_greedy(scored.gather(1, cols), padded, lengths)
+        else:
+            own = scored.gather(1, cols[:, :, None].expand(-1, -1, scored.shape[-1]))
+            n, token = accept_deterministic(probabilities(own, sampling), padded, generator,
+                                            lengths)
+        kept_counts, nxt = n.tolist(), token.tolist()
         for i, row in enumerate(live):
-            d = torch.tensor(lm_drafts[i], dtype=torch.long)[None]  # (1, n_i)
-            own = scored[i: i + 1, width - len(lm_drafts[i]):]  # (1, n_i + 1[, V])
-            if sampling.greedy:
-                n, token = accept_greedy(own, d)
-            else:
-                p = probabilities(own, sampling)
-                q = torch.nn.functional.one_hot(d, p.shape[-1]).to(p.dtype)  # q = δ(draft)
-                n, token = accept_sampled(p, q, d, generator)
-            kept = int(n[0])
-            outputs.extend(row, [*lm_drafts[i][:kept], int(token[0])])
-            kept_counts.append(kept)
-            nxt.append(int(token[0]))
+            outputs.extend(row, [*lm_drafts[i][: kept_counts[i]], nxt[i]])
         target.rewind([len(d) - k for d, k in zip(lm_drafts, kept_counts, strict=True)])
         drafted, accepted = sum(map(len, lm_drafts)), sum(kept_counts)
         rejections = sum(k < len(d) for d, k in zip(lm_drafts, kept_counts, strict=True))

@@ -75,16 +75,49 @@ def leading_true(flags: torch.Tensor) -> torch.Tensor:
     return flags.long().cumprod(-1).sum(-1)
 
 
-def accept_greedy(target_ids: torch.Tensor,
-                  drafts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _within(flags: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
+    """``flags`` ``(B, γ)`` with positions at or past each row's draft length cleared."""
+    if lengths is None:
+        return flags
+    return flags & (torch.arange(flags.shape[1], device=flags.device) < lengths[:, None])
+
+
+def accept_greedy(target_ids: torch.Tensor, drafts: torch.Tensor,
+                  lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Greedy verification.
 
     ``target_ids`` ``(B, γ+1)``: the LM's argmax after the context and after each draft
     prefix; ``drafts`` ``(B, γ)``. Returns accepted counts ``n`` ``(B,)`` and the next token
     ``(B,)``: the LM's own choice at position ``n`` (a correction, or the bonus when n == γ).
+    ``lengths`` ``(B,)``: rows with fewer drafts (left-aligned, padded after).
     """
-    n = leading_true(target_ids[:, :-1] == drafts)
+    n = leading_true(_within(target_ids[:, :-1] == drafts, lengths))
     return n, target_ids.gather(1, n[:, None])[:, 0]
+
+
+def accept_deterministic(p: torch.Tensor, drafts: torch.Tensor,
+                         generator: torch.Generator | None,
+                         lengths: torch.Tensor | None = None,
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stochastic verification of drafts proposed deterministically (``q = δ(d)``).
+
+    The rule with a point-mass proposal: keep ``d_j`` with probability ``p_j(d_j)``; at the
+    first rejection draw from ``p_j`` with ``d_j`` removed (``norm(max(0, p_j − δ_{d_j}))``).
+    ``p`` ``(B, γ+1, V)``, ``drafts`` ``(B, γ)``, ``lengths`` as in :func:`accept_greedy`.
+    """
+    batch, gamma = drafts.shape
+    p_d = p[:, :-1].gather(-1, drafts[:, :, None])[..., 0]  # (B, γ)
+    u = torch.rand((batch, gamma), generator=generator, device=p.device)
+    n = leading_true(_within(u < p_d, lengths))
+    rows = torch.arange(batch, device=p.device)
+    p_next = p[rows, n].clone()  # (B, V)
+    limit = lengths if lengths is not None else torch.full_like(n, gamma)
+    rejected = (n < limit).nonzero()[:, 0]
+    if rejected.numel():
+        p_next[rejected, drafts[rejected, n[rejected]]] = 0.0
+    mass = p_next.sum(-1, keepdim=True)
+    p_next = torch.where(mass > 0, p_next / mass.clamp(min=1e-30), p[rows, n])
+    return n, draw(p_next, generator)
 
 
 def accept_sampled(p: torch.Tensor, q: torch.Tensor, drafts: torch.Tensor,
