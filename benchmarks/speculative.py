@@ -201,7 +201,7 @@ def main() -> None:
                 entry["speedup_vs_cb_direct"] = round(real, 3)
                 entry["share_of_theoretical"] = round(real / max(1e-9, theory), 3)
             rows.append(entry)
-    report = {"benchmark": "speculative",
+    report = {"benchmark": "speculative", "commit": _commit(),
               "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
               "single_token_seconds": {k: round(v, 5) for k, v in cost.items()},
               "c_single_token": round(c_single, 4), "results": rows,
@@ -211,6 +211,20 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     _print_table(rows, c_single)
+
+
+def _commit() -> str:
+    """The checkout's commit (``+dirty`` with uncommitted changes), for reading results later."""
+    import subprocess
+
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
 
 
 def _print_table(rows: list[dict[str, Any]], c_single: float) -> None:

@@ -187,6 +187,12 @@ def test_speculative_statistics_tell_good_drafts_from_bad(lm, tok, drafts, refer
         1 + d["mean_accepted_length"])
     direct = direct_generate(DecodeState(lm, tok.pad_token_id), tok, prompts, settings, lm)
     assert direct.stats.lm_forward_passes == 24
+    # adaptive γ gives up on a useless draft (the LM decodes alone), probing now and then
+    gives_up = speculative_generate(DecodeState(lm, tok.pad_token_id), drafts["useless"], tok,
+                                    prompts, settings, SpeculativeSettings(probe_every=4),
+                                    lm_model=lm)
+    assert gives_up.ids == direct.ids and gives_up.stats.plain_steps > 0
+    assert gives_up.stats.sm_forward_passes < stats["useless"].sm_forward_passes
 
 
 def test_gamma_adapts_to_acceptance_and_cost():
@@ -201,7 +207,12 @@ def test_gamma_adapts_to_acceptance_and_cost():
         costly.update(accepted=9, rejections=1, cost_ratio=0.6)
     assert high.gamma > costly.gamma and high.gamma > low.gamma and low.gamma == 1
     fixed = GammaController(SpeculativeSettings(gamma=3, adaptive=False))
-    assert fixed.update(0, 5, 0.1) == 3
+    assert fixed.update(0, 5, 0.1) == 3 and fixed.next() == 3
+    hopeless = GammaController(SpeculativeSettings(gamma=4, probe_every=3))
+    hopeless.update(accepted=0, rejections=10, cost_ratio=0.5)
+    assert [hopeless.next() for _ in range(6)] == [0, 0, 1, 0, 0, 1]  # probes every 3rd
+    hopeless.update(accepted=40, rejections=1, cost_ratio=0.1)
+    assert hopeless.next() > 1  # drafting pays again
     with pytest.raises(ValueError):
         SpeculativeSettings(gamma=12, gamma_max=10)
 
@@ -292,15 +303,16 @@ def test_accept_reject_rule_keeps_the_target_distribution():
     assert _chi_square_ok(Counter(first.tolist()), dict(enumerate(p[0].tolist())), n) > 1e-3
 
 
-def test_sampled_speculative_follows_the_lm_distribution(lm, tok, drafts):
+def test_sampled_speculative_follows_the_lm_distribution(lm, tok):
     """The first two sampled tokens, over many rows of one batch, against the exact joint
     distribution of the LM (warped by temperature and top-k) — the second token is the one
     the accept/reject rule chose."""
     prompt = encode_prompts(tok, ["The patient reports"])[0]
     sampling = Sampling(temperature=1.5, top_k=5)
     n = 1200
+    draft = _noisy(lm, 0.03, 3)  # far enough from the LM to be rejected often
     out = speculative_generate(
-        DecodeState(lm, tok.pad_token_id), drafts["useless"], tok, [prompt] * n,
+        DecodeState(lm, tok.pad_token_id), draft, tok, [prompt] * n,
         GenerationSettings(max_new_tokens=3, temperature=1.5, top_k=5, use_eos=False, seed=1),
         SpeculativeSettings(gamma=2, adaptive=False), lm_model=lm)
     assert 0.0 < out.stats.acceptance_rate < 0.9  # drafts are both kept and rejected
@@ -309,7 +321,7 @@ def test_sampled_speculative_follows_the_lm_distribution(lm, tok, drafts):
         firsts = p1.nonzero()[:, 0].tolist()
         rows = torch.tensor([[*prompt, t] for t in firsts])
         p2 = probabilities(lm(rows).logits[:, -1], sampling)  # (first tokens, V)
-        q2 = probabilities(drafts["useless"](rows).logits[:, -1], sampling)
+        q2 = probabilities(draft(rows).logits[:, -1], sampling)
     joint = {(a, b): float(p1[a] * p2[i, b]) for i, a in enumerate(firsts)
              for b in p2[i].nonzero()[:, 0].tolist()}
     keys = {pair: k for k, pair in enumerate(joint)}
@@ -319,7 +331,7 @@ def test_sampled_speculative_follows_the_lm_distribution(lm, tok, drafts):
     # the draft's own second-token distribution is far from the LM's: the test has power
     tv = sum(float(p1[a]) * 0.5 * float((p2[i] - q2[i]).abs().sum())
              for i, a in enumerate(firsts))
-    assert tv > 0.1
+    assert tv > 0.3
 
 
 # ---------------------------------------------------------------- the LM behind the boundary
@@ -523,8 +535,15 @@ def test_proxy_tuning_run_scores_the_lm_the_sms_and_the_proxy(tmp_path):
         ProxyTuningConfig(alphas="1,x")
 
 
-def test_run_generate_for_the_cli():
-    from crossbound.inference.generate import run_generate
+def test_run_generate_for_the_cli(tmp_path):
+    from crossbound.inference.generate import read_prompts, run_generate
+
+    (tmp_path / "p.txt").write_text("first\n\nsecond line\n")
+    (tmp_path / "p.jsonl").write_text('{"prompt": "a\\nb"}\n')
+    assert read_prompts("x", tmp_path / "p.txt") == ["x", "first", "second line"]
+    assert read_prompts(None, tmp_path / "p.jsonl") == ["a\nb"]
+    with pytest.raises(ValueError, match="--prompt"):
+        read_prompts(None, None)
 
     prompts = ["hello there", "The patient reports chest pain"]
     common = {"large": "tiny-large", "prompts": prompts, "max_new_tokens": 9}

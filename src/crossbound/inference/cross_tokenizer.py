@@ -96,8 +96,17 @@ def cross_speculative_generate(
     live, last, sm_held = _keep(target, draft, keep, live, last, sm_held)
 
     while live:
+        gamma = control.next()
+        if gamma == 0:  # drafting does not pay now: the LM alone (the SM catches up later)
+            scored = target.feed([[t] for t in last], 1, reply)[:, -1]
+            nxt = (scored if sampling.greedy else choose(scored, sampling, generator)).tolist()
+            for i, row in enumerate(live):
+                outputs.extend(row, [nxt[i]])
+            stats.plain_steps += 1
+            keep = still_generating(live, outputs)
+            live, last, sm_held = _keep(target, draft, keep, live, nxt, sm_held)
+            continue
         # 1. bring the SM's cache in line with the text so far, then draft γ of its tokens
-        gamma = control.gamma
         rows, drops = [], []
         for i, row in enumerate(live):
             text = prompts[row] + lm_tokenizer.decode(outputs.ids[row], skip_special_tokens=True)

@@ -8,7 +8,9 @@ says what crossed per generated token. The SMs always run here (they are the dat
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 from crossbound.boundary.channel import Boundary, Transport
@@ -34,6 +36,29 @@ from crossbound.models.loading import LoadedModel, load_model, load_tokenizer
 
 Engine = Literal["direct", "speculative", "proxy-tuning"]
 ENGINES: tuple[Engine, ...] = ("direct", "speculative", "proxy-tuning")
+
+
+def read_prompts(prompt: str | None = None, batch_file: str | Path | None = None) -> list[str]:
+    """``prompt`` and/or the prompts of ``batch_file``: one per line (blank lines skipped), or
+    a ``.jsonl`` file of ``{"prompt": ...}`` objects (multi-line prompts)."""
+    prompts = [prompt] if prompt else []
+    if batch_file is not None:
+        path = Path(batch_file)
+        lines = path.read_text(encoding="utf-8").splitlines()
+        if path.suffix == ".jsonl":
+            for number, line in enumerate(lines, 1):
+                if not line.strip():
+                    continue
+                record = json.loads(line)
+                if not isinstance(record, dict) or not isinstance(record.get("prompt"), str):
+                    raise ValueError(f"{path}:{number}: expected an object with a "
+                                     "\"prompt\" string")
+                prompts.append(record["prompt"])
+        else:
+            prompts.extend(line for line in lines if line.strip())
+    if not prompts:
+        raise ValueError("give a prompt (--prompt) or a file of prompts (--batch-file)")
+    return prompts
 
 
 def run_generate(

@@ -85,6 +85,7 @@ class DecodeStats:
     verify_rows: int = 0  # row-steps of verification (one per row per LM pass)
     gamma_sum: int = 0  # γ summed over verification passes (mean γ = gamma_sum / passes)
     verify_passes: int = 0
+    plain_steps: int = 0  # LM passes without drafts (adaptive γ found drafting not paying)
     step_lm_seconds: float = 0.0  # LM time in verification passes (prefill excluded)
     step_sm_seconds: float = 0.0  # SM time in drafting passes (prefill excluded)
     step_sm_passes: int = 0
@@ -143,6 +144,7 @@ class DecodeStats:
                 "tokens_per_lm_pass": round((self.accepted + self.verify_rows)
                                             / max(1, self.verify_rows), 4),
                 "verify_passes": self.verify_passes,
+                "plain_steps": self.plain_steps,
                 "mean_gamma": round(self.mean_gamma, 3),
                 "cost_ratio": round(self.cost_ratio, 4),
                 "theoretical_speedup": round(expected_speedup(

@@ -62,13 +62,16 @@ def expected_speedup(alpha: float, gamma: int, cost_ratio: float) -> float:
 
 @dataclass(frozen=True)
 class SpeculativeSettings:
-    """``gamma``: drafts per step (the first step's, when ``adaptive``)."""
+    """``gamma``: drafts per step (the first step's, when ``adaptive``). ``adaptive`` also
+    stops drafting while it does not pay (expected speed-up < 1: the LM decodes alone) and
+    drafts again every ``probe_every`` steps to see whether it pays again."""
 
     gamma: int = 4
     adaptive: bool = True
     gamma_max: int = 10
     decay: float = 0.8  # weight of the past in the running acceptance / cost estimates
     draft_vocab: int = 0  # > 0: the SM drafts over token ids below this only (.shortlist)
+    probe_every: int = 8
 
     def __post_init__(self) -> None:
         if not 1 <= self.gamma <= self.gamma_max:
@@ -77,10 +80,16 @@ class SpeculativeSettings:
             raise ValueError("draft_vocab must be >= 0 (0: the full vocabulary)")
         if not 0.0 <= self.decay < 1.0:
             raise ValueError("decay must be in [0, 1)")
+        if self.probe_every < 1:
+            raise ValueError("probe_every must be >= 1")
 
 
 class GammaController:
-    """Chooses γ per step from the running acceptance probability and cost ratio."""
+    """Chooses γ per step from the running acceptance probability and cost ratio.
+
+    γ maximises the expected speed-up; when even the best γ is expected to be slower than the
+    LM alone, :meth:`next` answers 0 (no drafts) except on every ``probe_every``-th step.
+    """
 
     def __init__(self, settings: SpeculativeSettings) -> None:
         self.settings = settings
@@ -88,6 +97,18 @@ class GammaController:
         self.kept = 0.0  # decayed counts of drafts kept and of rejections
         self.rejected = 0.0
         self.ratio: float | None = None
+        self.worth = True  # whether drafting is expected to pay
+        self.idle = 0  # steps without drafts since the last probe
+
+    def next(self) -> int:
+        """Drafts for the coming step (0: the LM decodes one token alone)."""
+        if self.worth:
+            return self.gamma
+        self.idle += 1
+        if self.idle >= self.settings.probe_every:
+            self.idle = 0
+            return self.gamma
+        return 0
 
     def update(self, accepted: int, rejections: int, cost_ratio: float | None) -> int:
         s = self.settings
@@ -102,6 +123,7 @@ class GammaController:
             ratio = self.ratio
             self.gamma = max(range(1, s.gamma_max + 1),
                              key=lambda g: expected_speedup(alpha, g, ratio))
+            self.worth = expected_speedup(alpha, self.gamma, ratio) >= 1.0
         return self.gamma
 
 
@@ -151,7 +173,18 @@ def speculative_generate(
 
     while live:
         remaining = max(settings.max_new_tokens - len(outputs.ids[r]) for r in live)
-        gamma = max(1, min(control.gamma, remaining - 1))
+        gamma = min(control.next(), remaining - 1)
+        if gamma == 0:
+            # The LM alone this step; the SM reads the new token with its next drafts.
+            scored = target.feed([[int(t)] for t in last.tolist()], 1, reply)[:, -1]
+            nxt = scored if sampling.greedy else choose(scored, sampling, generator)
+            for i, row in enumerate(live):
+                outputs.extend(row, [int(nxt[i])])
+            pending = [[*p, int(t)] for p, t in zip(pending, nxt.tolist(), strict=True)]
+            stats.plain_steps += 1
+            keep = still_generating(live, outputs)
+            live, last, pending = _keep_rows(target, draft, keep, live, nxt, pending)
+            continue
         sm_seconds0 = draft.seconds
         drafts, q = _draft(draft, pending, gamma, settings, generator)
         sm_pass_seconds = (draft.seconds - sm_seconds0) / gamma
