@@ -529,6 +529,13 @@ def test_proxy_tuning_run_scores_the_lm_the_sms_and_the_proxy(tmp_path):
     assert set(utility["by_alpha"]) == {"0", "1"} and "lm_finetuned" in utility
     assert utility["eval_examples"] == 4
     assert "logits" in result.metrics["efficiency"]["bytes_crossed"]["by_kind"]
+    # a free-text task: proxy-tuned answers, scored by ROUGE-L
+    free = run_strategy("proxy-tuning", task="clinic-triage:n=60,seed=0,target=reply",
+                        large="tiny-large", small="tiny-small", out_dir=tmp_path / "free",
+                        config={"eval_limit": "2", "train_limit": "8", "alpha": "0",
+                                "alphas": "", "max_new_tokens": "4"})
+    assert free.metrics["utility"]["lm_after"] == free.metrics["utility"]["lm_before"]
+    assert "rouge_l" in free.metrics["utility"]["lm_metrics"]
     with pytest.raises(ValueError, match="alphas"):
         from crossbound.inference.proxy_strategy import ProxyTuningConfig
 

@@ -205,14 +205,13 @@ class ProxyTuning(Strategy):
         prompts = encode_prompts(tokenizer, [task.prompt(ex) for ex in test])
         settings = GenerationSettings(max_new_tokens=cfg.max_new_tokens, stop=("\n",),
                                       seed=cfg.seed)
-        # α = 0 is the LM alone; an SM alone is α-free, so it is generated locally.
-        metrics: dict[str, dict[str, float]] = {}
+        # α = 0 is the LM alone (the SMs' difference vanishes); it is generated once.
+        by_alpha: dict[float, dict[str, float]] = {}
         for alpha in [0.0, *cfg.alpha_values()]:
-            key = "lm" if alpha == 0.0 else f"proxy@{alpha:g}"
-            if key in metrics:
+            if alpha in by_alpha:
                 continue
             answers: list[str] = []
-            with ctx.step(f"generating ({key})", len(prompts)) as bar:
+            with ctx.step(f"generating (α = {alpha:g})", len(prompts)) as bar:
                 for start in range(0, len(prompts), cfg.batch_size):
                     chunk = prompts[start: start + cfg.batch_size]
                     target = self._lm_target(ctx)
@@ -222,7 +221,9 @@ class ProxyTuning(Strategy):
                     answers.extend(t.strip() for t in out.texts)
                     bar.advance(len(chunk))
             scores = [rouge_l(a, ex.target) for a, ex in zip(answers, test, strict=True)]
-            metrics[key] = {"rouge_l": sum(scores) / len(scores)}
+            by_alpha[alpha] = {"rouge_l": sum(scores) / len(scores)}
+        metrics = {"lm": by_alpha[0.0],
+                   **{f"proxy@{a:g}": by_alpha[a] for a in cfg.alpha_values()}}
         for key, loaded in (("tuned", tuned), ("base", base)):
             metrics[key] = evaluate_on(ctx, f"SM {key}", loaded.model, loaded.tokenizer, test,
                                        cfg.batch_size)
