@@ -114,6 +114,13 @@ class ProxyTuning(Strategy):
     crosses = "data→model: token ids (test prompts, labels or answers); model→data: logits"
     config_class = ProxyTuningConfig
     contract = TOKEN_STEPS
+    private_text_crosses = True  # the test prompts, as token ids
+
+    @classmethod
+    def bench_settings(cls, profile: str) -> list[tuple[str, dict[str, str]]]:
+        if profile == "quick":
+            return [("alpha-1", {"sm_epochs": "1", "train_limit": "120", "eval_limit": "60"})]
+        return [("alpha-1", {}), ("alpha-1-oracle", {"lm_reference": "true"})]
 
     def run(self, ctx: RunContext) -> Result:
         cfg = self.config
@@ -135,6 +142,7 @@ class ProxyTuning(Strategy):
         alpha_key = f"proxy@{cfg.alpha:g}"
         heads = {k: headline(m, task) for k, m in metrics.items()}
         utility: dict[str, Any] = {
+            "final": heads[alpha_key],  # the proxy-tuned LM's answers are what the run serves
             "lm_before": heads["lm"], "lm_after": heads[alpha_key],
             "sm_before": heads["base"], "sm_after": heads["tuned"],
             **metrics[alpha_key],

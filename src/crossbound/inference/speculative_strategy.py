@@ -100,6 +100,13 @@ class Speculative(Strategy):
                "(greedy) or logits (sampling)")
     config_class = SpeculativeConfig
     contract = TOKEN_STEPS
+    private_text_crosses = True  # the prompts, as token ids (test prompts by default)
+
+    @classmethod
+    def bench_settings(cls, profile: str) -> list[tuple[str, dict[str, str]]]:
+        if profile == "quick":
+            return [("greedy", {"limit": "4", "max_new_tokens": "32"})]
+        return [("greedy", {}), ("sampled", {"temperature": "1.0", "top_p": "0.95"})]
 
     def run(self, ctx: RunContext) -> Result:
         cfg = self.config
