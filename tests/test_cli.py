@@ -65,3 +65,28 @@ def test_bad_input_gets_a_message_not_a_traceback(tmp_path):
     assert result.exit_code == 1 and "no setting" in result.output
     result = runner.invoke(app, ["tasks", "show", "no-such-task"])
     assert result.exit_code == 1 and "unknown task" in result.output
+
+
+def test_generate_prints_text_and_statistics(tmp_path):
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("the first prompt\n\nthe second prompt\n")
+    common = ["--large", "tiny-large", "--max-new-tokens", "6", "--batch-file", str(prompts)]
+    alone = runner.invoke(app, ["generate", "direct", *common, "--json"])
+    assert alone.exit_code == 0, alone.output
+    base = json.loads(alone.output)
+    assert [o["prompt"] for o in base["outputs"]] == ["the first prompt", "the second prompt"]
+    fast = runner.invoke(app, ["generate", "speculative", "--small", "tiny-small", *common,
+                               "--boundary", "--json"])
+    assert fast.exit_code == 0, fast.output
+    spec = json.loads(fast.output)
+    # greedy speculative decoding is the LM's own output, and the boundary was counted
+    assert [o["text"] for o in spec["outputs"]] == [o["text"] for o in base["outputs"]]
+    assert spec["boundary"]["bytes_per_token"] > 0 and "acceptance_rate" in spec["stats"]
+    plain = runner.invoke(app, ["generate", "direct", "--large", "tiny-large", "--prompt",
+                                "hello", "--max-new-tokens", "4"])
+    assert plain.exit_code == 0 and "new tokens" in plain.output
+    for bad in (["generate", "speculative", "--large", "tiny-large", "--prompt", "x"],
+                ["generate", "nonsense", "--large", "tiny-large", "--prompt", "x"],
+                ["generate", "direct", "--large", "tiny-large"]):
+        refused = runner.invoke(app, bad)
+        assert refused.exit_code == 1 and "error:" in refused.output, refused.output

@@ -601,7 +601,9 @@ def test_speculative_over_http_matches_in_process(tmp_path):
 
 @pytest.mark.real
 def test_real_pair_greedy_speculative_equals_smollm2_alone():
-    lm, draft = load_model("smollm2-135m"), load_model("smollm2-135m-draft")
+    # A 24-of-30-block copy drafts: it is built in seconds and both accepts and rejects
+    # (the distilled smollm2-135m-draft takes most of an hour to build on a fresh machine).
+    lm, draft = load_model("smollm2-135m"), load_model("smollm2-135m:layers=24")
     tok = lm.tokenizer
     texts = ["What is the capital of France?",
              "Route this message to a department: my chest hurts when I climb stairs."]

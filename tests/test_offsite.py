@@ -343,6 +343,7 @@ def test_end_to_end_in_process_and_over_http(tmp_path):
     directions = e["bytes_crossed"]["by_direction"]
     assert directions["model-party->data-party-0"] > e["bytes_model_to_data_bundle"]
     assert data["metrics"]["privacy"]["private_records_sent"] == 0
+    assert data["metrics"]["measurement_traffic"]["lm_calls"] > 0  # test prompts, off-record
     assert (tmp_path / "local" / "offsite" / "adapter.safetensors").is_file()
 
     transcript = Transcript(tmp_path / "server.jsonl")
@@ -360,7 +361,9 @@ def test_end_to_end_in_process_and_over_http(tmp_path):
             == local.metrics["efficiency"]["bytes_crossed"])
     client = _rows(tmp_path / "http" / "transcript.jsonl")
     assert client == _rows(tmp_path / "local" / "transcript.jsonl")
-    assert _rows(tmp_path / "server.jsonl") == client
+    # The server records both channels: the protocol's and the evaluation's.
+    measured = _rows(tmp_path / "http" / "measurement-transcript.jsonl")
+    assert measured and sorted(_rows(tmp_path / "server.jsonl")) == sorted(client + measured)
 
 
 def test_lora_run_exports_a_peft_adapter(tmp_path):
@@ -372,7 +375,7 @@ def test_lora_run_exports_a_peft_adapter(tmp_path):
     assert (tmp_path / "offsite" / "lora" / "adapter_config.json").is_file()
     assert result.metrics["exposure"]["adapter_acceptance"]["accepted"]
     assert "lm_after" not in result.metrics["utility"]
-    assert result.metrics["privacy"]["evaluation_prompts_sent"] == 0
+    assert "measurement_traffic" not in result.metrics  # nothing scored at the model party
     kinds = result.metrics["efficiency"]["bytes_crossed"]["by_kind"]
     assert set(kinds) == {"text", "tensors", "metrics"}  # bundle request, bundle + adapter, ack
 

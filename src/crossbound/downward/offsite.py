@@ -16,9 +16,10 @@ owner's IP protection); the data party's training memory and time per step again
 fine-tuning; bytes each way.
 
 Evaluation of the untuned and the plug-in LM runs at the model party, as a deployed model is
-used: the data party sends its *test* prompts and gets label scores back. Training records
-never cross (the ``no-raw-private-text`` guard checks every text sent against them); set
-``evaluate_plugin=false`` to send no test prompts either (then the plug-in is not scored).
+used: the data party's *test* prompts go over the measurement channel (its own transcript, not
+counted as crossed) and label scores come back. Training records never cross (the
+``no-raw-private-text`` guard checks every text sent against them); set
+``evaluate_plugin=false`` to score neither (then the plug-in is not scored).
 Full fine-tuning is a measurement reference only: the run loads the LM locally for it, which
 no data party could do in deployment.
 """
@@ -215,10 +216,19 @@ class OffsiteTuning(Strategy):
     paper = "arXiv:2302.04870 (Offsite-Tuning)"
     needs_model_party = "an LM it will split into adapter and emulator, and plug adapters into"
     needs_data_party = "private labelled data (no model of its own)"
-    crosses = ("model→data: adapter + emulator weights (with embeddings and head), label "
-               "scores; data→model: tuned adapter blocks, test prompts for evaluation")
+    crosses = ("model→data: adapter + emulator weights (with embeddings and head); "
+               "data→model: tuned adapter blocks")
     config_class = OffsiteTuningConfig
     contract = OFFSITE
+
+    @classmethod
+    def bench_settings(cls, profile: str) -> list[tuple[str, dict[str, str]]]:
+        if profile == "quick":
+            # 48 records, one epoch (6 adapter steps on a quarter-depth emulator); full
+            # fine-tuning of the LM as reference is left to the full profile (slow per step).
+            return [("adapter-full", {"train_limit": "48", "epochs": "1", "eval_limit": "40",
+                                      "emulator_layers": "6", "compare_full": "false"})]
+        return [("adapter-full", {}), ("adapter-full-distilled", {"distill_steps": "200"})]
 
     def run(self, ctx: RunContext) -> Result:
         cfg = self.config
@@ -229,8 +239,7 @@ class OffsiteTuning(Strategy):
         pairs = [(task.prompt(ex), task.answer(ex)) for ex in private]
         test = eval_subset(task, cfg.eval_limit)
         public = [task.prompt(ex) for ex in task.public]
-        shared = [*public, *([task.prompt(ex) for ex in test] if cfg.evaluate_plugin else [])]
-        guard = GuardContext(private_texts=[ex.text for ex in private], public_texts=shared)
+        guard = GuardContext(private_texts=[ex.text for ex in private], public_texts=public)
         ctx.boundary.guard_contexts[DATA_PARTY] = guard
         ctx.connect_model_party(batch_size=cfg.batch_size)
         tokenizer = load_tokenizer(ctx.large)
@@ -278,9 +287,8 @@ class OffsiteTuning(Strategy):
                                                              adapter_bytes))
         result.metrics["privacy"] = {
             "private_records_sent": 0,
-            "evaluation_prompts_sent": 2 * len(test) if cfg.evaluate_plugin else 0,
-            "sent": "adapter-block weights; test prompts to score the untuned and the plug-in "
-                    "LM" if cfg.evaluate_plugin else "adapter-block weights only"}
+            "sent": "adapter-block weights only (the untuned and plug-in LM are scored on the "
+                    "test prompts over the measurement channel, not counted as crossed)"}
         result.artifacts["adapter"] = str(folder / "adapter.safetensors")
         if cfg.trainable == "lora":
             result.artifacts["lora_adapter"] = str(folder / "lora")

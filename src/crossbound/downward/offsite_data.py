@@ -115,14 +115,17 @@ def export_adapter(model: Any, received: Received, folder: Path) -> dict[str, to
 def remote_metrics(ctx: RunContext, sender: str, examples: Sequence[Example], model: str,
                    prompts_per_request: int, label: str) -> dict[str, float]:
     """The task's metrics for a model the model party serves (``model``: ``lm`` or
-    ``offsite-plugin``), asked through the boundary the way a user of the deployed model would:
-    prompts go out, label scores (or answers) come back, the labels stay here."""
+    ``offsite-plugin``), asked the way a user of the deployed model would: prompts go out,
+    label scores (or answers) come back, the labels stay here."""
     task = ctx.task
     prompts = [task.prompt(ex) for ex in examples]
 
+    # Evaluation, not the protocol: the test prompts go over the measurement channel (its
+    # own transcript, not counted as crossed), so the strategy's record shows only what
+    # offsite-tuning itself needs to send.
     def ask(chunk: list[str], meta: dict[str, Any]) -> Message:
-        return ctx.boundary.request(Message(Kind.TEXT, sender, MODEL_PARTY, chunk,
-                                            {**meta, "model": model}))
+        return ctx.measure(Message(Kind.TEXT, sender, MODEL_PARTY, chunk,
+                                   {**meta, "model": model}))
 
     with ctx.step(label, len(examples)) as bar:
         if task.choices is None:
