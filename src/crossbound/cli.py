@@ -45,7 +45,7 @@ err = Console(stderr=True)
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}")
+    err.print(f"[bold red]error:[/] {message}", soft_wrap=True)  # paths stay on one line
     return typer.Exit(code)
 
 
@@ -450,6 +450,8 @@ def sanitize(
     """Replace PII with consistent placeholders ([PERSON_1], [PHONE_1], ...), or evaluate that."""
     from crossbound.privacy.sanitizer import Sanitizer
 
+    if evaluate is None and file is not None and str(file) != "-" and not file.is_file():
+        raise _fail(f"{file}: no such file")
     sanitizer = Sanitizer(presidio=not regex_only)
     try:
         if evaluate is not None:
@@ -460,8 +462,6 @@ def sanitize(
             records = [*task.train, *task.validation, *task.test, *task.public]
             report = evaluate_pii_detection(records, sanitizer)
         else:
-            if file is not None and str(file) != "-" and not file.is_file():
-                raise _fail(f"{file}: no such file")
             text = sys.stdin.read() if file is None or str(file) == "-" else file.read_text()
             result = sanitizer.sanitize(text)
     except (ImportError, RuntimeError, ValueError, FileNotFoundError) as exc:
