@@ -40,7 +40,9 @@ app.add_typer(models_app, name="models")
 app.add_typer(tasks_app, name="tasks")
 app.add_typer(strategies_app, name="strategies")
 
-out = Console()
+# A terminal keeps its own width; a log or a pipe gets 140 columns, where rich would squeeze
+# the bench's tables into 80 and cut every number short.
+out = Console(width=None if sys.stdout.isatty() else 140)
 err = Console(stderr=True)
 
 

@@ -21,6 +21,7 @@ from typing import Any, Literal
 import torch
 
 from crossbound.baselines.common import (
+    QUICK_TRAINING,
     check_party,
     eval_subset,
     evaluate_on,
@@ -161,9 +162,10 @@ class LogitKD(Strategy):
         top16 = {"top_k": "16", "value_bits": "8"}
         top8 = {"top_k": "8", "value_bits": "8"}
         if profile == "quick":
-            # The LM scores 60 public texts (54 train, 6 held out for agreement); one epoch.
-            limits = {"transfer_limit": "60", "epochs": "1", "train_limit": "120",
-                      "eval_limit": "60"}
+            # The LM scores 60 public texts (54 train, 6 held out for agreement); the SM trains
+            # as local-finetune's quick cell does.
+            limits = {"transfer_limit": "60", "train_limit": "120", "eval_limit": "60",
+                      **QUICK_TRAINING}
             return [("top16-8bit", {**top16, **limits})]
         return [("top16-8bit", top16), ("top8-8bit", top8)]
 

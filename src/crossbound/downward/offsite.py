@@ -411,8 +411,9 @@ def _utility(task: Task, metrics: dict[str, dict[str, float]], examples: int) ->
     out: dict[str, Any] = {"sm_before": head["emulator_before"],
                            "sm_after": head["emulator_after"]}
     if "plugin" in metrics:
+        # What the strategy delivers is the plug-in LM: it is the headline (``final``).
         out.update({"lm_before": head["lm_before"], "lm_after": head["plugin"],
-                    **metrics["plugin"]})
+                    "final": head["plugin"], **metrics["plugin"]})
     if "full_finetune" in head:
         out["lm_full_finetune"] = head["full_finetune"]
         if "plugin" in head:

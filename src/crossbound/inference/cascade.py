@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from crossbound.baselines.common import check_party, eval_subset
+from crossbound.baselines.common import QUICK_TRAINING, check_party, eval_subset
 from crossbound.boundary.contracts import OPEN_TEXT, AccessContract, GuardContext, allow
 from crossbound.boundary.messages import Kind
 from crossbound.evaluate.utility import classification_metrics, subgroup_accuracy
@@ -105,8 +105,9 @@ class Cascade(Strategy):
     @classmethod
     def bench_settings(cls, profile: str) -> list[tuple[str, dict[str, str]]]:
         if profile == "quick":
-            limits = {"sm_epochs": "1", "train_limit": "120", "validation_limit": "30",
-                      "eval_limit": "60", "reference_raw": "false"}
+            limits = {"sm_epochs": QUICK_TRAINING["epochs"], "lr": QUICK_TRAINING["lr"],
+                      "train_limit": "120", "validation_limit": "30", "eval_limit": "60",
+                      "reference_raw": "false"}
             return [("max-prob", {**limits, "router": "max_prob"})]
         return [("max-prob", {"router": "max_prob"}), ("learned", {"router": "learned"})]
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from crossbound.baselines.common import check_party, eval_subset
+from crossbound.baselines.common import QUICK_TRAINING, check_party, eval_subset
 from crossbound.boundary.contracts import MODEL_PARTY, AccessContract, GuardContext, allow
 from crossbound.boundary.messages import Kind, Message
 from crossbound.evaluate.utility import (
@@ -131,8 +131,9 @@ class PrivatePrompt(Strategy):
     def bench_settings(cls, profile: str) -> list[tuple[str, dict[str, str]]]:
         if profile == "quick":
             # The LM's answer on raw prompts is remote-lm's cell: no reference run here.
-            limits = {"sm_epochs": "1", "train_limit": "120", "validation_limit": "30",
-                      "eval_limit": "60", "reference_raw": "false"}
+            limits = {"sm_epochs": QUICK_TRAINING["epochs"], "lr": QUICK_TRAINING["lr"],
+                      "train_limit": "120", "validation_limit": "30", "eval_limit": "60",
+                      "reference_raw": "false"}
             return [("sanitize", {**limits, "protect": "sanitize"})]
         return [("sanitize", {"protect": "sanitize"}),
                 ("perturb-eps16", {"protect": "perturb", "epsilon": "16"})]
