@@ -100,3 +100,52 @@ def test_logit_kd_over_http_equals_in_process(tmp_path):
     client_rows = _kinds_and_sizes(tmp_path / "http" / "transcript.jsonl")
     assert client_rows == _kinds_and_sizes(tmp_path / "local" / "transcript.jsonl")
     assert _kinds_and_sizes(tmp_path / "server.jsonl") == client_rows
+
+
+@pytest.mark.parametrize("strategy", ["private-prompt", "cascade"])
+def test_inference_strategies_over_http_equal_in_process(strategy, tmp_path):
+    from crossbound.strategy import get_strategy
+
+    config = {"sanitizer": "regex", "sm_epochs": "0", "eval_limit": "10",
+              "validation_limit": "8", "prompts_per_request": "4"}
+    transcript = Transcript(tmp_path / "server.jsonl")
+    app = create_app(load_model("tiny-large"), KeyStore.from_keys({"data-party-0": KEY}),
+                     get_strategy(strategy).contract, transcript, Limits())
+    with running_server(app) as url:
+        remote = run_strategy(strategy, task=TASK, large="tiny-large", small="tiny-small",
+                              out_dir=tmp_path / "http", config=config,
+                              remote=HttpTransport(url, KEY))
+    transcript.close()
+    local = run_strategy(strategy, task=TASK, large="tiny-large", small="tiny-small",
+                         out_dir=tmp_path / "local", config=config)
+    same = {k for k in local.metrics["utility"] if not k.startswith("lm_raw")}
+    assert {k: remote.metrics["utility"].get(k) for k in same} == {
+        k: local.metrics["utility"][k] for k in same}
+    assert remote.metrics["efficiency"]["bytes_crossed"] == local.metrics["efficiency"][
+        "bytes_crossed"]
+    client_rows = _kinds_and_sizes(tmp_path / "http" / "transcript.jsonl")
+    assert client_rows and client_rows == _kinds_and_sizes(tmp_path / "local" /
+                                                           "transcript.jsonl")
+    # the server recorded every crossing of the protocol, and of the measurement channel
+    # only what its contract accepted (the client records a request before it is refused)
+    measured = _kinds_and_sizes(tmp_path / "http" / "measurement-transcript.jsonl") if (
+        tmp_path / "http" / "measurement-transcript.jsonl").exists() else []
+    server = _kinds_and_sizes(tmp_path / "server.jsonl")
+    assert set(client_rows) <= set(server) <= set(client_rows + measured)
+    if strategy == "private-prompt":
+        # the server's contract refuses raw prompts, even for a reference: the run says so
+        assert "refused" in remote.metrics["utility"]["lm_raw_refused"]
+        assert "lm_raw" not in remote.metrics["utility"] and "lm_raw" in local.metrics[
+            "utility"]
+
+
+def test_private_prompt_with_an_openai_compatible_party(service, tmp_path):
+    url, _ = service
+    party = OpenAICompatibleParty(f"{url}/v1", KEY, "tiny-large")
+    config = {"sanitizer": "regex", "sm_epochs": "0", "eval_limit": "8",
+              "validation_limit": "6", "reference_raw": "false"}
+    result = run_strategy("private-prompt", task=TASK, large="tiny-large", small="tiny-small",
+                          out_dir=tmp_path, config=config, model_party=party)
+    assert result.metrics["efficiency"]["lm_calls"] > 0
+    assert 0.0 <= result.metrics["utility"]["final"] <= 1.0
+    assert result.metrics["privacy"]["pii_crossed"]["occurrences"] == 0

@@ -771,6 +771,13 @@ def plan_command(
 
 
 def main() -> None:
+    import warnings
+
+    # transformers 5.2x announces, on every KV-cached forward pass, that `past_key_values`
+    # will be renamed; crossbound supports transformers 5.0 onwards, where the new name does
+    # not exist yet. The notice says nothing to a CLI user.
+    warnings.filterwarnings("ignore", message=r"`past_key_values` is deprecated",
+                            category=FutureWarning)
     try:
         app()
     except KeyboardInterrupt:

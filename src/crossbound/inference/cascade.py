@@ -34,6 +34,7 @@ from crossbound.inference.querying import (
     QueryConfig,
     admissible,
     lm_label_logprobs,
+    reference_or_refusal,
     sm_label_logprobs,
     tuned_sm,
 )
@@ -224,10 +225,14 @@ class Cascade(Strategy):
                     "lm_always": round(float(lm_right[rows].float().mean()), 4),
                     "share_to_lm": round(float(mask[rows].float().mean()), 4)}
         if cfg.reference_raw:
-            raw = lm_label_logprobs(ctx, task, [task.prompt(ex) for ex in test],
-                                    cfg.prompts_per_request, measurement=True,
-                                    label="LM on the raw prompts (reference)")
-            utility["lm_raw"] = round(float((raw.argmax(-1) == gold_test).float().mean()), 4)
+            raw, refused = reference_or_refusal(lambda: lm_label_logprobs(
+                ctx, task, [task.prompt(ex) for ex in test], cfg.prompts_per_request,
+                measurement=True, label="LM on the raw prompts (reference)"))
+            if raw is None:
+                utility["lm_raw_refused"] = refused
+            else:
+                utility["lm_raw"] = round(float((raw.argmax(-1) == gold_test).float().mean()),
+                                          4)
         result = Result(strategy=self.name, config=cfg.to_dict(), task={},
                         models={"large": ctx.large, "small": ctx.small})
         result.metrics["utility"] = utility

@@ -47,6 +47,7 @@ from crossbound.inference.querying import (
     QueryConfig,
     admissible,
     lm_label_logprobs,
+    reference_or_refusal,
     sm_label_logprobs,
     tuned_sm,
 )
@@ -220,11 +221,14 @@ class PrivatePrompt(Strategy):
             "fusion_weight": weight, "validation_accuracy_by_weight": by_weight,
         }
         if cfg.reference_raw:
-            raw = lm_label_logprobs(ctx, task, [task.prompt(ex) for ex in test],
-                                    cfg.prompts_per_request, measurement=True,
-                                    label="LM on the raw prompts (reference)")
-            lm_raw = metrics(raw)
-            utility.update({"lm_raw": headline(lm_raw, task), "lm_raw_metrics": lm_raw})
+            raw, refused = reference_or_refusal(lambda: lm_label_logprobs(
+                ctx, task, [task.prompt(ex) for ex in test], cfg.prompts_per_request,
+                measurement=True, label="LM on the raw prompts (reference)"))
+            if raw is None:
+                utility["lm_raw_refused"] = refused
+            else:
+                lm_raw = metrics(raw)
+                utility.update({"lm_raw": headline(lm_raw, task), "lm_raw_metrics": lm_raw})
         return utility
 
     def _free_text(self, ctx: RunContext, cfg: PrivatePromptConfig, task: Task, sm: Any,
@@ -261,11 +265,19 @@ class PrivatePrompt(Strategy):
                                    "sm_alone": mean_rouge(alone),
                                    "lm_protected": mean_rouge(per_query)}
         if cfg.reference_raw:
-            raw: list[str] = []
-            for start in range(0, len(test), cfg.prompts_per_request):
-                chunk = [task.prompt(ex) for ex in test[start : start + cfg.prompts_per_request]]
-                raw.extend(ctx.measure(Message(
-                    Kind.TEXT, DATA_PARTY, MODEL_PARTY, chunk,
-                    {"op": "generate", "max_new_tokens": cfg.max_new_tokens})).payload)
-            utility["lm_raw"] = mean_rouge(raw)
+            def answer_raw() -> list[str]:
+                raw: list[str] = []
+                for start in range(0, len(test), cfg.prompts_per_request):
+                    chunk = [task.prompt(ex)
+                             for ex in test[start : start + cfg.prompts_per_request]]
+                    raw.extend(ctx.measure(Message(
+                        Kind.TEXT, DATA_PARTY, MODEL_PARTY, chunk,
+                        {"op": "generate", "max_new_tokens": cfg.max_new_tokens})).payload)
+                return raw
+
+            answers, refused = reference_or_refusal(answer_raw)
+            if answers is None:
+                utility["lm_raw_refused"] = refused
+            else:
+                utility["lm_raw"] = mean_rouge(answers)
         return utility

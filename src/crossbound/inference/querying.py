@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import torch
 
@@ -24,6 +24,7 @@ from crossbound.boundary.contracts import (
     get_guard,
     register_guard,
 )
+from crossbound.boundary.http import RemoteError
 from crossbound.boundary.messages import Kind, Message
 from crossbound.evaluate.utility import calibrated, choice_logprobs, content_free_prompt
 from crossbound.models.loading import load_model
@@ -222,3 +223,16 @@ def sm_label_logprobs(sm: Any, task: Task, examples: Sequence[Example],
     scores = choice_logprobs(sm.model, sm.tokenizer, prompts, task.choices, batch_size)
     free = choice_logprobs(sm.model, sm.tokenizer, [content_free_prompt(task)], task.choices)
     return torch.log_softmax(calibrated(scores, free[0]), dim=-1)
+
+
+T = TypeVar("T")
+
+
+def reference_or_refusal(measure: Callable[[], T]) -> tuple[T | None, str | None]:
+    """Run a reference measurement (the LM on raw prompts). A remote model party applies its
+    contract to every message it receives, measurement or not, and may refuse raw prompts:
+    the run then goes on without the reference and says why."""
+    try:
+        return measure(), None
+    except RemoteError as exc:
+        return None, f"the model party refused the reference measurement: {exc}"
