@@ -34,7 +34,7 @@ from crossbound.inference.querying import (
     QueryConfig,
     admissible,
     lm_label_logprobs,
-    reference_or_refusal,
+    raw_label_reference,
     sm_label_logprobs,
     tuned_sm,
 )
@@ -224,15 +224,10 @@ class Cascade(Strategy):
                     "sm_alone": round(float(sm_right[rows].float().mean()), 4),
                     "lm_always": round(float(lm_right[rows].float().mean()), 4),
                     "share_to_lm": round(float(mask[rows].float().mean()), 4)}
-        if cfg.reference_raw:
-            raw, refused = reference_or_refusal(lambda: lm_label_logprobs(
-                ctx, task, [task.prompt(ex) for ex in test], cfg.prompts_per_request,
-                measurement=True, label="LM on the raw prompts (reference)"))
-            if raw is None:
-                utility["lm_raw_refused"] = refused
-            else:
-                utility["lm_raw"] = round(float((raw.argmax(-1) == gold_test).float().mean()),
-                                          4)
+        raw = raw_label_reference(ctx, task, test, cfg.prompts_per_request, utility) \
+            if cfg.reference_raw else None
+        if raw is not None:
+            utility["lm_raw"] = round(float((raw.argmax(-1) == gold_test).float().mean()), 4)
         result = Result(strategy=self.name, config=cfg.to_dict(), task={},
                         models={"large": ctx.large, "small": ctx.small})
         result.metrics["utility"] = utility

@@ -47,6 +47,7 @@ from crossbound.inference.querying import (
     QueryConfig,
     admissible,
     lm_label_logprobs,
+    raw_label_reference,
     reference_or_refusal,
     sm_label_logprobs,
     tuned_sm,
@@ -220,15 +221,11 @@ class PrivatePrompt(Strategy):
             "lm_protected": headline(lm_protected, task), "lm_protected_metrics": lm_protected,
             "fusion_weight": weight, "validation_accuracy_by_weight": by_weight,
         }
-        if cfg.reference_raw:
-            raw, refused = reference_or_refusal(lambda: lm_label_logprobs(
-                ctx, task, [task.prompt(ex) for ex in test], cfg.prompts_per_request,
-                measurement=True, label="LM on the raw prompts (reference)"))
-            if raw is None:
-                utility["lm_raw_refused"] = refused
-            else:
-                lm_raw = metrics(raw)
-                utility.update({"lm_raw": headline(lm_raw, task), "lm_raw_metrics": lm_raw})
+        raw = raw_label_reference(ctx, task, test, cfg.prompts_per_request, utility) \
+            if cfg.reference_raw else None
+        if raw is not None:
+            lm_raw = metrics(raw)
+            utility.update({"lm_raw": headline(lm_raw, task), "lm_raw_metrics": lm_raw})
         return utility
 
     def _free_text(self, ctx: RunContext, cfg: PrivatePromptConfig, task: Task, sm: Any,

@@ -236,3 +236,17 @@ def reference_or_refusal(measure: Callable[[], T]) -> tuple[T | None, str | None
         return measure(), None
     except RemoteError as exc:
         return None, f"the model party refused the reference measurement: {exc}"
+
+
+def raw_label_reference(ctx: RunContext, task: Task, test: Sequence[Example],
+                        per_request: int, utility: dict[str, Any]
+                        ) -> torch.Tensor | None:
+    """The LM's label log-probs on the raw test prompts, over the measurement channel (a
+    reference the strategy itself never sends); None, with ``utility["lm_raw_refused"]``
+    saying why, where a remote model party refuses raw prompts."""
+    raw, refused = reference_or_refusal(lambda: lm_label_logprobs(
+        ctx, task, [task.prompt(ex) for ex in test], per_request, measurement=True,
+        label="LM on the raw prompts (reference)"))
+    if raw is None:
+        utility["lm_raw_refused"] = refused
+    return raw
