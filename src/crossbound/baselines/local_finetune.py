@@ -109,7 +109,7 @@ class LocalFinetune(Strategy):
         dp = {"trainable": "lora", "dp_epsilon": "3", "lr": "2e-3", "batch_size": "16"}
         if profile == "quick":
             # 120 records and small attacks: a minute or two a cell. Without DP, two epochs
-            # (30 steps) at a higher rate: at the default rate 15 steps leave the SM at chance.
+            # (30 steps) at a higher rate: one epoch leaves the SM near chance.
             limits = {"train_limit": "120", "eval_limit": "60", "attack_limit": "30",
                       "canary_candidates": "50"}
             return [("no-dp", {**limits, **QUICK_TRAINING}),
