@@ -1,0 +1,174 @@
+"""``crossbound bench`` and ``crossbound plan``: the multi-objective benchmark and the budget
+planner on its results."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from crossbound.cli import (
+    DEFAULT_LARGE,
+    DEFAULT_SMALL,
+    _bar_factory,
+    _fail,
+    _progress,
+    app,
+    err,
+    out,
+)
+
+
+@app.command("bench")
+def bench(
+    profile: Annotated[str, typer.Option(
+        help="quick: every direction in minutes on a laptop CPU; full: every mechanism "
+        "setting.")] = "quick",
+    task: Annotated[str, typer.Option(help="Task name with options, or a file.")] =
+    "clinic-triage",
+    large: Annotated[str, typer.Option(help="The model party's LM.")] = DEFAULT_LARGE,
+    small: Annotated[str, typer.Option(help="The data party's SM.")] = DEFAULT_SMALL,
+    out_dir: Annotated[Path, typer.Option("--out", help="Bench folder (reused: finished "
+                                          "cells are not run again).")] = Path("runs/bench"),
+    only: Annotated[list[str] | None, typer.Option(
+        "--only", help="Run only this strategy or cell (strategy--setting); repeatable, or "
+        "comma-separated.")] = None,
+    settings: Annotated[list[str] | None, typer.Option(
+        "--set", help="key=value for every strategy that has the setting, or "
+        "strategy.key=value; wins over the profile's values (repeatable).")] = None,
+    report: Annotated[bool, typer.Option(help="Write report.html and the PNG plots.")] = True,
+) -> None:
+    """Run strategies × mechanism settings on a task and record utility, privacy, exposure
+    and cost per cell; resumable (finished cells are reused), failures recorded.
+
+    Writes OUT/results.json, OUT/results.csv, OUT/report.html, OUT/plots/*.png and one
+    folder per cell under OUT/cells/.
+    """
+    import shlex
+
+    from crossbound.bench.plan import DEFAULT_BUDGETS, plan
+    from crossbound.bench.run import BenchArgs, CellOutcome, run_bench
+
+    names = [n.strip() for item in only or [] for n in item.split(",") if n.strip()]
+    args = BenchArgs(profile=profile, task=task, large=large, small=small, only=names,
+                     overrides=list(settings or []))
+    command = shlex.join(["crossbound", *sys.argv[1:]]) if sys.argv[1:2] == ["bench"] else None
+
+    def on_cell(outcome: CellOutcome) -> None:
+        if outcome.status == "ok":
+            how = "reused" if outcome.reused else f"done in {outcome.seconds:.1f} s"
+            err.print(f"[green]✓[/] {outcome.spec.id}: {how}", highlight=False)
+        else:
+            error = outcome.error or {}
+            err.print(f"[red]✗[/] {outcome.spec.id}: failed after {outcome.seconds:.1f} s — "
+                      f"{error.get('type')}: {error.get('message')} (see "
+                      f"{outcome.folder / 'error.json'})", highlight=False, markup=True)
+
+    with _progress() as progress:
+        try:
+            results = run_bench(args, out_dir, progress=_bar_factory(progress, keep=False),
+                                on_cell=on_cell, command=command, report=report)
+        except (ValueError, FileNotFoundError) as exc:
+            raise _fail(str(exc)) from exc
+    _print_bench(results)
+    answer = plan(results, DEFAULT_BUDGETS)
+    if answer.best is not None:
+        out.print(f"best within {DEFAULT_BUDGETS.describe()}: [bold]{answer.best['id']}[/] "
+                  f"(crossbound plan --results {out_dir} for other budgets)")
+    if report:
+        out.print(f"report: {out_dir / 'report.html'}  (plots: {out_dir / 'plots'})")
+    out.print(f"results: {out_dir / 'results.json'}, {out_dir / 'results.csv'}")
+    if results["timings"]["cells_failed"]:
+        raise typer.Exit(1)
+
+
+def _print_bench(results: dict[str, Any]) -> None:
+    from crossbound.bench.report import summary_rows
+
+    t = results["timings"]
+    table = Table(title=f"bench: {results['args']['task']} ({results['args']['profile']}; "
+                        f"{t['cells_computed']} computed, {t['cells_reused']} reused, "
+                        f"{t['cells_failed']} failed, {t['seconds']:.0f} s)")
+    # summary_rows' column → a short header, so the table fits an 80-column log
+    columns = {"cell": "cell", "utility": "utility", "data leakage": "leak ε",
+               "PII crossed": "PII", "bytes crossed": "crossed", "from model party": "from LM",
+               "LM calls": "LM calls", "wall s": "wall s", "status": "status"}
+    for column, header in columns.items():
+        table.add_column(header, justify="left" if column in ("cell", "status") else "right",
+                         no_wrap=column == "cell")
+    for row in summary_rows(results):
+        table.add_row(*(str(row.get(c, ("", None))[0]) for c in columns))
+    out.print(table)
+
+
+@app.command("plan")
+def plan_command(
+    results_dir: Annotated[Path, typer.Option(
+        "--results", help="A bench folder (or its results.json).")],
+    max_epsilon: Annotated[float | None, typer.Option(
+        help="Data-leakage budget: DP ε (0: nothing private may cross).")] = None,
+    max_bytes: Annotated[str | None, typer.Option(
+        help="Bytes crossed, both directions (e.g. 50MB, 1.5GiB).")] = None,
+    max_seconds: Annotated[str | None, typer.Option(
+        help="Wall time of a run (e.g. 900, 15m).")] = None,
+    max_lm_exposure: Annotated[str | None, typer.Option(
+        help="Bytes the model party may send (e.g. 2MB): its exposure.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Pick the best strategy and setting under privacy, cost and exposure budgets; show the
+    Pareto front and why every other cell was excluded."""
+    from crossbound.bench.plan import (
+        Budgets,
+        describe_reason,
+        human_bytes,
+        parse_bytes,
+        parse_seconds,
+    )
+    from crossbound.bench.plan import plan as make_plan
+    from crossbound.bench.results import load_results
+
+    try:
+        budgets = Budgets(
+            max_epsilon=max_epsilon,
+            max_bytes=None if max_bytes is None else parse_bytes(max_bytes),
+            max_seconds=None if max_seconds is None else parse_seconds(max_seconds),
+            max_lm_exposure=None if max_lm_exposure is None else parse_bytes(max_lm_exposure))
+        results = load_results(results_dir)
+    except (ValueError, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from exc
+    answer = make_plan(results, budgets)
+    data = answer.to_dict()
+    if as_json:
+        print(json.dumps(data, indent=2))
+        return
+    table = Table(title=f"cells within {budgets.describe()}, best first")
+    for column in ("cell", "utility", "data leakage", "bytes crossed", "wall s",
+                   "from model party"):
+        table.add_column(column, justify="left" if column == "cell" else "right")
+    def leak(value: Any) -> str:
+        return "∞" if value == "inf" else f"{value:.3g}"
+
+    front = {c["cell"] for c in data["pareto_front"]}
+    for row in data["feasible"]:
+        mark = " ◆" if row["cell"] in front else ""
+        table.add_row(row["cell"] + mark, f"{row['utility']:.3f}", leak(row["data_leakage"]),
+                      human_bytes(row["bytes_crossed"] or 0), f"{row['wall_seconds']:.1f}",
+                      human_bytes(row["bytes_from_model_party"] or 0))
+    out.print(table)
+    if data["best"] is None:
+        out.print(f"[red]no cell is within {budgets.describe()}[/]")
+    else:
+        best = data["best"]
+        out.print(f"best: [bold]{best['cell']}[/] (utility {best['utility']:.3f} from "
+                  f"{best['utility_key']}; data leakage {leak(best['data_leakage'])}, "
+                  f"{best['data_leakage_basis']})")
+    out.print("Pareto front (utility ↑; data leakage, bytes, seconds ↓; ◆ above): "
+              + (", ".join(c["cell"] for c in data["pareto_front"]) or "none"))
+    for excluded in answer.excluded:
+        out.print(f"  excluded {excluded['cell']}: "
+                  + "; ".join(describe_reason(r) for r in excluded["reasons"]), markup=False,
+                  highlight=False)

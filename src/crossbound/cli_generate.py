@@ -1,0 +1,95 @@
+"""``crossbound generate``: text from the LM alone, speculatively, or proxy-tuned."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from crossbound.cli import DEFAULT_LARGE, _fail, app, err
+
+
+@app.command("generate")
+def generate(
+    strategy: Annotated[str, typer.Argument(
+        help="direct (the LM alone), speculative (the SM drafts, the LM verifies) or "
+        "proxy-tuning (LM + α·(SM tuned − SM base)).")],
+    large: Annotated[str, typer.Option(help="The model party's LM.")] = DEFAULT_LARGE,
+    small: Annotated[str | None, typer.Option(
+        help="speculative: the draft model; proxy-tuning: the tuned SM.")] = None,
+    small_base: Annotated[str | None, typer.Option(
+        help="proxy-tuning: the SM before tuning.")] = None,
+    prompt: Annotated[str | None, typer.Option(help="One prompt.")] = None,
+    batch_file: Annotated[Path | None, typer.Option(
+        help="Prompts, one per line, or a .jsonl file of {\"prompt\": ...} objects.")] = None,
+    max_new_tokens: Annotated[int, typer.Option(help="Most new tokens per prompt.")] = 64,
+    temperature: Annotated[float, typer.Option(help="0: greedy.")] = 0.0,
+    top_p: Annotated[float, typer.Option(help="Nucleus sampling mass.")] = 1.0,
+    stop: Annotated[list[str] | None, typer.Option(
+        help="Stop string (repeatable); the output ends before it.")] = None,
+    chat: Annotated[bool, typer.Option(help="Wrap prompts in the LM's chat template.")] = False,
+    gamma: Annotated[int, typer.Option(help="speculative: tokens drafted per step.")] = 4,
+    adaptive: Annotated[bool, typer.Option(
+        help="speculative: adapt γ to the running acceptance rate.")] = True,
+    draft_vocab: Annotated[int, typer.Option(
+        help="speculative: the SM scores only the first N token ids (0: all).")] = 0,
+    alpha: Annotated[float, typer.Option(help="proxy-tuning: weight of the SM difference.")]
+    = 1.0,
+    batch_size: Annotated[int, typer.Option(help="Prompts decoded together.")] = 8,
+    seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
+    boundary: Annotated[bool, typer.Option(
+        help="Put the LM behind an in-process boundary and report what crossed.")] = False,
+    remote: Annotated[str | None, typer.Option(
+        help="URL of a `crossbound serve` model party (API key from $CROSSBOUND_API_KEY).")]
+    = None,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print texts and statistics as JSON.")] = False,
+) -> None:
+    """Generate text with the LM alone, speculatively with an SM, or proxy-tuned."""
+    import os
+
+    from crossbound.inference.generate import read_prompts, run_generate
+
+    try:
+        prompts = read_prompts(prompt, batch_file)
+    except (ValueError, FileNotFoundError, json.JSONDecodeError) as exc:
+        raise _fail(str(exc)) from exc
+    transport: Any = None
+    if remote:
+        from crossbound.boundary.http import HttpTransport
+
+        key = os.environ.get("CROSSBOUND_API_KEY", "")
+        if not key:
+            raise _fail("--remote needs the data party's API key in $CROSSBOUND_API_KEY")
+        transport = HttpTransport(remote, key)
+    try:
+        result = run_generate(
+            strategy, large=large, prompts=prompts, small=small, small_base=small_base,
+            max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
+            stop=tuple(stop or ()), chat=chat, gamma=gamma, adaptive=adaptive,
+            draft_vocab=draft_vocab, alpha=alpha, batch_size=batch_size, seed=seed,
+            boundary=boundary, remote=transport)
+    except (ValueError, PermissionError, FileNotFoundError, RuntimeError) as exc:
+        raise _fail(str(exc)) from exc
+    finally:
+        if transport is not None:
+            transport.close()
+    if as_json:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+        return
+    for output in result["outputs"]:
+        if len(result["outputs"]) > 1:
+            err.print(f"[bold]» {output['prompt']}[/]")
+        sys.stdout.write(output["text"] + "\n")
+    stats = result["stats"]
+    line = (f"{stats.get('new_tokens')} new tokens, {stats.get('tokens_per_second')} tokens/s, "
+            f"{stats.get('lm_forward_passes')} LM forward passes")
+    if stats.get("acceptance_rate") is not None:
+        line += f", acceptance {stats['acceptance_rate']}"
+    if "boundary" in result:
+        line += (f"; {result['boundary']['bytes_per_token']} bytes and "
+                 f"{result['boundary']['round_trips_per_token']} round trips per token crossed")
+    err.print(line)
