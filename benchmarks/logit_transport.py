@@ -33,13 +33,13 @@ import torch
 
 from crossbound.boundary.channel import Boundary
 from crossbound.downward.logit_kd import LOGITS_DOWN
-from crossbound.downward.teacher import query_topk, same_tokenizer_rows
 from crossbound.evaluate.exposure import next_token_agreement
 from crossbound.models.loading import load_model
 from crossbound.parties import ModelParty
 from crossbound.result import machine, versions
 from crossbound.tasks.corpora import load_corpus
 from crossbound.training.distill import KDSettings, TransferRow, distill_finetune
+from crossbound.training.topk_transfer import query_topk, same_tokenizer_rows
 
 SPARSE = ("k32-4bit", "k20-8bit", "k16-8bit", "k8-8bit", "k16-4bit")
 ARMS = ("full", "top128-fp32", *SPARSE, *(f"{arm}+tail" for arm in SPARSE))

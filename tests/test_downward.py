@@ -11,18 +11,18 @@ from crossbound.boundary.channel import Boundary
 from crossbound.boundary.contracts import ContractViolation, GuardContext
 from crossbound.boundary.messages import Kind, Message
 from crossbound.downward.logit_kd import LOGITS_DOWN
-from crossbound.downward.teacher import (
+from crossbound.models.loading import load_model, load_tokenizer
+from crossbound.parties import ModelParty
+from crossbound.runner import run_strategy
+from crossbound.tasks.registry import load_task
+from crossbound.training.distill import kd_loss
+from crossbound.training.topk_transfer import (
     TopkReply,
     VocabMap,
     align_rows,
     query_topk,
     same_tokenizer_rows,
 )
-from crossbound.models.loading import load_model, load_tokenizer
-from crossbound.parties import ModelParty
-from crossbound.runner import run_strategy
-from crossbound.tasks.registry import load_task
-from crossbound.training.distill import kd_loss
 
 TASK = "clinic-triage:n=120,seed=3"
 DIVS = ["forward_kl", "reverse_kl", "jsd"]

@@ -149,3 +149,39 @@ def test_private_prompt_with_an_openai_compatible_party(service, tmp_path):
     assert result.metrics["efficiency"]["lm_calls"] > 0
     assert 0.0 <= result.metrics["utility"]["final"] <= 1.0
     assert result.metrics["privacy"]["pii_crossed"]["occurrences"] == 0
+
+
+@pytest.mark.parametrize(("strategy", "config"), [
+    ("dp-synthetic-data", {"per_label": "2", "min_chars": "1", "min_words": "1",
+                           "eval_limit": "8", "max_new_tokens": "16", "sm_batch_size": "8"}),
+    ("mutual-kt", {"rounds": "2", "transfer_limit": "8", "eval_limit": "8",
+                   "train_limit": "16", "compare_local": "false"}),
+])
+def test_upward_strategies_over_http_equal_in_process(strategy, config, tmp_path):
+    from crossbound.strategy import get_strategy
+
+    transcript = Transcript(tmp_path / "server.jsonl")
+    app = create_app(load_model("tiny-large"), KeyStore.from_keys({"data-party-0": KEY}),
+                     get_strategy(strategy).contract, transcript, Limits())
+    with running_server(app) as url:
+        remote = run_strategy(strategy, task=TASK, large="tiny-large", small="tiny-small",
+                              out_dir=tmp_path / "http", config=config,
+                              remote=HttpTransport(url, KEY))
+    transcript.close()
+    local = run_strategy(strategy, task=TASK, large="tiny-large", small="tiny-small",
+                         out_dir=tmp_path / "local", config=config)
+    # The LM learns over HTTP what it learns in process, and the measurement agrees.
+    def untimed(utility):
+        rounds = [{k: v for k, v in r.items() if k != "protocol_seconds"}
+                  for r in utility.get("per_round", [])]
+        return {**utility, "per_round": rounds}
+
+    assert untimed(remote.metrics["utility"]) == untimed(local.metrics["utility"])
+    assert remote.metrics["efficiency"]["bytes_crossed"] == local.metrics["efficiency"][
+        "bytes_crossed"]
+    client_rows = _kinds_and_sizes(tmp_path / "http" / "transcript.jsonl")
+    assert client_rows == _kinds_and_sizes(tmp_path / "local" / "transcript.jsonl")
+    measured = _kinds_and_sizes(tmp_path / "http" / "measurement-transcript.jsonl")
+    assert measured  # the test prompts went over the measurement channel, and were accepted
+    # the server recorded every crossing of both channels (its contract let them all in)
+    assert sorted(_kinds_and_sizes(tmp_path / "server.jsonl")) == sorted(client_rows + measured)

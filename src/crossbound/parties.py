@@ -14,6 +14,8 @@ from crossbound.boundary.messages import Kind, Message, MessageError
 from crossbound.evaluate.utility import choice_logprobs, generate_answers
 from crossbound.models.loading import LoadedModel
 from crossbound.offsite_party import PLUGIN_MODEL, OffsiteOwner
+from crossbound.training.topk_transfer import topk_every_position
+from crossbound.upward_party import UPWARD_MODEL, UpwardOwner
 
 MAX_PROMPTS_PER_REQUEST = 4096
 MAX_NEW_TOKENS = 512
@@ -33,6 +35,8 @@ class ModelParty:
         self.tokens = 0  # prompt + generated tokens the LM processed
         # Offsite-tuning: emulator bundles sent and adapters plugged in, per data party.
         self.offsite = OffsiteOwner(lm)
+        # Upward transfer: a LoRA copy of the LM per data party, tuned on what it sends.
+        self.upward = UpwardOwner(lm)
         self._sessions: Any = None  # KV-cached decoding sessions (inference.remote), on demand
 
     def _count_tokens(self, texts: list[str]) -> int:
@@ -43,7 +47,8 @@ class ModelParty:
         handlers = {"score_choices": self._score_choices, "generate": self._generate,
                     "topk_logprobs": self._topk_logprobs, "lm_step": self._lm_step,
                     "offsite_bundle": self._offsite_bundle,
-                    "offsite_adapter": self._offsite_adapter}
+                    "offsite_adapter": self._offsite_adapter,
+                    "lm_finetune": self._lm_finetune, "lm_distill": self._lm_distill}
         if op not in handlers:
             raise MessageError(f"unknown operation {op!r}; the model party serves "
                                f"{', '.join(handlers)}")
@@ -99,20 +104,8 @@ class ModelParty:
             raise MessageError(f"meta.value_bits must be one of {', '.join(map(str, VALUE_BITS))}"
                                f" (32: plain float32), got {bits!r}")
         ids, mask = _checked_ids(request.payload, vocab)
-        values = torch.zeros((*ids.shape, k), dtype=torch.float32)
-        indices = torch.zeros((*ids.shape, k), dtype=torch.int32)
-        model = self.lm.model
-        device = self.lm.device
-        for start in range(0, ids.shape[0], self.batch_size):
-            rows = slice(start, start + self.batch_size)
-            batch_ids, batch_mask = ids[rows].to(device), mask[rows].to(device)
-            positions = (batch_mask.cumsum(-1) - 1).clamp(min=0)
-            logits = model(input_ids=batch_ids, attention_mask=batch_mask,
-                           position_ids=positions).logits
-            top = torch.log_softmax(logits.float(), dim=-1).topk(k, dim=-1)  # (b, T, k)
-            keep = batch_mask.unsqueeze(-1).bool()
-            values[rows] = (top.values * keep).cpu()
-            indices[rows] = (top.indices * keep).to(torch.int32).cpu()
+        values, indices = topk_every_position(self._model_for(request), ids, mask, k,
+                                              self.batch_size)
         if bits == 32:
             return self._reply(request, Kind.TOPK_LOGPROBS,
                                {"values": values, "indices": indices}, int(mask.sum()))
@@ -132,14 +125,18 @@ class ModelParty:
         return self._reply(request, kind, payload, tokens)
 
     def _model_for(self, request: Message) -> Any:
-        """The LM itself, or (``meta.model = "offsite-plugin"``) the LM with the requesting
-        party's accepted offsite-tuning adapter plugged in."""
+        """The LM itself; or, for the requesting party, the LM with its accepted
+        offsite-tuning adapter plugged in (``meta.model = "offsite-plugin"``) or its
+        upward-tuned LoRA copy (``"upward-tuned"``)."""
         which = request.meta.get("model", "lm")
         if which == "lm":
             return self.lm.model
         if which == PLUGIN_MODEL:
             return self.offsite.plugin(request.sender)
-        raise MessageError(f"meta.model must be 'lm' or {PLUGIN_MODEL!r}, got {which!r}")
+        if which == UPWARD_MODEL:
+            return self.upward.model(request.sender)
+        raise MessageError(f"meta.model must be 'lm', {PLUGIN_MODEL!r} or {UPWARD_MODEL!r}, "
+                           f"got {which!r}")
 
     def _offsite_bundle(self, request: Message) -> Message:
         out = self.offsite.bundle(request)
@@ -147,6 +144,14 @@ class ModelParty:
 
     def _offsite_adapter(self, request: Message) -> Message:
         out = self.offsite.accept(request)
+        return self._reply(request, out.kind, out.payload, out.tokens, out.meta)
+
+    def _lm_finetune(self, request: Message) -> Message:
+        out = self.upward.finetune(request)
+        return self._reply(request, out.kind, out.payload, out.tokens, out.meta)
+
+    def _lm_distill(self, request: Message) -> Message:
+        out = self.upward.distill(request)
         return self._reply(request, out.kind, out.payload, out.tokens, out.meta)
 
     def _reply(self, request: Message, kind: Kind, payload: Any, tokens: int,

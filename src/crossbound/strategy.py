@@ -226,7 +226,8 @@ def _load_families() -> None:
     # Importing a family registers its strategies (decorators run at import of the family).
     import crossbound.baselines
     import crossbound.downward
-    import crossbound.inference  # noqa: F401
+    import crossbound.inference
+    import crossbound.upward  # noqa: F401
 
 
 def all_strategies() -> dict[str, type[Strategy]]:

@@ -162,14 +162,17 @@ class Uninspectable(ValueError):
 
 def message_texts(message: Message,
                   decode: Callable[[list[int]], str] | None = None) -> Iterable[str]:
-    """The strings a text, records or (given the sender's ``decode``) token-ids message carries:
+    """The strings a text, records or (given the sender's ``decode``) token-ids message — or
+    tensors message with ``ids`` — carries:
     what content guards inspect. Token ids without ``decode`` raise :class:`Uninspectable`."""
     if message.kind == Kind.TEXT:
         yield from message.payload
     elif message.kind == Kind.RECORDS:
         for record in message.payload:
             yield from (v for v in record.values() if isinstance(v, str))
-    elif message.kind == Kind.TOKEN_IDS:
+    elif message.kind == Kind.TOKEN_IDS or (message.kind == Kind.TENSORS
+                                            and "ids" in message.payload):
+        # Token ids, or tensors that carry them (transfer rows with top-k targets)
         if decode is None:
             raise Uninspectable("token ids cannot be checked: the sender registered no "
                                 "tokenizer (GuardContext.decode)")
@@ -212,7 +215,15 @@ def verbatim_private_text(message: Message, context: GuardContext, n: int = 8) -
     return None
 
 
+def label_scores_only(message: Message, context: GuardContext) -> str | None:
+    """Guard: a tensors reply carries label scores (``score_choices``) and nothing else."""
+    if set(message.payload) != {"choice_logprobs"}:
+        return f"only label scores may come back here, not {sorted(message.payload)[:3]}"
+    return None
+
+
 register_guard("no-raw-private-text", verbatim_private_text)
+register_guard("label-scores-only", label_scores_only)
 
 
 # ---------------------------------------------------------------- common contracts

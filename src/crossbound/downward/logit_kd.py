@@ -32,12 +32,6 @@ from crossbound.boundary.contracts import MODEL_PARTY, AccessContract, GuardCont
 from crossbound.boundary.logit_codec import VALUE_BITS
 from crossbound.boundary.messages import Kind, Message
 from crossbound.downward import DOWNWARD
-from crossbound.downward.teacher import (
-    VocabMap,
-    align_rows,
-    query_topk,
-    same_tokenizer_rows,
-)
 from crossbound.evaluate.leakage import small_model_leakage
 from crossbound.models.loading import load_model, load_tokenizer
 from crossbound.result import Result
@@ -51,6 +45,13 @@ from crossbound.training.distill import (
     distill_finetune,
     student_logits_at,
     transfer_batch,
+)
+from crossbound.training.topk_transfer import (
+    VocabMap,
+    align_rows,
+    query_topk,
+    same_tokenizer_rows,
+    same_vocabulary,
 )
 
 DATA_PARTY = "data-party-0"
@@ -189,7 +190,7 @@ class LogitKD(Strategy):
             texts = self._continue(ctx, texts)
         n_fid = round(cfg.fidelity_share * len(texts)) if len(texts) > 1 else 0
         fidelity_texts, train_texts = texts[:n_fid], texts[n_fid:]
-        same = _same_vocabulary(teacher_tok, sm.tokenizer)
+        same = same_vocabulary(teacher_tok, sm.tokenizer)
         started = time.perf_counter()
         rows, align, fid_rows, wire = self._targets(ctx, train_texts, fidelity_texts,
                                                     teacher_tok, sm.tokenizer, same)
@@ -326,11 +327,3 @@ class LogitKD(Strategy):
                 agree += int((logits.argmax(-1) == teacher_top).sum())
                 total += int(keep.sum())
         return {"top1_agreement_with_lm": agree / total, "fidelity_positions": total}
-
-
-def _same_vocabulary(a: object, b: object) -> bool:
-    """Two tokenizers that map the same strings to the same ids (checked on a probe)."""
-    probe = "Route the patient message: chest pain since Monday, call 555-0142. Ünïcode ✓"
-    return (len(a) == len(b)  # type: ignore[arg-type]
-            and a(probe, add_special_tokens=False)["input_ids"]  # type: ignore[operator]
-            == b(probe, add_special_tokens=False)["input_ids"])  # type: ignore[operator]

@@ -45,10 +45,10 @@ from crossbound.downward.offsite_data import (
     Received,
     export_adapter,
     receive_bundle,
-    remote_metrics,
     train_only_adapter,
 )
 from crossbound.evaluate.exposure import emulator_gap
+from crossbound.evaluate.served import remote_metrics
 from crossbound.evaluate.utility import headline
 from crossbound.models.emulator import BUNDLE_DTYPES, adapter_state
 from crossbound.models.loading import load_model, load_tokenizer
@@ -83,15 +83,7 @@ def adapter_blocks_only(message: Message, context: GuardContext) -> str | None:
     return None
 
 
-def label_scores_only(message: Message, context: GuardContext) -> str | None:
-    """Guard: a tensors reply that is not the bundle carries label scores and nothing else."""
-    if set(message.payload) != {"choice_logprobs"}:
-        return f"only label scores may come back here, not {sorted(message.payload)[:3]}"
-    return None
-
-
 register_guard("offsite-adapter-blocks", adapter_blocks_only)
-register_guard("label-scores-only", label_scores_only)
 
 
 def offsite_contract(max_bundle_bytes: int = 1 << 30,

@@ -1,5 +1,6 @@
-"""The teacher's side of logit distillation, as the data party sees it: ask the model party for
-top-k next-token log-probs over transfer text, and line them up with the student's tokens.
+"""Top-k logit transfer between the parties: a teacher's top-k next-token log-probs over
+transfer text — asked of the model party (:func:`query_topk`, downward) or computed locally by
+the data party's SM (:func:`local_topk`, upward) — lined up with the student's tokens.
 
 Same tokenizer: teacher position t is student position t. Different tokenizers (e.g.
 ``gemma3-270m`` → ``smollm2-135m``): both tokenise the same text, and a position is kept where
@@ -46,8 +47,11 @@ def query_topk(
     rows_per_request: int = 16,
     on_request: Callable[[int], None] | None = None,
     wire: dict[str, int] | None = None,
+    model: str | None = None,
 ) -> list[TopkReply]:
     """Ask the model party for the top-k at every position of ``rows`` (its token ids).
+
+    ``model``: which of its models answers (``meta.model``; None: the LM itself).
 
     ``value_bits`` < 32 asks for the compressed reply. ``on_request(n_rows)`` is called after
     each request (progress). ``wire`` collects ``reply_bytes`` (encoded replies, headers
@@ -67,6 +71,8 @@ def query_topk(
         meta: dict[str, Any] = {"op": "topk_logprobs", "k": k}
         if value_bits != 32:
             meta["value_bits"] = value_bits
+        if model is not None:
+            meta["model"] = model
         reply = boundary.request(Message(Kind.TOKEN_IDS, sender, MODEL_PARTY,
                                          {"ids": ids, "mask": mask}, meta))
         if wire is not None:
@@ -81,6 +87,56 @@ def query_topk(
         if on_request:
             on_request(len(chunk))
     return out
+
+
+@torch.no_grad()
+def topk_every_position(model: Any, ids: torch.Tensor, mask: torch.Tensor, k: int,
+                        batch_size: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-k next-token log-probs of ``model`` at every position of right-padded ``ids``
+    ``(B, T)``: values float32 and indices int32, ``(B, T, k)``; padded positions are zero."""
+    values = torch.zeros((*ids.shape, k), dtype=torch.float32)
+    indices = torch.zeros((*ids.shape, k), dtype=torch.int32)
+    device = next(model.parameters()).device
+    for start in range(0, ids.shape[0], batch_size):
+        rows = slice(start, start + batch_size)
+        batch_ids, batch_mask = ids[rows].to(device), mask[rows].to(device)
+        positions = (batch_mask.cumsum(-1) - 1).clamp(min=0)
+        logits = model(input_ids=batch_ids, attention_mask=batch_mask,
+                       position_ids=positions).logits
+        top = torch.log_softmax(logits.float(), dim=-1).topk(k, dim=-1)  # (b, T, k)
+        keep = batch_mask.unsqueeze(-1).bool()
+        values[rows] = (top.values * keep).cpu()
+        indices[rows] = (top.indices * keep).to(torch.int32).cpu()
+    return values, indices
+
+
+def local_topk(model: Any, rows: Sequence[Sequence[int]], k: int,
+               batch_size: int = 8) -> list[TopkReply]:
+    """What :func:`query_topk` returns, computed by a model the caller holds (the SM)."""
+    if not rows or any(len(r) < 2 for r in rows):
+        raise ValueError("every transfer row needs at least 2 tokens")
+    width = max(len(r) for r in rows)
+    ids = torch.zeros((len(rows), width), dtype=torch.long)  # (B, T)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = torch.tensor(list(r))
+        mask[i, : len(r)] = 1
+    was_training = model.training
+    model.eval()
+    try:
+        values, indices = topk_every_position(model, ids, mask, k, batch_size)
+    finally:
+        model.train(was_training)
+    return [TopkReply(list(r), values[i, : len(r)], indices[i, : len(r)])
+            for i, r in enumerate(rows)]
+
+
+def same_vocabulary(a: object, b: object) -> bool:
+    """Two tokenizers that map the same strings to the same ids (checked on a probe)."""
+    probe = "Route the patient message: chest pain since Monday, call 555-0142. Ünïcode ✓"
+    return (len(a) == len(b)  # type: ignore[arg-type]
+            and a(probe, add_special_tokens=False)["input_ids"]  # type: ignore[operator]
+            == b(probe, add_special_tokens=False)["input_ids"])  # type: ignore[operator]
 
 
 def same_tokenizer_rows(replies: Sequence[TopkReply]) -> list[TransferRow]:

@@ -1,0 +1,331 @@
+"""``mutual-kt``: the SM and the LM teach each other through top-k log-probs on public text.
+
+For ``rounds`` rounds: the data party's SM trains on its private records (cross-entropy)
+while distilling the LM's top-k on the public set; then it scores the public set and sends its
+own top-k (moved onto the LM's tokens when the tokenizers differ, compressed) to the model
+party, whose LoRA copy of the LM distils them (``lm_distill``); the tuned LM scores the public
+set again and its top-k is what the SM learns from in the next round. Private records never
+leave; what crosses is public text, and log-probs on it.
+
+After FedMKT (arXiv:2406.02224) and FedCoLLM (arXiv:2411.11707). Both models' utility and
+the bytes each way are reported per round; a control SM trained with the same private
+cross-entropy steps but no LM knowledge shows what the LM added to the SM.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+
+from crossbound.baselines.common import check_party, eval_subset, evaluate_on, make_trainable
+from crossbound.boundary.contracts import MODEL_PARTY, AccessContract, GuardContext, allow
+from crossbound.boundary.logit_codec import VALUE_BITS, TopkCodec
+from crossbound.boundary.messages import Kind, Message
+from crossbound.evaluate.served import remote_metrics
+from crossbound.evaluate.utility import headline
+from crossbound.models.loading import load_model, load_tokenizer
+from crossbound.result import Result
+from crossbound.strategy import RunContext, Strategy, StrategyConfig
+from crossbound.training.distill import KDSettings, TransferRow, distill_finetune
+from crossbound.training.topk_transfer import (
+    TopkReply,
+    VocabMap,
+    align_rows,
+    local_topk,
+    query_topk,
+    same_tokenizer_rows,
+    same_vocabulary,
+)
+from crossbound.upward import UPWARD
+from crossbound.upward_party import UPWARD_MODEL
+
+DATA_PARTY = "data-party-0"
+GUARD = "no-raw-private-text"
+FLOOR = -1e4  # log-prob given to an empty top-k slot (a teacher token with no student token)
+
+MUTUAL_LOGITS = AccessContract(
+    "mutual-logits",
+    (
+        # Public text only (token ids, alone or with the SM's top-k on them); the guard still
+        # refuses any that repeats a private record.
+        allow("data", Kind.TOKEN_IDS, Kind.TENSORS, guards=(GUARD,)),
+        allow("model", Kind.TOPK_LOGPROBS, Kind.METRICS, max_topk=1024),
+        # Measurement: test prompts (never training records) and the label scores they get.
+        allow("data", Kind.TEXT, guards=(GUARD,)),
+        allow("model", Kind.TENSORS, guards=("label-scores-only",)),
+    ),
+    "The data party sends public transfer text, and its SM's top-k log-probs on it, and, to "
+    "measure, test prompts; the model party returns its LM's top-k log-probs on the public "
+    "text, training metrics and label scores.",
+)
+
+
+@dataclass
+class MutualKTConfig(StrategyConfig):
+    """``rounds`` of two-way distillation on the task's public split (``transfer_limit`` texts,
+    each the task prompt plus its public answer, so the label position carries knowledge).
+
+    SM: ``sm_epochs`` passes over the private data per round, loss
+    ``kd_weight``·KD(LM) + (1 − ``kd_weight``)·CE; ``sm_trainable`` (``lora`` / ``full``).
+    LM: ``lm_epochs`` passes over the transfer rows per round, LoRA ``lm_lora_rank``.
+    Transport: ``top_k`` entries per token at ``value_bits`` (both directions).
+    ``compare_local``: also train a control SM with the same CE steps and no LM knowledge."""
+
+    party: int = 0
+    rounds: int = 3
+    transfer_limit: int | None = 200
+    top_k: int = 16
+    value_bits: int = 8
+    temperature: float = 1.0
+    sm_epochs: float = 1.0
+    sm_lr: float = 1e-3
+    sm_batch_size: int = 8
+    sm_trainable: Literal["full", "lora"] = "full"
+    sm_lora_rank: int = 8
+    kd_weight: float = 0.5
+    lm_epochs: float = 1.0
+    lm_lr: float = 5e-4
+    lm_lora_rank: int = 8
+    lm_batch_size: int = 8
+    max_length: int = 192
+    rows_per_request: int = 16
+    train_limit: int | None = None
+    eval_limit: int | None = 200
+    compare_local: bool = True
+    prompts_per_request: int = 16
+
+    def validate(self) -> None:
+        super().validate()
+        if self.party < 0 or not 1 <= self.rounds <= 50:
+            raise ValueError("party must be >= 0 and rounds in 1..50")
+        if not 1 <= self.top_k <= 1024 or self.value_bits not in VALUE_BITS:
+            raise ValueError(f"top_k must be in 1..1024 and value_bits one of {VALUE_BITS}")
+        for name in ("temperature", "sm_epochs", "sm_lr", "lm_epochs", "lm_lr"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if not 0.0 <= self.kd_weight < 1.0:
+            raise ValueError("kd_weight must be in [0, 1): the SM always keeps some "
+                             "cross-entropy on its private data")
+        if self.sm_trainable not in ("full", "lora"):
+            raise ValueError("sm_trainable must be full or lora")
+        for name in ("sm_batch_size", "sm_lora_rank", "lm_lora_rank", "lm_batch_size",
+                     "rows_per_request", "prompts_per_request"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_length < 16:
+            raise ValueError("max_length must be >= 16")
+        for name in ("transfer_limit", "train_limit", "eval_limit"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be >= 1 or None, got {value}")
+
+
+@dataclass
+class _Side:
+    """One model's tokens of the transfer texts."""
+
+    tokenizer: Any
+    ids: list[list[int]]
+    offsets: list[Any] | None
+
+
+@UPWARD.register
+class MutualKT(Strategy):
+    name = "mutual-kt"
+    direction = "upward"
+    summary = "SM and LM distil each other's top-k log-probs on public text, round by round"
+    paper = "arXiv:2406.02224 (FedMKT); arXiv:2411.11707 (FedCoLLM)"
+    needs_model_party = "an LM that returns top-k log-probs and distils (LoRA) what it receives"
+    needs_data_party = "an SM, private labelled data, the task's public split"
+    crosses = ("data→model: public text (token ids) and the SM's top-k on it; "
+               "model→data: the LM's top-k on the public text, training metrics")
+    config_class = MutualKTConfig
+    contract = MUTUAL_LOGITS
+
+    @classmethod
+    def bench_settings(cls, profile: str) -> list[tuple[str, dict[str, str]]]:
+        if profile == "quick":
+            return [("2-rounds-top16", {"rounds": "2", "transfer_limit": "60",
+                                        "train_limit": "120", "eval_limit": "60",
+                                        "compare_local": "false"})]
+        return [("3-rounds-top16", {})]
+
+    def run(self, ctx: RunContext) -> Result:
+        cfg = self.config
+        assert isinstance(cfg, MutualKTConfig)
+        task = ctx.task
+        check_party(task, cfg.party)
+        if not task.public:
+            raise ValueError(f"mutual-kt distils on the task's public split; {task.name} has "
+                             "none")
+        private = task.parties[cfg.party][: cfg.train_limit]
+        pairs = [(task.prompt(ex), task.answer(ex)) for ex in private]
+        texts = [task.prompt(ex) + (task.answer(ex) if ex.target else "")
+                 for ex in task.public[: cfg.transfer_limit]]
+        ctx.boundary.guard_contexts[DATA_PARTY] = GuardContext(
+            private_texts=[ex.text for ex in task.parties[cfg.party]],
+            public_texts=[ex.text for ex in task.public])
+        ctx.connect_model_party(batch_size=cfg.lm_batch_size)
+        with ctx.step(f"loading small model {ctx.small}"):
+            sm = load_model(ctx.small)
+            lm_tok = load_tokenizer(ctx.large)
+        ctx.boundary.guard_contexts[DATA_PARTY].decode = lm_tok.decode
+        same = same_vocabulary(lm_tok, sm.tokenizer)
+        lm_side = _tokens(lm_tok, texts, cfg.max_length, offsets=not same)
+        sm_side = _tokens(sm.tokenizer, texts, cfg.max_length, offsets=not same)
+
+        test = eval_subset(task, cfg.eval_limit)
+        sm_start = headline(evaluate_on(ctx, "SM before", sm.model, sm.tokenizer, test,
+                                        cfg.sm_batch_size), task)
+        lm_start = headline(remote_metrics(ctx, DATA_PARTY, test, "lm",
+                                           cfg.prompts_per_request, "LM before (measurement)"),
+                            task)
+        control = load_model(ctx.small).model if cfg.compare_local else None
+        torch.manual_seed(cfg.seed)  # LoRA's initial weights: the same run gives the same SM
+        model = make_trainable(sm.model, cfg.sm_trainable, cfg.sm_lora_rank)
+        if control is not None:
+            control = make_trainable(control, cfg.sm_trainable, cfg.sm_lora_rank)
+        steps = max(1, math.ceil(cfg.sm_epochs * len(pairs) / cfg.sm_batch_size))
+        rounds: list[dict[str, Any]] = []
+        lm_metrics: dict[str, Any] = {}
+        sm_metrics: dict[str, Any] = {}
+        alignment: dict[str, dict[str, float]] = {}
+        lm_model = "lm"  # the LM answers as it is until it has learnt something
+        for r in range(1, cfg.rounds + 1):
+            bytes_before = dict(ctx.boundary.bytes_by_direction)
+            started = time.perf_counter()
+            # LM → SM: the LM's top-k on the public text, on the SM's tokens.
+            with ctx.step(f"round {r}: LM scoring the public text", len(lm_side.ids)) as bar:
+                replies = query_topk(ctx.boundary, DATA_PARTY, lm_side.ids, k=cfg.top_k,
+                                     value_bits=cfg.value_bits,
+                                     rows_per_request=cfg.rows_per_request,
+                                     on_request=bar.advance, model=lm_model)
+            to_sm, alignment["lm_to_sm"] = _student_rows(texts, replies, lm_side, sm_side,
+                                                         same, cfg.max_length)
+            settings = KDSettings(kd_weight=cfg.kd_weight, temperature=cfg.temperature)
+            with ctx.step(f"round {r}: SM private CE + distilling the LM", steps) as bar:
+                sm_stats = distill_finetune(model, sm.tokenizer, pairs, to_sm, settings,
+                                            steps=steps, lr=cfg.sm_lr,
+                                            batch_size=cfg.sm_batch_size,
+                                            transfer_batch_size=cfg.sm_batch_size,
+                                            max_length=cfg.max_length, seed=cfg.seed + r,
+                                            on_step=lambda _s, _l: bar.advance())
+            # SM → LM: the tuned SM's top-k, on the LM's tokens, compressed; the LM distils.
+            with ctx.step(f"round {r}: SM scoring the public text"):
+                mine = local_topk(model, sm_side.ids, cfg.top_k, cfg.sm_batch_size)
+            to_lm, alignment["sm_to_lm"] = _student_rows(texts, mine, sm_side, lm_side, same,
+                                                         cfg.max_length)
+            message = _distill_message(to_lm, cfg, len(lm_tok), reset=r == 1)
+            with ctx.step(f"round {r}: model party distilling the SM into its LM"):
+                reply = ctx.boundary.request(message)
+            lm_model = UPWARD_MODEL
+            seconds = time.perf_counter() - started
+            # Measurement (not the protocol): both models on the data party's test set.
+            sm_metrics = evaluate_on(ctx, f"round {r}: SM", model, sm.tokenizer, test,
+                                     cfg.sm_batch_size)
+            lm_metrics = remote_metrics(ctx, DATA_PARTY, test, UPWARD_MODEL,
+                                        cfg.prompts_per_request, f"round {r}: LM (measurement)")
+            row: dict[str, Any] = {"round": r, "sm": headline(sm_metrics, task),
+                                   "lm": headline(lm_metrics, task)}
+            if control is not None:
+                with ctx.step(f"round {r}: control SM (private CE only)", steps) as bar:
+                    distill_finetune(control, sm.tokenizer, pairs, [],
+                                     KDSettings(kd_weight=0.0), steps=steps, lr=cfg.sm_lr,
+                                     batch_size=cfg.sm_batch_size, max_length=cfg.max_length,
+                                     seed=cfg.seed + r, on_step=lambda _s, _l: bar.advance())
+                row["sm_local_only"] = headline(evaluate_on(
+                    ctx, f"round {r}: control SM", control, sm.tokenizer, test,
+                    cfg.sm_batch_size), task)
+            after = ctx.boundary.bytes_by_direction
+            up, down = f"{DATA_PARTY}->{MODEL_PARTY}", f"{MODEL_PARTY}->{DATA_PARTY}"
+            row.update({
+                "bytes_up": after.get(up, 0) - bytes_before.get(up, 0),
+                "bytes_down": after.get(down, 0) - bytes_before.get(down, 0),
+                "protocol_seconds": round(seconds, 3),
+                "sm_loss_last": round(sm_stats.last_loss, 4),
+                "lm_loss_first": reply.payload.get("loss_first"),
+                "lm_loss_last": reply.payload.get("loss_last"),
+            })
+            rounds.append(row)
+
+        result = Result(strategy=self.name, config=cfg.to_dict(), task={},
+                        models={"large": ctx.large, "small": ctx.small})
+        last = rounds[-1]
+        result.metrics["utility"] = {
+            "lm_before": lm_start, "lm_after": last["lm"], "final": last["lm"],
+            "sm_before": sm_start, "sm_after": last["sm"],
+            **({"sm_local_only": last["sm_local_only"]} if "sm_local_only" in last else {}),
+            "lm_gain": round(last["lm"] - lm_start, 4),
+            "sm_gain": round(last["sm"] - sm_start, 4),
+            **lm_metrics, "sm_after_metrics": sm_metrics, "per_round": rounds,
+            "eval_examples": len(test)}
+        result.metrics["efficiency"].update({
+            "rounds": cfg.rounds, "transfer_texts": len(texts),
+            "bytes_up_per_round": round(sum(r["bytes_up"] for r in rounds) / len(rounds)),
+            "bytes_down_per_round": round(sum(r["bytes_down"] for r in rounds) / len(rounds)),
+            "sm_steps_per_round": steps,
+        })
+        result.metrics["exposure"] = {"tokenizers": "same" if same else "different",
+                                      **({"alignment": alignment} if not same else {})}
+        result.metrics["privacy"] = {
+            "private_records_sent": 0,
+            "transfer": "public split",
+            # Not a guarantee: the SM's log-probs on public text are shaped by its private
+            # training (no DP here), so they carry some information about that data.
+            "sm_logprobs_sent": True,
+        }
+        return result
+
+
+def _tokens(tokenizer: Any, texts: Sequence[str], max_length: int, offsets: bool) -> _Side:
+    enc = tokenizer(list(texts), add_special_tokens=False, truncation=True,
+                    max_length=max_length, return_offsets_mapping=offsets)
+    ids = [list(row) for row in enc["input_ids"]]
+    if any(len(row) < 2 for row in ids):
+        raise ValueError("every public transfer text needs at least 2 tokens")
+    return _Side(tokenizer, ids, enc["offset_mapping"] if offsets else None)
+
+
+def _student_rows(texts: Sequence[str], replies: list[TopkReply], teacher: _Side,
+                  student: _Side, same: bool, max_length: int
+                  ) -> tuple[list[TransferRow], dict[str, float]]:
+    """The teacher's top-k as targets on the student's tokens."""
+    if same:
+        return same_tokenizer_rows(replies), {}
+    assert teacher.offsets is not None
+    rows, stats = align_rows(texts, replies, teacher.offsets, student.tokenizer,
+                             VocabMap(teacher.tokenizer, student.tokenizer), max_length)
+    for row in rows:  # empty slots (-inf) get a tiny finite log-prob: the codec needs finite
+        row.values.clamp_(min=FLOOR)
+    return rows, stats
+
+
+def _distill_message(rows: list[TransferRow], cfg: MutualKTConfig, vocab: int,
+                     reset: bool) -> Message:
+    """An ``lm_distill`` request: rows ``(B, T)`` with target marks, top-k compressed."""
+    width = max(int(r.ids.shape[0]) for r in rows)
+    ids = torch.zeros((len(rows), width), dtype=torch.int32)
+    mask = torch.zeros((len(rows), width), dtype=torch.uint8)
+    targets = torch.zeros((len(rows), width), dtype=torch.uint8)
+    for i, row in enumerate(rows):
+        ids[i, : row.ids.shape[0]] = row.ids.to(torch.int32)
+        mask[i, : row.ids.shape[0]] = 1
+        targets[i, row.positions] = 1
+    # Targets in row-major order of the marks (each row's positions ascending).
+    order = [torch.argsort(r.positions) for r in rows]
+    values = torch.cat([r.values[o] for r, o in zip(rows, order, strict=True)])
+    indices = torch.cat([r.indices[o] for r, o in zip(rows, order, strict=True)
+                         if r.indices is not None])
+    k = values.shape[-1]
+    codec = TopkCodec(k=k, value_bits=cfg.value_bits, vocab_size=max(vocab, 2))
+    payload = {"ids": ids, "mask": mask, "targets": targets, **codec.encode(values, indices)}
+    return Message(Kind.TENSORS, DATA_PARTY, MODEL_PARTY, payload, {
+        "op": "lm_distill", "codec": codec.to_meta(), "epochs": cfg.lm_epochs,
+        "lr": cfg.lm_lr, "lora_rank": cfg.lm_lora_rank, "batch_size": cfg.lm_batch_size,
+        "max_length": cfg.max_length, "temperature": cfg.temperature, "seed": cfg.seed,
+        "reset": reset})

@@ -1,0 +1,255 @@
+"""The model party's side of upward transfer (SM → LM).
+
+:class:`UpwardOwner` answers two requests for :class:`~crossbound.parties.ModelParty`, each
+training this party's own LoRA copy of the LM (created on the first request; the LM itself is
+never changed, so other parties and other strategies see the LM as it was):
+
+- ``lm_finetune`` — a ``records`` message of ``{"prompt": str, "answer": str}`` objects (e.g.
+  DP synthetic data, ``dp-synthetic-data``): cross-entropy on the answers.
+- ``lm_distill`` — a ``tensors`` message: transfer rows in the LM's tokens (``ids``/``mask``
+  ``(B, T)``, ``targets`` ``(B, T)`` marking the positions that carry a target) and the data
+  party's top-k next-token log-probs at those positions, compressed with
+  :class:`~crossbound.boundary.logit_codec.TopkCodec` (``meta.codec``; ids in the LM's
+  vocabulary): the LM distils the SM's knowledge (``mutual-kt``).
+
+Both reply with a ``metrics`` message (steps, losses; no timings, so the reply's bytes are the
+same from run to run). Requests that ask for ``meta.model = "upward-tuned"`` are then answered
+by that party's tuned copy. Everything that arrives is checked before it trains anything:
+record fields and sizes, tensor shapes and dtypes, ids within the vocabulary, finite values.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from crossbound.boundary.logit_codec import TopkCodec
+from crossbound.boundary.messages import Kind, Message, MessageError
+from crossbound.models.loading import LoadedModel
+
+UPWARD_MODEL = "upward-tuned"  # meta.model of a request this party's tuned LM should answer
+MAX_RECORDS = 4096
+MAX_RECORD_CHARS = 8000
+MAX_TRANSFER_TOKENS = 1 << 18  # B·T of one lm_distill request
+MAX_EPOCHS = 20.0
+MAX_STEPS = 5000
+
+
+@dataclass
+class _Tuned:
+    model: Any  # a PEFT-wrapped copy of the LM
+    lora_rank: int
+    requests: int = 0
+    records: int = 0
+    steps: int = 0
+
+
+@dataclass
+class UpwardReply:
+    kind: Kind
+    payload: Any
+    tokens: int  # tokens the LM processed (trained on)
+    meta: dict[str, Any]
+
+
+class UpwardOwner:
+    """Per requesting data party, a LoRA copy of the LM that learns from what the party sends."""
+
+    def __init__(self, lm: LoadedModel) -> None:
+        self.lm = lm
+        self.sessions: dict[str, _Tuned] = {}
+
+    def model(self, party: str) -> Any:
+        """``party``'s tuned copy of the LM."""
+        session = self.sessions.get(party)
+        if session is None:
+            raise MessageError(f"{party} has no upward-tuned model here: send records "
+                               "(op lm_finetune) or transfer targets (op lm_distill) first")
+        return session.model
+
+    # ------------------------------------------------------------ requests
+
+    def finetune(self, request: Message) -> UpwardReply:
+        from crossbound.training.causal_lm import finetune
+
+        if request.kind != Kind.RECORDS:
+            raise MessageError(f"lm_finetune takes a records message, got {request.kind.value}")
+        pairs = _checked_pairs(request.payload)
+        settings = _train_settings(request.meta)
+        session = self._session(request.sender, settings)
+        tokenizer = self.lm.tokenizer
+        stats = finetune(session.model, tokenizer, pairs, epochs=settings["epochs"],
+                         lr=settings["lr"], batch_size=settings["batch_size"],
+                         max_length=settings["max_length"], seed=settings["seed"])
+        session.model.eval()
+        session.requests += 1
+        session.records += len(pairs)
+        session.steps += stats.steps
+        return UpwardReply(Kind.METRICS, self._report(session, stats, len(pairs)),
+                           stats.tokens, {})
+
+    def distill(self, request: Message) -> UpwardReply:
+        from crossbound.training.distill import KDSettings, distill_finetune
+
+        if request.kind != Kind.TENSORS:
+            raise MessageError(f"lm_distill takes a tensors message, got {request.kind.value}")
+        rows = self._transfer_rows(request)
+        settings = _train_settings(request.meta)
+        steps = _int(request.meta, "steps", 0, 0, MAX_STEPS)
+        if steps == 0:
+            steps = max(1, round(settings["epochs"] * -(-len(rows) // settings["batch_size"])))
+        kd = KDSettings(divergence="forward_kl", kd_weight=1.0,
+                        temperature=_float(request.meta, "temperature", 1.0, 0.05, 20.0))
+        session = self._session(request.sender, settings)
+        stats = distill_finetune(session.model, self.lm.tokenizer, [], rows, kd, steps=steps,
+                                 lr=settings["lr"], batch_size=settings["batch_size"],
+                                 transfer_batch_size=settings["batch_size"],
+                                 max_length=settings["max_length"], seed=settings["seed"])
+        session.model.eval()
+        session.requests += 1
+        session.records += len(rows)
+        session.steps += stats.steps
+        return UpwardReply(Kind.METRICS, self._report(session, stats, len(rows)),
+                           stats.tokens, {})
+
+    # ------------------------------------------------------------ pieces
+
+    def _session(self, party: str, settings: dict[str, Any]) -> _Tuned:
+        from crossbound.privacy.dp import add_lora
+
+        session = self.sessions.get(party)
+        if session is not None and not settings["reset"]:
+            if session.lora_rank != settings["lora_rank"]:
+                raise MessageError(f"{party}'s tuned LM has LoRA rank {session.lora_rank}; "
+                                   f"ask with that rank, or set meta.reset to start afresh")
+            return session
+        # A copy: the LM that answers everyone else (meta.model = "lm") stays as it was.
+        with torch.random.fork_rng():  # seeded LoRA init, without touching the caller's RNG
+            torch.manual_seed(settings["seed"])
+            model = add_lora(copy.deepcopy(self.lm.model), rank=settings["lora_rank"],
+                             alpha=2 * settings["lora_rank"])
+        session = _Tuned(model, settings["lora_rank"])
+        self.sessions[party] = session
+        return session
+
+    def _transfer_rows(self, request: Message) -> list[Any]:
+        """The request's tensors, checked, as :class:`TransferRow` objects in the LM's tokens."""
+        from crossbound.training.distill import TransferRow
+
+        payload: dict[str, torch.Tensor] = request.payload
+        vocab = int(self.lm.model.config.vocab_size)
+        ids, mask, targets = (payload.get(k) for k in ("ids", "mask", "targets"))
+        if ids is None or mask is None or targets is None:
+            raise MessageError("lm_distill needs tensors ids, mask and targets (B, T)")
+        if (ids.dim() != 2 or ids.numel() == 0 or ids.dtype.is_floating_point
+                or ids.is_complex()):
+            raise MessageError("ids must be a non-empty 2-D integer tensor (rows, tokens)")
+        if ids.numel() > MAX_TRANSFER_TOKENS:
+            raise MessageError(f"{ids.numel()} tokens exceed the limit of {MAX_TRANSFER_TOKENS}")
+        if mask.shape != ids.shape or targets.shape != ids.shape:
+            raise MessageError("mask and targets must have the shape of ids")
+        ids, mask, targets = ids.long(), mask.long(), targets.long()
+        for name, t in (("mask", mask), ("targets", targets)):
+            if not bool(((t == 0) | (t == 1)).all()):
+                raise MessageError(f"{name} must hold only 0 and 1")
+        if int(ids.min()) < 0 or int(ids.max()) >= vocab:
+            raise MessageError(f"token ids must lie in 0..{vocab - 1}")
+        lengths = mask.sum(-1)
+        if not bool((mask == (torch.arange(ids.shape[1]) < lengths.unsqueeze(-1)).long()).all()):
+            raise MessageError("mask must be right-padded: ones, then zeros, in every row")
+        if bool((targets > mask).any()) or int(lengths.min()) < 1:
+            raise MessageError("targets may mark only unpadded positions; no row may be empty")
+        last = targets.gather(1, (lengths - 1).unsqueeze(-1))
+        if bool(last.any()):
+            raise MessageError("targets may not mark a row's last token: the top-k there would "
+                               "predict past the row's end")
+        try:
+            codec = TopkCodec.from_meta(request.meta.get("codec"))
+        except (ValueError, TypeError) as exc:
+            raise MessageError(f"meta.codec: {exc}") from None
+        if codec.vocab_size > vocab:
+            raise MessageError(f"the top-k ids must be in the LM's vocabulary ({vocab} tokens), "
+                               f"the codec allows {codec.vocab_size}")
+        topk = {k: v for k, v in payload.items() if k not in ("ids", "mask", "targets")}
+        values, indices = codec.decode(topk)  # checks shapes, padding bits, ids < vocab
+        n = int(targets.sum())
+        if values.dim() != 2 or values.shape[0] != n:
+            raise MessageError(f"{n} target positions, but the top-k has shape "
+                               f"{tuple(values.shape)}; expected ({n}, k)")
+        if not bool(torch.isfinite(values).all()):
+            raise MessageError("top-k log-probs must be finite")
+        rows: list[TransferRow] = []
+        start = 0
+        for i in range(ids.shape[0]):
+            length = int(lengths[i])
+            positions = targets[i].nonzero().flatten()
+            count = int(positions.shape[0])
+            if count == 0:
+                continue
+            rows.append(TransferRow(ids=ids[i, :length], positions=positions,
+                                    values=values[start : start + count].float(),
+                                    indices=indices[start : start + count].long()))
+            start += count
+        if not rows:
+            raise MessageError("no row carries a target position")
+        return rows
+
+    @staticmethod
+    def _report(session: _Tuned, stats: Any, received: int) -> dict[str, Any]:
+        return {"received": received, "steps": stats.steps, "train_tokens": stats.tokens,
+                "loss_first": round(stats.first_loss, 4), "loss_last": round(stats.last_loss, 4),
+                "lora_rank": session.lora_rank, "requests_so_far": session.requests,
+                "steps_so_far": session.steps}
+
+
+def _checked_pairs(payload: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    if not payload or len(payload) > MAX_RECORDS:
+        raise MessageError(f"send 1..{MAX_RECORDS} records per request, got {len(payload)}")
+    pairs: list[tuple[str, str]] = []
+    for index, record in enumerate(payload):
+        if set(record) != {"prompt", "answer"}:
+            raise MessageError(f"record {index} must have exactly the fields prompt and answer, "
+                               f"has {sorted(record)}")
+        prompt, answer = record["prompt"], record["answer"]
+        if not isinstance(prompt, str) or not isinstance(answer, str) or not answer.strip():
+            raise MessageError(f"record {index}: prompt and answer must be strings, the answer "
+                               "non-empty")
+        if len(prompt) + len(answer) > MAX_RECORD_CHARS:
+            raise MessageError(f"record {index} has {len(prompt) + len(answer)} characters; "
+                               f"at most {MAX_RECORD_CHARS}")
+        pairs.append((prompt, answer))
+    return pairs
+
+
+def _train_settings(meta: dict[str, Any]) -> dict[str, Any]:
+    reset = meta.get("reset", False)
+    if not isinstance(reset, bool):
+        raise MessageError(f"meta.reset must be true or false, got {reset!r}")
+    return {
+        "epochs": _float(meta, "epochs", 2.0, 1e-3, MAX_EPOCHS),
+        "lr": _float(meta, "lr", 2e-4, 1e-7, 1e-2),
+        "batch_size": _int(meta, "batch_size", 8, 1, 64),
+        "max_length": _int(meta, "max_length", 256, 16, 2048),
+        "lora_rank": _int(meta, "lora_rank", 8, 1, 128),
+        "seed": _int(meta, "seed", 0, 0, 2**31 - 1),
+        "reset": reset,
+    }
+
+
+def _int(meta: dict[str, Any], key: str, default: int, low: int, high: int) -> int:
+    value = meta.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise MessageError(f"meta.{key} must be an integer in {low}..{high}, got {value!r}")
+    return value
+
+
+def _float(meta: dict[str, Any], key: str, default: float, low: float, high: float) -> float:
+    value = meta.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise MessageError(f"meta.{key} must be a number, got {value!r}")
+    if not low <= float(value) <= high:  # NaN fails this too
+        raise MessageError(f"meta.{key} must be in [{low:g}, {high:g}], got {value!r}")
+    return float(value)
