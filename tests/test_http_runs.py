@@ -155,7 +155,7 @@ def test_private_prompt_with_an_openai_compatible_party(service, tmp_path):
     ("dp-synthetic-data", {"per_label": "2", "min_chars": "1", "min_words": "1",
                            "eval_limit": "8", "max_new_tokens": "16", "sm_batch_size": "8"}),
     ("mutual-kt", {"rounds": "2", "transfer_limit": "8", "eval_limit": "8",
-                   "train_limit": "16", "compare_local": "false"}),
+                   "train_limit": "16", "compare_local": "false", "max_length": "512"}),
 ])
 def test_upward_strategies_over_http_equal_in_process(strategy, config, tmp_path):
     from crossbound.strategy import get_strategy

@@ -25,7 +25,9 @@ TASK = "clinic-triage:n=80,seed=5"
 PARTY = "data-party-0"
 DP_SMALL = {"per_label": "3", "min_chars": "1", "min_words": "1", "eval_limit": "12",
             "max_new_tokens": "24", "sm_batch_size": "8"}
-MKT_SMALL = {"rounds": "2", "transfer_limit": "12", "eval_limit": "12", "train_limit": "24"}
+# byte tokens: the public texts (prompt + answer) need more than the default 192
+MKT_SMALL = {"rounds": "2", "transfer_limit": "12", "eval_limit": "12", "train_limit": "24",
+             "max_length": "512"}
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -227,3 +229,19 @@ def test_lm_scores_from_the_tuned_copy_differ_only_for_its_party(party):
                                  "model": UPWARD_MODEL})).payload["choice_logprobs"]
     plain = choice_logprobs(party.lm.model, party.lm.tokenizer, prompts, ["yes", "no"])
     assert not torch.allclose(mine, plain)
+
+
+def test_answer_positions_keep_only_the_targets_that_predict_the_answer():
+    from crossbound.models.loading import load_tokenizer
+    from crossbound.training.topk_transfer import TopkReply, same_tokenizer_rows
+    from crossbound.upward.mutual_kt import _answer_positions, _tokens
+
+    tok = load_tokenizer("tiny-large")  # one byte per token
+    texts = ["Q: x\nAnswer: yes", "Q: y\nAnswer:"]
+    side = _tokens(tok, texts, 64)
+    replies = [TopkReply(ids, torch.zeros(len(ids), 2), torch.zeros(len(ids), 2, dtype=torch.long))
+               for ids in side.ids]
+    rows = _answer_positions(same_tokenizer_rows(replies), side, [12, len(texts[1])])
+    assert len(rows) == 1  # the second text has no answer
+    # positions 11..14 predict the characters " yes" (12..15)
+    assert rows[0].positions.tolist() == [11, 12, 13, 14]

@@ -74,6 +74,9 @@ class MutualKTConfig(StrategyConfig):
     ``kd_weight``·KD(LM) + (1 − ``kd_weight``)·CE; ``sm_trainable`` (``lora`` / ``full``).
     LM: ``lm_epochs`` passes over the transfer rows per round, LoRA ``lm_lora_rank``.
     Transport: ``top_k`` entries per token at ``value_bits`` (both directions).
+    ``lm_targets``: where the LM learns from the SM — ``answer`` (default: only positions that
+    predict a token of the public answer, i.e. the SM's view of the label; the SM is a weaker
+    language model than the LM everywhere else) or ``all`` positions, as FedMKT does.
     ``compare_local``: also train a control SM with the same CE steps and no LM knowledge."""
 
     party: int = 0
@@ -92,6 +95,7 @@ class MutualKTConfig(StrategyConfig):
     lm_lr: float = 5e-4
     lm_lora_rank: int = 8
     lm_batch_size: int = 8
+    lm_targets: Literal["answer", "all"] = "answer"
     max_length: int = 192
     rows_per_request: int = 16
     train_limit: int | None = None
@@ -113,6 +117,8 @@ class MutualKTConfig(StrategyConfig):
                              "cross-entropy on its private data")
         if self.sm_trainable not in ("full", "lora"):
             raise ValueError("sm_trainable must be full or lora")
+        if self.lm_targets not in ("answer", "all"):
+            raise ValueError("lm_targets must be answer or all")
         for name in ("sm_batch_size", "sm_lora_rank", "lm_lora_rank", "lm_batch_size",
                      "rows_per_request", "prompts_per_request"):
             if getattr(self, name) < 1:
@@ -131,7 +137,7 @@ class _Side:
 
     tokenizer: Any
     ids: list[list[int]]
-    offsets: list[Any] | None
+    offsets: list[Any]  # (start, end) characters of each token
 
 
 @UPWARD.register
@@ -165,8 +171,11 @@ class MutualKT(Strategy):
                              "none")
         private = task.parties[cfg.party][: cfg.train_limit]
         pairs = [(task.prompt(ex), task.answer(ex)) for ex in private]
-        texts = [task.prompt(ex) + (task.answer(ex) if ex.target else "")
-                 for ex in task.public[: cfg.transfer_limit]]
+        public = task.public[: cfg.transfer_limit]
+        texts = [task.prompt(ex) + (task.answer(ex) if ex.target else "") for ex in public]
+        # where each text's answer starts (characters); no answer: nothing to mark there
+        answer_at = [len(task.prompt(ex)) if ex.target else len(t)
+                     for ex, t in zip(public, texts, strict=True)]
         ctx.boundary.guard_contexts[DATA_PARTY] = GuardContext(
             private_texts=[ex.text for ex in task.parties[cfg.party]],
             public_texts=[ex.text for ex in task.public])
@@ -176,8 +185,8 @@ class MutualKT(Strategy):
             lm_tok = load_tokenizer(ctx.large)
         ctx.boundary.guard_contexts[DATA_PARTY].decode = lm_tok.decode
         same = same_vocabulary(lm_tok, sm.tokenizer)
-        lm_side = _tokens(lm_tok, texts, cfg.max_length, offsets=not same)
-        sm_side = _tokens(sm.tokenizer, texts, cfg.max_length, offsets=not same)
+        lm_side = _tokens(lm_tok, texts, cfg.max_length)
+        sm_side = _tokens(sm.tokenizer, texts, cfg.max_length)
 
         test = eval_subset(task, cfg.eval_limit)
         sm_start = headline(evaluate_on(ctx, "SM before", sm.model, sm.tokenizer, test,
@@ -220,6 +229,12 @@ class MutualKT(Strategy):
                 mine = local_topk(model, sm_side.ids, cfg.top_k, cfg.sm_batch_size)
             to_lm, alignment["sm_to_lm"] = _student_rows(texts, mine, sm_side, lm_side, same,
                                                          cfg.max_length)
+            if cfg.lm_targets == "answer":
+                to_lm = _answer_positions(to_lm, lm_side, answer_at)
+                if not to_lm:
+                    raise ValueError("no public text has an answer within max_length tokens "
+                                     "to learn the SM's view of: raise max_length, or use "
+                                     "--set lm_targets=all")
             message = _distill_message(to_lm, cfg, len(lm_tok), reset=r == 1)
             with ctx.step(f"round {r}: model party distilling the SM into its LM"):
                 reply = ctx.boundary.request(message)
@@ -282,13 +297,30 @@ class MutualKT(Strategy):
         return result
 
 
-def _tokens(tokenizer: Any, texts: Sequence[str], max_length: int, offsets: bool) -> _Side:
+def _tokens(tokenizer: Any, texts: Sequence[str], max_length: int) -> _Side:
     enc = tokenizer(list(texts), add_special_tokens=False, truncation=True,
-                    max_length=max_length, return_offsets_mapping=offsets)
+                    max_length=max_length, return_offsets_mapping=True)
     ids = [list(row) for row in enc["input_ids"]]
     if any(len(row) < 2 for row in ids):
         raise ValueError("every public transfer text needs at least 2 tokens")
-    return _Side(tokenizer, ids, enc["offset_mapping"] if offsets else None)
+    return _Side(tokenizer, ids, [list(map(tuple, o)) for o in enc["offset_mapping"]])
+
+
+def _answer_positions(rows: list[TransferRow], side: _Side,
+                      answer_at: Sequence[int]) -> list[TransferRow]:
+    """Keep only the targets at positions whose next token starts inside the answer."""
+    starts = {tuple(ids): (offsets, at)
+              for ids, offsets, at in zip(side.ids, side.offsets, answer_at, strict=True)}
+    out: list[TransferRow] = []
+    for row in rows:
+        offsets, at = starts[tuple(row.ids.tolist())]
+        keep = torch.tensor([offsets[int(p) + 1][0] >= at for p in row.positions],
+                            dtype=torch.bool)
+        if bool(keep.any()):
+            out.append(TransferRow(ids=row.ids, positions=row.positions[keep],
+                                   values=row.values[keep],
+                                   indices=None if row.indices is None else row.indices[keep]))
+    return out
 
 
 def _student_rows(texts: Sequence[str], replies: list[TopkReply], teacher: _Side,
@@ -297,7 +329,6 @@ def _student_rows(texts: Sequence[str], replies: list[TopkReply], teacher: _Side
     """The teacher's top-k as targets on the student's tokens."""
     if same:
         return same_tokenizer_rows(replies), {}
-    assert teacher.offsets is not None
     rows, stats = align_rows(texts, replies, teacher.offsets, student.tokenizer,
                              VocabMap(teacher.tokenizer, student.tokenizer), max_length)
     for row in rows:  # empty slots (-inf) get a tiny finite log-prob: the codec needs finite
