@@ -111,3 +111,27 @@ def test_refused_message_is_neither_recorded_nor_delivered(tmp_path):
         with pytest.raises(ContractViolation):
             boundary.request(Message(Kind.TEXT, "data-party-0", "model-party", ["hi"]))
         assert transcript.summary()["entries"] == 0 and boundary.messages == 0
+
+
+def test_the_guard_reads_token_ids_inside_tensors_messages():
+    # Transfer rows with top-k targets (mutual-kt's lm_distill) carry text as token ids.
+    from crossbound.models.loading import load_tokenizer
+
+    tok = load_tokenizer("tiny-large")
+    private = ["Hello, this is Maria Okafor, I have had chest tightness since Tuesday and "
+               "I am worried about it"]
+    contract = AccessContract("rows", (allow("data", Kind.TENSORS,
+                                             guards=("no-raw-private-text",)),))
+
+    def rows(text):
+        ids = torch.tensor([tok(text, add_special_tokens=False)["input_ids"]])
+        return Message(Kind.TENSORS, "data-party-0", "model-party",
+                       {"ids": ids, "mask": torch.ones_like(ids), "codes": torch.zeros(1, 2)})
+
+    context = GuardContext(private_texts=private, decode=tok.decode)
+    contract.check(rows("Which department treats chest tightness?"), context)
+    with pytest.raises(ContractViolation, match="no-raw-private-text"):
+        contract.check(rows("this is Maria Okafor, I have had chest tightness since Tuesday"),
+                       context)
+    with pytest.raises(ContractViolation, match="cannot be checked"):
+        contract.check(rows("hello"), GuardContext(private_texts=private))

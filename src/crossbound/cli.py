@@ -538,6 +538,16 @@ def main() -> None:
     # not exist yet. The notice says nothing to a CLI user.
     warnings.filterwarnings("ignore", message=r"`past_key_values` is deprecated",
                             category=FutureWarning)
+    # Library notices a CLI user can do nothing about: a transformers rename, Opacus's note
+    # that a wider range of RDP orders might tighten the bound (the PRV accountant is the one
+    # that calibrates by default, and both ε are reported), and PyTorch's note that a backward
+    # hook fires on module outputs when the inputs (frozen embeddings) need no gradient.
+    warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated",
+                            category=FutureWarning)
+    warnings.filterwarnings("ignore", message=r"Optimal order is the largest alpha",
+                            category=UserWarning)
+    warnings.filterwarnings("ignore", message=r"Full backward hook is firing",
+                            category=UserWarning)
     try:
         app()
     except KeyboardInterrupt:

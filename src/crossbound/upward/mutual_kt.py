@@ -91,8 +91,8 @@ class MutualKTConfig(StrategyConfig):
     sm_trainable: Literal["full", "lora"] = "full"
     sm_lora_rank: int = 8
     kd_weight: float = 0.5
-    lm_epochs: float = 1.0
-    lm_lr: float = 5e-4
+    lm_epochs: float = 2.0
+    lm_lr: float = 1e-3
     lm_lora_rank: int = 8
     lm_batch_size: int = 8
     lm_targets: Literal["answer", "all"] = "answer"
