@@ -13,6 +13,7 @@ from crossbound.privacy.dp import (
     dp_finetune,
     epsilon_spent,
     freeze_all_but_linear,
+    freeze_embeddings,
     per_sample_answer_loss,
 )
 from crossbound.training.causal_lm import build_batch
@@ -55,12 +56,14 @@ def test_per_sample_loss_averages_to_the_batch_loss():
     assert per_sample.mean().item() == pytest.approx(lm.model(**batch).loss.item(), rel=1e-5)
 
 
-@pytest.mark.parametrize("mode", ["lora", "linear"])
+@pytest.mark.parametrize("mode", ["lora", "linear", "full"])
 def test_dp_training_runs_and_reports_its_budget(mode):
     lm = load_model("tiny-small")
     model = add_lora(lm.model) if mode == "lora" else lm.model
     if mode == "linear":
         freeze_all_but_linear(model)
+    if mode == "full":  # every weight but the (tied) embeddings / LM head, norms included
+        assert freeze_embeddings(model) == ["model.embed_tokens.weight"]
     before = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
     stats, report = dp_finetune(model, lm.tokenizer, PAIRS, DPConfig(target_epsilon=3.0),
                                 epochs=2, lr=1e-2, batch_size=6, max_length=64)
@@ -70,6 +73,8 @@ def test_dp_training_runs_and_reports_its_budget(mode):
     changed = [n for n, p in model.named_parameters()
                if p.requires_grad and not torch.equal(p, before[n])]
     assert changed and stats.examples_seen > 0
+    if mode == "full":
+        assert any("norm" in n for n in changed) and len(changed) == len(before)
     # The hooks are gone: the model runs as an ordinary module afterwards.
     out = model(**build_batch(lm.tokenizer, PAIRS[:2], 64))
     assert torch.isfinite(out.loss)

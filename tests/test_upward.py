@@ -201,6 +201,15 @@ def test_dp_synthetic_end_to_end_only_records_cross(tmp_path):
     assert "post-processing" in result.metrics["privacy"]["guarantee"]
 
 
+def test_dp_synthetic_trains_the_whole_sm_under_dp(tmp_path):
+    result = run_strategy("dp-synthetic-data", task=TASK, large="tiny-large",
+                          small="tiny-small", out_dir=tmp_path,
+                          config={**DP_SMALL, "sm_trainable": "full", "target_epsilon": "8",
+                                  "consistency_filter": "false"})
+    assert result.metrics["privacy"]["dp"]["epsilon"] <= 8.0 + 1e-6
+    assert result.metrics["synthetic"]["sent"] == result.metrics["synthetic"]["deduplicated"]
+
+
 def test_mutual_kt_end_to_end_same_and_different_tokenizers(tmp_path):
     same = run_strategy("mutual-kt", task=TASK, large="tiny-large", small="tiny-small",
                         out_dir=tmp_path / "same", config=MKT_SMALL)

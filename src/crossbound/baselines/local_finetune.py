@@ -23,7 +23,7 @@ from crossbound.baselines.common import (
 from crossbound.boundary.contracts import NOTHING
 from crossbound.evaluate.leakage import small_model_leakage
 from crossbound.models.loading import load_model
-from crossbound.privacy.dp import DPConfig, DPReport, dp_finetune
+from crossbound.privacy.dp import DPConfig, DPReport, dp_finetune, freeze_embeddings
 from crossbound.result import Result
 from crossbound.strategy import RunContext, Strategy, StrategyConfig
 from crossbound.training.causal_lm import LossOn, finetune
@@ -35,8 +35,9 @@ class LocalFinetuneConfig(StrategyConfig):
 
     ``trainable``: ``full`` (every weight), ``lora`` (PEFT adapters on the projections) or
     ``linear`` (the blocks' linear layers). ``dp_epsilon`` (or ``dp_noise_multiplier``) turns
-    on DP-SGD through Opacus, which needs ``lora`` or ``linear``; ``batch_size`` is then the
-    expected size of a Poisson-sampled batch.
+    on DP-SGD through Opacus; ``full`` then trains every weight but the token embeddings and
+    LM head (see ``privacy.dp``); ``batch_size`` is the expected size of a Poisson-sampled
+    batch.
     """
 
     party: int = 0  # which data party trains (its own split only)
@@ -78,9 +79,6 @@ class LocalFinetuneConfig(StrategyConfig):
             raise ValueError("attack_limit must be >= 2 and canary_candidates >= 1")
         if self.lora_rank < 1:
             raise ValueError("lora_rank must be >= 1")
-        if self.dp is not None and self.trainable == "full":
-            raise ValueError("DP-SGD needs trainable=lora or trainable=linear: Opacus cannot "
-                             "take per-sample gradients of the tied embedding and LM head")
 
     @property
     def dp(self) -> DPConfig | None:
@@ -132,8 +130,11 @@ class LocalFinetune(Strategy):
         model = make_trainable(model, cfg.trainable, cfg.lora_rank)
         dp = cfg.dp
         dp_report: DPReport | None = None
+        frozen: list[str] = []
         if dp is not None:
             steps = math.ceil(cfg.epochs * len(pairs) / cfg.batch_size)
+            if cfg.trainable == "full":
+                frozen = freeze_embeddings(model)
         started = time.perf_counter()
         label = "SM fine-tuning" + (" with DP-SGD" if dp else "")
         with ctx.step(label, steps) as bar:
@@ -166,7 +167,8 @@ class LocalFinetune(Strategy):
         })
         result.metrics["privacy"] = {"private_records_sent": 0}
         if dp_report is not None:
-            result.metrics["privacy"]["dp"] = dp_report.to_dict()
+            result.metrics["privacy"]["dp"] = {**dp_report.to_dict(),
+                                               **({"frozen": frozen} if frozen else {})}
         if cfg.attacks:
             with ctx.step("attacks on the tuned SM (membership, canaries)"):
                 reference = load_model(ctx.small)  # the untuned SM: trained on none of it

@@ -5,9 +5,11 @@ Poisson sampling of each batch (every record joins a step independently with pro
 and privacy accounting with both the RDP and the PRV accountant. Configure by target ε (the
 noise multiplier is calibrated for the planned number of steps) or by noise multiplier.
 
-What is trained must be supported by Opacus's per-sample gradient hooks: LoRA adapters on the
-linear layers (default; PEFT), or the model's own linear layers. Embeddings, the tied LM head
-and norms stay frozen.
+What is trained: LoRA adapters on the linear layers (default; PEFT), the model's own linear
+layers, or every weight but the token embeddings and LM head (``freeze_embeddings``: the loss
+runs the head only at answer positions, so its per-sample gradients would be per position, and
+the head is usually tied to the embeddings). Norm layers, which Opacus has no hook for, get
+per-sample gradients through its functorch fallback.
 """
 
 from __future__ import annotations
@@ -117,6 +119,19 @@ def freeze_all_but_linear(model: Any) -> None:
         trainable = isinstance(module, torch.nn.Linear) and module is not head
         for param in module.parameters(recurse=False):
             param.requires_grad_(trainable)
+
+
+def freeze_embeddings(model: Any) -> list[str]:
+    """Freeze the token embeddings and the LM head (tied or not) for DP-SGD on every other
+    weight; the names of the parameters frozen."""
+    frozen: list[str] = []
+    modules = [model.get_input_embeddings(), model.get_output_embeddings()]
+    ids = {id(p) for m in modules if m is not None for p in m.parameters()}
+    for name, param in model.named_parameters():
+        if id(param) in ids:
+            param.requires_grad_(False)
+            frozen.append(name)
+    return frozen
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ from crossbound.evaluate.served import remote_metrics
 from crossbound.evaluate.synthetic_quality import label_agreement
 from crossbound.evaluate.utility import headline
 from crossbound.models.loading import load_model
-from crossbound.privacy.dp import DPConfig, add_lora, dp_finetune
+from crossbound.privacy.dp import DPConfig, add_lora, dp_finetune, freeze_embeddings
 from crossbound.result import Result
 from crossbound.strategy import RunContext, Strategy, StrategyConfig
 from crossbound.tasks.base import Example, Task
@@ -75,7 +75,9 @@ class DPSyntheticConfig(StrategyConfig):
 
     Privacy: ``target_epsilon`` at ``delta`` (or a fixed ``noise_multiplier``), per-sample
     clipping at ``max_grad_norm``, both accountants reported. SM training: ``sm_epochs`` passes
-    (in expectation: Poisson sampling at ``sm_batch_size`` / n), ``sm_lr``, ``sm_lora_rank``.
+    (in expectation: Poisson sampling at ``sm_batch_size`` / n), ``sm_lr``; ``sm_trainable``
+    ``lora`` (rank ``sm_lora_rank``) or ``full`` (every weight but the token embeddings and
+    LM head).
     Sampling: ``temperature``, ``top_p``, ``max_new_tokens``; ``consistency_filter`` keeps a
     record only if the SM, scoring it under every label's prompt (each label's scores centred
     over the records), finds its own label most likely. LM training at the model party:
@@ -90,6 +92,7 @@ class DPSyntheticConfig(StrategyConfig):
     sm_epochs: float = 3.0
     sm_lr: float = 2e-3
     sm_batch_size: int = 16
+    sm_trainable: Literal["lora", "full"] = "lora"
     sm_lora_rank: int = 8
     max_length: int = 128
     per_label: int = 40
@@ -137,6 +140,8 @@ class DPSyntheticConfig(StrategyConfig):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be >= 1 or None, got {value}")
+        if self.sm_trainable not in ("lora", "full"):
+            raise ValueError("sm_trainable must be lora or full")
 
     @property
     def dp(self) -> DPConfig:
@@ -192,7 +197,11 @@ class DPSyntheticData(Strategy):
         with ctx.step(f"loading small model {ctx.small}"):
             sm = load_model(ctx.small)
         torch.manual_seed(cfg.seed)  # LoRA's initial weights: the same run gives the same SM
-        model = add_lora(sm.model, rank=cfg.sm_lora_rank, alpha=2 * cfg.sm_lora_rank)
+        if cfg.sm_trainable == "lora":
+            model = add_lora(sm.model, rank=cfg.sm_lora_rank, alpha=2 * cfg.sm_lora_rank)
+        else:
+            model = sm.model
+            freeze_embeddings(model)
         pairs = [(generation_prompt(task, ex.target, ()), " " + ex.text) for ex in private]
         steps = max(1, -(-round(cfg.sm_epochs * len(private)) // cfg.sm_batch_size))
         started = time.perf_counter()
