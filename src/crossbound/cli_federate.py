@@ -1,0 +1,101 @@
+"""``crossbound federate CONFIG``: many data parties, federated rounds on Flower."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from crossbound.cli import _fail, app, err, out
+
+
+@app.command("federate")
+def federate(
+    config_path: Annotated[Path, typer.Argument(
+        metavar="CONFIG", help="A .toml or .json federation config (see crossbound.federation"
+        ".config: strategy, task with parties=N, small, rounds, aggregation, ...).")],
+    out_dir: Annotated[Path | None, typer.Option(
+        "--out", help="Output folder (default: the config's `out`).")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace a previous run in the folder.")]
+    = False,
+    verbose: Annotated[bool, typer.Option(help="Show Flower's and Ray's own logs.")] = False,
+) -> None:
+    """Run a federation: the data parties fine-tune LoRA adapters of their SM on their own
+    records, the model party aggregates them every round (Flower's simulation runtime).
+
+    Every adapter and number that crosses is checked against the fed-adapter contract and
+    recorded in one hash-chained transcript per data party. Writes OUT/result.json,
+    OUT/transcripts/data-party-N.jsonl and the final global adapter (OUT/global-adapter*).
+    """
+    from crossbound.federation.config import load_config
+
+    try:
+        config = load_config(config_path)
+    except (ValueError, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from exc
+    try:
+        import flwr  # noqa: F401
+        import ray  # noqa: F401
+    except ImportError as exc:
+        raise _fail(f"federation needs Flower's simulation runtime ({exc.name} is missing): "
+                    "pip install 'crossbound[federation]'") from exc
+    from crossbound.federation.run import run_federation
+
+    def on_status(line: str) -> None:
+        err.print(line, highlight=False, soft_wrap=True)
+
+    try:
+        result = run_federation(config, out_dir, overwrite=overwrite, verbose=verbose,
+                                on_round=lambda report: _print_round(report, config.rounds),
+                                on_status=on_status)
+    except (ValueError, PermissionError, FileExistsError, FileNotFoundError,
+            RuntimeError) as exc:
+        raise _fail(str(exc)) from exc
+    _print_summary(result.to_dict(), Path(out_dir if out_dir is not None else config.out))
+
+
+def _print_round(report: Any, rounds: int) -> None:
+    """One line per round: utility, bytes each way, seconds, dropped updates."""
+    down = sum(b["down"] for b in report.bytes.values())
+    up = sum(b["up"] for b in report.bytes.values())
+    label = f"round {report.round}/{rounds}" + (" (initial adapter)" if report.round == 0
+                                                  else "")
+    utility = "—" if report.utility is None else f"{report.utility:.3f}"
+    line = (f"{label}: utility {utility} on {report.eval_examples} test records; "
+            f"{_size(down)} down, {_size(up)} up over {len(report.bytes)} parties; "
+            f"{report.seconds:.1f} s")
+    if report.round > 0:
+        line += f"; {report.aggregated} update(s) aggregated"
+    err.print(line, highlight=False, soft_wrap=True)
+    for drop in report.dropped:
+        err.print(f"  [yellow]dropped[/] {drop['party']} ({drop['op']}): {drop['reason']}",
+                  highlight=False, soft_wrap=True)
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20), ("kB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} B"
+
+
+def _print_summary(data: dict[str, Any], folder: Path) -> None:
+    utility = data["metrics"]["utility"]
+    federation = data["metrics"]["federation"]
+    table = Table(title=f"fed-adapter ({federation['aggregation']}) on {data['task']['name']}")
+    table.add_column("round", justify="right")
+    table.add_column(utility["metric"], justify="right")
+    table.add_column("bytes", justify="right")
+    table.add_column("seconds", justify="right")
+    table.add_column("dropped", justify="right")
+    for entry in federation["rounds"]:
+        value = "—" if entry["utility"] is None else f"{entry['utility']:.4f}"
+        table.add_row(str(entry["round"]), value, _size(entry["bytes_total"]),
+                      f"{entry['seconds']:.1f}", str(len(entry["dropped"])))
+    out.print(table)
+    transcripts = data["transcript"]
+    out.print(f"wrote {folder / 'result.json'}, {len(transcripts['parties'])} transcripts in "
+              f"{folder / 'transcripts'} ({transcripts['entries']} crossings, "
+              f"{_size(transcripts['bytes'])}) and {folder / data['artifacts']['global_adapter']}")

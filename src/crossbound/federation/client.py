@@ -1,0 +1,188 @@
+"""The data party as a Flower ``ClientApp``.
+
+Node *i* (``context.node_config["partition-id"]`` in simulation) is ``data-party-<i>`` and
+holds ``task.parties[i]``. Per round it loads the global adapter it receives into its SM,
+fine-tunes it on its own records (answer loss) and returns only the adapter's weights with
+its record count and losses; on evaluation it scores the global adapter on its share of the
+test split (``test[i::N]`` of the first ``eval_limit`` records: the parties' shares add up to
+the whole evaluation set). Every reply is checked against the ``fed-adapter`` contract on
+this side too, before it is sent.
+
+The SM and the task are loaded once per process (a Ray actor serves many nodes in turn) and
+the adapter is overwritten from the received arrays on every message, so nothing of one
+party or round carries over to the next.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+from flwr.app import ArrayRecord, ConfigRecord, Context, MetricRecord, RecordDict
+from flwr.app import Message as FlowerMessage
+from flwr.clientapp import ClientApp
+
+from crossbound.boundary.channel import Boundary
+from crossbound.boundary.contracts import MODEL_PARTY
+from crossbound.boundary.messages import Kind, Message
+from crossbound.federation.adapter import (
+    AdaptedModel,
+    adapter_tensors,
+    apply_fault,
+    build_adapted,
+    load_adapter,
+)
+from crossbound.federation.config import FederationConfig
+from crossbound.federation.crossing import (
+    ADAPTER_UPDATE,
+    HELLO,
+    arrays_to_tensors,
+    fed_adapter_contract,
+    guard_context,
+    tensors_to_arrays,
+)
+from crossbound.tasks.base import Example, Task
+
+PARTITION_KEY = "partition-id"  # what the simulation runtime puts in each node's config
+
+# Per process: (small, rank, alpha) -> model; task spec -> task.
+_MODELS: dict[tuple[str, int, int], AdaptedModel] = {}
+_TASKS: dict[str, Task] = {}
+
+
+def make_client_app(config: FederationConfig) -> ClientApp:
+    """The data parties' ClientApp for ``config`` (the same app runs on every node)."""
+    app = ClientApp()
+
+    @app.query()
+    def hello(message: FlowerMessage, context: Context) -> FlowerMessage:
+        return handle_hello(config, message, context)
+
+    @app.train()
+    def train(message: FlowerMessage, context: Context) -> FlowerMessage:
+        return handle_train(config, message, context)
+
+    @app.evaluate()
+    def evaluate(message: FlowerMessage, context: Context) -> FlowerMessage:
+        return handle_evaluate(config, message, context)
+
+    return app
+
+
+# ---------------------------------------------------------------- handlers
+
+
+def handle_hello(config: FederationConfig, message: FlowerMessage,
+                 context: Context) -> FlowerMessage:
+    name, records = _party(config, context)
+    op = next(iter(message.content.config_records.values())).get("op")
+    if op != HELLO:
+        raise ValueError(f"unknown query {op!r}")
+    answer: dict[str, Any] = {"party": name, "train-examples": len(records)}
+    return FlowerMessage(RecordDict({"config": ConfigRecord(answer)}), reply_to=message)
+
+
+def handle_train(config: FederationConfig, message: FlowerMessage,
+                 context: Context) -> FlowerMessage:
+    """Load the global adapter, fine-tune on this party's records, return the adapter."""
+    name, records = _party(config, context)
+    task = _task(config.task)
+    adapted, start, rnd = _receive(config, message)
+    pairs = [(task.prompt(ex), task.answer(ex)) for ex in records]
+    started = time.perf_counter()
+    from crossbound.training.causal_lm import finetune
+
+    index = int(name.rsplit("-", 1)[1])
+    stats = finetune(adapted.model, adapted.tokenizer, pairs, epochs=config.local_epochs,
+                     lr=config.lr, batch_size=config.batch_size, max_length=config.max_length,
+                     seed=config.seed * 100_003 + rnd * 1_009 + index)
+    seconds = time.perf_counter() - started
+    local = adapter_tensors(adapted.model)
+    if name in config.faults:  # a deliberately faulty party (robustness experiments)
+        local = apply_fault(config.faults[name], local, start)
+    metrics: dict[str, Any] = {
+        "num-examples": len(pairs), "train-loss-first": float(stats.first_loss),
+        "train-loss-last": float(stats.last_loss), "train-steps": int(stats.steps),
+        "train-seconds": round(seconds, 4)}
+    update = _check_out(adapted, Message(Kind.TENSORS, name, MODEL_PARTY, local,
+                                         {"artifact": ADAPTER_UPDATE, "round": rnd}))
+    _check_out(adapted, Message(Kind.METRICS, name, MODEL_PARTY, metrics, {"round": rnd}))
+    content = RecordDict({"arrays": tensors_to_arrays(update.payload),
+                          "metrics": MetricRecord(metrics)})
+    return FlowerMessage(content, reply_to=message)
+
+
+def handle_evaluate(config: FederationConfig, message: FlowerMessage,
+                    context: Context) -> FlowerMessage:
+    """Score the received global adapter on this party's share of the test split."""
+    from crossbound.evaluate.utility import evaluate_model, headline
+
+    name, _ = _party(config, context)
+    task = _task(config.task)
+    adapted, _, rnd = _receive(config, message)
+    shard = evaluation_share(task, config.eval_limit, int(name.rsplit("-", 1)[1]))
+    started = time.perf_counter()
+    utility = 0.0
+    if shard:
+        scores = evaluate_model(adapted.model, adapted.tokenizer, task, shard,
+                                config.batch_size)
+        utility = headline(scores, task)
+    metrics: dict[str, Any] = {"num-examples": len(shard), "utility": float(utility),
+                               "eval-seconds": round(time.perf_counter() - started, 4)}
+    _check_out(adapted, Message(Kind.METRICS, name, MODEL_PARTY, metrics, {"round": rnd}))
+    return FlowerMessage(RecordDict({"metrics": MetricRecord(metrics)}), reply_to=message)
+
+
+# ---------------------------------------------------------------- pieces
+
+
+def evaluation_share(task: Task, limit: int | None, index: int) -> tuple[Example, ...]:
+    """Party ``index``'s share of the evaluation set (every N-th of the first ``limit``)."""
+    examples = task.test if limit is None else task.test[:limit]
+    return examples[index::len(task.parties)]
+
+
+def _party(config: FederationConfig, context: Context) -> tuple[str, tuple[Example, ...]]:
+    task = _task(config.task)
+    raw = context.node_config.get(PARTITION_KEY)
+    if not isinstance(raw, int) or not 0 <= raw < len(task.parties):
+        raise ValueError(f"node config {PARTITION_KEY} = {raw!r} names no data party of "
+                         f"{config.task} ({len(task.parties)} parties)")
+    return f"data-party-{raw}", task.parties[raw]
+
+
+def _task(spec: str) -> Task:
+    if spec not in _TASKS:
+        from crossbound.tasks.registry import load_task
+
+        _TASKS[spec] = load_task(spec)
+    return _TASKS[spec]
+
+
+def _model(config: FederationConfig) -> AdaptedModel:
+    key = (config.small, config.lora_rank, config.lora_alpha)
+    if key not in _MODELS:
+        torch.set_num_threads(config.threads)
+        _MODELS[key] = build_adapted(config.small, config.lora_rank, config.lora_alpha,
+                                     config.seed)
+    return _MODELS[key]
+
+
+def _receive(config: FederationConfig,
+             message: FlowerMessage) -> tuple[AdaptedModel, dict[str, torch.Tensor], int]:
+    """The cached SM with the received global adapter loaded; that adapter; the round."""
+    adapted = _model(config)
+    arrays: ArrayRecord = next(iter(message.content.array_records.values()))
+    settings: dict[str, Any] = dict(next(iter(message.content.config_records.values())))
+    start = arrays_to_tensors(arrays)
+    load_adapter(adapted.model, start, adapted.spec)  # names, shapes and values checked
+    return adapted, start, int(settings.get("server-round", 0))
+
+
+def _check_out(adapted: AdaptedModel, message: Message) -> Message:
+    """Check an outgoing message against the contract (this party's own check) and return
+    the copy that would cross. No transcript here: the model party's end records."""
+    boundary = Boundary(contract=fed_adapter_contract(adapted.spec))
+    boundary.guard_contexts[message.sender] = guard_context(adapted.spec)
+    return boundary.cross(message)

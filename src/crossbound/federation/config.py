@@ -1,0 +1,207 @@
+"""The config of a federation run: one TOML or JSON file for ``crossbound federate CONFIG``.
+
+A flat table of settings (the dataclass fields below) plus an optional ``[faults]`` table::
+
+    strategy = "fed-adapter"
+    task = "clinic-triage:parties=4,partition=dirichlet,alpha=0.5"
+    small = "smollm2-135m:layers=6"
+    rounds = 3
+    aggregation = "median"
+
+    [faults]                 # robustness experiments: parties that misbehave on purpose
+    "data-party-3" = "scale:1000"
+
+Values are checked on creation (type and range), so a bad file fails before Flower or Ray
+start, with a one-line message naming the setting. TOML has no null: ``eval_limit = "none"``
+(JSON: ``null``) for a setting that takes None.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from crossbound.strategy import StrategyConfig
+
+Aggregation = Literal["fedavg", "median", "trimmed-mean"]
+STRATEGIES = ("fed-adapter",)
+AGGREGATIONS: tuple[str, ...] = typing.get_args(Aggregation)
+PARTY_NAME = re.compile(r"^data-party-(\d+)$")
+# A fault a data party can be told to commit (tests and robustness experiments only):
+# "nan" fills its update with NaN; "scale:F" sends global + F·(local − global).
+FAULT = re.compile(r"^(nan|scale:[-+0-9.eE]+)$")
+
+
+@dataclass
+class FederationConfig(StrategyConfig):
+    """``fed-adapter``: data parties fine-tune LoRA adapters of their SM on their own records;
+    the model party aggregates them round by round (FedAvg, McMahan et al., arXiv:1602.05629;
+    coordinate-wise median or trimmed mean, Yin et al., arXiv:1803.01498), on Flower's
+    simulation runtime (Beutel et al., arXiv:2007.14390).
+
+    ``task``: a task with options; its ``parties`` option sets how many data parties there
+    are. ``small``: the data parties' SM (the model party sends its LoRA adapter).
+    ``local_epochs``: passes over a party's records per round. ``aggregation``: ``fedavg``
+    (weighted by each party's number of records), ``median`` or ``trimmed-mean`` (cutting
+    ``trim_fraction`` of the values at each end). ``eval_limit``: test records the global
+    adapter is scored on after every round (shared out among the parties; None: the whole
+    test split). ``max_update_norm``: drop an update further than this (L2, over all adapter
+    tensors) from the global adapter it started from (None: no bound; non-finite updates are
+    always dropped). ``round_timeout``: seconds the model party waits for the replies of one
+    round (a party that has not answered by then is reported and left out of that round).
+    ``workers``: data parties trained at the same time (Ray actors, each with ``threads``
+    torch threads). ``faults``: party name -> ``nan`` or ``scale:F``, a
+    deliberately faulty party for robustness experiments.
+    """
+
+    strategy: str = "fed-adapter"
+    task: str = "clinic-triage:parties=4,partition=dirichlet,alpha=0.5"
+    small: str = "smollm2-135m:layers=6"
+    rounds: int = 3
+    local_epochs: float = 1.0
+    lr: float = 1e-3
+    batch_size: int = 8
+    max_length: int = 192
+    lora_rank: int = 8
+    lora_alpha: int = 16
+    aggregation: Aggregation = "fedavg"
+    trim_fraction: float = 0.2
+    eval_limit: int | None = 200
+    evaluate_initial: bool = True
+    max_update_norm: float | None = None
+    round_timeout: float = 3600.0
+    workers: int = 1
+    threads: int = 1
+    keep_payloads: bool = True
+    out: str = "runs/federate"
+    faults: dict[str, str] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        _check_types(self)
+        super().validate()
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {list(STRATEGIES)}, got "
+                             f"{self.strategy!r}")
+        for name in ("task", "small", "out"):
+            if not getattr(self, name).strip():
+                raise ValueError(f"{name} must not be empty")
+        for name in ("rounds", "batch_size", "lora_rank", "lora_alpha", "workers", "threads"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("local_epochs", "lr"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a finite number > 0, got {value}")
+        if self.max_length < 16:
+            raise ValueError(f"max_length must be >= 16, got {self.max_length}")
+        if self.aggregation not in AGGREGATIONS:
+            raise ValueError(f"aggregation must be one of {list(AGGREGATIONS)}, got "
+                             f"{self.aggregation!r}")
+        if not 0 <= self.trim_fraction < 0.5:
+            raise ValueError(f"trim_fraction must be in [0, 0.5), got {self.trim_fraction}")
+        if self.eval_limit is not None and self.eval_limit < 1:
+            raise ValueError(f"eval_limit must be >= 1 or None, got {self.eval_limit}")
+        if not self.round_timeout > 0:
+            raise ValueError(f"round_timeout must be > 0 seconds, got {self.round_timeout}")
+        if self.max_update_norm is not None and not self.max_update_norm > 0:
+            raise ValueError(f"max_update_norm must be > 0 or None, got {self.max_update_norm}")
+        for party, fault in self.faults.items():
+            if not PARTY_NAME.match(party):
+                raise ValueError(f"faults: {party!r} is not a data party name (data-party-N)")
+            if not FAULT.match(fault) or (fault.startswith("scale:")
+                                          and not _is_number(fault[6:])):
+                raise ValueError(f"faults: {party} = {fault!r}: use 'nan' or 'scale:F'")
+
+    # ------------------------------------------------------------ files
+
+    def to_toml(self) -> str:
+        """TOML text that :func:`load_config` reads back to an equal config (TOML has no
+        null: a setting that is None is written as the string ``"none"``)."""
+        import tomli_w  # a dependency of flwr, which federation needs anyway
+
+        data = {k: "none" if v is None else v for k, v in self.to_dict().items()}
+        faults = data.pop("faults")
+        if faults:
+            data["faults"] = faults  # a table must come after the plain keys
+        return tomli_w.dumps(data)
+
+    def write(self, path: str | Path) -> Path:
+        """Write ``path`` as TOML (``.toml``) or JSON (anything else)."""
+        out = Path(path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        text = self.to_toml() if out.suffix.lower() == ".toml" else \
+            json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+        out.write_text(text, encoding="utf-8")
+        return out
+
+
+def load_config(path: str | Path) -> FederationConfig:
+    """Read a ``.toml`` or ``.json`` federation config; errors name the file and the setting."""
+    source = Path(path)
+    if source.suffix.lower() not in (".toml", ".json"):
+        raise ValueError(f"{source}: a federation config is a .toml or .json file")
+    try:
+        text = source.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{source}: no such config file") from None
+    try:
+        data = tomllib.loads(text) if source.suffix.lower() == ".toml" else json.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{source}: not valid {source.suffix[1:].upper()}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ValueError(f"{source}: expected a table of settings at the top level")
+    try:
+        return FederationConfig.from_dict(data)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{source}: {exc}") from exc
+
+
+# ---------------------------------------------------------------- checks
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
+
+
+def _check_types(config: FederationConfig) -> None:
+    """Refuse a value of the wrong type (``rounds = "3"``), naming the setting. An int is
+    taken where a float is expected (``lr = 1``) and stored as a float."""
+    hints = typing.get_type_hints(type(config))
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        hint = hints[f.name]
+        args = typing.get_args(hint)
+        if typing.get_origin(hint) is Literal:
+            if value not in args:
+                raise ValueError(f"{f.name} must be one of {list(args)}, got {value!r}")
+            continue
+        if f.name == "faults":
+            if not isinstance(value, dict) or not all(
+                    isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+                raise ValueError("faults must be a table of party name = fault strings")
+            continue
+        allowed = args if args else (hint,)
+        if type(None) in allowed and isinstance(value, str) and value.lower() == "none":
+            setattr(config, f.name, None)  # TOML has no null
+            continue
+        if value is None and type(None) in allowed:
+            continue
+        if float in allowed and isinstance(value, int) and not isinstance(value, bool):
+            setattr(config, f.name, float(value))
+            continue
+        ok = any(isinstance(value, t) and not (t is int and isinstance(value, bool))
+                 for t in allowed if isinstance(t, type) and t is not type(None))
+        if not ok:
+            expected = " or ".join("none" if t is type(None) else t.__name__ for t in allowed)
+            raise ValueError(f"{f.name} must be {expected}, got {value!r} "
+                             f"({type(value).__name__})")

@@ -1,0 +1,268 @@
+"""Run a federation end to end on Flower's simulation runtime and write its result.
+
+``OUT/result.json`` (the usual self-describing result: config, task, versions, machine, and
+``metrics`` with ``utility``, ``privacy``, ``efficiency`` and ``federation`` — every round's
+utility, bytes per party, seconds and dropped updates), ``OUT/transcripts/data-party-<i>.jsonl``
+(one hash-chained transcript per data party, as the model party recorded it),
+``OUT/global-adapter.safetensors`` (the final global adapter under its wire names) and
+``OUT/global-adapter/`` (the same adapter in PEFT's format, loadable onto the SM).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from crossbound.federation.config import PARTY_NAME, FederationConfig
+from crossbound.result import PeakMemory, Result
+from crossbound.tasks.base import Task
+
+TRANSCRIPTS = "transcripts"
+ADAPTER_FILE = "global-adapter.safetensors"
+PEFT_FOLDER = "global-adapter"
+OnRound = Callable[[Any], None]  # gets a server.RoundReport
+
+
+def run_federation(config: FederationConfig, out_dir: str | Path | None = None, *,
+                   overwrite: bool = False, verbose: bool = False,
+                   on_round: OnRound | None = None,
+                   on_status: Callable[[str], None] | None = None) -> Result:
+    """Run ``config`` and write the result to ``out_dir`` (default: ``config.out``).
+
+    ``on_round`` is called after registration (round 0) and after every round with that
+    round's :class:`~crossbound.federation.server.RoundReport`; ``on_status`` with a line
+    of what is happening. ``verbose`` shows Flower's and Ray's own logs.
+    """
+    from crossbound.tasks.registry import load_task
+
+    status = on_status or (lambda line: None)
+    out = Path(out_dir if out_dir is not None else config.out)
+    task = load_task(config.task)
+    _check_parties(config, task)
+    parties = len(task.parties)
+    _prepare_folder(out, overwrite)
+
+    from crossbound.federation.adapter import adapter_tensors, build_adapted
+
+    status(f"model party: loading {config.small} with LoRA rank {config.lora_rank}")
+    adapted = build_adapted(config.small, config.lora_rank, config.lora_alpha, config.seed)
+    initial = adapter_tensors(adapted.model)
+    status(f"{parties} data parties ({', '.join(str(len(p)) for p in task.parties)} records); "
+           f"adapter of {adapted.spec.parameters:,} parameters; starting Flower's simulation "
+           "runtime (Ray)")
+
+    from crossbound.federation.client import make_client_app
+    from crossbound.federation.server import ServerState, make_server_app
+
+    state = ServerState()
+    folder = out / TRANSCRIPTS
+    server_app = make_server_app(config, parties, initial, adapted.spec, folder, state,
+                                 on_round)
+    client_app = make_client_app(config)
+    with _quiet(verbose), PeakMemory() as memory:
+        from flwr.simulation import run_simulation
+
+        started = time.perf_counter()
+        run_simulation(server_app, client_app, num_supernodes=parties,
+                       backend_config=_backend_config(config, verbose),
+                       verbose_logging=verbose)
+        wall = time.perf_counter() - started
+    if state.grid is None or state.final is None or len(state.rounds) != config.rounds + 1:
+        raise RuntimeError(f"the federation stopped after {max(len(state.rounds) - 1, 0)} of "
+                           f"{config.rounds} rounds (run with verbose=True / --verbose to see "
+                           "Flower's log)")
+    artifacts = _save_adapter(adapted, state.final, out)
+    result = _result(config, task, state, artifacts, wall, memory.peak_mb, out)
+    result.write(out)
+    return result
+
+
+# ---------------------------------------------------------------- checks
+
+
+def _prepare_folder(out: Path, overwrite: bool) -> None:
+    previous = [p for p in (out / "result.json", out / TRANSCRIPTS, out / ADAPTER_FILE,
+                            out / PEFT_FOLDER) if p.exists()]
+    if previous and not overwrite:
+        raise FileExistsError(f"{out} already holds a federation run "
+                              f"({', '.join(p.name for p in previous)}); choose another "
+                              "output folder or pass --overwrite")
+    for path in previous:
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def _check_parties(config: FederationConfig, task: Task) -> None:
+    parties = len(task.parties)
+    empty = [i for i, records in enumerate(task.parties) if not records]
+    if empty:
+        raise ValueError(f"{config.task}: data-party-{empty[0]} gets no training records "
+                         "under this split; use more records (n=...), fewer parties or a "
+                         "larger Dirichlet alpha")
+    for name in config.faults:
+        match = PARTY_NAME.match(name)
+        if match is None or int(match.group(1)) >= parties:
+            raise ValueError(f"faults: {name} does not exist ({config.task} has {parties} "
+                             f"data parties: data-party-0 … data-party-{parties - 1})")
+    if config.aggregation == "trimmed-mean" and int(config.trim_fraction * parties) * 2 >= \
+            parties:
+        raise ValueError(f"trim_fraction = {config.trim_fraction} would trim every one of "
+                         f"{parties} updates; lower it")
+
+
+# ---------------------------------------------------------------- Flower and Ray
+
+
+def _backend_config(config: FederationConfig, verbose: bool) -> dict[str, Any]:
+    return {
+        # Each data party trains on `threads` CPUs; `workers` of them at a time.
+        "client_resources": {"num_cpus": config.threads, "num_gpus": 0.0},
+        "init_args": {"num_cpus": config.workers * config.threads, "num_gpus": 0,
+                      "include_dashboard": False, "log_to_driver": verbose,
+                      "logging_level": "INFO" if verbose else "ERROR"},
+    }
+
+
+class _HideDeprecation(logging.Filter):
+    """Flower 1.41 calls ``run_simulation`` deprecated in favour of ``flwr run`` (a CLI over
+    a packaged app); the Python entry point still works and is what this module needs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "DEPRECATED FEATURE" not in record.getMessage()
+
+
+@contextmanager
+def _quiet(verbose: bool) -> Iterator[None]:
+    """Flower logs every round at INFO and client failures with tracebacks: hidden unless
+    ``verbose`` (a failed party is reported in the result and the round's report)."""
+    os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")  # see crossbound.federation
+    from flwr.supercore import telemetry
+
+    telemetry.FLWR_TELEMETRY_ENABLED = os.environ["FLWR_TELEMETRY_ENABLED"]
+    logger = logging.getLogger("flwr")
+    level, hide = logger.level, _HideDeprecation()
+    logger.addFilter(hide)
+    if not verbose:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+        logger.removeFilter(hide)
+
+
+# ---------------------------------------------------------------- outputs
+
+
+def _save_adapter(adapted: Any, final: dict[str, Any], out: Path) -> dict[str, str]:
+    from safetensors.torch import save_file
+
+    from crossbound.federation.adapter import load_adapter
+
+    save_file({k: v.contiguous() for k, v in final.items()}, str(out / ADAPTER_FILE),
+              metadata={"format": "pt", "source": "crossbound fed-adapter"})
+    load_adapter(adapted.model, final, adapted.spec)
+    adapted.model.save_pretrained(str(out / PEFT_FOLDER))
+    return {"global_adapter": ADAPTER_FILE, "global_adapter_peft": PEFT_FOLDER}
+
+
+def _result(config: FederationConfig, task: Task, state: Any, artifacts: dict[str, str],
+            wall: float, peak_mb: float, out: Path) -> Result:
+    from crossbound.boundary.transcript import verify_transcript
+    from crossbound.runner import pii_crossed_summary
+
+    grid = state.grid
+    rounds = [r.to_dict() for r in state.rounds]
+    per_round = [r["utility"] for r in rounds]
+    transcripts: dict[str, Any] = {}
+    by_kind: Counter[str] = Counter()
+    by_direction: Counter[str] = Counter()
+    pii: dict[str, Any] = {}
+    for name, link in sorted(grid.links.items()):
+        summary = link.transcript.summary()
+        summary["path"] = str(link.transcript.path.relative_to(out))
+        summary["verified"] = verify_transcript(link.transcript.path).ok
+        transcripts[name] = summary
+        by_kind.update(summary["bytes_by_kind"])
+        by_direction.update(summary["bytes_by_direction"])
+        pii[name] = pii_crossed_summary(link.transcript.path, task)
+    total = sum(by_kind.values())
+    first, last = per_round[0], per_round[-1]
+    metrics: dict[str, dict[str, Any]] = {
+        "utility": {
+            "metric": task.metric,
+            "initial": first, "final": last,
+            "per_round": per_round,
+            "eval_examples": rounds[-1]["eval_examples"],
+        },
+        "privacy": {
+            "pii_crossed": {
+                "occurrences": sum(p["occurrences"] for p in pii.values()),
+                "canaries_crossed": sum(p["canaries_crossed"] for p in pii.values()),
+                "by_party": pii,
+            },
+            "text_bytes_crossed": by_kind.get("text", 0) + by_kind.get("records", 0),
+            "measured": ["pii_crossed"],
+        },
+        "efficiency": {
+            "wall_seconds": round(wall, 3),
+            "peak_memory_mb": round(peak_mb, 1),  # this process: the model party and Flower
+            "bytes_crossed": {"total": total, "by_kind": dict(sorted(by_kind.items())),
+                              "by_direction": dict(sorted(by_direction.items()))},
+            "seconds_per_round": [r["seconds"] for r in rounds],
+            "bytes_per_round": [r["bytes_total"] for r in rounds],
+            # The data parties' own cost: seconds each spent training and scoring, all rounds.
+            "data_party_seconds": _party_seconds(rounds),
+            "adapter_parameters": grid.spec.parameters,
+            "adapter_bytes": grid.spec.nbytes,
+        },
+        "federation": {
+            "aggregation": config.aggregation,
+            "parties": {name: {"train_examples": link.train_examples,
+                               "transcript": transcripts[name]["path"]}
+                        for name, link in sorted(grid.links.items())},
+            "rounds": rounds,
+            "dropped": [d for r in rounds for d in r["dropped"]],
+            "contract": grid.contract.describe(),
+        },
+    }
+    notes = [
+        "Round 0 is registration and the initial adapter's score; utility is the global "
+        "adapter's score on the first eval_limit test records, shared out among the data "
+        "parties and weighted by their share.",
+        "Transcripts are kept by the model party's end of each boundary; each data party "
+        "checks its replies against the same contract before sending them.",
+    ]
+    return Result(
+        strategy=config.strategy,
+        config=config.to_dict(),
+        task={"name": task.name, "params": task.params, "fingerprint": task.fingerprint(),
+              "parties": [len(p) for p in task.parties]},
+        models={"small": config.small},
+        metrics=metrics,
+        transcript={"parties": transcripts, "entries": sum(t["entries"] for t in
+                                                          transcripts.values()),
+                    "bytes": total},
+        artifacts=artifacts,
+        notes=notes,
+    )
+
+
+def _party_seconds(rounds: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for entry in rounds:
+        for group, key in (("train", "train-seconds"), ("evaluate", "eval-seconds")):
+            for party, numbers in entry[group].items():
+                totals = out.setdefault(party, {"train": 0.0, "evaluate": 0.0})
+                totals[group] = round(totals[group] + float(numbers[key]), 4)
+    return dict(sorted(out.items()))
