@@ -57,9 +57,9 @@ from crossbound.federation.crossing import (
     guard_context,
 )
 from crossbound.federation.run import run_federation
-from crossbound.federation.server import ServerState, drive, make_strategy
+from crossbound.federation.server import QuorumError, ServerState, drive, make_strategy
 
-Tamper = Callable[[int, FlowerMessage, FlowerMessage], FlowerMessage]
+Tamper = Callable[[int, FlowerMessage, FlowerMessage], FlowerMessage | None]
 TASK = "clinic-triage:n=80,seed=5,parties=3"
 TINY = {"task": TASK, "small": "tiny-small", "rounds": 2, "lr": 1e-2, "max_length": 64,
         "lora_rank": 4, "eval_limit": 12}
@@ -89,15 +89,16 @@ def flower_identity(monkeypatch):
 class LocalGrid(Grid):
     """Flower's grid without a runtime: each message is answered at once, in this process, by
     the ClientApp of the node it is for (node 1000 + i is partition i). ``tamper(i, message,
-    reply)`` may replace a reply, to play a misbehaving party."""
+    reply)`` may replace a reply, to play a misbehaving party, or return None: no reply ever
+    comes (a party that hangs). A ClientApp that raises answers with an error, as in Flower's
+    runtimes. ``offline`` holds nodes that are not connected; ``rejoin`` plays a restarted
+    SuperNode (a new node id for the same partition)."""
 
     def __init__(self, app: Any, parties: int, tamper: Tamper | None = None) -> None:
         self.app = app
-        self.contexts = {1000 + i: Context(run_id=1, node_id=1000 + i,
-                                           node_config={"partition-id": i,
-                                                        "num-partitions": parties},
-                                           state=RecordDict(), run_config={})
-                         for i in range(parties)}
+        self.parties = parties
+        self.contexts = {1000 + i: self._context(1000 + i, i) for i in range(parties)}
+        self.offline: set[int] = set()
         self.tamper = tamper or (lambda i, message, reply: reply)
         self.replies: dict[str, FlowerMessage] = {}
         self.delivered: Counter[tuple[int, str]] = Counter()  # (partition, "down"/"up")
@@ -113,8 +114,18 @@ class LocalGrid(Grid):
                        group_id: str, ttl: float | None = None) -> FlowerMessage:
         return FlowerMessage(content, dst_node_id, message_type, group_id=group_id)
 
+    def _context(self, node: int, partition: int) -> Context:
+        return Context(run_id=1, node_id=node, state=RecordDict(), run_config={},
+                       node_config={"partition-id": partition, "num-partitions": self.parties})
+
+    def rejoin(self, partition: int, node: int) -> None:
+        for old, context in list(self.contexts.items()):
+            if context.node_config["partition-id"] == partition:
+                del self.contexts[old]
+        self.contexts[node] = self._context(node, partition)
+
     def get_node_ids(self) -> Iterable[int]:
-        return list(self.contexts)
+        return [node for node in self.contexts if node not in self.offline]
 
     def push_messages(self, messages: Iterable[FlowerMessage]) -> Iterable[str]:
         ids = []
@@ -122,13 +133,20 @@ class LocalGrid(Grid):
             message.metadata.__dict__["_message_id"] = uuid4().hex
             context = self.contexts[message.metadata.dst_node_id]
             partition = int(context.node_config["partition-id"])
-            reply = self.tamper(partition, message, self.app(message, context))
+            try:
+                answer = self.app(message, context)
+            except Exception as exc:  # the runtimes turn a ClientApp's exception into this
+                answer = FlowerMessage(Error(code=2, reason=f"{type(exc).__name__}: {exc}"),
+                                       reply_to=message)
+            ids.append(message.metadata.message_id)
+            reply = self.tamper(partition, message, answer)
             self.delivered[(partition, "down")] += 1
+            if reply is None:
+                continue
             self.delivered[(partition, "up")] += 1
             if message.metadata.message_type == MessageType.TRAIN and not reply.has_error():
                 self.delivered[(partition, "up")] += 1  # the update and its numbers
             self.replies[message.metadata.message_id] = reply
-            ids.append(message.metadata.message_id)
         return ids
 
     def pull_messages(self, message_ids: Iterable[str]) -> Iterable[FlowerMessage]:
@@ -140,15 +158,19 @@ class LocalGrid(Grid):
 
 
 def run_local(config: FederationConfig, folder: Path, tamper: Tamper | None = None,
+              on_round: Callable[[Any, LocalGrid], None] | None = None,
               ) -> tuple[ServerState, BoundaryGrid, LocalGrid]:
     """The model party's ``drive`` over a LocalGrid: a whole federation, no Ray. On an
-    error, the grid (with its ledger) is attached to the exception as ``grid``."""
+    error, the grid (with its ledger) is attached to the exception as ``grid``.
+    ``on_round(report, local_grid)`` runs after each round is reported."""
     adapted = build_adapted(config.small, config.lora_rank, config.lora_alpha, config.seed)
     local = LocalGrid(make_client_app(config), 3, tamper)
-    grid = BoundaryGrid(local, folder, adapted.spec, max_update_norm=config.max_update_norm)
+    grid = BoundaryGrid(local, folder, adapted.spec, max_update_norm=config.max_update_norm,
+                        poll_seconds=0.01, secure=config.secure_aggregation)
     state = ServerState(grid=grid)
+    hook = None if on_round is None else (lambda report: on_round(report, local))
     try:
-        drive(config, 3, adapter_tensors(adapted.model), grid, state, None)
+        drive(config, 3, adapter_tensors(adapted.model), grid, state, hook)
     except RuntimeError as exc:
         exc.grid = grid  # type: ignore[attr-defined]
         raise
@@ -165,8 +187,14 @@ def crossings(path: Path) -> list[Message]:
 
 def last_updates(folder: Path, rnd: int) -> dict[str, tuple[dict[str, torch.Tensor], int]]:
     """Each party's update of round ``rnd`` and its record count, as recorded."""
+    return last_updates_of(folder, rnd, [p.stem for p in sorted(folder.glob("data-party-*"))])
+
+
+def last_updates_of(folder: Path, rnd: int, parties: list[str],
+                    ) -> dict[str, tuple[dict[str, torch.Tensor], int]]:
+    """``parties``' updates of round ``rnd`` and their record counts, as recorded."""
     out = {}
-    for path in sorted(folder.glob("data-party-*.jsonl")):
+    for path in (folder / f"{party}.jsonl" for party in parties):
         messages = crossings(path)
         update = next(m.payload for m in messages if m.kind == Kind.TENSORS
                       and m.meta.get("artifact") == ADAPTER_UPDATE and m.meta["round"] == rnd)
@@ -215,7 +243,10 @@ def test_config_round_trips_through_toml_and_json(tmp_path):
     ('strategy = "fed-kt"', r"strategy must be one of \['fed-adapter'\]"),
     ('eval_limit = true', r"eval_limit must be int or none"),
     ('[faults]\n"party-1" = "nan"', r"faults: 'party-1' is not a data party name"),
-    ('[faults]\n"data-party-1" = "scale:big"', r"use 'nan' or 'scale:F'"),
+    ('[faults]\n"data-party-1" = "scale:big"', r"use 'nan', 'scale:F', 'crash:R'"),
+    ('[faults]\n"data-party-1" = "crash:x"', r"use 'nan', 'scale:F', 'crash:R'"),
+    ('secure_aggregation = true\naggregation = "median"', r"needs aggregation = 'fedavg'"),
+    ('runtime = "cloud"', r"runtime must be one of \['simulation', 'deployment'\]"),
     ('rounds = ', r"not valid TOML"),
 ])
 def test_bad_config_fails_with_a_message_naming_the_setting(tmp_path, text, message):
@@ -357,7 +388,8 @@ def test_replies_that_break_the_rules_are_refused_or_dropped(tmp_path, flower_id
             return reply
         return reply
 
-    config = FederationConfig(**{**TINY, "rounds": 1, "evaluate_initial": False})
+    config = FederationConfig(**{**TINY, "rounds": 1, "evaluate_initial": False,
+                                 "min_parties": 1})
     state, grid, _ = run_local(config, tmp_path / "t", tamper)
     dropped = {d["party"]: (d["why"], d["reason"]) for d in grid.ledger.dropped}
     assert dropped["data-party-0"][0] == "invalid"
@@ -380,8 +412,10 @@ def test_a_round_where_every_party_fails_stops_the_run(tmp_path, flower_identity
                              reply_to=message)
 
     config = FederationConfig(**{**TINY, "rounds": 1, "evaluate_initial": False})
-    with pytest.raises(RuntimeError, match="round 1: no data party returned an update") as exc:
+    with pytest.raises(QuorumError, match="round 1: no data party returned an update") as exc:
         run_local(config, tmp_path / "t", fail)
+    assert "data-party-0: error (the data party failed: party 0 ran out of memory)" \
+        in str(exc.value)
     grid = exc.value.grid  # type: ignore[attr-defined]
     assert {d["why"] for d in grid.ledger.dropped} == {"error"}
     # The error text crossed as metrics and is recorded.
@@ -480,3 +514,221 @@ def test_median_aggregation_resists_a_huge_update_on_the_simulation_runtime(tmp_
         off_honest += float((value.double() - mean[name]).pow(2).sum())
         off_poisoned += float((poisoned[name].double() - mean[name]).pow(2).sum())
     assert off_honest < 1e-4 * off_poisoned
+
+
+# ---------------------------------------------------------------- parties that drop out
+
+
+def test_a_party_that_crashes_for_one_round_drops_out_of_it_and_is_used_again(
+        tmp_path, flower_identity):
+    config = FederationConfig(**TINY, faults={"data-party-1": "crash:1"})
+    state, _, _ = run_local(config, tmp_path / "t")
+    assert [r.aggregated for r in state.rounds[1:]] == [2, 3]
+    assert state.rounds[1].dropped_out == {"data-party-1": "error"}
+    assert "crashed in round 1" in state.rounds[1].dropped[0]["reason"]
+    assert state.rounds[2].dropped_out == {} and "data-party-1" in state.rounds[2].train
+    # Round 2 is FedAvg of all three recorded updates again.
+    updates = last_updates(tmp_path / "t", 2)
+    expected = weighted_mean(list(updates.values()))
+    assert state.final is not None
+    for name, value in state.final.items():
+        torch.testing.assert_close(value.double(), expected[name], rtol=1e-5, atol=1e-6)
+    # Everyone scored every round's adapter (the crash was in training only).
+    assert all(len(r.evaluate) == 3 for r in state.rounds)
+
+
+def test_a_party_that_does_not_answer_in_time_drops_out_of_that_round(tmp_path,
+                                                                        flower_identity):
+    def hang(i: int, message: FlowerMessage, reply: FlowerMessage) -> FlowerMessage | None:
+        first = message.metadata.message_type == MessageType.TRAIN and \
+            message.content["config"]["server-round"] == 1
+        return None if i == 0 and first else reply
+
+    config = FederationConfig(**{**TINY, "round_timeout": 0.3, "evaluate_initial": False})
+    state, _, _ = run_local(config, tmp_path / "t", hang)
+    assert state.rounds[1].dropped_out == {"data-party-0": "timeout"}
+    assert state.rounds[1].aggregated == 2
+    assert state.rounds[2].aggregated == 3 and state.rounds[2].dropped_out == {}
+
+
+def test_too_few_parties_in_a_round_stop_the_run_naming_who_was_missing(tmp_path,
+                                                                          flower_identity):
+    config = FederationConfig(**{**TINY, "evaluate_initial": False, "min_parties": 2,
+                                 "faults": {"data-party-0": "crash:2", "data-party-2": "nan"}})
+    with pytest.raises(QuorumError) as caught:
+        run_local(config, tmp_path / "t")
+    message = str(caught.value)
+    assert message.startswith("round 2: only 1 of 3 data parties returned an update, fewer "
+                              "than min_parties = 2; missing: data-party-0: error")
+    assert "data-party-2: invalid (non-finite update" in message
+    grid = caught.value.grid  # type: ignore[attr-defined]
+    assert 2 not in grid.ledger.train or set(grid.ledger.train[2]) == {"data-party-1"}
+    # min_parties = 1 lets the same run finish on the one honest party.
+    config = FederationConfig(**{**config.to_dict(), "min_parties": 1})
+    state, _, _ = run_local(config, tmp_path / "t1")
+    assert [r.aggregated for r in state.rounds[1:]] == [2, 1]
+
+
+def test_an_offline_party_drops_out_and_comes_back_under_a_new_node_id(tmp_path,
+                                                                        flower_identity):
+    def churn(report: Any, local: LocalGrid) -> None:
+        if report.round == 1:  # its SuperNode dies ...
+            local.offline.add(1002)
+        if report.round == 2:  # ... and a new one starts for the same data
+            local.rejoin(2, 2002)
+
+    config = FederationConfig(**{**TINY, "rounds": 3, "evaluate_initial": False})
+    state, grid, _ = run_local(config, tmp_path / "t", on_round=churn)
+    assert [r.aggregated for r in state.rounds[1:]] == [3, 2, 3]
+    assert state.rounds[2].dropped_out == {"data-party-2": "offline"}
+    assert len(state.rounds[2].evaluate) == 2
+    assert grid.nodes[2002] == "data-party-2" and 1002 not in grid.nodes
+    # The party's hello under its new node id is in its (one) transcript, in round 3.
+    hellos = [m for m in crossings(tmp_path / "t" / "data-party-2.jsonl")
+              if m.kind == Kind.METRICS and m.payload.get("party") == "data-party-2"]
+    assert len(hellos) == 2
+    assert verify_transcript(tmp_path / "t" / "data-party-2.jsonl").ok
+
+
+# ---------------------------------------------------------------- secure aggregation (SecAgg+)
+
+SECURE = {**TINY, "rounds": 1, "evaluate_initial": False, "secure_aggregation": True}
+QUANTISATION = 2e-5  # 3 parties, values clipped to ±8 in 22 bits: ~4e-6 per party and value
+
+
+def assert_close_adapters(a: dict[str, torch.Tensor] | None, b: dict[str, torch.Tensor] | None,
+                          atol: float) -> None:
+    assert a is not None and b is not None and set(a) == set(b)
+    for name in a:
+        torch.testing.assert_close(a[name].double(), b[name].double(), rtol=0, atol=atol)
+
+
+def assert_only_masked_updates_crossed(folder: Path, trained: list[str]) -> None:
+    """No plain update is in any transcript; every party in ``trained`` sent a masked one."""
+    from crossbound.federation.secagg import MASKED
+
+    for path in sorted(folder.glob("data-party-*.jsonl")):
+        assert verify_transcript(path).ok
+        artifacts = [m.meta.get("artifact") for m in crossings(path)]
+        assert ADAPTER_UPDATE not in artifacts
+        assert (MASKED in artifacts) == (path.stem in trained)
+
+
+def test_secure_aggregation_survives_a_party_dropping_out_within_the_threshold(
+        tmp_path, flower_identity):
+    faults = {"data-party-1": "crash:1"}  # after sharing its keys, before its masked update
+    plain, _, _ = run_local(FederationConfig(**{**SECURE, "secure_aggregation": False,
+                                                "faults": faults}), tmp_path / "plain")
+    state, _, _ = run_local(FederationConfig(**{**SECURE, "faults": faults}), tmp_path / "t")
+    report = state.rounds[1]
+    assert report.dropped_out == {"data-party-1": "error"} and report.aggregated == 2
+    assert report.secure == {"shares": 3, "threshold": 2,
+                             "masked_updates": ["data-party-0", "data-party-2"],
+                             "dropped_during_protocol": ["data-party-1"],
+                             "unmasked_by": ["data-party-0", "data-party-2"]}
+    # The other two parties' key shares removed the crashed party's pairwise masks: the sum
+    # is FedAvg of the two survivors' updates, up to quantisation.
+    assert_close_adapters(state.final, plain.final, QUANTISATION)
+    assert_only_masked_updates_crossed(tmp_path / "t", ["data-party-0", "data-party-2"])
+    # With min_parties = 3 the round stops before anything is unmasked.
+    config = FederationConfig(**{**SECURE, "faults": faults, "min_parties": 3})
+    with pytest.raises(QuorumError, match="only 2 of 3 data parties returned an update"):
+        run_local(config, tmp_path / "q")
+    stages = {m.meta.get("stage") for m in crossings(tmp_path / "q" / "data-party-0.jsonl")}
+    assert "collect_masked_vectors" in stages and "unmask" not in stages
+
+
+def test_secure_aggregation_survives_a_party_that_stops_answering_at_any_stage(
+        tmp_path, flower_identity):
+    from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFIGS
+
+    # What each stage's reply carries (the mod consumes the request's stage name).
+    marks = {"setup": "pk1", "share_keys": "dsts", "collect_masked_vectors": "masked_params",
+             "unmask": "nids"}
+    survivors, _, _ = run_local(FederationConfig(**{**SECURE, "secure_aggregation": False,
+                                                    "faults": {"data-party-2": "nan"}}),
+                                tmp_path / "two")
+    everyone, _, _ = run_local(FederationConfig(**{**SECURE, "secure_aggregation": False}),
+                               tmp_path / "three")
+    for stage, mark in marks.items():
+        def silence(i: int, message: FlowerMessage, reply: FlowerMessage,
+                    mark: str = mark) -> FlowerMessage | None:
+            settings = None if reply.has_error() else \
+                reply.content.config_records.get(RECORD_KEY_CONFIGS)
+            return None if i == 2 and settings is not None and mark in settings else reply
+
+        config = FederationConfig(**{**SECURE, "round_timeout": 0.5})
+        state, _, _ = run_local(config, tmp_path / stage, silence)
+        secure = state.rounds[1].secure
+        assert secure is not None and secure["unmasked_by"] == ["data-party-0", "data-party-1"]
+        if stage == "unmask":  # its masked update had arrived: it is in the sum
+            assert secure["masked_updates"] == ["data-party-0", "data-party-1", "data-party-2"]
+            assert_close_adapters(state.final, everyone.final, QUANTISATION)
+        else:
+            assert secure["dropped_during_protocol"] == ["data-party-2"], stage
+            assert state.rounds[1].dropped_out == {"data-party-2": "timeout"}
+            assert_close_adapters(state.final, survivors.final, QUANTISATION)
+
+
+def test_secure_aggregation_refuses_a_malformed_masked_update_at_the_boundary(
+        tmp_path, flower_identity):
+    from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFIGS
+
+    from crossbound.federation.secagg import npy_array, npy_bytes
+
+    def tamper(i: int, message: FlowerMessage, reply: FlowerMessage) -> FlowerMessage:
+        settings = reply.content.config_records.get(RECORD_KEY_CONFIGS) \
+            if not reply.has_error() else None
+        if i == 2 and settings is not None and "masked_params" in settings:
+            masked = [npy_array(b) for b in settings["masked_params"]]  # type: ignore[union-attr]
+            masked[1] = masked[1] + (1 << 33)  # outside the masks' range mod 2**32
+            settings["masked_params"] = [npy_bytes(a) for a in masked]
+        return reply
+
+    state, grid, _ = run_local(FederationConfig(**SECURE), tmp_path / "t", tamper)
+    refused = [d for d in grid.ledger.dropped if d["party"] == "data-party-2"]
+    assert [d["why"] for d in refused] == ["refused"]
+    assert "outside [0, 2**32)" in refused[0]["reason"]
+    assert state.rounds[1].secure["masked_updates"] == ["data-party-0", "data-party-1"]
+    plain, _, _ = run_local(FederationConfig(**{**SECURE, "secure_aggregation": False,
+                                                "faults": {"data-party-2": "nan"}}),
+                            tmp_path / "plain")
+    assert_close_adapters(state.final, plain.final, QUANTISATION)
+
+
+def test_secure_aggregation_on_the_simulation_runtime_equals_fedavg(tmp_path, flower_identity):
+    pytest.importorskip("ray")
+    config = FederationConfig(**SECURE)
+    result = run_federation(config, tmp_path / "secure")
+    plain, _, _ = run_local(FederationConfig(**{**SECURE, "secure_aggregation": False}),
+                            tmp_path / "plain")
+    final = load_file(str(tmp_path / "secure" / "global-adapter.safetensors"))
+    assert_close_adapters(final, plain.final, QUANTISATION)
+    assert_only_masked_updates_crossed(tmp_path / "secure" / "transcripts",
+                                       ["data-party-0", "data-party-1", "data-party-2"])
+    federation = result.metrics["federation"]
+    assert federation["secure_aggregation"]["model_party_sees"].startswith("each party's masked")
+    assert federation["rounds"][1]["secure_aggregation"]["masked_updates"] == [
+        "data-party-0", "data-party-1", "data-party-2"]
+    assert federation["contract"][-1].startswith("data party → model party: tensors")
+    assert any("Secure aggregation (SecAgg+)" in note for note in result.notes)
+    assert result.metrics["privacy"]["pii_crossed"]["occurrences"] == 0
+
+
+def test_cli_deployment_flags_choose_the_deployment_runtime(tmp_path, monkeypatch):
+    import crossbound.federation.run as run_module
+
+    seen: dict[str, Any] = {}
+
+    def fake(config: FederationConfig, out_dir: Any, **kwargs: Any) -> Any:
+        seen.update(config=config, **kwargs)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(run_module, "run_federation", fake)
+    path = FederationConfig(**TINY).write(tmp_path / "fed.toml")
+    result = CliRunner().invoke(cli_app, ["federate", str(path), "--deployment", "--tls",
+                                          "--port", "9123"])
+    assert result.exit_code == 1 and "stop here" in result.output
+    assert seen["config"].runtime == "deployment"
+    assert seen["deployment"] == {"external": False, "host": "127.0.0.1", "port": 9123,
+                                  "tls": True}

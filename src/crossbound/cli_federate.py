@@ -21,18 +21,36 @@ def federate(
     overwrite: Annotated[bool, typer.Option(help="Replace a previous run in the folder.")]
     = False,
     verbose: Annotated[bool, typer.Option(help="Show Flower's and Ray's own logs.")] = False,
+    deployment: Annotated[bool, typer.Option(
+        "--deployment", help="Use Flower's deployment runtime: a SuperLink and one SuperNode "
+        "process per data party on this machine (same as runtime = \"deployment\").")]
+    = False,
+    external_supernodes: Annotated[bool, typer.Option(
+        "--external-supernodes", help="With --deployment: start only the SuperLink and wait "
+        "for the data parties' SuperNodes (started elsewhere; the commands are printed).")]
+    = False,
+    host: Annotated[str, typer.Option(help="With --deployment: the SuperLink's address.")]
+    = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="With --deployment: the SuperLink's port (0: any "
+                                           "free one).")] = 0,
+    tls: Annotated[bool, typer.Option(
+        "--tls", help="With --deployment: TLS between the SuperNodes and the SuperLink, with "
+        "a throwaway CA made for this run (OUT/deployment/certs/ca.pem).")] = False,
 ) -> None:
     """Run a federation: the data parties fine-tune LoRA adapters of their SM on their own
-    records, the model party aggregates them every round (Flower's simulation runtime).
+    records, the model party aggregates them every round (Flower's simulation runtime, or
+    with --deployment a SuperLink and SuperNode processes).
 
     Every adapter and number that crosses is checked against the fed-adapter contract and
     recorded in one hash-chained transcript per data party. Writes OUT/result.json,
     OUT/transcripts/data-party-N.jsonl and the final global adapter (OUT/global-adapter*).
     """
-    from crossbound.federation.config import load_config
+    from crossbound.federation.config import FederationConfig, load_config
 
     try:
         config = load_config(config_path)
+        if deployment or external_supernodes or tls:
+            config = FederationConfig.from_dict({**config.to_dict(), "runtime": "deployment"})
     except (ValueError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from exc
     try:
@@ -49,7 +67,9 @@ def federate(
     try:
         result = run_federation(config, out_dir, overwrite=overwrite, verbose=verbose,
                                 on_round=lambda report: _print_round(report, config.rounds),
-                                on_status=on_status)
+                                on_status=on_status,
+                                deployment={"external": external_supernodes, "host": host,
+                                            "port": port, "tls": tls})
     except (ValueError, PermissionError, FileExistsError, FileNotFoundError,
             RuntimeError) as exc:
         raise _fail(str(exc)) from exc
@@ -68,10 +88,21 @@ def _print_round(report: Any, rounds: int) -> None:
             f"{report.seconds:.1f} s")
     if report.round > 0:
         line += f"; {report.aggregated} update(s) aggregated"
+    if report.dropped_out:
+        line += "; dropped out: " + ", ".join(f"{party} ({why})" for party, why
+                                              in report.dropped_out.items())
     err.print(line, highlight=False, soft_wrap=True)
     for drop in report.dropped:
-        err.print(f"  [yellow]dropped[/] {drop['party']} ({drop['op']}): {drop['reason']}",
-                  highlight=False, soft_wrap=True)
+        err.print(f"  [yellow]dropped[/] {drop['party']} ({drop['op']}): "
+                  f"{_last_line(drop['reason'])}", highlight=False, soft_wrap=True)
+
+
+def _last_line(reason: str) -> str:
+    """A failed party's reason can be a whole traceback (Ray's): its last line says why."""
+    lines = [line.strip() for line in reason.splitlines() if line.strip()]
+    if len(lines) <= 1:
+        return reason
+    return f"{lines[0][:80]} … {lines[-1][:300]}"
 
 
 def _size(n: int) -> str:
@@ -84,7 +115,9 @@ def _size(n: int) -> str:
 def _print_summary(data: dict[str, Any], folder: Path) -> None:
     utility = data["metrics"]["utility"]
     federation = data["metrics"]["federation"]
-    table = Table(title=f"fed-adapter ({federation['aggregation']}) on {data['task']['name']}")
+    secure = " + SecAgg+" if federation.get("secure_aggregation") else ""
+    table = Table(title=f"fed-adapter ({federation['aggregation']}{secure}) on "
+                        f"{data['task']['name']}")
     table.add_column("round", justify="right")
     table.add_column(utility["metric"], justify="right")
     table.add_column("bytes", justify="right")

@@ -120,11 +120,16 @@ class AccessContract:
             raise ContractViolation(
                 f"contract {self.name!r} does not let the {sender_role} party send "
                 f"{message.kind.value} (allowed: {allowed})")
-        reasons = [reason for rule in candidates
-                   if (reason := _rule_problem(rule, message, context, wire_bytes)) is not None]
-        if len(reasons) == len(candidates):
+        problems = [(rule, _rule_problem(rule, message, context, wire_bytes))
+                    for rule in candidates]
+        if all(reason is not None for _, reason in problems):
+            # Report the rule meant for this artifact, if one is (not another rule's
+            # "artifact not allowed").
+            artifact = message.meta.get("artifact")
+            meant = [reason for rule, reason in problems
+                     if rule.artifacts is not None and artifact in rule.artifacts]
             raise ContractViolation(f"contract {self.name!r} refuses {message.kind.value} from "
-                                    f"{message.sender}: {reasons[0]}")
+                                    f"{message.sender}: {(meant or [problems[0][1]])[0]}")
 
 
 def _rule_problem(rule: Allow, message: Message, context: GuardContext | None,

@@ -1,8 +1,11 @@
 """federation: many data parties on Flower (``fed-adapter``), every crossing still recorded.
 
 ``run_federation(config)`` runs the model party as a Flower ServerApp and the data parties as
-a ClientApp on Flower's simulation runtime (Ray); ``crossbound federate CONFIG`` is the same
-from the command line. Flower and Ray are the optional ``federation`` extra
+a ClientApp on Flower's simulation runtime (Ray), or on its deployment runtime (a SuperLink
+and one SuperNode process per data party: :mod:`crossbound.federation.deploy`);
+``crossbound federate CONFIG [--deployment]`` is the same from the command line. Parties that
+crash, hang or go offline drop out of a round, not the run; ``secure_aggregation`` adds
+SecAgg+ (:mod:`crossbound.federation.secagg`). Flower and Ray are the optional ``federation`` extra
 (``pip install 'crossbound[federation]'``) and are imported only when a run starts.
 
 Flower's telemetry and Ray's usage statistics are switched off (unless the environment says

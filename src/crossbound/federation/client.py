@@ -19,9 +19,10 @@ import time
 from typing import Any
 
 import torch
-from flwr.app import ArrayRecord, ConfigRecord, Context, MetricRecord, RecordDict
+from flwr.app import ArrayRecord, ConfigRecord, Context, MessageType, MetricRecord, RecordDict
 from flwr.app import Message as FlowerMessage
 from flwr.clientapp import ClientApp
+from flwr.clientapp.typing import Mod
 
 from crossbound.boundary.channel import Boundary
 from crossbound.boundary.contracts import MODEL_PARTY
@@ -52,8 +53,14 @@ _TASKS: dict[str, Task] = {}
 
 
 def make_client_app(config: FederationConfig) -> ClientApp:
-    """The data parties' ClientApp for ``config`` (the same app runs on every node)."""
-    app = ClientApp()
+    """The data parties' ClientApp for ``config`` (the same app runs on every node); with
+    ``secure_aggregation``, train messages go through Flower's SecAgg+ mod."""
+    mods: list[Mod] = []
+    if config.secure_aggregation:
+        from flwr.client.mod import secaggplus_mod
+
+        mods.append(secaggplus_mod)
+    app = ClientApp(mods=mods)
 
     @app.query()
     def hello(message: FlowerMessage, context: Context) -> FlowerMessage:
@@ -89,6 +96,7 @@ def handle_train(config: FederationConfig, message: FlowerMessage,
     name, records = _party(config, context)
     task = _task(config.task)
     adapted, start, rnd = _receive(config, message)
+    _misbehave(config, name, rnd)
     pairs = [(task.prompt(ex), task.answer(ex)) for ex in records]
     started = time.perf_counter()
     from crossbound.training.causal_lm import finetune
@@ -99,8 +107,9 @@ def handle_train(config: FederationConfig, message: FlowerMessage,
                      seed=config.seed * 100_003 + rnd * 1_009 + index)
     seconds = time.perf_counter() - started
     local = adapter_tensors(adapted.model)
-    if name in config.faults:  # a deliberately faulty party (robustness experiments)
-        local = apply_fault(config.faults[name], local, start)
+    fault = config.faults.get(name, "")
+    if fault == "nan" or fault.startswith("scale:"):  # a deliberately faulty update
+        local = apply_fault(fault, local, start)
     metrics: dict[str, Any] = {
         "num-examples": len(pairs), "train-loss-first": float(stats.first_loss),
         "train-loss-last": float(stats.last_loss), "train-steps": int(stats.steps),
@@ -108,6 +117,11 @@ def handle_train(config: FederationConfig, message: FlowerMessage,
     update = _check_out(adapted, Message(Kind.TENSORS, name, MODEL_PARTY, local,
                                          {"artifact": ADAPTER_UPDATE, "round": rnd}))
     _check_out(adapted, Message(Kind.METRICS, name, MODEL_PARTY, metrics, {"round": rnd}))
+    if config.secure_aggregation:  # SecAgg+'s mod masks it (FitRes format) before it leaves
+        from crossbound.federation.secagg import fitres_content
+
+        return FlowerMessage(fitres_content(update.payload, adapted.spec, metrics),
+                             reply_to=message)
     content = RecordDict({"arrays": tensors_to_arrays(update.payload),
                           "metrics": MetricRecord(metrics)})
     return FlowerMessage(content, reply_to=message)
@@ -143,6 +157,17 @@ def evaluation_share(task: Task, limit: int | None, index: int) -> tuple[Example
     return examples[index::len(task.parties)]
 
 
+def _misbehave(config: FederationConfig, name: str, rnd: int) -> None:
+    """Faults ``crash:R`` and ``hang:R`` (robustness experiments): in round R, fail, or
+    answer only after the model party has stopped waiting for this round."""
+    kind, _, when = config.faults.get(name, "").partition(":")
+    if kind not in ("crash", "hang") or int(when) != rnd:
+        return
+    if kind == "crash":
+        raise RuntimeError(f"{name} crashed in round {rnd} (fault crash:{rnd})")
+    time.sleep(config.round_timeout + 5.0)
+
+
 def _party(config: FederationConfig, context: Context) -> tuple[str, tuple[Example, ...]]:
     task = _task(config.task)
     raw = context.node_config.get(PARTITION_KEY)
@@ -173,9 +198,16 @@ def _receive(config: FederationConfig,
              message: FlowerMessage) -> tuple[AdaptedModel, dict[str, torch.Tensor], int]:
     """The cached SM with the received global adapter loaded; that adapter; the round."""
     adapted = _model(config)
-    arrays: ArrayRecord = next(iter(message.content.array_records.values()))
-    settings: dict[str, Any] = dict(next(iter(message.content.config_records.values())))
-    start = arrays_to_tensors(arrays)
+    content = message.content
+    settings: dict[str, Any]
+    if config.secure_aggregation and message.metadata.message_type == MessageType.TRAIN:
+        from crossbound.federation.secagg import fitins_adapter
+
+        start, settings = fitins_adapter(content, adapted.spec)  # SecAgg+: FitIns format
+    else:
+        arrays: ArrayRecord = next(iter(content.array_records.values()))
+        settings = dict(next(iter(content.config_records.values())))
+        start = arrays_to_tensors(arrays)
     load_adapter(adapted.model, start, adapted.spec)  # names, shapes and values checked
     return adapted, start, int(settings.get("server-round", 0))
 

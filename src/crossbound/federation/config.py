@@ -34,9 +34,15 @@ Aggregation = Literal["fedavg", "median", "trimmed-mean"]
 STRATEGIES = ("fed-adapter",)
 AGGREGATIONS: tuple[str, ...] = typing.get_args(Aggregation)
 PARTY_NAME = re.compile(r"^data-party-(\d+)$")
+Runtime = Literal["simulation", "deployment"]
+RUNTIMES: tuple[str, ...] = typing.get_args(Runtime)
 # A fault a data party can be told to commit (tests and robustness experiments only):
-# "nan" fills its update with NaN; "scale:F" sends global + F·(local − global).
-FAULT = re.compile(r"^(nan|scale:[-+0-9.eE]+)$")
+# "nan" fills its update with NaN; "scale:F" sends global + F·(local − global); "crash:R"
+# raises instead of training in round R; "hang:R" answers round R only after the model
+# party has stopped waiting (round_timeout + 5 s; in simulation give workers >= 2, or the
+# hung Ray worker holds up every party).
+FAULT = re.compile(r"^(nan|scale:[-+0-9.eE]+|(crash|hang):[0-9]+)$")
+FAULT_HELP = "use 'nan', 'scale:F', 'crash:R' or 'hang:R' (R: a round number)"
 
 
 @dataclass
@@ -56,9 +62,23 @@ class FederationConfig(StrategyConfig):
     tensors) from the global adapter it started from (None: no bound; non-finite updates are
     always dropped). ``round_timeout``: seconds the model party waits for the replies of one
     round (a party that has not answered by then is reported and left out of that round).
+    ``min_parties``: a round is aggregated from the updates of the parties that answered if
+    there are at least this many (a party that crashed, timed out, was offline or sent an
+    invalid update drops out of that round only); with fewer, the run stops naming who was
+    missing. ``secure_aggregation``: the model party learns only the sum of the updates
+    (SecAgg+, Bell et al., arXiv:2009.08524, as Flower implements it): each party masks its
+    quantised, weighted adapter; ``secagg_shares`` (a fraction of the round's parties, or
+    a count > 1) are the neighbours each party secret-shares its masking keys with, and
+    ``secagg_threshold`` (a fraction of those shares, or a count > 1) is how many shares
+    unmask a party, so up to shares − threshold neighbours of a party may drop out in a
+    round; values are clipped to ±``secagg_clipping_range`` and quantised to
+    ``secagg_quantization_bits`` bits. It works with ``aggregation = "fedavg"`` only and
+    leaves nothing per party to validate (no ``max_update_norm``). ``runtime``:
+    ``simulation`` (Ray, one process) or ``deployment`` (a Flower SuperLink and one SuperNode
+    process per data party, started on this machine; see :mod:`crossbound.federation.deploy`).
     ``workers``: data parties trained at the same time (Ray actors, each with ``threads``
-    torch threads). ``faults``: party name -> ``nan`` or ``scale:F``, a
-    deliberately faulty party for robustness experiments.
+    torch threads). ``faults``: party name -> ``nan``, ``scale:F``, ``crash:R`` or
+    ``hang:R``, a deliberately faulty party for robustness experiments.
     """
 
     strategy: str = "fed-adapter"
@@ -77,6 +97,13 @@ class FederationConfig(StrategyConfig):
     evaluate_initial: bool = True
     max_update_norm: float | None = None
     round_timeout: float = 3600.0
+    min_parties: int = 2
+    secure_aggregation: bool = False
+    secagg_shares: float = 1.0
+    secagg_threshold: float = 0.5
+    secagg_clipping_range: float = 8.0
+    secagg_quantization_bits: int = 22
+    runtime: Runtime = "simulation"
     workers: int = 1
     threads: int = 1
     keep_payloads: bool = True
@@ -92,7 +119,8 @@ class FederationConfig(StrategyConfig):
         for name in ("task", "small", "out"):
             if not getattr(self, name).strip():
                 raise ValueError(f"{name} must not be empty")
-        for name in ("rounds", "batch_size", "lora_rank", "lora_alpha", "workers", "threads"):
+        for name in ("rounds", "batch_size", "lora_rank", "lora_alpha", "workers", "threads",
+                     "min_parties"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("local_epochs", "lr"):
@@ -112,12 +140,38 @@ class FederationConfig(StrategyConfig):
             raise ValueError(f"round_timeout must be > 0 seconds, got {self.round_timeout}")
         if self.max_update_norm is not None and not self.max_update_norm > 0:
             raise ValueError(f"max_update_norm must be > 0 or None, got {self.max_update_norm}")
+        if self.runtime not in RUNTIMES:
+            raise ValueError(f"runtime must be one of {list(RUNTIMES)}, got {self.runtime!r}")
+        if self.secure_aggregation:
+            self._validate_secagg()
         for party, fault in self.faults.items():
             if not PARTY_NAME.match(party):
                 raise ValueError(f"faults: {party!r} is not a data party name (data-party-N)")
             if not FAULT.match(fault) or (fault.startswith("scale:")
                                           and not _is_number(fault[6:])):
-                raise ValueError(f"faults: {party} = {fault!r}: use 'nan' or 'scale:F'")
+                raise ValueError(f"faults: {party} = {fault!r}: {FAULT_HELP}")
+
+    def _validate_secagg(self) -> None:
+        if self.aggregation != "fedavg":
+            raise ValueError(f"secure_aggregation sums the updates: it needs aggregation = "
+                             f"'fedavg', not {self.aggregation!r}")
+        if self.max_update_norm is not None:
+            raise ValueError("secure_aggregation hides each update from the model party, so "
+                             "max_update_norm cannot be checked; set it to 'none'")
+        if self.min_parties < 2:
+            raise ValueError("secure_aggregation needs min_parties >= 2: the sum of one "
+                             "party's update is that update")
+        for name in ("secagg_shares", "secagg_threshold"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0) or (value > 1 and value != int(value)):
+                raise ValueError(f"{name} must be a fraction in (0, 1] or a whole count > 1, "
+                                 f"got {value}")
+        if not (math.isfinite(self.secagg_clipping_range) and self.secagg_clipping_range > 0):
+            raise ValueError(f"secagg_clipping_range must be > 0, got "
+                             f"{self.secagg_clipping_range}")
+        if not 8 <= self.secagg_quantization_bits <= 30:
+            raise ValueError(f"secagg_quantization_bits must be in [8, 30] (the masks are "
+                             f"mod 2**32), got {self.secagg_quantization_bits}")
 
     # ------------------------------------------------------------ files
 

@@ -14,7 +14,12 @@ invalid reply is dropped and reported, never aggregated.
 Flower addresses nodes by id; the model party learns which data party a node is from a
 ``hello`` exchange before the first round (an op name down, the party's name and record count
 up). The hello request carries no data; it is checked before it is sent and recorded in the
-party's transcript once the node has named itself.
+party's transcript once the node has named itself. Before each round, nodes that connected
+since are asked too (:meth:`BoundaryGrid.refresh`): a data party whose SuperNode restarted
+comes back under a new node id, into the same transcript. With secure aggregation, train
+messages are SecAgg+ protocol messages and cross as such (:mod:`~.secagg`).
+
+The contract and the Flower ⇄ torch conversions live in :mod:`~.contract`.
 """
 
 from __future__ import annotations
@@ -22,117 +27,46 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import numpy as np
-import torch
-from flwr.app import ArrayRecord, ConfigRecord, MessageType, MetricRecord, RecordDict
+from flwr.app import ConfigRecord, MessageType, MetricRecord, RecordDict
 from flwr.app import Message as FlowerMessage
 from flwr.proto.node_pb2 import NodeInfo
 from flwr.serverapp import Grid
 from flwr.supercore.run import Run
 
 from crossbound.boundary.channel import Boundary
-from crossbound.boundary.contracts import (
-    MODEL_PARTY,
-    AccessContract,
-    ContractViolation,
-    GuardContext,
-    allow,
-    register_guard,
-)
+from crossbound.boundary.contracts import MODEL_PARTY, ContractViolation
 from crossbound.boundary.messages import Kind, Message, MessageError, encode
 from crossbound.boundary.transcript import Transcript
 from crossbound.federation.adapter import AdapterSpec, Tensors, distance, non_finite
 from crossbound.federation.config import PARTY_NAME
+from crossbound.federation.contract import (
+    ADAPTER_UPDATE,
+    EVAL_METRICS,
+    GLOBAL_ADAPTER,
+    HELLO,
+    TRAIN_METRICS,
+    arrays_to_tensors,
+    fed_adapter_contract,
+    guard_context,
+    single,
+    tensors_to_arrays,
+)
 
-GLOBAL_ADAPTER = "fed-global-adapter"  # meta.artifact of the model party's adapter
-ADAPTER_UPDATE = "fed-adapter-update"  # meta.artifact of a data party's trained adapter
-SPEC_KEY = "fed_adapter_spec"  # GuardContext.extra: the AdapterSpec both parties expect
-HELLO = "hello"
-# The numbers a data party reports, and nothing else (a strategy aggregates them by key).
-TRAIN_METRICS = ("num-examples", "train-loss-first", "train-loss-last", "train-steps",
-                 "train-seconds")
-EVAL_METRICS = ("num-examples", "utility", "eval-seconds")
-_TEXT_KEYS = frozenset({"op", "party", "error"})  # metrics keys that may hold a short string
-KiB = 1 << 10
-R = TypeVar("R")
+__all__ = [  # the contract's names are re-exported: callers import them from here too
+    "ADAPTER_UPDATE", "EVAL_METRICS", "GLOBAL_ADAPTER", "HELLO", "TRAIN_METRICS",
+    "BoundaryGrid", "Ledger", "PartyLink", "arrays_to_tensors", "fed_adapter_contract",
+    "guard_context", "tensors_to_arrays",
+]
 
-
-# ---------------------------------------------------------------- contract
-
-
-def adapter_tensors_only(message: Message, context: GuardContext) -> str | None:
-    """Guard: a tensors message is exactly the LoRA adapter both parties agreed on (names,
-    shapes, float32), as registered in ``context.extra["fed_adapter_spec"]``."""
-    spec = context.extra.get(SPEC_KEY)
-    if not isinstance(spec, AdapterSpec):
-        return "no adapter spec is registered for this party (GuardContext.extra)"
-    return spec.problem(message.payload)
-
-
-def numbers_only(message: Message, context: GuardContext) -> str | None:
-    """Guard: a metrics message holds numbers (and a short op, party name or error text)."""
-    if len(message.payload) > 64:
-        return f"{len(message.payload)} metrics exceed the limit of 64"
-    for key, value in message.payload.items():
-        if isinstance(value, int | float):
-            continue
-        if isinstance(value, str) and key in _TEXT_KEYS and len(value) <= 2000:
-            continue
-        return (f"{key!r}: only numbers may cross as metrics (short text only under "
-                f"{sorted(_TEXT_KEYS)})")
-    return None
-
-
-register_guard("fed-adapter-tensors", adapter_tensors_only)
-register_guard("fed-numbers-only", numbers_only)
-
-
-def fed_adapter_contract(spec: AdapterSpec) -> AccessContract:
-    """What may cross in ``fed-adapter``: the LoRA adapter of ``spec`` both ways, and numbers."""
-    limit = 2 * spec.nbytes + 64 * KiB  # safetensors adds a small header per tensor
-    return AccessContract(
-        "fed-adapter",
-        (
-            allow("model", Kind.TENSORS, max_bytes=limit, artifacts={GLOBAL_ADAPTER},
-                  guards=("fed-adapter-tensors",)),
-            allow("model", Kind.METRICS, max_bytes=64 * KiB, guards=("fed-numbers-only",)),
-            allow("data", Kind.TENSORS, max_bytes=limit, artifacts={ADAPTER_UPDATE},
-                  guards=("fed-adapter-tensors",)),
-            allow("data", Kind.METRICS, max_bytes=64 * KiB, guards=("fed-numbers-only",)),
-        ),
-        f"The model party sends the global LoRA adapter ({spec.parameters} parameters) and "
-        "round settings; each data party returns its trained adapter (same names and shapes) "
-        "and numbers (record count, losses, test utility). No text or records cross.",
-    )
-
-
-def guard_context(spec: AdapterSpec) -> GuardContext:
-    return GuardContext(extra={SPEC_KEY: spec})
-
-
-# ---------------------------------------------------------------- conversions
-
-
-def arrays_to_tensors(record: ArrayRecord) -> Tensors:
-    """Flower arrays (NumPy .npy bytes, never pickle) as writable torch tensors."""
-    return {name: torch.from_numpy(np.array(array.numpy(), copy=True))
-            for name, array in record.items()}
-
-
-def tensors_to_arrays(tensors: Mapping[str, torch.Tensor]) -> ArrayRecord:
-    return ArrayRecord.from_torch_state_dict(dict(tensors))
-
-
-def _only(records: Mapping[str, R], what: str) -> tuple[str, R]:
-    if len(records) != 1:
-        raise ValueError(f"expected exactly one {what}, found {len(records)}")
-    return next(iter(records.items()))
+HELLO_ASK: dict[str, Any] = {"op": HELLO}
+CONFLICT = "two connected nodes both claim to be"
+NODE_UNAVAILABLE = 5  # flwr.common.constant.ErrorCode: the SuperLink lost the node
 
 
 # ---------------------------------------------------------------- the grid
@@ -159,6 +93,7 @@ class Ledger:
     train: dict[int, dict[str, dict[str, Any]]] = field(default_factory=dict)
     evaluate: dict[int, dict[str, dict[str, Any]]] = field(default_factory=dict)
     dropped: list[dict[str, Any]] = field(default_factory=list)
+    secure: dict[int, dict[str, Any]] = field(default_factory=dict)  # round -> SecAgg+ facts
 
     def bytes_in_round(self, rnd: int) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
@@ -174,6 +109,7 @@ class _Sent:
     op: str
     round: int
     start: Tensors  # the global adapter that went down (a train update starts from it)
+    stage: str | None = None  # the SecAgg+ stage of a secure train message
 
 
 class BoundaryGrid(Grid):
@@ -186,18 +122,21 @@ class BoundaryGrid(Grid):
 
     def __init__(self, inner: Grid, folder: Path, spec: AdapterSpec, *,
                  keep_payloads: bool = True, max_update_norm: float | None = None,
-                 poll_seconds: float = 0.1) -> None:
+                 poll_seconds: float = 0.1, secure: bool = False) -> None:
         self.inner = inner
         self.folder = folder
         self.spec = spec
-        self.contract = fed_adapter_contract(spec)
+        self.secure = secure
+        self.contract = fed_adapter_contract(spec, secure)
         self.keep_payloads = keep_payloads
         self.max_update_norm = max_update_norm
         self.poll_seconds = poll_seconds
         self.links: dict[str, PartyLink] = {}
         self.nodes: dict[int, str] = {}  # Flower node id -> party name
         self.ledger = Ledger()
+        self.parties = 0  # how many data parties the task has (set by identify)
         self._sent: dict[str, _Sent] = {}  # Flower message id -> what went out
+        self._refused: set[int] = set()  # nodes that failed to register after round 0
 
     # -- delegated --------------------------------------------------------
 
@@ -213,15 +152,30 @@ class BoundaryGrid(Grid):
         return FlowerMessage(content, dst_node_id, message_type, ttl=ttl, group_id=group_id)
 
     def get_node_ids(self) -> Iterable[int]:
-        return list(self.nodes) if self.nodes else self.inner.get_node_ids()
+        """Before :meth:`identify`: every connected node; after: the registered ones that
+        are connected now (a crashed SuperNode leaves this list; its party is offline)."""
+        online = list(self.inner.get_node_ids())
+        if not self.nodes:
+            return online
+        return [node for node in online if node in self.nodes]
 
     def get_nodes(self) -> Iterable[NodeInfo]:
         return (NodeInfo(node_id=node_id) for node_id in self.get_node_ids())
+
+    def online_parties(self) -> list[str]:
+        return sorted(self.nodes[node] for node in self.get_node_ids())
+
+    def unreachable(self, rnd: int) -> set[str]:
+        """Parties whose round-``rnd`` training request timed out or found their node gone:
+        not asked again in that round (a hung SuperNode would only queue the request)."""
+        return {d["party"] for d in self.ledger.dropped
+                if d["round"] == rnd and d["why"] in ("timeout", "offline")}
 
     # -- registration -----------------------------------------------------
 
     def identify(self, parties: int, timeout: float = 300.0) -> None:
         """Wait for ``parties`` nodes and learn which data party each one is."""
+        self.parties = parties
         deadline = time.monotonic() + timeout
         while len(ids := sorted(self.inner.get_node_ids())) < parties:
             if time.monotonic() > deadline:
@@ -231,44 +185,94 @@ class BoundaryGrid(Grid):
         if len(ids) != parties:
             raise RuntimeError(f"{len(ids)} nodes connected, but the task has {parties} "
                                "data parties")
-        payload: dict[str, Any] = {"op": HELLO}
-        # The receiver is unknown until the node answers: check the request (role, kind,
-        # content) before it goes out, record it once the node has named itself.
-        probe = Message(Kind.METRICS, MODEL_PARTY, "data-party-unidentified", payload)
-        self.contract.check(probe, guard_context(self.spec), wire_bytes=len(encode(probe)))
-        requests = [FlowerMessage(RecordDict({"config": ConfigRecord(payload)}), node,
-                                  MessageType.QUERY) for node in ids]
-        replies = list(self.inner.send_and_receive(requests, timeout=timeout))
+        replies = self._hello(ids, timeout)
         if len(replies) != parties:
             raise RuntimeError(f"{len(replies)} of {parties} data parties answered hello")
         for reply in replies:
-            self._register(reply, parties, payload)
+            problem = self._register(reply, 0)
+            if problem is not None:
+                raise RuntimeError(problem)
 
-    def _register(self, reply: FlowerMessage, parties: int, hello: dict[str, Any]) -> None:
+    def refresh(self, rnd: int, timeout: float) -> list[str]:
+        """Admit nodes that connected since the last round (a data party that restarted
+        comes back under a new node id and is used again); return the parties that are
+        online now. A node that names a party that is still connected, or no party of the
+        task, is refused (reported in ``ledger.dropped``); it is asked again next round only
+        if it named a party whose old node may yet turn out to be gone (the SuperLink notices a
+        dead SuperNode only after it misses its heartbeats)."""
+        fresh = sorted(set(self.inner.get_node_ids()) - set(self.nodes) - self._refused)
+        if fresh:
+            for reply in self._hello(fresh, timeout):
+                problem = self._register(reply, rnd)
+                if problem is not None:
+                    if CONFLICT not in problem:
+                        self._refused.add(reply.metadata.src_node_id)
+                    self.ledger.dropped.append({
+                        "round": rnd, "party": f"node-{reply.metadata.src_node_id}",
+                        "op": MessageType.QUERY, "why": "refused", "reason": problem})
+        return self.online_parties()
+
+    def _hello(self, ids: list[int], timeout: float) -> list[FlowerMessage]:
+        # The receiver is unknown until the node answers: check the request (role, kind,
+        # content) before it goes out, record it once the node has named itself.
+        probe = Message(Kind.METRICS, MODEL_PARTY, "data-party-unidentified", dict(HELLO_ASK))
+        self.contract.check(probe, guard_context(self.spec), wire_bytes=len(encode(probe)))
+        requests = [FlowerMessage(RecordDict({"config": ConfigRecord(dict(HELLO_ASK))}), node,
+                                  MessageType.QUERY) for node in ids]
+        return list(self.inner.send_and_receive(requests, timeout=timeout))
+
+    def _register(self, reply: FlowerMessage, rnd: int) -> str | None:
+        """Link the node that sent ``reply`` to the party it names; why not, or None."""
         node = reply.metadata.src_node_id
         if reply.has_error():
-            raise RuntimeError(f"node {node} failed to register: {reply.error.reason}")
-        _, record = _only(reply.content.config_records, "ConfigRecord")
+            return f"node {node} failed to register: {reply.error.reason}"
+        _, record = single(reply.content.config_records, "ConfigRecord")
         answer = dict(record)
         party, examples = answer.get("party"), answer.get("train-examples")
+        parties = self.parties
         if not isinstance(party, str) or (match := PARTY_NAME.match(party)) is None \
                 or int(match.group(1)) >= parties:
-            raise RuntimeError(f"node {node} named itself {party!r}, not data-party-0 … "
-                               f"data-party-{parties - 1}")
-        if party in self.links:
-            raise RuntimeError(f"two nodes both claim to be {party}")
+            return (f"node {node} named itself {party!r}, not data-party-0 … "
+                    f"data-party-{parties - 1}")
         if not isinstance(examples, int) or isinstance(examples, bool) or examples < 1:
-            raise RuntimeError(f"{party} reported {examples!r} training records")
-        transcript = Transcript(self.folder / f"{party}.jsonl", keep_payloads=self.keep_payloads)
-        boundary = Boundary(transcript, contract=self.contract)
-        boundary.guard_contexts = {MODEL_PARTY: guard_context(self.spec),
-                                   party: guard_context(self.spec)}
-        link = PartyLink(party, boundary, transcript, examples)
-        self.links[party] = link
+            return f"{party} reported {examples!r} training records"
+        link = self.links.get(party)
+        if link is None:
+            transcript = Transcript(self.folder / f"{party}.jsonl",
+                                    keep_payloads=self.keep_payloads)
+            boundary = Boundary(transcript, contract=self.contract)
+            boundary.guard_contexts = {MODEL_PARTY: guard_context(self.spec),
+                                       party: guard_context(self.spec)}
+            link = PartyLink(party, boundary, transcript, examples)
+            self.links[party] = link
+        else:
+            online = set(self.inner.get_node_ids())
+            if any(p == party and n in online for n, p in self.nodes.items()):
+                return f"{CONFLICT} {party} (node {node} came later)"
+            if examples != link.train_examples:
+                return (f"{party} came back with {examples} training records, not the "
+                        f"{link.train_examples} it registered with")
+            for old in [n for n, p in self.nodes.items() if p == party]:
+                del self.nodes[old]  # the party's previous node is gone
         self.nodes[node] = party
-        self._cross(party, 0, "down", Message(Kind.METRICS, MODEL_PARTY, party, hello))
-        self._cross(party, 0, "up", Message(Kind.METRICS, party, MODEL_PARTY, answer,
-                                            {"op": HELLO}))
+        self.cross(party, rnd, "down", Message(Kind.METRICS, MODEL_PARTY, party,
+                                                dict(HELLO_ASK)))
+        self.cross(party, rnd, "up", Message(Kind.METRICS, party, MODEL_PARTY, answer,
+                                              {"op": HELLO}))
+        return None
+
+    def note_absent(self, rnd: int, op: str, addressed: Iterable[int],
+                    skipped: Iterable[str] = ()) -> None:
+        """Report every registered party that a round's ``op`` messages do not reach:
+        ``skipped`` ones on purpose, the others because their node is not connected."""
+        reached = {self.nodes.get(node) for node in addressed}
+        passed = set(skipped)
+        for party in sorted(set(self.links) - reached):
+            why, reason = ("skipped", "not asked: its training request this round timed out "
+                           "or found it gone") if party in passed else \
+                ("offline", "not connected when the round started")
+            self.ledger.dropped.append({"round": rnd, "party": party, "op": op, "why": why,
+                                        "reason": reason})
 
     # -- traffic ----------------------------------------------------------
 
@@ -307,7 +311,9 @@ class BoundaryGrid(Grid):
 
     # -- one message ------------------------------------------------------
 
-    def _cross(self, party: str, rnd: int, direction: str, message: Message) -> Message:
+    def cross(self, party: str, rnd: int, direction: str, message: Message) -> Message:
+        """Cross ``message`` at ``party``'s boundary (checked, counted, recorded); the
+        copy that crossed. :class:`ContractViolation`: neither recorded nor sent."""
         link = self.links[party]
         before = link.crossed()
         copy = link.boundary.cross(message)  # ContractViolation: neither recorded nor sent
@@ -322,14 +328,22 @@ class BoundaryGrid(Grid):
         op = message.metadata.message_type
         if op not in (MessageType.TRAIN, MessageType.EVALUATE):
             raise ValueError(f"fed-adapter sends train and evaluate messages, not {op!r}")
+        if self.secure and op == MessageType.TRAIN:
+            from crossbound.federation.secagg import cross_down, stage_of
+
+            stage = stage_of(message)
+            if stage is None:
+                raise ValueError("secure aggregation: a train message must be a SecAgg+ one")
+            rnd, start = cross_down(self, message, party, stage)
+            return _Sent(party, op, rnd, start, stage)
         content = message.content
         if len(content.metric_records):
             raise ValueError("the model party sends no metric records")
-        arrays_key, arrays = _only(content.array_records, "ArrayRecord")
-        config_key, config = _only(content.config_records, "ConfigRecord")
+        arrays_key, arrays = single(content.array_records, "ArrayRecord")
+        config_key, config = single(content.config_records, "ConfigRecord")
         rnd = int(config.get("server-round", 0))  # type: ignore[arg-type]
         meta = {"artifact": GLOBAL_ADAPTER, "op": op, "round": rnd, "config": dict(config)}
-        crossed = self._cross(party, rnd, "down", Message(
+        crossed = self.cross(party, rnd, "down", Message(
             Kind.TENSORS, MODEL_PARTY, party, arrays_to_tensors(arrays), meta))
         message.content = RecordDict({arrays_key: tensors_to_arrays(crossed.payload),
                                       config_key: ConfigRecord(crossed.meta["config"])})
@@ -350,27 +364,32 @@ class BoundaryGrid(Grid):
         """Cross, validate and rebuild one reply; False: dropped (and reported)."""
         meta = {"op": sent.op, "round": sent.round}
         if reply.has_error():
-            reason = str(reply.error.reason or "")[:1000]
+            reason = str(reply.error.reason or "")
+            if len(reason) > 1000:  # a runtime's traceback: the cause is at its end
+                reason = "…" + reason[-999:]
             # The error text crosses too, as metrics, and is recorded (if the contract
             # lets it: a reason too long or odd is refused, and the drop still reported).
             with suppress(ContractViolation, MessageError, ValueError):
-                self._cross(sent.party, sent.round, "up", Message(
+                self.cross(sent.party, sent.round, "up", Message(
                     Kind.METRICS, sent.party, MODEL_PARTY,
                     {"error": reason, "error-code": int(reply.error.code)}, meta))
-            self._drop(sent, f"the data party failed: {reason}", "error")
+            gone = int(reply.error.code) == NODE_UNAVAILABLE
+            self._drop(sent, f"the data party failed: {reason}", "offline" if gone else "error")
             return False
+        if sent.stage is not None:
+            return self._incoming_secure(reply, sent)
         expected = TRAIN_METRICS if sent.op == MessageType.TRAIN else EVAL_METRICS
         try:
-            metrics_key, metrics = _only(reply.content.metric_records, "MetricRecord")
+            metrics_key, metrics = single(reply.content.metric_records, "MetricRecord")
             if set(metrics) != set(expected):
                 raise ValueError(f"metrics {sorted(metrics)} are not {sorted(expected)}")
             update: Message | None = None
             if sent.op == MessageType.TRAIN:
-                arrays_key, arrays = _only(reply.content.array_records, "ArrayRecord")
-                update = self._cross(sent.party, sent.round, "up", Message(
+                arrays_key, arrays = single(reply.content.array_records, "ArrayRecord")
+                update = self.cross(sent.party, sent.round, "up", Message(
                     Kind.TENSORS, sent.party, MODEL_PARTY, arrays_to_tensors(arrays),
                     {"artifact": ADAPTER_UPDATE, **meta}))
-            numbers = self._cross(sent.party, sent.round, "up", Message(
+            numbers = self.cross(sent.party, sent.round, "up", Message(
                 Kind.METRICS, sent.party, MODEL_PARTY, dict(metrics), meta)).payload
         except (ContractViolation, MessageError, ValueError, TypeError) as exc:
             self._drop(sent, f"refused at the boundary: {exc}", "refused")
@@ -390,6 +409,27 @@ class BoundaryGrid(Grid):
         if problem is not None:
             self._drop(sent, problem, "invalid")
             return False
+        return True
+
+    def _incoming_secure(self, reply: FlowerMessage, sent: _Sent) -> bool:
+        """A SecAgg+ reply: cross and rebuild it; a masked update's record count is checked
+        (its values cannot be: they are masked)."""
+        from crossbound.federation.secagg import cross_up
+
+        try:
+            count, numbers = cross_up(self, reply, sent)
+        except (ContractViolation, MessageError, ValueError, TypeError, KeyError) as exc:
+            self._drop(sent, f"refused at the boundary: {exc}", "refused")
+            return False
+        if numbers is None:
+            return True
+        limit = self.links[sent.party].train_examples
+        if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= limit:
+            self._drop(sent, f"num-examples = {count!r} is not between 1 and the {limit} "
+                             "records the party registered with", "invalid")
+            return False
+        self.ledger.train.setdefault(sent.round, {})[sent.party] = {
+            **numbers, "update-norm": None}  # masked: the model party cannot measure it
         return True
 
     def _check_update(self, sent: _Sent, update: Tensors,
@@ -420,3 +460,15 @@ class BoundaryGrid(Grid):
     def _drop(self, sent: _Sent, reason: str, why: str) -> None:
         self.ledger.dropped.append({"round": sent.round, "party": sent.party, "op": sent.op,
                                     "why": why, "reason": reason})
+
+    def missing(self, rnd: int) -> dict[str, str]:
+        """Registered parties whose training update round ``rnd`` did not aggregate, with
+        why (offline, error, timeout, refused, invalid)."""
+        why: dict[str, str] = {}
+        for drop in self.ledger.dropped:
+            if drop["round"] == rnd and drop["op"] == MessageType.TRAIN \
+                    and drop["party"] in self.links:
+                why.setdefault(drop["party"], drop["why"])
+        trained = self.ledger.train.get(rnd, {})
+        return {party: why.get(party, "offline") for party in sorted(self.links)
+                if party not in trained}

@@ -1,8 +1,11 @@
-"""Run a federation end to end on Flower's simulation runtime and write its result.
+"""Run a federation end to end and write its result: on Flower's simulation runtime here, on
+its deployment runtime through :mod:`crossbound.federation.deploy` (``runtime =
+"deployment"``), where the model party writes the same files from its own process.
 
 ``OUT/result.json`` (the usual self-describing result: config, task, versions, machine, and
 ``metrics`` with ``utility``, ``privacy``, ``efficiency`` and ``federation`` — every round's
-utility, bytes per party, seconds and dropped updates), ``OUT/transcripts/data-party-<i>.jsonl``
+utility, bytes per party, seconds, dropped updates and the parties that dropped out, and,
+with secure aggregation, what the model party could see), ``OUT/transcripts/data-party-<i>.jsonl``
 (one hash-chained transcript per data party, as the model party recorded it),
 ``OUT/global-adapter.safetensors`` (the final global adapter under its wire names) and
 ``OUT/global-adapter/`` (the same adapter in PEFT's format, loadable onto the SM).
@@ -33,21 +36,33 @@ OnRound = Callable[[Any], None]  # gets a server.RoundReport
 def run_federation(config: FederationConfig, out_dir: str | Path | None = None, *,
                    overwrite: bool = False, verbose: bool = False,
                    on_round: OnRound | None = None,
-                   on_status: Callable[[str], None] | None = None) -> Result:
+                   on_status: Callable[[str], None] | None = None,
+                   deployment: dict[str, Any] | None = None) -> Result:
     """Run ``config`` and write the result to ``out_dir`` (default: ``config.out``).
 
     ``on_round`` is called after registration (round 0) and after every round with that
     round's :class:`~crossbound.federation.server.RoundReport`; ``on_status`` with a line
-    of what is happening. ``verbose`` shows Flower's and Ray's own logs.
+    of what is happening. ``verbose`` shows Flower's and Ray's own logs (simulation).
+    With ``config.runtime == "deployment"`` the run goes through Flower's deployment runtime
+    (:mod:`crossbound.federation.deploy`; ``deployment``: its options, e.g.
+    ``{"external": True, "host": "0.0.0.0", "port": 9092}``).
     """
     from crossbound.tasks.registry import load_task
 
     status = on_status or (lambda line: None)
     out = Path(out_dir if out_dir is not None else config.out)
     task = load_task(config.task)
-    _check_parties(config, task)
+    check_parties(config, task)
     parties = len(task.parties)
     _prepare_folder(out, overwrite)
+    if config.runtime == "deployment":
+        from crossbound.federation.deploy import run_deployment
+
+        status(f"{parties} data parties; starting a Flower SuperLink"
+               + ("" if (deployment or {}).get("external") else
+                  f" and {parties} SuperNodes on this machine"))
+        return run_deployment(config, out, parties, on_round=on_round, on_status=status,
+                              **(deployment or {}))
 
     from crossbound.federation.adapter import adapter_tensors, build_adapted
 
@@ -70,16 +85,29 @@ def run_federation(config: FederationConfig, out_dir: str | Path | None = None, 
         from flwr.simulation import run_simulation
 
         started = time.perf_counter()
-        run_simulation(server_app, client_app, num_supernodes=parties,
-                       backend_config=_backend_config(config, verbose),
-                       verbose_logging=verbose)
+        try:
+            run_simulation(server_app, client_app, num_supernodes=parties,
+                           backend_config=_backend_config(config, verbose),
+                           verbose_logging=verbose)
+        except Exception:
+            if state.error is None:  # not the ServerApp's own reason to stop (reported below)
+                raise
         wall = time.perf_counter() - started
+    return finish(config, task, adapted, state, wall, memory.peak_mb, out)
+
+
+def finish(config: FederationConfig, task: Task, adapted: Any, state: Any, wall: float,
+           peak_mb: float, out: Path) -> Result:
+    """Check that every round ran, save the global adapter and write ``result.json``."""
+    if state.error is not None:
+        raise RuntimeError(f"the federation stopped after {max(len(state.rounds) - 1, 0)} of "
+                           f"{config.rounds} rounds: {state.error}")
     if state.grid is None or state.final is None or len(state.rounds) != config.rounds + 1:
         raise RuntimeError(f"the federation stopped after {max(len(state.rounds) - 1, 0)} of "
                            f"{config.rounds} rounds (run with verbose=True / --verbose to see "
                            "Flower's log)")
     artifacts = _save_adapter(adapted, state.final, out)
-    result = _result(config, task, state, artifacts, wall, memory.peak_mb, out)
+    result = _result(config, task, state, artifacts, wall, peak_mb, out)
     result.write(out)
     return result
 
@@ -89,7 +117,8 @@ def run_federation(config: FederationConfig, out_dir: str | Path | None = None, 
 
 def _prepare_folder(out: Path, overwrite: bool) -> None:
     previous = [p for p in (out / "result.json", out / TRANSCRIPTS, out / ADAPTER_FILE,
-                            out / PEFT_FOLDER) if p.exists()]
+                            out / PEFT_FOLDER, out / "rounds.jsonl", out / "status.json",
+                            out / "deployment") if p.exists()]
     if previous and not overwrite:
         raise FileExistsError(f"{out} already holds a federation run "
                               f"({', '.join(p.name for p in previous)}); choose another "
@@ -102,7 +131,7 @@ def _prepare_folder(out: Path, overwrite: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
-def _check_parties(config: FederationConfig, task: Task) -> None:
+def check_parties(config: FederationConfig, task: Task) -> None:
     parties = len(task.parties)
     empty = [i for i, records in enumerate(task.parties) if not records]
     if empty:
@@ -114,10 +143,14 @@ def _check_parties(config: FederationConfig, task: Task) -> None:
         if match is None or int(match.group(1)) >= parties:
             raise ValueError(f"faults: {name} does not exist ({config.task} has {parties} "
                              f"data parties: data-party-0 … data-party-{parties - 1})")
-    if config.aggregation == "trimmed-mean" and int(config.trim_fraction * parties) * 2 >= \
-            parties:
+    if config.min_parties > parties:
+        raise ValueError(f"min_parties = {config.min_parties} exceeds the {parties} data "
+                         f"parties of {config.task}; lower it")
+    if config.aggregation == "trimmed-mean" and \
+            int(config.trim_fraction * config.min_parties) * 2 >= config.min_parties:
         raise ValueError(f"trim_fraction = {config.trim_fraction} would trim every one of "
-                         f"{parties} updates; lower it")
+                         f"{config.min_parties} updates (min_parties) in a round; lower it or "
+                         "raise min_parties")
 
 
 # ---------------------------------------------------------------- Flower and Ray
@@ -233,6 +266,11 @@ def _result(config: FederationConfig, task: Task, state: Any, artifacts: dict[st
                         for name, link in sorted(grid.links.items())},
             "rounds": rounds,
             "dropped": [d for r in rounds for d in r["dropped"]],
+            "min_parties": config.min_parties,
+            "secure_aggregation": _secure_summary(config),
+            # Per round, the parties whose update was not aggregated, and why.
+            "dropped_out": {str(r["round"]): r["dropped_out"] for r in rounds
+                            if r["dropped_out"]},
             "contract": grid.contract.describe(),
         },
     }
@@ -243,6 +281,12 @@ def _result(config: FederationConfig, task: Task, state: Any, artifacts: dict[st
         "Transcripts are kept by the model party's end of each boundary; each data party "
         "checks its replies against the same contract before sending them.",
     ]
+    if config.secure_aggregation:
+        notes.append(
+            "Secure aggregation (SecAgg+): the model party saw each party's update only "
+            "masked (uniformly random mod 2**32 on its own) and learnt only the weighted sum; "
+            "it could not check single updates for finiteness or size. The transcripts hold "
+            "what crossed: key material, masked updates and key shares, never a plain update.")
     return Result(
         strategy=config.strategy,
         config=config.to_dict(),
@@ -256,6 +300,22 @@ def _result(config: FederationConfig, task: Task, state: Any, artifacts: dict[st
         artifacts=artifacts,
         notes=notes,
     )
+
+
+def _secure_summary(config: FederationConfig) -> dict[str, Any] | None:
+    if not config.secure_aggregation:
+        return None
+    return {
+        "protocol": "SecAgg+ (Bell et al., arXiv:2009.08524), Flower's SecAggPlusWorkflow "
+                    "and secaggplus_mod",
+        "model_party_sees": "each party's masked, quantised update and the unmasked weighted "
+                            "sum of the updates that arrived; never one party's update",
+        "shares": config.secagg_shares, "threshold": config.secagg_threshold,
+        "clipping_range": config.secagg_clipping_range,
+        "quantization_bits": config.secagg_quantization_bits, "modulus": 2 ** 32,
+        "not_checked": ["finiteness of single updates", "max_update_norm",
+                        "each update's distance from the global adapter"],
+    }
 
 
 def _party_seconds(rounds: list[dict[str, Any]]) -> dict[str, dict[str, float]]:

@@ -2,10 +2,14 @@
 
 It holds the initial global adapter (fresh, seeded LoRA on the SM), registers the data
 parties over a :class:`~crossbound.federation.crossing.BoundaryGrid`, scores the initial
-adapter, then runs Flower's strategy (FedAvg, FedMedian or FedTrimmedAvg) for the configured
-rounds. After each round it reports the global adapter's utility (the parties' scores
-weighted by their test records), the bytes each party sent and received, the seconds the
-round took and any update it dropped.
+adapter, then runs the configured rounds, aggregating with Flower's strategy (FedAvg,
+FedMedian or FedTrimmedAvg) or, with ``secure_aggregation``, with Flower's SecAgg+ protocol
+(:mod:`crossbound.federation.secagg`). The rounds are driven here rather than by
+``Strategy.start`` so that a party that drops out costs one round, not the run, and a round
+with too few parties stops it with a reason. After each round it reports the global
+adapter's utility (the parties' scores weighted by their test records), the bytes each
+party sent and received, the seconds the round took, any update it dropped and which
+parties dropped out.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flwr.app import ArrayRecord, ConfigRecord, Context, MetricRecord
+from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
 from flwr.serverapp import Grid, ServerApp
 from flwr.serverapp.strategy import FedAvg, FedMedian, FedTrimmedAvg
 
@@ -26,10 +30,16 @@ from crossbound.federation.crossing import BoundaryGrid, arrays_to_tensors, tens
 
 WEIGHT_KEY = "num-examples"
 REGISTER_TIMEOUT = 600.0  # seconds for every node to connect and say hello
+HELLO_TIMEOUT = 60.0  # seconds a node that connects later has to say hello
+
+
+class QuorumError(RuntimeError):
+    """Fewer than ``min_parties`` data parties took part in a round: the run stops."""
 
 
 def make_strategy(config: FederationConfig, parties: int) -> FedAvg:
-    """Flower's strategy for ``config.aggregation``, sampling every party every round."""
+    """Flower's strategy for ``config.aggregation``. Only its aggregation is used: the
+    rounds (who is asked, how many answers suffice) are run by :func:`drive`."""
     common: dict[str, Any] = {
         "fraction_train": 1.0, "fraction_evaluate": 1.0, "min_train_nodes": parties,
         "min_evaluate_nodes": parties, "min_available_nodes": parties,
@@ -55,15 +65,26 @@ class RoundReport:
     evaluate: dict[str, dict[str, Any]]
     dropped: list[dict[str, Any]]
     aggregated: int  # updates that went into the aggregate
+    dropped_out: dict[str, str] = field(default_factory=dict)  # party -> why (no update)
+    secure: dict[str, Any] | None = None  # SecAgg+: shares, threshold, who was unmasked
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "round": self.round, "utility": self.utility, "eval_examples": self.eval_examples,
             "seconds": round(self.seconds, 3), "aggregated_updates": self.aggregated,
+            "dropped_out": self.dropped_out, "secure_aggregation": self.secure,
             "bytes": self.bytes,
             "bytes_total": sum(d["down"] + d["up"] for d in self.bytes.values()),
             "train": self.train, "evaluate": self.evaluate, "dropped": self.dropped,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RoundReport:
+        """Read back :meth:`to_dict` (the deployment runtime's ``rounds.jsonl``)."""
+        return cls(data["round"], data["utility"], data["eval_examples"], data["seconds"],
+                   data["bytes"], data["train"], data["evaluate"], data["dropped"],
+                   data["aggregated_updates"], data["dropped_out"],
+                   data.get("secure_aggregation"))
 
 
 @dataclass
@@ -79,6 +100,7 @@ class ServerState:
     rounds: list[RoundReport] = field(default_factory=list)
     final: Tensors | None = None
     grid: BoundaryGrid | None = None
+    error: str | None = None  # why the run stopped early
 
 
 def make_server_app(config: FederationConfig, parties: int, initial: Tensors,
@@ -89,57 +111,136 @@ def make_server_app(config: FederationConfig, parties: int, initial: Tensors,
 
     @app.main()
     def main(grid: Grid, context: Context) -> None:
-        boundary_grid = BoundaryGrid(grid, folder, spec, keep_payloads=config.keep_payloads,
-                                     max_update_norm=config.max_update_norm)
-        state.grid = boundary_grid
-        try:
-            drive(config, parties, initial, boundary_grid, state, on_round)
-        finally:
-            boundary_grid.close()
+        serve(config, parties, initial, spec, folder, state, grid, on_round)
 
     return app
 
 
+def serve(config: FederationConfig, parties: int, initial: Tensors, spec: AdapterSpec,
+          folder: Path, state: ServerState, grid: Grid,
+          on_round: Callable[[RoundReport], None] | None) -> None:
+    """The ServerApp's body: wrap Flower's grid in the boundary and run the rounds."""
+    boundary_grid = BoundaryGrid(grid, folder, spec, keep_payloads=config.keep_payloads,
+                                 max_update_norm=config.max_update_norm,
+                                 secure=config.secure_aggregation)
+    state.grid = boundary_grid
+    try:
+        drive(config, parties, initial, boundary_grid, state, on_round)
+    except Exception as exc:
+        state.error = str(exc) or type(exc).__name__
+        raise
+    finally:
+        boundary_grid.close()
+
+
 def drive(config: FederationConfig, parties: int, initial: Tensors, grid: BoundaryGrid,
           state: ServerState, on_round: Callable[[RoundReport], None] | None) -> None:
-    """Register the parties, score the initial adapter, run the rounds."""
+    """Register the parties, score the initial adapter, run the rounds.
+
+    Each round asks every registered party that is online; a party that fails, times out,
+    is offline or sends an invalid update drops out of that round only (and is asked again
+    in the next, under a new node id if its SuperNode restarted). A round with fewer than
+    ``min_parties`` updates stops the run (:class:`QuorumError`).
+    """
     started = time.perf_counter()
     grid.identify(parties, timeout=REGISTER_TIMEOUT)
     strategy = make_strategy(config, parties)
-    arrays = tensors_to_arrays(initial)
-    if config.evaluate_initial:
-        messages = strategy.configure_evaluate(0, arrays, ConfigRecord(), grid)
-        grid.send_and_receive(messages, timeout=config.round_timeout)
-    seen = _Seen(started)
-
-    def report(rnd: int) -> None:
-        now = time.perf_counter()
-        ledger = grid.ledger
-        evaluations = ledger.evaluate.get(rnd, {})
-        examples = sum(int(m["num-examples"]) for m in evaluations.values())
-        utility = (sum(float(m["utility"]) * int(m["num-examples"])
-                       for m in evaluations.values()) / examples) if examples else None
-        dropped = ledger.dropped[seen.dropped:]
-        entry = RoundReport(rnd, utility, examples, now - seen.time,
-                            ledger.bytes_in_round(rnd), ledger.train.get(rnd, {}),
-                            evaluations, dropped, len(ledger.train.get(rnd, {})))
-        seen.time, seen.dropped = now, len(ledger.dropped)
-        state.rounds.append(entry)
-        if rnd > 0 and entry.aggregated == 0 and any(d["why"] == "error" for d in dropped):
-            first = next(d for d in dropped if d["why"] == "error")
-            raise RuntimeError(f"round {rnd}: no data party returned an update "
-                               f"({first['party']}: {first['reason']})")
-        if on_round is not None:
-            on_round(entry)
-
-    report(0)
-
-    def after_round(rnd: int, current: ArrayRecord) -> MetricRecord | None:
-        if rnd > 0:  # Flower also calls this before round 1; round 0 is reported above
-            state.final = arrays_to_tensors(current)
-            report(rnd)
-        return None
-
+    current = tensors_to_arrays(initial)
     state.final = dict(initial)
-    strategy.start(grid=grid, initial_arrays=arrays, num_rounds=config.rounds,
-                   timeout=config.round_timeout, evaluate_fn=after_round)
+    seen = _Seen(started)
+    if config.evaluate_initial:
+        _evaluate(config, grid, 0, current)
+    _report(grid, state, seen, 0, on_round)
+    for rnd in range(1, config.rounds + 1):
+        _await_quorum(config, grid, rnd)
+        if config.secure_aggregation:
+            from crossbound.federation.secagg import secure_round
+
+            aggregate = secure_round(config, grid, rnd, current)
+        else:
+            aggregate = _plain_round(config, grid, strategy, rnd, current)
+        current = aggregate
+        state.final = arrays_to_tensors(current)
+        _evaluate(config, grid, rnd, current)
+        _report(grid, state, seen, rnd, on_round)
+
+
+# ---------------------------------------------------------------- one round
+
+
+def messages_for(grid: BoundaryGrid, op: str, rnd: int, arrays: ArrayRecord,
+                 ) -> list[Message]:
+    """``op`` (train or evaluate) with the global adapter for every registered party that is
+    online (to evaluate: and answered or failed this round's training request); the others
+    are reported for this round."""
+    skip = grid.unreachable(rnd) if op == MessageType.EVALUATE else set()
+    nodes = [node for node in grid.get_node_ids() if grid.nodes[node] not in skip]
+    grid.note_absent(rnd, op, nodes, skip)
+    return [Message(RecordDict({"arrays": arrays, "config": ConfigRecord({"server-round": rnd})}),
+                    node, op) for node in nodes]
+
+
+def _plain_round(config: FederationConfig, grid: BoundaryGrid, strategy: FedAvg, rnd: int,
+                 current: ArrayRecord) -> ArrayRecord:
+    replies = list(grid.send_and_receive(messages_for(grid, MessageType.TRAIN, rnd, current),
+                                         timeout=config.round_timeout))
+    check_quorum(config, grid, rnd, len(replies))
+    arrays, _ = strategy.aggregate_train(rnd, replies)
+    if arrays is None:
+        raise QuorumError(f"round {rnd}: Flower's {type(strategy).__name__} aggregated nothing")
+    return arrays
+
+
+def _evaluate(config: FederationConfig, grid: BoundaryGrid, rnd: int,
+              current: ArrayRecord) -> None:
+    messages = messages_for(grid, MessageType.EVALUATE, rnd, current)
+    if messages:
+        grid.send_and_receive(messages, timeout=config.round_timeout)
+
+
+def _await_quorum(config: FederationConfig, grid: BoundaryGrid, rnd: int) -> None:
+    """Admit parties that (re)connected; wait up to ``round_timeout`` for ``min_parties``
+    of them to be online."""
+    deadline = time.monotonic() + config.round_timeout
+    while len(online := grid.refresh(rnd, min(HELLO_TIMEOUT, config.round_timeout))) \
+            < config.min_parties:
+        if time.monotonic() > deadline:
+            offline = sorted(set(grid.links) - set(online))
+            raise QuorumError(
+                f"round {rnd}: only {len(online)} data parties are online, fewer than "
+                f"min_parties = {config.min_parties}; offline: {', '.join(offline)}")
+        time.sleep(1.0)
+
+
+def check_quorum(config: FederationConfig, grid: BoundaryGrid, rnd: int, updates: int) -> None:
+    """Stop the run if fewer than ``min_parties`` updates of round ``rnd`` survived."""
+    if updates >= config.min_parties:
+        return
+    missing = grid.missing(rnd)
+    reasons = {d["party"]: d["reason"] for d in grid.ledger.dropped
+               if d["round"] == rnd and d["op"] == MessageType.TRAIN}
+    detail = "; ".join(f"{party}: {why}" + (f" ({reasons[party][:200]})" if party in reasons
+                                             else "")
+                       for party, why in missing.items())
+    lead = ("no data party returned an update" if updates == 0 else
+            f"only {updates} of {len(grid.links)} data parties returned an update")
+    raise QuorumError(f"round {rnd}: {lead}, fewer than min_parties = {config.min_parties}; "
+                      f"missing: {detail}")
+
+
+def _report(grid: BoundaryGrid, state: ServerState, seen: _Seen, rnd: int,
+            on_round: Callable[[RoundReport], None] | None) -> None:
+    now = time.perf_counter()
+    ledger = grid.ledger
+    evaluations = ledger.evaluate.get(rnd, {})
+    examples = sum(int(m["num-examples"]) for m in evaluations.values())
+    utility = (sum(float(m["utility"]) * int(m["num-examples"])
+                   for m in evaluations.values()) / examples) if examples else None
+    entry = RoundReport(rnd, utility, examples, now - seen.time, ledger.bytes_in_round(rnd),
+                        ledger.train.get(rnd, {}), evaluations, ledger.dropped[seen.dropped:],
+                        len(ledger.train.get(rnd, {})),
+                        grid.missing(rnd) if rnd > 0 else {}, ledger.secure.get(rnd))
+    seen.time, seen.dropped = now, len(ledger.dropped)
+    state.rounds.append(entry)
+    if on_round is not None:
+        on_round(entry)

@@ -1,0 +1,137 @@
+"""The ServerApp and ClientApp as Flower's deployment runtime runs them.
+
+In deployment, Flower loads both apps from a Flower App Bundle (FAB) in fresh processes: the
+SuperLink starts ``flwr-serverapp`` for the model party, and every SuperNode starts one
+``flwr-clientapp`` process per message for its data party. Neither can be handed Python
+objects, so the apps read the :class:`FederationConfig` from the run config (the FAB's
+``[tool.flwr.app.config]``, written by :mod:`crossbound.federation.deploy`), and the model
+party's output folder from the ``CROSSBOUND_FEDERATE_OUT`` environment variable of its
+SuperLink (so the data parties never see a path of the model party's machine).
+
+The model party writes, besides what a simulation run writes, ``rounds.jsonl`` (one line per
+round as it completes, which ``crossbound federate`` prints) and ``status.json`` (``ok`` and,
+on failure, ``error``) when it stops.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from flwr.app import Context
+from flwr.app import Message as FlowerMessage
+from flwr.clientapp import ClientApp
+from flwr.clientapp.typing import ClientAppCallable
+from flwr.serverapp import Grid, ServerApp
+
+from crossbound.federation.config import FederationConfig
+
+CONFIG_KEY = "crossbound-config"  # run config: the FederationConfig as JSON
+OUT_ENV = "CROSSBOUND_FEDERATE_OUT"  # environment of the SuperLink: the output folder
+ROUNDS_FILE = "rounds.jsonl"
+STATUS_FILE = "status.json"
+
+
+def config_of(context: Context) -> FederationConfig:
+    raw = context.run_config.get(CONFIG_KEY)
+    if not isinstance(raw, str):
+        raise ValueError(f"the run config has no {CONFIG_KEY!r} (a FederationConfig as JSON); "
+                         "start runs with crossbound federate --deployment")
+    return FederationConfig.from_json(raw)
+
+
+# ---------------------------------------------------------------- the model party
+
+
+def make_deployed_server_app() -> ServerApp:
+    app = ServerApp()
+
+    @app.main()
+    def main(grid: Grid, context: Context) -> None:
+        out = os.environ.get(OUT_ENV)
+        if not out:
+            raise RuntimeError(f"{OUT_ENV} is not set in the SuperLink's environment")
+        serve_deployed(config_of(context), Path(out), grid)
+
+    return app
+
+
+def serve_deployed(config: FederationConfig, out: Path, grid: Grid) -> None:
+    """Run the model party on ``grid`` and write the whole result to ``out``."""
+    status: dict[str, Any] = {"ok": False, "error": "the model party stopped unexpectedly"}
+    try:
+        _serve(config, out, grid)
+        status = {"ok": True}
+    except Exception as exc:
+        status = {"ok": False, "error": str(exc) or type(exc).__name__}
+        raise
+    finally:
+        (out / STATUS_FILE).write_text(json.dumps(status) + "\n", encoding="utf-8")
+
+
+def _serve(config: FederationConfig, out: Path, grid: Grid) -> None:
+    import torch
+
+    from crossbound.federation.adapter import adapter_tensors, build_adapted
+    from crossbound.federation.run import TRANSCRIPTS, check_parties, finish
+    from crossbound.federation.server import RoundReport, ServerState, serve
+    from crossbound.result import PeakMemory
+    from crossbound.tasks.registry import load_task
+
+    torch.set_num_threads(config.threads)
+    task = load_task(config.task)
+    check_parties(config, task)
+    adapted = build_adapted(config.small, config.lora_rank, config.lora_alpha, config.seed)
+    state = ServerState()
+    progress = out / ROUNDS_FILE
+
+    def on_round(report: RoundReport) -> None:
+        with progress.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(report.to_dict()) + "\n")
+
+    with PeakMemory() as memory:
+        started = time.perf_counter()
+        try:
+            serve(config, len(task.parties), adapter_tensors(adapted.model), adapted.spec,
+                  out / TRANSCRIPTS, state, grid, on_round)
+        except Exception:
+            if state.error is None:
+                raise
+        wall = time.perf_counter() - started
+    finish(config, task, adapted, state, wall, memory.peak_mb, out)
+
+
+# ---------------------------------------------------------------- the data parties
+
+
+def make_deployed_client_app() -> ClientApp:
+    from crossbound.federation.client import handle_evaluate, handle_hello, handle_train
+
+    app = ClientApp(mods=[_secure_if_configured])
+
+    @app.query()
+    def hello(message: FlowerMessage, context: Context) -> FlowerMessage:
+        return handle_hello(config_of(context), message, context)
+
+    @app.train()
+    def train(message: FlowerMessage, context: Context) -> FlowerMessage:
+        return handle_train(config_of(context), message, context)
+
+    @app.evaluate()
+    def evaluate(message: FlowerMessage, context: Context) -> FlowerMessage:
+        return handle_evaluate(config_of(context), message, context)
+
+    return app
+
+
+def _secure_if_configured(message: FlowerMessage, context: Context,
+                          call_next: ClientAppCallable) -> FlowerMessage:
+    """Flower's SecAgg+ mod on train messages when the run asks for secure aggregation."""
+    if not config_of(context).secure_aggregation:
+        return call_next(message, context)
+    from flwr.client.mod import secaggplus_mod
+
+    return secaggplus_mod(message, context, call_next)
