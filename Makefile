@@ -36,7 +36,7 @@ test-fast: install
 	$(BIN)/python -m pytest -q -m "not real"
 
 # The main job: `crossbound bench --profile quick` on clinic-triage with the real SmolLM2 pair
-# (every direction; at most 15 minutes on 2 CPU cores). It prints the summary table and the
+# (every direction; about 20 minutes on 2 CPU cores). It prints the summary table and the
 # report's path; rerunning it reuses the finished cells (delete $(OUT) to start afresh).
 demo: install
 	$(BIN)/crossbound models prepare smollm2-135m
