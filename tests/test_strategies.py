@@ -201,9 +201,12 @@ def test_local_finetune_with_dp_reports_its_budget(tmp_path):
     )
     dp = result.metrics["privacy"]["dp"]
     assert dp["epsilon"] <= 3.0 + 1e-6 and dp["noise_multiplier"] > 0 and dp["steps"] > 0
-    with pytest.raises(ValueError, match="trainable=lora"):
-        run_strategy("local-finetune", task=TASK, large="tiny-large", small="tiny-small",
-                     out_dir=tmp_path / "x", config={"dp_epsilon": "3"})
+    # trainable=full under DP trains every weight but the (tied) embeddings / LM head
+    full = run_strategy("local-finetune", task=TASK, large="tiny-large", small="tiny-small",
+                        out_dir=tmp_path / "x", config={"dp_epsilon": "3", "epochs": "1",
+                                                        "eval_limit": "8", "attacks": "false",
+                                                        "batch_size": "16"})
+    assert full.metrics["privacy"]["dp"]["frozen"] == ["model.embed_tokens.weight"]
 
 
 @pytest.mark.parametrize("strategy", ["local-finetune", "logit-kd", "lm-synthetic-data"])
