@@ -79,21 +79,28 @@ def test_label_scores_from_top_logprobs():
     assert scores == [-0.5, -1.5, -5.0]
 
 
+def _over_http_and_in_process(strategy, config, contract, tmp_path):
+    """Run ``strategy`` against a served tiny LM under ``contract`` (client transcript in
+    ``tmp_path/http``, server's in ``tmp_path/server.jsonl``), then in process (``local``)."""
+    transcript = Transcript(tmp_path / "server.jsonl")
+    app = create_app(load_model("tiny-large"), KeyStore.from_keys({"data-party-0": KEY}),
+                     contract, transcript, Limits())
+    with running_server(app) as url:
+        remote = run_strategy(strategy, task=TASK, large="tiny-large", small="tiny-small",
+                              out_dir=tmp_path / "http", config=config,
+                              remote=HttpTransport(url, KEY))
+    transcript.close()
+    local = run_strategy(strategy, task=TASK, large="tiny-large", small="tiny-small",
+                         out_dir=tmp_path / "local", config=config)
+    return remote, local
+
+
 def test_logit_kd_over_http_equals_in_process(tmp_path):
     from crossbound.downward.logit_kd import LOGITS_DOWN
 
     config = {"eval_limit": "6", "epochs": "0.25", "transfer_limit": "10", "max_length": "48",
               "top_k": "4", "value_bits": "4"}
-    transcript = Transcript(tmp_path / "server.jsonl")
-    app = create_app(load_model("tiny-large"), KeyStore.from_keys({"data-party-0": KEY}),
-                     LOGITS_DOWN, transcript, Limits())
-    with running_server(app) as url:
-        remote = run_strategy("logit-kd", task=TASK, large="tiny-large", small="tiny-small",
-                              out_dir=tmp_path / "http", config=config,
-                              remote=HttpTransport(url, KEY))
-    transcript.close()
-    local = run_strategy("logit-kd", task=TASK, large="tiny-large", small="tiny-small",
-                         out_dir=tmp_path / "local", config=config)
+    remote, local = _over_http_and_in_process("logit-kd", config, LOGITS_DOWN, tmp_path)
     assert remote.metrics["utility"] == local.metrics["utility"]
     assert remote.metrics["efficiency"]["bytes_crossed"] == local.metrics["efficiency"][
         "bytes_crossed"]
@@ -108,16 +115,8 @@ def test_inference_strategies_over_http_equal_in_process(strategy, tmp_path):
 
     config = {"sanitizer": "regex", "sm_epochs": "0", "eval_limit": "10",
               "validation_limit": "8", "prompts_per_request": "4"}
-    transcript = Transcript(tmp_path / "server.jsonl")
-    app = create_app(load_model("tiny-large"), KeyStore.from_keys({"data-party-0": KEY}),
-                     get_strategy(strategy).contract, transcript, Limits())
-    with running_server(app) as url:
-        remote = run_strategy(strategy, task=TASK, large="tiny-large", small="tiny-small",
-                              out_dir=tmp_path / "http", config=config,
-                              remote=HttpTransport(url, KEY))
-    transcript.close()
-    local = run_strategy(strategy, task=TASK, large="tiny-large", small="tiny-small",
-                         out_dir=tmp_path / "local", config=config)
+    remote, local = _over_http_and_in_process(strategy, config,
+                                              get_strategy(strategy).contract, tmp_path)
     same = {k for k in local.metrics["utility"] if not k.startswith("lm_raw")}
     assert {k: remote.metrics["utility"].get(k) for k in same} == {
         k: local.metrics["utility"][k] for k in same}
@@ -160,16 +159,8 @@ def test_private_prompt_with_an_openai_compatible_party(service, tmp_path):
 def test_upward_strategies_over_http_equal_in_process(strategy, config, tmp_path):
     from crossbound.strategy import get_strategy
 
-    transcript = Transcript(tmp_path / "server.jsonl")
-    app = create_app(load_model("tiny-large"), KeyStore.from_keys({"data-party-0": KEY}),
-                     get_strategy(strategy).contract, transcript, Limits())
-    with running_server(app) as url:
-        remote = run_strategy(strategy, task=TASK, large="tiny-large", small="tiny-small",
-                              out_dir=tmp_path / "http", config=config,
-                              remote=HttpTransport(url, KEY))
-    transcript.close()
-    local = run_strategy(strategy, task=TASK, large="tiny-large", small="tiny-small",
-                         out_dir=tmp_path / "local", config=config)
+    remote, local = _over_http_and_in_process(strategy, config,
+                                              get_strategy(strategy).contract, tmp_path)
     # The LM learns over HTTP what it learns in process, and the measurement agrees.
     def untimed(utility):
         rounds = [{k: v for k, v in r.items() if k != "protocol_seconds"}

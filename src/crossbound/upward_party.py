@@ -84,12 +84,7 @@ class UpwardOwner:
         stats = finetune(session.model, tokenizer, pairs, epochs=settings["epochs"],
                          lr=settings["lr"], batch_size=settings["batch_size"],
                          max_length=settings["max_length"], seed=settings["seed"])
-        session.model.eval()
-        session.requests += 1
-        session.records += len(pairs)
-        session.steps += stats.steps
-        return UpwardReply(Kind.METRICS, self._report(session, stats, len(pairs)),
-                           stats.tokens, {})
+        return self._trained(session, stats, len(pairs))
 
     def distill(self, request: Message) -> UpwardReply:
         from crossbound.training.distill import KDSettings, distill_finetune
@@ -108,12 +103,7 @@ class UpwardOwner:
                                  lr=settings["lr"], batch_size=settings["batch_size"],
                                  transfer_batch_size=settings["batch_size"],
                                  max_length=settings["max_length"], seed=settings["seed"])
-        session.model.eval()
-        session.requests += 1
-        session.records += len(rows)
-        session.steps += stats.steps
-        return UpwardReply(Kind.METRICS, self._report(session, stats, len(rows)),
-                           stats.tokens, {})
+        return self._trained(session, stats, len(rows))
 
     # ------------------------------------------------------------ pieces
 
@@ -198,11 +188,18 @@ class UpwardOwner:
         return rows
 
     @staticmethod
-    def _report(session: _Tuned, stats: Any, received: int) -> dict[str, Any]:
-        return {"received": received, "steps": stats.steps, "train_tokens": stats.tokens,
-                "loss_first": round(stats.first_loss, 4), "loss_last": round(stats.last_loss, 4),
-                "lora_rank": session.lora_rank, "requests_so_far": session.requests,
-                "steps_so_far": session.steps}
+    def _trained(session: _Tuned, stats: Any, received: int) -> UpwardReply:
+        """Book a finished training request and say what it did (no timings: the reply's
+        bytes stay the same from run to run)."""
+        session.model.eval()
+        session.requests += 1
+        session.records += received
+        session.steps += stats.steps
+        report = {"received": received, "steps": stats.steps, "train_tokens": stats.tokens,
+                  "loss_first": round(stats.first_loss, 4),
+                  "loss_last": round(stats.last_loss, 4), "lora_rank": session.lora_rank,
+                  "requests_so_far": session.requests, "steps_so_far": session.steps}
+        return UpwardReply(Kind.METRICS, report, stats.tokens, {})
 
 
 def _checked_pairs(payload: list[dict[str, Any]]) -> list[tuple[str, str]]:
