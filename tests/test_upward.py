@@ -243,14 +243,14 @@ def test_lm_scores_from_the_tuned_copy_differ_only_for_its_party(party):
 def test_answer_positions_keep_only_the_targets_that_predict_the_answer():
     from crossbound.models.loading import load_tokenizer
     from crossbound.training.topk_transfer import TopkReply, same_tokenizer_rows
-    from crossbound.upward.mutual_kt import _answer_positions, _tokens
+    from crossbound.upward.mutual_kt import answer_positions, tokenize_side
 
     tok = load_tokenizer("tiny-large")  # one byte per token
     texts = ["Q: x\nAnswer: yes", "Q: y\nAnswer:"]
-    side = _tokens(tok, texts, 64)
+    side = tokenize_side(tok, texts, 64)
     replies = [TopkReply(ids, torch.zeros(len(ids), 2), torch.zeros(len(ids), 2, dtype=torch.long))
                for ids in side.ids]
-    rows = _answer_positions(same_tokenizer_rows(replies), side, [12, len(texts[1])])
+    rows = answer_positions(same_tokenizer_rows(replies), side, [12, len(texts[1])])
     assert len(rows) == 1  # the second text has no answer
     # positions 11..14 predict the characters " yes" (12..15)
     assert rows[0].positions.tolist() == [11, 12, 13, 14]

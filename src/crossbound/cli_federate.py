@@ -88,6 +88,10 @@ def _print_round(report: Any, rounds: int) -> None:
             f"{report.seconds:.1f} s")
     if report.round > 0:
         line += f"; {report.aggregated} update(s) aggregated"
+    if getattr(report, "dp", None):  # clipped: only where the model party clipped
+        clipped = report.dp["clipped_updates"]
+        line += (f"; DP noise std {report.dp['noise_std']:.3g}"
+                 + ("" if clipped is None else f", {clipped} clipped"))
     if report.dropped_out:
         line += "; dropped out: " + ", ".join(f"{party} ({why})" for party, why
                                               in report.dropped_out.items())
@@ -116,6 +120,9 @@ def _print_summary(data: dict[str, Any], folder: Path) -> None:
     utility = data["metrics"]["utility"]
     federation = data["metrics"]["federation"]
     secure = " + SecAgg+" if federation.get("secure_aggregation") else ""
+    dp = data["metrics"]["privacy"].get("dp")
+    if dp:  # ε per data party over all rounds
+        secure += f" + {dp['mode']} DP, ε = {dp['epsilon']:.2f}"
     table = Table(title=f"fed-adapter ({federation['aggregation']}{secure}) on "
                         f"{data['task']['name']}")
     table.add_column("round", justify="right")
@@ -128,6 +135,11 @@ def _print_summary(data: dict[str, Any], folder: Path) -> None:
         table.add_row(str(entry["round"]), value, _size(entry["bytes_total"]),
                       f"{entry['seconds']:.1f}", str(len(entry["dropped"])))
     out.print(table)
+    if dp:
+        out.print(f"DP ({dp['mode']}, unit: a whole data party): ε = {dp['epsilon']:.2f} (PRV; "
+                  f"RDP {dp['epsilon_rdp']:.2f}) at δ = {dp['delta']:g} over {dp['rounds']} "
+                  f"round(s); σ = {dp['noise_multiplier']:.3g}, clip {dp['clip']:g}, "
+                  f"clipped by the {dp['clipped_by']}", highlight=False, soft_wrap=True)
     transcripts = data["transcript"]
     out.print(f"wrote {folder / 'result.json'}, {len(transcripts['parties'])} transcripts in "
               f"{folder / 'transcripts'} ({transcripts['entries']} crossings, "

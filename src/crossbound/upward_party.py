@@ -26,14 +26,12 @@ from typing import Any
 
 import torch
 
-from crossbound.boundary.logit_codec import TopkCodec
 from crossbound.boundary.messages import Kind, Message, MessageError
 from crossbound.models.loading import LoadedModel
 
 UPWARD_MODEL = "upward-tuned"  # meta.model of a request this party's tuned LM should answer
 MAX_RECORDS = 4096
 MAX_RECORD_CHARS = 8000
-MAX_TRANSFER_TOKENS = 1 << 18  # B·T of one lm_distill request
 MAX_EPOCHS = 20.0
 MAX_STEPS = 5000
 
@@ -87,18 +85,22 @@ class UpwardOwner:
         return self._trained(session, stats, len(pairs))
 
     def distill(self, request: Message) -> UpwardReply:
-        from crossbound.training.distill import KDSettings, distill_finetune
-
         if request.kind != Kind.TENSORS:
             raise MessageError(f"lm_distill takes a tensors message, got {request.kind.value}")
-        rows = self._transfer_rows(request)
-        settings = _train_settings(request.meta)
-        steps = _int(request.meta, "steps", 0, 0, MAX_STEPS)
+        return self.distill_rows(request.sender, self._transfer_rows(request), request.meta)
+
+    def distill_rows(self, party: str, rows: list[Any], meta: dict[str, Any]) -> UpwardReply:
+        """Distil checked transfer rows into ``party``'s copy; ``meta`` holds the settings
+        (epochs, lr, batch_size, max_length, lora_rank, seed, reset, temperature, steps)."""
+        from crossbound.training.distill import KDSettings, distill_finetune
+
+        settings = _train_settings(meta)
+        steps = _int(meta, "steps", 0, 0, MAX_STEPS)
         if steps == 0:
             steps = max(1, round(settings["epochs"] * -(-len(rows) // settings["batch_size"])))
         kd = KDSettings(divergence="forward_kl", kd_weight=1.0,
-                        temperature=_float(request.meta, "temperature", 1.0, 0.05, 20.0))
-        session = self._session(request.sender, settings)
+                        temperature=_float(meta, "temperature", 1.0, 0.05, 20.0))
+        session = self._session(party, settings)
         stats = distill_finetune(session.model, self.lm.tokenizer, [], rows, kd, steps=steps,
                                  lr=settings["lr"], batch_size=settings["batch_size"],
                                  transfer_batch_size=settings["batch_size"],
@@ -127,65 +129,10 @@ class UpwardOwner:
 
     def _transfer_rows(self, request: Message) -> list[Any]:
         """The request's tensors, checked, as :class:`TransferRow` objects in the LM's tokens."""
-        from crossbound.training.distill import TransferRow
+        from crossbound.training.topk_transfer import transfer_rows_from
 
-        payload: dict[str, torch.Tensor] = request.payload
-        vocab = int(self.lm.model.config.vocab_size)
-        ids, mask, targets = (payload.get(k) for k in ("ids", "mask", "targets"))
-        if ids is None or mask is None or targets is None:
-            raise MessageError("lm_distill needs tensors ids, mask and targets (B, T)")
-        if (ids.dim() != 2 or ids.numel() == 0 or ids.dtype.is_floating_point
-                or ids.is_complex()):
-            raise MessageError("ids must be a non-empty 2-D integer tensor (rows, tokens)")
-        if ids.numel() > MAX_TRANSFER_TOKENS:
-            raise MessageError(f"{ids.numel()} tokens exceed the limit of {MAX_TRANSFER_TOKENS}")
-        if mask.shape != ids.shape or targets.shape != ids.shape:
-            raise MessageError("mask and targets must have the shape of ids")
-        ids, mask, targets = ids.long(), mask.long(), targets.long()
-        for name, t in (("mask", mask), ("targets", targets)):
-            if not bool(((t == 0) | (t == 1)).all()):
-                raise MessageError(f"{name} must hold only 0 and 1")
-        if int(ids.min()) < 0 or int(ids.max()) >= vocab:
-            raise MessageError(f"token ids must lie in 0..{vocab - 1}")
-        lengths = mask.sum(-1)
-        if not bool((mask == (torch.arange(ids.shape[1]) < lengths.unsqueeze(-1)).long()).all()):
-            raise MessageError("mask must be right-padded: ones, then zeros, in every row")
-        if bool((targets > mask).any()) or int(lengths.min()) < 1:
-            raise MessageError("targets may mark only unpadded positions; no row may be empty")
-        last = targets.gather(1, (lengths - 1).unsqueeze(-1))
-        if bool(last.any()):
-            raise MessageError("targets may not mark a row's last token: the top-k there would "
-                               "predict past the row's end")
-        try:
-            codec = TopkCodec.from_meta(request.meta.get("codec"))
-        except (ValueError, TypeError) as exc:
-            raise MessageError(f"meta.codec: {exc}") from None
-        if codec.vocab_size > vocab:
-            raise MessageError(f"the top-k ids must be in the LM's vocabulary ({vocab} tokens), "
-                               f"the codec allows {codec.vocab_size}")
-        topk = {k: v for k, v in payload.items() if k not in ("ids", "mask", "targets")}
-        values, indices = codec.decode(topk)  # checks shapes, padding bits, ids < vocab
-        n = int(targets.sum())
-        if values.dim() != 2 or values.shape[0] != n:
-            raise MessageError(f"{n} target positions, but the top-k has shape "
-                               f"{tuple(values.shape)}; expected ({n}, k)")
-        if not bool(torch.isfinite(values).all()):
-            raise MessageError("top-k log-probs must be finite")
-        rows: list[TransferRow] = []
-        start = 0
-        for i in range(ids.shape[0]):
-            length = int(lengths[i])
-            positions = targets[i].nonzero().flatten()
-            count = int(positions.shape[0])
-            if count == 0:
-                continue
-            rows.append(TransferRow(ids=ids[i, :length], positions=positions,
-                                    values=values[start : start + count].float(),
-                                    indices=indices[start : start + count].long()))
-            start += count
-        if not rows:
-            raise MessageError("no row carries a target position")
-        return rows
+        return transfer_rows_from(request.payload, request.meta.get("codec"),
+                                  int(self.lm.model.config.vocab_size))
 
     @staticmethod
     def _trained(session: _Tuned, stats: Any, received: int) -> UpwardReply:

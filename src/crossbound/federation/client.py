@@ -92,7 +92,12 @@ def handle_hello(config: FederationConfig, message: FlowerMessage,
 
 def handle_train(config: FederationConfig, message: FlowerMessage,
                  context: Context) -> FlowerMessage:
-    """Load the global adapter, fine-tune on this party's records, return the adapter."""
+    """Load the global adapter, fine-tune on this party's records, return the adapter
+    (``fed-mutual-kt``: :func:`crossbound.federation.mutual_client.handle_train`)."""
+    if config.strategy == "fed-mutual-kt":
+        from crossbound.federation import mutual_client
+
+        return mutual_client.handle_train(config, message, context)
     name, records = _party(config, context)
     task = _task(config.task)
     adapted, start, rnd = _receive(config, message)
@@ -107,6 +112,11 @@ def handle_train(config: FederationConfig, message: FlowerMessage,
                      seed=config.seed * 100_003 + rnd * 1_009 + index)
     seconds = time.perf_counter() - started
     local = adapter_tensors(adapted.model)
+    if config.dp == "local" or (config.dp == "central" and config.secure_aggregation):
+        from crossbound.federation.dp import privatise_update
+
+        # Clipped (local DP: and noised) here, before the boundary: what crosses is this.
+        local = privatise_update(config, local, start)
     fault = config.faults.get(name, "")
     if fault == "nan" or fault.startswith("scale:"):  # a deliberately faulty update
         local = apply_fault(fault, local, start)
@@ -120,7 +130,8 @@ def handle_train(config: FederationConfig, message: FlowerMessage,
     if config.secure_aggregation:  # SecAgg+'s mod masks it (FitRes format) before it leaves
         from crossbound.federation.secagg import fitres_content
 
-        return FlowerMessage(fitres_content(update.payload, adapted.spec, metrics),
+        return FlowerMessage(fitres_content(update.payload, adapted.spec, metrics,
+                                            equal_weight=config.dp != "none"),
                              reply_to=message)
     content = RecordDict({"arrays": tensors_to_arrays(update.payload),
                           "metrics": MetricRecord(metrics)})
@@ -129,7 +140,12 @@ def handle_train(config: FederationConfig, message: FlowerMessage,
 
 def handle_evaluate(config: FederationConfig, message: FlowerMessage,
                     context: Context) -> FlowerMessage:
-    """Score the received global adapter on this party's share of the test split."""
+    """Score the received global adapter on this party's share of the test split
+    (``fed-mutual-kt``: :func:`crossbound.federation.mutual_client.handle_evaluate`)."""
+    if config.strategy == "fed-mutual-kt":
+        from crossbound.federation import mutual_client
+
+        return mutual_client.handle_evaluate(config, message, context)
     from crossbound.evaluate.utility import evaluate_model, headline
 
     name, _ = _party(config, context)

@@ -31,11 +31,15 @@ from typing import Literal
 from crossbound.strategy import StrategyConfig
 
 Aggregation = Literal["fedavg", "median", "trimmed-mean"]
-STRATEGIES = ("fed-adapter",)
+STRATEGIES = ("fed-adapter", "fed-mutual-kt")
+Combine = Literal["min-ce", "all"]
+COMBINES: tuple[str, ...] = typing.get_args(Combine)
 AGGREGATIONS: tuple[str, ...] = typing.get_args(Aggregation)
 PARTY_NAME = re.compile(r"^data-party-(\d+)$")
 Runtime = Literal["simulation", "deployment"]
 RUNTIMES: tuple[str, ...] = typing.get_args(Runtime)
+DPMode = Literal["none", "central", "local"]
+DP_MODES: tuple[str, ...] = typing.get_args(DPMode)
 # A fault a data party can be told to commit (tests and robustness experiments only):
 # "nan" fills its update with NaN; "scale:F" sends global + F·(local − global); "crash:R"
 # raises instead of training in round R; "hang:R" answers round R only after the model
@@ -73,12 +77,38 @@ class FederationConfig(StrategyConfig):
     unmask a party, so up to shares − threshold neighbours of a party may drop out in a
     round; values are clipped to ±``secagg_clipping_range`` and quantised to
     ``secagg_quantization_bits`` bits. It works with ``aggregation = "fedavg"`` only and
-    leaves nothing per party to validate (no ``max_update_norm``). ``runtime``:
+    leaves nothing per party to validate (no ``max_update_norm``). ``dp``: differential
+    privacy on the updates, a whole data party being the unit protected
+    (:mod:`crossbound.federation.dp`): ``central`` (DP-FedAvg, McMahan et al.,
+    arXiv:1710.06963: each update δ = local − global adapter is clipped to L2 norm
+    ``dp_clip`` — by the model party, or with ``secure_aggregation`` by each party before
+    masking —, the clipped deltas are averaged over the parties asked and the model party adds
+    N(0, (σ·``dp_clip``/n)²)), ``local`` (each party clips and adds N(0, (σ·``dp_clip``)²)
+    before sending) or ``none``; with DP on, averaging is unweighted and needs ``aggregation
+    = "fedavg"``. σ is ``dp_noise_multiplier``, or (None) calibrated so that ε over
+    ``rounds`` is at most ``dp_epsilon`` at ``dp_delta`` (give exactly one of the two).
+    ``max_update_norm`` still drops (not clips) updates with central DP in plain rounds; with
+    local DP the noise swamps any norm, so it is refused. ``runtime``:
     ``simulation`` (Ray, one process) or ``deployment`` (a Flower SuperLink and one SuperNode
     process per data party, started on this machine; see :mod:`crossbound.federation.deploy`).
     ``workers``: data parties trained at the same time (Ray actors, each with ``threads``
     torch threads). ``faults``: party name -> ``nan``, ``scale:F``, ``crash:R`` or
     ``hang:R``, a deliberately faulty party for robustness experiments.
+
+    ``fed-mutual-kt`` (FedMKT, Fan et al., arXiv:2406.02224): no adapter is aggregated; every
+    round each data party trains its own SM (LoRA ``lora_rank``; ``local_epochs`` over its
+    records at ``lr``, loss ``kd_weight``·KD(LM) + (1 − ``kd_weight``)·CE) on the LM's top-k
+    log-probs over the task's public split (``transfer_limit`` texts, prompt + public
+    answer), then sends its SM's top-k on the same texts, moved onto the LM's tokens
+    (``lm_targets``: ``answer`` positions only, or ``all``). The model party combines the
+    parties' knowledge — ``min-ce``: per text, the party whose top-k gives the public answer
+    the lowest cross-entropy (FedMKT's selection); ``all``: every party's rows — and distils
+    it into a LoRA copy (``lm_lora_rank``) of ``large`` for ``lm_epochs`` at ``lm_lr``; the
+    tuned LM's top-k goes down in the next round. ``top_k`` entries per token at
+    ``value_bits`` both ways. ``party_small``: party name -> SM spec, for parties whose SM
+    differs from ``small`` (heterogeneous SMs; tokenizers may differ from the LM's). Each SM
+    is scored on the first ``eval_limit`` test records by its party, the LM by the model
+    party. Secure aggregation, the aggregation rule and ``max_update_norm`` do not apply.
     """
 
     strategy: str = "fed-adapter"
@@ -103,12 +133,35 @@ class FederationConfig(StrategyConfig):
     secagg_threshold: float = 0.5
     secagg_clipping_range: float = 8.0
     secagg_quantization_bits: int = 22
+    dp: DPMode = "none"
+    # C bounds one party's whole update (all adapter tensors). Near the median pre-clip norm
+    # is the usual choice (Andrew et al., arXiv:1905.03871): below it every step shrinks and
+    # the noise σC/n with it (same signal to noise, slower); above it only the noise grows.
+    # Measured (central, plain rounds: metrics.privacy.dp.per_round): smollm2-135m:layers=6,
+    # LoRA r8, one epoch at lr 1e-3 on 68-129 records: 2.4-3.5; tiny test model: ~1.
+    dp_clip: float = 3.0
+    dp_noise_multiplier: float | None = None
+    dp_epsilon: float | None = None
+    dp_delta: float = 1e-5
     runtime: Runtime = "simulation"
     workers: int = 1
     threads: int = 1
     keep_payloads: bool = True
+    # fed-mutual-kt (see the class docstring)
+    large: str = "smollm2-135m"
+    transfer_limit: int | None = 200
+    top_k: int = 16
+    value_bits: int = 8
+    kd_weight: float = 0.5
+    temperature: float = 1.0
+    combine: Combine = "min-ce"
+    lm_targets: Literal["answer", "all"] = "answer"
+    lm_epochs: float = 2.0
+    lm_lr: float = 1e-3
+    lm_lora_rank: int = 8
     out: str = "runs/federate"
     faults: dict[str, str] = field(default_factory=dict)
+    party_small: dict[str, str] = field(default_factory=dict)
 
     def validate(self) -> None:
         _check_types(self)
@@ -144,6 +197,9 @@ class FederationConfig(StrategyConfig):
             raise ValueError(f"runtime must be one of {list(RUNTIMES)}, got {self.runtime!r}")
         if self.secure_aggregation:
             self._validate_secagg()
+        self._validate_dp()
+        if self.strategy == "fed-mutual-kt":
+            self._validate_mutual()
         for party, fault in self.faults.items():
             if not PARTY_NAME.match(party):
                 raise ValueError(f"faults: {party!r} is not a data party name (data-party-N)")
@@ -173,6 +229,77 @@ class FederationConfig(StrategyConfig):
             raise ValueError(f"secagg_quantization_bits must be in [8, 30] (the masks are "
                              f"mod 2**32), got {self.secagg_quantization_bits}")
 
+    def _validate_mutual(self) -> None:
+        from crossbound.boundary.logit_codec import VALUE_BITS
+
+        if self.secure_aggregation or self.max_update_norm is not None:
+            raise ValueError("fed-mutual-kt exchanges top-k log-probs, not updates to sum or "
+                             "bound: set secure_aggregation = false and max_update_norm = "
+                             "'none'")
+        if self.aggregation != "fedavg":
+            raise ValueError("fed-mutual-kt combines the parties' knowledge with `combine` "
+                             f"({list(COMBINES)}), not with aggregation = "
+                             f"{self.aggregation!r}")
+        if not self.large.strip():
+            raise ValueError("large must not be empty")
+        if not 1 <= self.top_k <= 1024 or self.value_bits not in VALUE_BITS:
+            raise ValueError(f"top_k must be in 1..1024 and value_bits one of {VALUE_BITS}")
+        if self.transfer_limit is not None and self.transfer_limit < 1:
+            raise ValueError(f"transfer_limit must be >= 1 or None, got {self.transfer_limit}")
+        if not 0.0 <= self.kd_weight < 1.0:
+            raise ValueError("kd_weight must be in [0, 1): each SM keeps some cross-entropy "
+                             "on its own records")
+        for name in ("temperature", "lm_epochs", "lm_lr"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a finite number > 0, got {value}")
+        if self.lm_lora_rank < 1:
+            raise ValueError(f"lm_lora_rank must be >= 1, got {self.lm_lora_rank}")
+        if self.combine not in COMBINES:
+            raise ValueError(f"combine must be one of {list(COMBINES)}, got {self.combine!r}")
+        if self.lm_targets not in ("answer", "all"):
+            raise ValueError(f"lm_targets must be 'answer' or 'all', got {self.lm_targets!r}")
+        bad = [f"{p} = {f}" for p, f in self.faults.items() if f.split(":")[0] not in
+               ("crash", "hang")]
+        if bad:
+            raise ValueError(f"faults: {bad[0]}: fed-mutual-kt parties send no update to "
+                             "corrupt; use 'crash:R' or 'hang:R'")
+        for party, spec in self.party_small.items():
+            if not PARTY_NAME.match(party) or not spec.strip():
+                raise ValueError(f"party_small: {party!r} = {spec!r}: give a data party name "
+                                 "(data-party-N) and a model spec")
+
+    def small_of(self, party: str) -> str:
+        """The SM of ``party`` (``party_small`` overrides ``small``)."""
+        return self.party_small.get(party, self.small)
+
+    def _validate_dp(self) -> None:
+        if not (math.isfinite(self.dp_clip) and self.dp_clip > 0):
+            raise ValueError(f"dp_clip must be a finite number > 0, got {self.dp_clip}")
+        if not 0 < self.dp_delta < 1:
+            raise ValueError(f"dp_delta must be in (0, 1), got {self.dp_delta}")
+        for name in ("dp_noise_multiplier", "dp_epsilon"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a finite number > 0 or None, got {value}")
+        if self.dp == "none":
+            if self.dp_noise_multiplier is not None or self.dp_epsilon is not None:
+                raise ValueError("dp_epsilon / dp_noise_multiplier are set but dp = 'none'; "
+                                 "set dp = 'central' or 'local'")
+            return
+        if self.strategy != "fed-adapter":
+            raise ValueError(f"dp noises fed-adapter's adapter updates; {self.strategy} sends "
+                             "none: set dp = 'none'")
+        if (self.dp_epsilon is None) == (self.dp_noise_multiplier is None):
+            raise ValueError(f"dp = {self.dp!r} needs exactly one of dp_epsilon (a target ε "
+                             "over all rounds) and dp_noise_multiplier (σ)")
+        if self.aggregation != "fedavg":
+            raise ValueError(f"dp averages clipped updates: it needs aggregation = 'fedavg', "
+                             f"not {self.aggregation!r} (its sensitivity is not bounded)")
+        if self.dp == "local" and self.max_update_norm is not None:
+            raise ValueError("dp = 'local' noises every update far beyond any plausible "
+                             "max_update_norm; set it to 'none'")
+
     # ------------------------------------------------------------ files
 
     def to_toml(self) -> str:
@@ -181,9 +308,10 @@ class FederationConfig(StrategyConfig):
         import tomli_w  # a dependency of flwr, which federation needs anyway
 
         data = {k: "none" if v is None else v for k, v in self.to_dict().items()}
-        faults = data.pop("faults")
-        if faults:
-            data["faults"] = faults  # a table must come after the plain keys
+        for table in ("faults", "party_small"):  # a table must come after the plain keys
+            value = data.pop(table)
+            if value:
+                data[table] = value
         return tomli_w.dumps(data)
 
     def write(self, path: str | Path) -> Path:
@@ -239,10 +367,11 @@ def _check_types(config: FederationConfig) -> None:
             if value not in args:
                 raise ValueError(f"{f.name} must be one of {list(args)}, got {value!r}")
             continue
-        if f.name == "faults":
+        if f.name in ("faults", "party_small"):
             if not isinstance(value, dict) or not all(
                     isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
-                raise ValueError("faults must be a table of party name = fault strings")
+                what = "fault" if f.name == "faults" else "model spec"
+                raise ValueError(f"{f.name} must be a table of party name = {what} strings")
             continue
         allowed = args if args else (hint,)
         if type(None) in allowed and isinstance(value, str) and value.lower() == "none":

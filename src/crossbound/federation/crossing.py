@@ -40,7 +40,7 @@ from flwr.serverapp import Grid
 from flwr.supercore.run import Run
 
 from crossbound.boundary.channel import Boundary
-from crossbound.boundary.contracts import MODEL_PARTY, ContractViolation
+from crossbound.boundary.contracts import MODEL_PARTY, ContractViolation, GuardContext
 from crossbound.boundary.messages import Kind, Message, MessageError, encode
 from crossbound.boundary.transcript import Transcript
 from crossbound.federation.adapter import AdapterSpec, Tensors, distance, non_finite
@@ -94,6 +94,7 @@ class Ledger:
     evaluate: dict[int, dict[str, dict[str, Any]]] = field(default_factory=dict)
     dropped: list[dict[str, Any]] = field(default_factory=list)
     secure: dict[int, dict[str, Any]] = field(default_factory=dict)  # round -> SecAgg+ facts
+    dp: dict[int, dict[str, Any]] = field(default_factory=dict)  # round -> DP step (see .dp)
 
     def bytes_in_round(self, rnd: int) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
@@ -150,6 +151,10 @@ class BoundaryGrid(Grid):
     def create_message(self, content: RecordDict, message_type: str, dst_node_id: int,
                        group_id: str, ttl: float | None = None) -> FlowerMessage:
         return FlowerMessage(content, dst_node_id, message_type, ttl=ttl, group_id=group_id)
+
+    def guard(self) -> GuardContext:
+        """What the contract's guards check a message against (both directions)."""
+        return guard_context(self.spec)
 
     def get_node_ids(self) -> Iterable[int]:
         """Before :meth:`identify`: every connected node; after: the registered ones that
@@ -216,7 +221,7 @@ class BoundaryGrid(Grid):
         # The receiver is unknown until the node answers: check the request (role, kind,
         # content) before it goes out, record it once the node has named itself.
         probe = Message(Kind.METRICS, MODEL_PARTY, "data-party-unidentified", dict(HELLO_ASK))
-        self.contract.check(probe, guard_context(self.spec), wire_bytes=len(encode(probe)))
+        self.contract.check(probe, self.guard(), wire_bytes=len(encode(probe)))
         requests = [FlowerMessage(RecordDict({"config": ConfigRecord(dict(HELLO_ASK))}), node,
                                   MessageType.QUERY) for node in ids]
         return list(self.inner.send_and_receive(requests, timeout=timeout))
@@ -241,8 +246,7 @@ class BoundaryGrid(Grid):
             transcript = Transcript(self.folder / f"{party}.jsonl",
                                     keep_payloads=self.keep_payloads)
             boundary = Boundary(transcript, contract=self.contract)
-            boundary.guard_contexts = {MODEL_PARTY: guard_context(self.spec),
-                                       party: guard_context(self.spec)}
+            boundary.guard_contexts = {MODEL_PARTY: self.guard(), party: self.guard()}
             link = PartyLink(party, boundary, transcript, examples)
             self.links[party] = link
         else:
@@ -378,6 +382,11 @@ class BoundaryGrid(Grid):
             return False
         if sent.stage is not None:
             return self._incoming_secure(reply, sent)
+        return self._incoming_reply(reply, sent)
+
+    def _incoming_reply(self, reply: FlowerMessage, sent: _Sent) -> bool:
+        """A reply without error: cross, validate and rebuild it; False: dropped."""
+        meta = {"op": sent.op, "round": sent.round}
         expected = TRAIN_METRICS if sent.op == MessageType.TRAIN else EVAL_METRICS
         try:
             metrics_key, metrics = single(reply.content.metric_records, "MetricRecord")

@@ -30,6 +30,7 @@ from crossbound.tasks.base import Task
 TRANSCRIPTS = "transcripts"
 ADAPTER_FILE = "global-adapter.safetensors"
 PEFT_FOLDER = "global-adapter"
+LM_ADAPTER_FOLDER = "lm-adapter"  # fed-mutual-kt: the LM's LoRA copy, PEFT format
 OnRound = Callable[[Any], None]  # gets a server.RoundReport
 
 
@@ -64,6 +65,9 @@ def run_federation(config: FederationConfig, out_dir: str | Path | None = None, 
         return run_deployment(config, out, parties, on_round=on_round, on_status=status,
                               **(deployment or {}))
 
+    if config.strategy == "fed-mutual-kt":
+        return _simulate_mutual(config, task, out, verbose, on_round, status)
+
     from crossbound.federation.adapter import adapter_tensors, build_adapted
 
     status(f"model party: loading {config.small} with LoRA rank {config.lora_rank}")
@@ -81,6 +85,13 @@ def run_federation(config: FederationConfig, out_dir: str | Path | None = None, 
     server_app = make_server_app(config, parties, initial, adapted.spec, folder, state,
                                  on_round)
     client_app = make_client_app(config)
+    wall, peak_mb = _simulate(config, server_app, client_app, parties, state, verbose)
+    return finish(config, task, adapted, state, wall, peak_mb, out)
+
+
+def _simulate(config: FederationConfig, server_app: Any, client_app: Any, parties: int,
+              state: Any, verbose: bool) -> tuple[float, float]:
+    """Run both apps on Flower's simulation runtime; wall seconds and peak memory (MB)."""
     with _quiet(verbose), PeakMemory() as memory:
         from flwr.simulation import run_simulation
 
@@ -93,23 +104,96 @@ def run_federation(config: FederationConfig, out_dir: str | Path | None = None, 
             if state.error is None:  # not the ServerApp's own reason to stop (reported below)
                 raise
         wall = time.perf_counter() - started
-    return finish(config, task, adapted, state, wall, memory.peak_mb, out)
+    return wall, memory.peak_mb
+
+
+def _simulate_mutual(config: FederationConfig, task: Task, out: Path, verbose: bool,
+                     on_round: OnRound | None, status: Callable[[str], None]) -> Result:
+    from crossbound.federation.client import make_client_app
+    from crossbound.federation.mutual_server import MutualState, make_mutual_server_app
+    from crossbound.models.loading import load_model
+
+    status(f"model party: loading the LM {config.large}")
+    lm = load_model(config.large)
+    smalls = sorted({config.small_of(f"data-party-{i}") for i in range(len(task.parties))})
+    status(f"{len(task.parties)} data parties ({', '.join(str(len(p)) for p in task.parties)} "
+           f"records; SM {', '.join(smalls)}); {len(task.public[: config.transfer_limit])} "
+           "public transfer texts; starting Flower's simulation runtime (Ray)")
+    state = MutualState()
+    server_app = make_mutual_server_app(config, task, lm, out / TRANSCRIPTS, state, on_round)
+    wall, peak_mb = _simulate(config, server_app, make_client_app(config), len(task.parties),
+                              state, verbose)
+    return finish_mutual(config, task, state, wall, peak_mb, out)
+
+
+def finish_mutual(config: FederationConfig, task: Task, state: Any, wall: float,
+                  peak_mb: float, out: Path) -> Result:
+    """``finish`` for ``fed-mutual-kt``: the LM's LoRA adapter is saved (PEFT format) and the
+    result reports the LM's and every SM's utility per round."""
+    _check_finished(config, state)
+    from crossbound.federation.mutual_server import FEDERATION
+
+    state.owner.model(FEDERATION).save_pretrained(str(out / LM_ADAPTER_FOLDER))
+    result = _result(config, task, state, {"lm_adapter_peft": LM_ADAPTER_FOLDER}, wall,
+                     peak_mb, out)
+    rounds = result.metrics["federation"]["rounds"]
+    facts = [r.get("knowledge") or {} for r in rounds]
+    parties = sorted(result.metrics["federation"]["parties"])
+    lm = [f.get("lm") for f in facts]
+    result.models = {"large": config.large, "small": config.small,
+                     **{f"small@{p}": spec for p, spec in sorted(config.party_small.items())}}
+    result.metrics["utility"] = {
+        "metric": task.metric,
+        "initial": lm[0], "final": lm[-1],  # the LM's, as in the other upward strategies
+        "lm_before": lm[0], "lm_after": lm[-1], "lm_per_round": lm,
+        "sm_per_round": {p: [f.get("sm", {}).get(p) for f in facts] for p in parties},
+        "sm_mean_per_round": [f.get("sm_mean") for f in facts],
+        "eval_examples": rounds[-1]["eval_examples"],
+    }
+    efficiency = result.metrics["efficiency"]
+    for key in ("adapter_parameters", "adapter_bytes"):
+        efficiency.pop(key, None)
+    efficiency["transfer_texts"] = len(task.public[: config.transfer_limit])
+    efficiency["model_party_seconds"] = [f.get("model_party_seconds") for f in facts]
+    federation = result.metrics["federation"]
+    federation["aggregation"] = f"knowledge: {config.combine}"
+    federation["selected_rows"] = [f.get("chosen") for f in facts]
+    result.metrics["privacy"]["sm_logprobs_sent"] = True
+    result.notes = [
+        "Round 0 is registration and the initial scores. utility.lm_per_round is the LM "
+        "(round 0: as it is; then its LoRA copy after distilling the parties' knowledge), "
+        "scored by the model party on the first eval_limit test records; sm_per_round is "
+        "each party's own SM on the same records, scored by that party.",
+        "Only public texts (as the LM's token ids) and top-k log-probs on them cross, and "
+        "numbers; no private record or weight. The SMs' log-probs are shaped by their private "
+        "training and carry no DP guarantee here (privacy.sm_logprobs_sent).",
+        "Transcripts are kept by the model party's end of each boundary; each data party "
+        "checks what it sends and receives against the same contract.",
+    ]
+    result.write(out)
+    return result
 
 
 def finish(config: FederationConfig, task: Task, adapted: Any, state: Any, wall: float,
            peak_mb: float, out: Path) -> Result:
     """Check that every round ran, save the global adapter and write ``result.json``."""
-    if state.error is not None:
-        raise RuntimeError(f"the federation stopped after {max(len(state.rounds) - 1, 0)} of "
-                           f"{config.rounds} rounds: {state.error}")
-    if state.grid is None or state.final is None or len(state.rounds) != config.rounds + 1:
-        raise RuntimeError(f"the federation stopped after {max(len(state.rounds) - 1, 0)} of "
-                           f"{config.rounds} rounds (run with verbose=True / --verbose to see "
-                           "Flower's log)")
+    _check_finished(config, state)
+    if state.final is None:
+        raise RuntimeError("the federation ended without a global adapter")
     artifacts = _save_adapter(adapted, state.final, out)
     result = _result(config, task, state, artifacts, wall, peak_mb, out)
     result.write(out)
     return result
+
+
+def _check_finished(config: FederationConfig, state: Any) -> None:
+    if state.error is not None:
+        raise RuntimeError(f"the federation stopped after {max(len(state.rounds) - 1, 0)} of "
+                           f"{config.rounds} rounds: {state.error}")
+    if state.grid is None or len(state.rounds) != config.rounds + 1:
+        raise RuntimeError(f"the federation stopped after {max(len(state.rounds) - 1, 0)} of "
+                           f"{config.rounds} rounds (run with verbose=True / --verbose to see "
+                           "Flower's log)")
 
 
 # ---------------------------------------------------------------- checks
@@ -117,8 +201,8 @@ def finish(config: FederationConfig, task: Task, adapted: Any, state: Any, wall:
 
 def _prepare_folder(out: Path, overwrite: bool) -> None:
     previous = [p for p in (out / "result.json", out / TRANSCRIPTS, out / ADAPTER_FILE,
-                            out / PEFT_FOLDER, out / "rounds.jsonl", out / "status.json",
-                            out / "deployment") if p.exists()]
+                            out / PEFT_FOLDER, out / LM_ADAPTER_FOLDER, out / "rounds.jsonl",
+                            out / "status.json", out / "deployment") if p.exists()]
     if previous and not overwrite:
         raise FileExistsError(f"{out} already holds a federation run "
                               f"({', '.join(p.name for p in previous)}); choose another "
@@ -138,11 +222,13 @@ def check_parties(config: FederationConfig, task: Task) -> None:
         raise ValueError(f"{config.task}: data-party-{empty[0]} gets no training records "
                          "under this split; use more records (n=...), fewer parties or a "
                          "larger Dirichlet alpha")
-    for name in config.faults:
-        match = PARTY_NAME.match(name)
-        if match is None or int(match.group(1)) >= parties:
-            raise ValueError(f"faults: {name} does not exist ({config.task} has {parties} "
-                             f"data parties: data-party-0 … data-party-{parties - 1})")
+    for table, names in (("faults", config.faults), ("party_small", config.party_small)):
+        for name in names:
+            match = PARTY_NAME.match(name)
+            if match is None or int(match.group(1)) >= parties:
+                raise ValueError(f"{table}: {name} does not exist ({config.task} has "
+                                 f"{parties} data parties: data-party-0 … "
+                                 f"data-party-{parties - 1})")
     if config.min_parties > parties:
         raise ValueError(f"min_parties = {config.min_parties} exceeds the {parties} data "
                          f"parties of {config.task}; lower it")
@@ -281,11 +367,20 @@ def _result(config: FederationConfig, task: Task, state: Any, artifacts: dict[st
         "Transcripts are kept by the model party's end of each boundary; each data party "
         "checks its replies against the same contract before sending them.",
     ]
+    from crossbound.federation.dp import dp_summary
+
+    dp = dp_summary(config, rounds)  # ε over the rounds, who clipped, what was seen
+    if dp is not None:
+        metrics["privacy"].update(dp=dp, measured=["pii_crossed", "dp"])
+        notes.append(f"DP ({config.dp}, unit: a whole data party): ε = {dp['epsilon']:.3g} "
+                     f"at δ = {config.dp_delta:g} over {config.rounds} round(s); protects "
+                     f"against {dp['protects_against']}.")
     if config.secure_aggregation:
         notes.append(
             "Secure aggregation (SecAgg+): the model party saw each party's update only "
-            "masked (uniformly random mod 2**32 on its own) and learnt only the weighted sum; "
-            "it could not check single updates for finiteness or size. The transcripts hold "
+            "masked (uniformly random mod 2**32 on its own) and learnt only the "
+            f"{'unweighted (DP)' if config.dp != 'none' else 'weighted'} sum; it could not "
+            "check single updates for finiteness or size. The transcripts hold "
             "what crossed: key material, masked updates and key shares, never a plain update.")
     return Result(
         strategy=config.strategy,

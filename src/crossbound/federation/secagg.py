@@ -339,8 +339,9 @@ def secure_round(config: FederationConfig, grid: BoundaryGrid, rnd: int,
     context.state.array_records[MAIN_PARAMS_RECORD] = to_legacy(arrays_to_tensors(current),
                                                                 grid.spec)
     # The largest weight a party may give its update: its record count as it registered
-    # (the masked weight is quantised relative to this).
-    weight = float(max(grid.links[grid.nodes[node]].train_examples for node in nodes))
+    # (the masked weight is quantised relative to this); with DP every party weighs 1.
+    weight = 1.0 if config.dp != "none" else \
+        float(max(grid.links[grid.nodes[node]].train_examples for node in nodes))
     workflow = workflow_for(config, weight)
     state = WorkflowState()
     for step in (workflow.setup_stage, workflow.share_keys_stage):
@@ -368,6 +369,11 @@ def secure_round(config: FederationConfig, grid: BoundaryGrid, rnd: int,
     if (problem := non_finite(tensors)) is not None:
         raise QuorumError(f"round {rnd}: the securely aggregated adapter is not finite "
                           f"({problem})")
+    if config.dp != "none":  # the unweighted mean of clipped updates: put over n, add noise
+        from crossbound.federation.dp import dp_secure
+
+        tensors = dp_secure(config, grid, rnd, arrays_to_tensors(current), tensors,
+                            masked=len(masked), asked=len(nodes))
     return tensors_to_arrays(tensors)
 
 
@@ -410,14 +416,16 @@ def fitins_adapter(content: RecordDict, spec: AdapterSpec) -> tuple[Tensors, dic
 
 
 def fitres_content(update: Mapping[str, torch.Tensor], spec: AdapterSpec,
-                   metrics: dict[str, Any]) -> RecordDict:
+                   metrics: dict[str, Any], equal_weight: bool = False) -> RecordDict:
     """The train reply secaggplus_mod expects (FitRes format); the mod masks the update and
-    clears it from the reply before it leaves the party."""
+    clears it from the reply before it leaves the party. The mod weights the update by the
+    FitRes record count: ``equal_weight`` (DP on) gives it 1, for an unweighted average."""
     from flwr.common import Code, FitRes, Status, ndarrays_to_parameters
     from flwr.compat.common.recorddict_compat import fitres_to_recorddict
 
     arrays = [update[name].detach().cpu().numpy() for name in spec.shapes]
     fitres = FitRes(status=Status(Code.OK, "Success"),
                     parameters=ndarrays_to_parameters(arrays),
-                    num_examples=int(metrics["num-examples"]), metrics=dict(metrics))
+                    num_examples=1 if equal_weight else int(metrics["num-examples"]),
+                    metrics=dict(metrics))
     return fitres_to_recorddict(fitres, keep_input=True)

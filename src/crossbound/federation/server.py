@@ -67,6 +67,8 @@ class RoundReport:
     aggregated: int  # updates that went into the aggregate
     dropped_out: dict[str, str] = field(default_factory=dict)  # party -> why (no update)
     secure: dict[str, Any] | None = None  # SecAgg+: shares, threshold, who was unmasked
+    knowledge: dict[str, Any] | None = None  # fed-mutual-kt: LM and SM scores, selection
+    dp: dict[str, Any] | None = None  # DP on the updates: who clipped, noise, norms seen
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -76,6 +78,8 @@ class RoundReport:
             "bytes": self.bytes,
             "bytes_total": sum(d["down"] + d["up"] for d in self.bytes.values()),
             "train": self.train, "evaluate": self.evaluate, "dropped": self.dropped,
+            **({"knowledge": self.knowledge} if self.knowledge is not None else {}),
+            **({"dp": self.dp} if self.dp is not None else {}),
         }
 
     @classmethod
@@ -84,7 +88,7 @@ class RoundReport:
         return cls(data["round"], data["utility"], data["eval_examples"], data["seconds"],
                    data["bytes"], data["train"], data["evaluate"], data["dropped"],
                    data["aggregated_updates"], data["dropped_out"],
-                   data.get("secure_aggregation"))
+                   data.get("secure_aggregation"), data.get("knowledge"), data.get("dp"))
 
 
 @dataclass
@@ -182,9 +186,13 @@ def messages_for(grid: BoundaryGrid, op: str, rnd: int, arrays: ArrayRecord,
 
 def _plain_round(config: FederationConfig, grid: BoundaryGrid, strategy: FedAvg, rnd: int,
                  current: ArrayRecord) -> ArrayRecord:
-    replies = list(grid.send_and_receive(messages_for(grid, MessageType.TRAIN, rnd, current),
-                                         timeout=config.round_timeout))
+    messages = messages_for(grid, MessageType.TRAIN, rnd, current)
+    replies = list(grid.send_and_receive(messages, timeout=config.round_timeout))
     check_quorum(config, grid, rnd, len(replies))
+    if config.dp != "none":  # clipped, unweighted, noised: crossbound.federation.dp
+        from crossbound.federation.dp import dp_round
+
+        return dp_round(config, grid, rnd, current, replies, asked=len(messages))
     arrays, _ = strategy.aggregate_train(rnd, replies)
     if arrays is None:
         raise QuorumError(f"round {rnd}: Flower's {type(strategy).__name__} aggregated nothing")
@@ -239,7 +247,8 @@ def _report(grid: BoundaryGrid, state: ServerState, seen: _Seen, rnd: int,
     entry = RoundReport(rnd, utility, examples, now - seen.time, ledger.bytes_in_round(rnd),
                         ledger.train.get(rnd, {}), evaluations, ledger.dropped[seen.dropped:],
                         len(ledger.train.get(rnd, {})),
-                        grid.missing(rnd) if rnd > 0 else {}, ledger.secure.get(rnd))
+                        grid.missing(rnd) if rnd > 0 else {}, ledger.secure.get(rnd),
+                        dp=ledger.dp.get(rnd))
     seen.time, seen.dropped = now, len(ledger.dropped)
     state.rounds.append(entry)
     if on_round is not None:

@@ -23,8 +23,8 @@ import torch
 
 from crossbound.boundary.channel import Boundary
 from crossbound.boundary.contracts import MODEL_PARTY
-from crossbound.boundary.logit_codec import topk_from_message
-from crossbound.boundary.messages import Kind, Message, encode
+from crossbound.boundary.logit_codec import TopkCodec, topk_from_message
+from crossbound.boundary.messages import Kind, Message, MessageError, encode
 from crossbound.training.distill import TransferRow
 
 
@@ -255,3 +255,94 @@ def _merge_duplicates(values: torch.Tensor, mapped: torch.Tensor
         mapped_mass = float(probs[row][mapped[row] >= 0].sum())
         kept[row] = mapped_mass / total if total > 0 else 0.0
     return out_v, out_i, kept
+
+
+# ---------------------------------------------------------------- rows on the wire
+
+MAX_TRANSFER_TOKENS = 1 << 18  # B·T of one message of transfer rows
+
+
+def transfer_payload(rows: Sequence[TransferRow], value_bits: int, vocab: int
+                     ) -> tuple[dict[str, torch.Tensor], TopkCodec]:
+    """Transfer rows as one tensors payload: ``ids``/``mask`` ``(B, T)`` right-padded,
+    ``targets`` ``(B, T)`` marking the positions with a target, and the targets' top-k in
+    row-major order of the marks, compressed (the codec's meta goes with the message)."""
+    if not rows:
+        raise ValueError("no transfer rows to send")
+    width = max(int(r.ids.shape[0]) for r in rows)
+    ids = torch.zeros((len(rows), width), dtype=torch.int32)
+    mask = torch.zeros((len(rows), width), dtype=torch.uint8)
+    targets = torch.zeros((len(rows), width), dtype=torch.uint8)
+    for i, row in enumerate(rows):
+        ids[i, : row.ids.shape[0]] = row.ids.to(torch.int32)
+        mask[i, : row.ids.shape[0]] = 1
+        targets[i, row.positions] = 1
+    order = [torch.argsort(r.positions) for r in rows]
+    values = torch.cat([r.values[o] for r, o in zip(rows, order, strict=True)])
+    indices = torch.cat([r.indices[o] for r, o in zip(rows, order, strict=True)
+                         if r.indices is not None])
+    codec = TopkCodec(k=int(values.shape[-1]), value_bits=value_bits,
+                      vocab_size=max(vocab, 2))
+    return {"ids": ids, "mask": mask, "targets": targets, **codec.encode(values, indices)}, codec
+
+
+def transfer_rows_from(payload: dict[str, torch.Tensor], codec_meta: Any, vocab: int,
+                       ) -> list[TransferRow]:
+    """Read back :func:`transfer_payload`, checking everything (shapes, dtypes, right
+    padding, ids below ``vocab``, no target on a row's last token, finite values); a
+    :class:`MessageError` says what is wrong."""
+    ids, mask, targets = (payload.get(k) for k in ("ids", "mask", "targets"))
+    if ids is None or mask is None or targets is None:
+        raise MessageError("transfer rows need tensors ids, mask and targets (B, T)")
+    if (ids.dim() != 2 or ids.numel() == 0 or ids.dtype.is_floating_point
+            or ids.is_complex()):
+        raise MessageError("ids must be a non-empty 2-D integer tensor (rows, tokens)")
+    if ids.numel() > MAX_TRANSFER_TOKENS:
+        raise MessageError(f"{ids.numel()} tokens exceed the limit of {MAX_TRANSFER_TOKENS}")
+    if mask.shape != ids.shape or targets.shape != ids.shape:
+        raise MessageError("mask and targets must have the shape of ids")
+    ids, mask, targets = ids.long(), mask.long(), targets.long()
+    for name, t in (("mask", mask), ("targets", targets)):
+        if not bool(((t == 0) | (t == 1)).all()):
+            raise MessageError(f"{name} must hold only 0 and 1")
+    if int(ids.min()) < 0 or int(ids.max()) >= vocab:
+        raise MessageError(f"token ids must lie in 0..{vocab - 1}")
+    lengths = mask.sum(-1)
+    if not bool((mask == (torch.arange(ids.shape[1]) < lengths.unsqueeze(-1)).long()).all()):
+        raise MessageError("mask must be right-padded: ones, then zeros, in every row")
+    if bool((targets > mask).any()) or int(lengths.min()) < 1:
+        raise MessageError("targets may mark only unpadded positions; no row may be empty")
+    last = targets.gather(1, (lengths - 1).unsqueeze(-1))
+    if bool(last.any()):
+        raise MessageError("targets may not mark a row's last token: the top-k there would "
+                           "predict past the row's end")
+    try:
+        codec = TopkCodec.from_meta(codec_meta)
+    except (ValueError, TypeError) as exc:
+        raise MessageError(f"meta.codec: {exc}") from None
+    if codec.vocab_size > vocab:
+        raise MessageError(f"the top-k ids must be in the receiver's vocabulary ({vocab} "
+                           f"tokens), the codec allows {codec.vocab_size}")
+    topk = {k: v for k, v in payload.items() if k not in ("ids", "mask", "targets")}
+    values, indices = codec.decode(topk)  # checks shapes, padding bits, ids < vocab
+    n = int(targets.sum())
+    if values.dim() != 2 or values.shape[0] != n:
+        raise MessageError(f"{n} target positions, but the top-k has shape "
+                           f"{tuple(values.shape)}; expected ({n}, k)")
+    if not bool(torch.isfinite(values).all()):
+        raise MessageError("top-k log-probs must be finite")
+    rows: list[TransferRow] = []
+    start = 0
+    for i in range(ids.shape[0]):
+        length = int(lengths[i])
+        positions = targets[i].nonzero().flatten()
+        count = int(positions.shape[0])
+        if count == 0:
+            continue
+        rows.append(TransferRow(ids=ids[i, :length], positions=positions,
+                                values=values[start : start + count].float(),
+                                indices=indices[start : start + count].long()))
+        start += count
+    if not rows:
+        raise MessageError("no row carries a target position")
+    return rows

@@ -30,13 +30,14 @@ from crossbound.baselines.common import (
     make_trainable,
 )
 from crossbound.boundary.contracts import MODEL_PARTY, AccessContract, GuardContext, allow
-from crossbound.boundary.logit_codec import VALUE_BITS, TopkCodec
+from crossbound.boundary.logit_codec import VALUE_BITS
 from crossbound.boundary.messages import Kind, Message
 from crossbound.evaluate.served import remote_metrics
 from crossbound.evaluate.utility import headline
 from crossbound.models.loading import load_model, load_tokenizer
 from crossbound.result import Result
 from crossbound.strategy import RunContext, Strategy, StrategyConfig
+from crossbound.tasks.base import Task
 from crossbound.training.distill import KDSettings, TransferRow, distill_finetune
 from crossbound.training.topk_transfer import (
     TopkReply,
@@ -46,6 +47,7 @@ from crossbound.training.topk_transfer import (
     query_topk,
     same_tokenizer_rows,
     same_vocabulary,
+    transfer_payload,
 )
 from crossbound.upward import UPWARD
 from crossbound.upward_party import UPWARD_MODEL
@@ -138,7 +140,7 @@ class MutualKTConfig(StrategyConfig):
 
 
 @dataclass
-class _Side:
+class TokenSide:
     """One model's tokens of the transfer texts."""
 
     tokenizer: Any
@@ -180,11 +182,7 @@ class MutualKT(Strategy):
                              "none")
         private = task.parties[cfg.party][: cfg.train_limit]
         pairs = [(task.prompt(ex), task.answer(ex)) for ex in private]
-        public = task.public[: cfg.transfer_limit]
-        texts = [task.prompt(ex) + (task.answer(ex) if ex.target else "") for ex in public]
-        # where each text's answer starts (characters); no answer: nothing to mark there
-        answer_at = [len(task.prompt(ex)) if ex.target else len(t)
-                     for ex, t in zip(public, texts, strict=True)]
+        texts, answer_at = public_transfer(task, cfg.transfer_limit)
         ctx.boundary.guard_contexts[DATA_PARTY] = GuardContext(
             private_texts=[ex.text for ex in task.parties[cfg.party]],
             public_texts=[ex.text for ex in task.public])
@@ -194,8 +192,8 @@ class MutualKT(Strategy):
             lm_tok = load_tokenizer(ctx.large)
         ctx.boundary.guard_contexts[DATA_PARTY].decode = lm_tok.decode
         same = same_vocabulary(lm_tok, sm.tokenizer)
-        lm_side = _tokens(lm_tok, texts, cfg.max_length)
-        sm_side = _tokens(sm.tokenizer, texts, cfg.max_length)
+        lm_side = tokenize_side(lm_tok, texts, cfg.max_length)
+        sm_side = tokenize_side(sm.tokenizer, texts, cfg.max_length)
 
         test = eval_subset(task, cfg.eval_limit)
         sm_start = headline(evaluate_on(ctx, "SM before", sm.model, sm.tokenizer, test,
@@ -223,7 +221,7 @@ class MutualKT(Strategy):
                                      value_bits=cfg.value_bits,
                                      rows_per_request=cfg.rows_per_request,
                                      on_request=bar.advance, model=lm_model)
-            to_sm, alignment["lm_to_sm"] = _student_rows(texts, replies, lm_side, sm_side,
+            to_sm, alignment["lm_to_sm"] = student_rows(texts, replies, lm_side, sm_side,
                                                          same, cfg.max_length)
             settings = KDSettings(kd_weight=cfg.kd_weight, temperature=cfg.temperature)
             with ctx.step(f"round {r}: SM private CE + distilling the LM", steps) as bar:
@@ -236,10 +234,10 @@ class MutualKT(Strategy):
             # SM → LM: the tuned SM's top-k, on the LM's tokens, compressed; the LM distils.
             with ctx.step(f"round {r}: SM scoring the public text"):
                 mine = local_topk(model, sm_side.ids, cfg.top_k, cfg.sm_batch_size)
-            to_lm, alignment["sm_to_lm"] = _student_rows(texts, mine, sm_side, lm_side, same,
+            to_lm, alignment["sm_to_lm"] = student_rows(texts, mine, sm_side, lm_side, same,
                                                          cfg.max_length)
             if cfg.lm_targets == "answer":
-                to_lm = _answer_positions(to_lm, lm_side, answer_at)
+                to_lm = answer_positions(to_lm, lm_side, answer_at)
                 if not to_lm:
                     raise ValueError("no public text has an answer within max_length tokens "
                                      "to learn the SM's view of: raise max_length, or use "
@@ -306,16 +304,26 @@ class MutualKT(Strategy):
         return result
 
 
-def _tokens(tokenizer: Any, texts: Sequence[str], max_length: int) -> _Side:
+def public_transfer(task: Task, limit: int | None) -> tuple[list[str], list[int]]:
+    """The first ``limit`` public texts (prompt + public answer) and where each answer starts
+    (in characters; a text without an answer: its end, so nothing there is marked)."""
+    public = task.public[:limit]
+    texts = [task.prompt(ex) + (task.answer(ex) if ex.target else "") for ex in public]
+    answer_at = [len(task.prompt(ex)) if ex.target else len(t)
+                 for ex, t in zip(public, texts, strict=True)]
+    return texts, answer_at
+
+
+def tokenize_side(tokenizer: Any, texts: Sequence[str], max_length: int) -> TokenSide:
     enc = tokenizer(list(texts), add_special_tokens=False, truncation=True,
                     max_length=max_length, return_offsets_mapping=True)
     ids = [list(row) for row in enc["input_ids"]]
     if any(len(row) < 2 for row in ids):
         raise ValueError("every public transfer text needs at least 2 tokens")
-    return _Side(tokenizer, ids, [list(map(tuple, o)) for o in enc["offset_mapping"]])
+    return TokenSide(tokenizer, ids, [list(map(tuple, o)) for o in enc["offset_mapping"]])
 
 
-def _answer_positions(rows: list[TransferRow], side: _Side,
+def answer_positions(rows: list[TransferRow], side: TokenSide,
                       answer_at: Sequence[int]) -> list[TransferRow]:
     """Keep only the targets at positions whose next token starts inside the answer."""
     starts = {tuple(ids): (offsets, at)
@@ -332,8 +340,8 @@ def _answer_positions(rows: list[TransferRow], side: _Side,
     return out
 
 
-def _student_rows(texts: Sequence[str], replies: list[TopkReply], teacher: _Side,
-                  student: _Side, same: bool, max_length: int
+def student_rows(texts: Sequence[str], replies: list[TopkReply], teacher: TokenSide,
+                  student: TokenSide, same: bool, max_length: int
                   ) -> tuple[list[TransferRow], dict[str, float]]:
     """The teacher's top-k as targets on the student's tokens."""
     if same:
@@ -348,22 +356,7 @@ def _student_rows(texts: Sequence[str], replies: list[TopkReply], teacher: _Side
 def _distill_message(rows: list[TransferRow], cfg: MutualKTConfig, vocab: int,
                      reset: bool) -> Message:
     """An ``lm_distill`` request: rows ``(B, T)`` with target marks, top-k compressed."""
-    width = max(int(r.ids.shape[0]) for r in rows)
-    ids = torch.zeros((len(rows), width), dtype=torch.int32)
-    mask = torch.zeros((len(rows), width), dtype=torch.uint8)
-    targets = torch.zeros((len(rows), width), dtype=torch.uint8)
-    for i, row in enumerate(rows):
-        ids[i, : row.ids.shape[0]] = row.ids.to(torch.int32)
-        mask[i, : row.ids.shape[0]] = 1
-        targets[i, row.positions] = 1
-    # Targets in row-major order of the marks (each row's positions ascending).
-    order = [torch.argsort(r.positions) for r in rows]
-    values = torch.cat([r.values[o] for r, o in zip(rows, order, strict=True)])
-    indices = torch.cat([r.indices[o] for r, o in zip(rows, order, strict=True)
-                         if r.indices is not None])
-    k = values.shape[-1]
-    codec = TopkCodec(k=k, value_bits=cfg.value_bits, vocab_size=max(vocab, 2))
-    payload = {"ids": ids, "mask": mask, "targets": targets, **codec.encode(values, indices)}
+    payload, codec = transfer_payload(rows, cfg.value_bits, vocab)
     return Message(Kind.TENSORS, DATA_PARTY, MODEL_PARTY, payload, {
         "op": "lm_distill", "codec": codec.to_meta(), "epochs": cfg.lm_epochs,
         "lr": cfg.lm_lr, "lora_rank": cfg.lm_lora_rank, "batch_size": cfg.lm_batch_size,
