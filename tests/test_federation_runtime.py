@@ -129,3 +129,33 @@ def test_secure_aggregation_over_tls_on_the_deployment_runtime_equals_fedavg(tmp
                             tmp_path / "plain")
     final = load_file(str(out / "global-adapter.safetensors"))
     assert_close_adapters(final, plain.final, QUANTISATION)
+
+
+def test_fed_mutual_kt_on_the_deployment_runtime_survives_a_killed_supernode(tmp_path):
+    from tests.test_federation_mutual import TINY as MUTUAL
+
+    config = FederationConfig(**{**MUTUAL, "evaluate_initial": False, "round_timeout": 40.0,
+                                 "runtime": "deployment", "out": str(tmp_path / "unused")})
+    out = tmp_path / "run"
+    out.mkdir()
+    reports: list[Any] = []
+    with LocalDeployment(config, out, 3) as deployment:
+        def on_round(report: Any) -> None:
+            reports.append(report)
+            if report.round == 1:  # everyone took part; now data party 1's machine dies
+                deployment.kill_supernode(1)
+
+        result = deployment.run(on_round)
+    assert [r.round for r in reports] == [0, 1, 2]
+    assert [r.aggregated for r in reports[1:]] == [3, 2]
+    assert set(reports[2].dropped_out) == {"data-party-1"}
+    # Each surviving SM kept its own LoRA weights between the SuperNode's app processes.
+    assert reports[2].train["data-party-0"]["sm-rounds"] == 2
+    assert reports[2].train["data-party-2"]["sm-rounds"] == 2
+    utility = result.metrics["utility"]
+    assert len(utility["lm_per_round"]) == 3 and utility["lm_per_round"][-1] is not None
+    assert utility["sm_per_round"]["data-party-1"][2] is None
+    assert (out / "lm-adapter" / "adapter_config.json").exists()
+    for i in range(3):
+        assert verify_transcript(out / "transcripts" / f"data-party-{i}.jsonl").ok
+    assert json.loads((out / "status.json").read_text()) == {"ok": True}

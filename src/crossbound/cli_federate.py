@@ -37,13 +37,16 @@ def federate(
         "--tls", help="With --deployment: TLS between the SuperNodes and the SuperLink, with "
         "a throwaway CA made for this run (OUT/deployment/certs/ca.pem).")] = False,
 ) -> None:
-    """Run a federation: the data parties fine-tune LoRA adapters of their SM on their own
-    records, the model party aggregates them every round (Flower's simulation runtime, or
-    with --deployment a SuperLink and SuperNode processes).
+    """Run a federation on Flower (its simulation runtime, or with --deployment a SuperLink
+    and SuperNode processes).
 
-    Every adapter and number that crosses is checked against the fed-adapter contract and
-    recorded in one hash-chained transcript per data party. Writes OUT/result.json,
-    OUT/transcripts/data-party-N.jsonl and the final global adapter (OUT/global-adapter*).
+    fed-adapter: the data parties fine-tune LoRA adapters of their SM on their own records
+    and the model party aggregates them every round; writes the final global adapter
+    (OUT/global-adapter*). fed-mutual-kt: the LM and every party's SM exchange top-k
+    log-probs on the public texts every round and each side distils the other's; writes the
+    LM's LoRA adapter (OUT/lm-adapter). Everything that crosses is checked against the
+    strategy's contract and recorded in one hash-chained transcript per data party
+    (OUT/transcripts/data-party-N.jsonl); the result is OUT/result.json.
     """
     from crossbound.federation.config import FederationConfig, load_config
 
@@ -80,14 +83,21 @@ def _print_round(report: Any, rounds: int) -> None:
     """One line per round: utility, bytes each way, seconds, dropped updates."""
     down = sum(b["down"] for b in report.bytes.values())
     up = sum(b["up"] for b in report.bytes.values())
-    label = f"round {report.round}/{rounds}" + (" (initial adapter)" if report.round == 0
-                                                  else "")
+    knowledge = getattr(report, "knowledge", None)  # fed-mutual-kt: the LM and each SM
+    label = f"round {report.round}/{rounds}" + (
+        "" if report.round else " (initial models)" if knowledge is not None
+        else " (initial adapter)")
     utility = "—" if report.utility is None else f"{report.utility:.3f}"
+    if knowledge is not None:
+        sms = " ".join(f"{party.removeprefix('data-party-')}:{value:.3f}"
+                       for party, value in knowledge.get("sm", {}).items())
+        utility = f"LM {utility}, SMs {sms or '—'}"
     line = (f"{label}: utility {utility} on {report.eval_examples} test records; "
             f"{_size(down)} down, {_size(up)} up over {len(report.bytes)} parties; "
             f"{report.seconds:.1f} s")
     if report.round > 0:
-        line += f"; {report.aggregated} update(s) aggregated"
+        line += (f"; knowledge of {report.aggregated} part(ies) distilled into the LM"
+                 if knowledge is not None else f"; {report.aggregated} update(s) aggregated")
     if getattr(report, "dp", None):  # clipped: only where the model party clipped
         clipped = report.dp["clipped_updates"]
         line += (f"; DP noise std {report.dp['noise_std']:.3g}"
@@ -123,16 +133,21 @@ def _print_summary(data: dict[str, Any], folder: Path) -> None:
     dp = data["metrics"]["privacy"].get("dp")
     if dp:  # ε per data party over all rounds
         secure += f" + {dp['mode']} DP, ε = {dp['epsilon']:.2f}"
-    table = Table(title=f"fed-adapter ({federation['aggregation']}{secure}) on "
+    mutual = data["strategy"] == "fed-mutual-kt"
+    table = Table(title=f"{data['strategy']} ({federation['aggregation']}{secure}) on "
                         f"{data['task']['name']}")
     table.add_column("round", justify="right")
-    table.add_column(utility["metric"], justify="right")
+    table.add_column(("LM " if mutual else "") + utility["metric"], justify="right")
+    sms = sorted(utility.get("sm_per_round", {}))
+    for party in sms:
+        table.add_column(f"SM {party.removeprefix('data-party-')}", justify="right")
     table.add_column("bytes", justify="right")
     table.add_column("seconds", justify="right")
     table.add_column("dropped", justify="right")
-    for entry in federation["rounds"]:
-        value = "—" if entry["utility"] is None else f"{entry['utility']:.4f}"
-        table.add_row(str(entry["round"]), value, _size(entry["bytes_total"]),
+    for i, entry in enumerate(federation["rounds"]):
+        cells = [_score(entry["utility"] if not mutual else utility["lm_per_round"][i])]
+        cells += [_score(utility["sm_per_round"][party][i]) for party in sms]
+        table.add_row(str(entry["round"]), *cells, _size(entry["bytes_total"]),
                       f"{entry['seconds']:.1f}", str(len(entry["dropped"])))
     out.print(table)
     if dp:
@@ -141,6 +156,11 @@ def _print_summary(data: dict[str, Any], folder: Path) -> None:
                   f"round(s); σ = {dp['noise_multiplier']:.3g}, clip {dp['clip']:g}, "
                   f"clipped by the {dp['clipped_by']}", highlight=False, soft_wrap=True)
     transcripts = data["transcript"]
+    artifact = data["artifacts"].get("global_adapter") or data["artifacts"]["lm_adapter_peft"]
     out.print(f"wrote {folder / 'result.json'}, {len(transcripts['parties'])} transcripts in "
               f"{folder / 'transcripts'} ({transcripts['entries']} crossings, "
-              f"{_size(transcripts['bytes'])}) and {folder / data['artifacts']['global_adapter']}")
+              f"{_size(transcripts['bytes'])}) and {folder / artifact}")
+
+
+def _score(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4f}"

@@ -311,8 +311,9 @@ class LocalDeployment:
         app.mkdir(parents=True, exist_ok=True)
         project = {
             "build-system": {"requires": ["hatchling"], "build-backend": "hatchling.build"},
-            "project": {"name": "crossbound-fed-adapter", "version": "1.0.0",
-                        "description": "crossbound fed-adapter (generated for one run)",
+            "project": {"name": f"crossbound-{self.config.strategy}", "version": "1.0.0",
+                        "description": f"crossbound {self.config.strategy} (generated for "
+                                       "one run)",
                         "license": "Apache-2.0", "dependencies": []},
             "tool": {"flwr": {"app": {
                 "publisher": "crossbound",

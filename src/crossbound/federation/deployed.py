@@ -77,21 +77,19 @@ def _serve(config: FederationConfig, out: Path, grid: Grid) -> None:
 
     from crossbound.federation.adapter import adapter_tensors, build_adapted
     from crossbound.federation.run import TRANSCRIPTS, check_parties, finish
-    from crossbound.federation.server import RoundReport, ServerState, serve
+    from crossbound.federation.server import ServerState, serve
     from crossbound.result import PeakMemory
     from crossbound.tasks.registry import load_task
 
     torch.set_num_threads(config.threads)
     task = load_task(config.task)
     check_parties(config, task)
+    if config.strategy == "fed-mutual-kt":
+        _serve_mutual(config, task, out, grid)
+        return
     adapted = build_adapted(config.small, config.lora_rank, config.lora_alpha, config.seed)
     state = ServerState()
-    progress = out / ROUNDS_FILE
-
-    def on_round(report: RoundReport) -> None:
-        with progress.open("a", encoding="utf-8") as f:
-            f.write(json.dumps(report.to_dict()) + "\n")
-
+    on_round = _append_round(out / ROUNDS_FILE)
     with PeakMemory() as memory:
         started = time.perf_counter()
         try:
@@ -102,6 +100,36 @@ def _serve(config: FederationConfig, out: Path, grid: Grid) -> None:
                 raise
         wall = time.perf_counter() - started
     finish(config, task, adapted, state, wall, memory.peak_mb, out)
+
+
+def _serve_mutual(config: FederationConfig, task: Any, out: Path, grid: Grid) -> None:
+    from crossbound.federation.mutual_server import MutualState, serve_mutual
+    from crossbound.federation.run import TRANSCRIPTS, finish_mutual
+    from crossbound.models.loading import load_model
+    from crossbound.result import PeakMemory
+
+    lm = load_model(config.large)
+    state = MutualState()
+    with PeakMemory() as memory:
+        started = time.perf_counter()
+        try:
+            serve_mutual(config, task, lm, out / TRANSCRIPTS, state, grid,
+                         _append_round(out / ROUNDS_FILE))
+        except Exception:
+            if state.error is None:
+                raise
+        wall = time.perf_counter() - started
+    finish_mutual(config, task, state, wall, memory.peak_mb, out)
+
+
+def _append_round(progress: Path) -> Any:
+    """An ``on_round`` that appends each round's report to ``progress`` (one JSON line),
+    which ``crossbound federate`` follows from its own process."""
+    def on_round(report: Any) -> None:
+        with progress.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(report.to_dict()) + "\n")
+
+    return on_round
 
 
 # ---------------------------------------------------------------- the data parties
