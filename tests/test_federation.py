@@ -241,6 +241,7 @@ def test_config_round_trips_through_toml_and_json(tmp_path):
     ('aggregation = "mean"', r"aggregation must be one of \['fedavg', 'median', 'trimmed"),
     ('lr = 0', r"lr must be a finite number > 0"),
     ('strategy = "fed-kt"', r"strategy must be one of \['fed-adapter', 'fed-mutual-kt'\]"),
+    ('top_k = 8', r"top_k is a fed-mutual-kt setting; fed-adapter does not use it"),
     ('eval_limit = true', r"eval_limit must be int or none"),
     ('[faults]\n"party-1" = "nan"', r"faults: 'party-1' is not a data party name"),
     ('[faults]\n"data-party-1" = "scale:big"', r"use 'nan', 'scale:F', 'crash:R'"),

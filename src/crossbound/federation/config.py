@@ -46,6 +46,9 @@ DP_MODES: tuple[str, ...] = typing.get_args(DPMode)
 # party has stopped waiting (round_timeout + 5 s; in simulation give workers >= 2, or the
 # hung Ray worker holds up every party).
 FAULT = re.compile(r"^(nan|scale:[-+0-9.eE]+|(crash|hang):[0-9]+)$")
+# Settings only fed-mutual-kt reads (refused, when changed, under another strategy).
+MUTUAL_ONLY = ("large", "transfer_limit", "top_k", "value_bits", "kd_weight", "temperature",
+               "combine", "lm_targets", "lm_epochs", "lm_lr", "lm_lora_rank", "party_small")
 FAULT_HELP = "use 'nan', 'scale:F', 'crash:R' or 'hang:R' (R: a round number)"
 
 
@@ -200,6 +203,8 @@ class FederationConfig(StrategyConfig):
         self._validate_dp()
         if self.strategy == "fed-mutual-kt":
             self._validate_mutual()
+        else:
+            self._refuse_mutual_settings()
         for party, fault in self.faults.items():
             if not PARTY_NAME.match(party):
                 raise ValueError(f"faults: {party!r} is not a data party name (data-party-N)")
@@ -268,6 +273,18 @@ class FederationConfig(StrategyConfig):
             if not PARTY_NAME.match(party) or not spec.strip():
                 raise ValueError(f"party_small: {party!r} = {spec!r}: give a data party name "
                                  "(data-party-N) and a model spec")
+
+    def _refuse_mutual_settings(self) -> None:
+        """A fed-mutual-kt setting changed under another strategy would silently do nothing
+        (e.g. ``party_small`` would not give a party its own SM): say so instead."""
+        defaults = FederationConfig.__dataclass_fields__
+        for name in MUTUAL_ONLY:
+            default = defaults[name]
+            value = (default.default_factory() if default.default_factory
+                     is not dataclasses.MISSING else default.default)
+            if getattr(self, name) != value:
+                raise ValueError(f"{name} is a fed-mutual-kt setting; {self.strategy} does not "
+                                 f"use it: remove it or set strategy = 'fed-mutual-kt'")
 
     def small_of(self, party: str) -> str:
         """The SM of ``party`` (``party_small`` overrides ``small``)."""
