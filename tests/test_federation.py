@@ -733,3 +733,14 @@ def test_cli_deployment_flags_choose_the_deployment_runtime(tmp_path, monkeypatc
     assert seen["config"].runtime == "deployment"
     assert seen["deployment"] == {"external": False, "host": "127.0.0.1", "port": 9123,
                                   "tls": True}
+
+
+def test_a_relative_output_folder_works_for_the_deployment_runtime(tmp_path, monkeypatch):
+    """The SuperLink, the SuperNodes and `flwr run` run in OUT/deployment: every path handed
+    to them must not depend on the directory crossbound was started in."""
+    from crossbound.federation.deploy import LocalDeployment
+
+    monkeypatch.chdir(tmp_path)
+    deployment = LocalDeployment(FederationConfig(**TINY), Path("runs/x"), 3)
+    assert deployment.out == tmp_path / "runs" / "x"
+    assert deployment.folder.is_absolute() and deployment.home.is_absolute()

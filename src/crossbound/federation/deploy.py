@@ -196,6 +196,8 @@ class LocalDeployment:
     killed: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
+        # Absolute: the services and `flwr run` work in self.folder, not in our directory.
+        self.out = Path(self.out).resolve()
         self.folder = self.out / "deployment"
         self.home = self.folder / "flwr-home"
         self.logs = self.folder / "logs"
