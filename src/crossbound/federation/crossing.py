@@ -324,11 +324,16 @@ class BoundaryGrid(Grid):
         self.ledger.bytes[(rnd, party, direction)] += link.crossed() - before
         return copy
 
-    def _outgoing(self, message: FlowerMessage) -> _Sent:
+    def party_of(self, message: FlowerMessage) -> str:
+        """The registered data party ``message`` is addressed to."""
         node = message.metadata.dst_node_id
         party = self.nodes.get(node)
         if party is None:
             raise ValueError(f"node {node} has not registered (call identify first)")
+        return party
+
+    def _outgoing(self, message: FlowerMessage) -> _Sent:
+        party = self.party_of(message)
         op = message.metadata.message_type
         if op not in (MessageType.TRAIN, MessageType.EVALUATE):
             raise ValueError(f"fed-adapter sends train and evaluate messages, not {op!r}")

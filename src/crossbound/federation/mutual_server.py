@@ -104,10 +104,7 @@ class KnowledgeGrid(BoundaryGrid):
         return knowledge_guard(self.side.public)
 
     def _outgoing(self, message: FlowerMessage) -> _Sent:
-        node = message.metadata.dst_node_id
-        party = self.nodes.get(node)
-        if party is None:
-            raise ValueError(f"node {node} has not registered (call identify first)")
+        party = self.party_of(message)
         op = message.metadata.message_type
         content = message.content
         config_key, config = single(content.config_records, "ConfigRecord")
