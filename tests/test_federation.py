@@ -158,19 +158,19 @@ class LocalGrid(Grid):
 
 
 def run_local(config: FederationConfig, folder: Path, tamper: Tamper | None = None,
-              on_round: Callable[[Any, LocalGrid], None] | None = None,
+              on_round: Callable[[Any, LocalGrid], None] | None = None, parties: int = 3,
               ) -> tuple[ServerState, BoundaryGrid, LocalGrid]:
     """The model party's ``drive`` over a LocalGrid: a whole federation, no Ray. On an
     error, the grid (with its ledger) is attached to the exception as ``grid``.
     ``on_round(report, local_grid)`` runs after each round is reported."""
     adapted = build_adapted(config.small, config.lora_rank, config.lora_alpha, config.seed)
-    local = LocalGrid(make_client_app(config), 3, tamper)
+    local = LocalGrid(make_client_app(config), parties, tamper)
     grid = BoundaryGrid(local, folder, adapted.spec, max_update_norm=config.max_update_norm,
                         poll_seconds=0.01, secure=config.secure_aggregation)
     state = ServerState(grid=grid)
     hook = None if on_round is None else (lambda report: on_round(report, local))
     try:
-        drive(config, 3, adapter_tensors(adapted.model), grid, state, hook)
+        drive(config, parties, adapter_tensors(adapted.model), grid, state, hook)
     except RuntimeError as exc:
         exc.grid = grid  # type: ignore[attr-defined]
         raise
@@ -669,6 +669,39 @@ def test_secure_aggregation_survives_a_party_that_stops_answering_at_any_stage(
             assert secure["dropped_during_protocol"] == ["data-party-2"], stage
             assert state.rounds[1].dropped_out == {"data-party-2": "timeout"}
             assert_close_adapters(state.final, survivors.final, QUANTISATION)
+
+
+def test_secure_aggregation_survives_a_party_gone_before_setup_and_another_crashing(
+        tmp_path, flower_identity):
+    # Deployment with a killed SuperNode: the SuperLink still lists the node, and it answers
+    # setup with "node unavailable"; another party then crashes while training. Unmasking
+    # must cancel the crashed party's masks with the summed parties only (Flower 1.41 alone
+    # tries the gone party too, which never had a key: KeyError).
+    from flwr.app import Error
+    from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFIGS
+
+    from crossbound.federation.crossing import NODE_UNAVAILABLE
+
+    def gone(i: int, message: FlowerMessage, reply: FlowerMessage) -> FlowerMessage:
+        settings = None if reply.has_error() else \
+            reply.content.config_records.get(RECORD_KEY_CONFIGS)
+        if i == 1 and settings is not None and "pk1" in settings:
+            return FlowerMessage(Error(code=NODE_UNAVAILABLE, reason="node unavailable"),
+                                 reply_to=message)
+        return reply
+
+    four = {**SECURE, "task": "clinic-triage:n=80,seed=5,parties=4"}
+    plain, _, _ = run_local(FederationConfig(**{
+        **four, "secure_aggregation": False,
+        "faults": {"data-party-1": "crash:1", "data-party-3": "crash:1"}}),
+        tmp_path / "plain", parties=4)
+    state, _, _ = run_local(FederationConfig(**{**four, "faults": {"data-party-3": "crash:1"}}),
+                            tmp_path / "t", gone, parties=4)
+    report = state.rounds[1]
+    assert report.aggregated == 2
+    assert report.secure["masked_updates"] == ["data-party-0", "data-party-2"]
+    assert report.secure["dropped_during_protocol"] == ["data-party-1", "data-party-3"]
+    assert_close_adapters(state.final, plain.final, QUANTISATION)
 
 
 def test_secure_aggregation_refuses_a_malformed_masked_update_at_the_boundary(

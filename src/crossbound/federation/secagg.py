@@ -355,6 +355,12 @@ def secure_round(config: FederationConfig, grid: BoundaryGrid, rnd: int,
     if not workflow.collect_masked_vectors_stage(grid, context, state):
         _fail(config, grid, rnd, state, "collect_masked_vectors_stage")
     masked = set(state.active_node_ids)
+    # Its unmask stage also cancels a party's pairwise masks, when that party's vector did
+    # not come, with every neighbour it was given at setup; but only neighbours whose masked
+    # vector came hold such masks, and one that left before it had a public key makes the
+    # stage fail (KeyError). Give each such party only the neighbours that were summed.
+    for node in set(state.sampled_node_ids) - masked:
+        state.nid_to_neighbours[node] = state.nid_to_neighbours[node] & (masked | {node})
     check_quorum(config, grid, rnd, len(masked))  # before anything unmasks
     summed = context.state.array_records[MAIN_PARAMS_RECORD]
     if not workflow.unmask_stage(grid, context, state) or \
