@@ -92,6 +92,9 @@ def _print_round(report: Any, rounds: int) -> None:
         sms = " ".join(f"{party.removeprefix('data-party-')}:{value:.3f}"
                        for party, value in knowledge.get("sm", {}).items())
         utility = f"LM {utility}, SMs {sms or '—'}"
+    lm = getattr(report, "lm", None)  # OT+: the emulator (parties) and the plugged-in LM
+    if lm is not None:
+        utility = f"emulator {utility}, plugged-in LM {lm['plugin_utility']:.3f}"
     line = (f"{label}: utility {utility} on {report.eval_examples} test records; "
             f"{_size(down)} down, {_size(up)} up over {len(report.bytes)} parties; "
             f"{report.seconds:.1f} s")
@@ -141,15 +144,28 @@ def _print_summary(data: dict[str, Any], folder: Path) -> None:
     sms = sorted(utility.get("sm_per_round", {}))
     for party in sms:
         table.add_column(f"SM {party.removeprefix('data-party-')}", justify="right")
+    offsite = data["metrics"].get("offsite")  # OT+: the column above is the emulator's
+    if offsite:
+        table.columns[1].header = f"emulator {utility['metric']}"
+        table.add_column(f"plugged-in LM {utility['metric']}", justify="right")
     table.add_column("bytes", justify="right")
     table.add_column("seconds", justify="right")
     table.add_column("dropped", justify="right")
     for i, entry in enumerate(federation["rounds"]):
         cells = [_score(entry["utility"] if not mutual else utility["lm_per_round"][i])]
         cells += [_score(utility["sm_per_round"][party][i]) for party in sms]
+        if offsite:
+            cells.append(_score(offsite["plugin_utility_per_round"][i]))
         table.add_row(str(entry["round"]), *cells, _size(entry["bytes_total"]),
                       f"{entry['seconds']:.1f}", str(len(entry["dropped"])))
     out.print(table)
+    if offsite and offsite["emulator_gap"] is not None:
+        out.print(f"OT+: each party received the emulator of {offsite['lm']} once "
+                  f"({_size(offsite['bundle']['bytes'])}, "
+                  f"{offsite['bundle']['share_of_lm_parameters']:.0%} of its parameters); "
+                  f"the plugged-in LM is {offsite['emulator_gap']:+.3f} over the emulator "
+                  "the parties hold (the owner's IP protection)", highlight=False,
+                  soft_wrap=True)
     if dp:
         out.print(f"DP ({dp['mode']}, unit: a whole data party): ε = {dp['epsilon']:.2f} (PRV; "
                   f"RDP {dp['epsilon_rdp']:.2f}) at δ = {dp['delta']:g} over {dp['rounds']} "

@@ -84,6 +84,10 @@ def handle_hello(config: FederationConfig, message: FlowerMessage,
                  context: Context) -> FlowerMessage:
     name, records = _party(config, context)
     op = next(iter(message.content.config_records.values())).get("op")
+    if config.emulator_of is not None and op == "emulator":  # OT+: the emulated model
+        from crossbound.federation.offsite_plus import client_store
+
+        return client_store(config, name, message)
     if op != HELLO:
         raise ValueError(f"unknown query {op!r}")
     answer: dict[str, Any] = {"party": name, "train-examples": len(records)}
@@ -100,7 +104,7 @@ def handle_train(config: FederationConfig, message: FlowerMessage,
         return mutual_client.handle_train(config, message, context)
     name, records = _party(config, context)
     task = _task(config.task)
-    adapted, start, rnd = _receive(config, message)
+    adapted, start, rnd = _receive(config, message, name)
     _misbehave(config, name, rnd)
     pairs = [(task.prompt(ex), task.answer(ex)) for ex in records]
     started = time.perf_counter()
@@ -150,7 +154,7 @@ def handle_evaluate(config: FederationConfig, message: FlowerMessage,
 
     name, _ = _party(config, context)
     task = _task(config.task)
-    adapted, _, rnd = _receive(config, message)
+    adapted, _, rnd = _receive(config, message, name)
     shard = evaluation_share(task, config.eval_limit, int(name.rsplit("-", 1)[1]))
     started = time.perf_counter()
     utility = 0.0
@@ -201,7 +205,12 @@ def _task(spec: str) -> Task:
     return _TASKS[spec]
 
 
-def _model(config: FederationConfig) -> AdaptedModel:
+def _model(config: FederationConfig, party: str) -> AdaptedModel:
+    """The SM with LoRA (cached per process), or under OT+ the emulator ``party`` stored."""
+    if config.emulator_of is not None:
+        from crossbound.federation.offsite_plus import store_of, stored_model
+
+        return stored_model(store_of(config, party), config)
     key = (config.small, config.lora_rank, config.lora_alpha)
     if key not in _MODELS:
         torch.set_num_threads(config.threads)
@@ -210,10 +219,10 @@ def _model(config: FederationConfig) -> AdaptedModel:
     return _MODELS[key]
 
 
-def _receive(config: FederationConfig,
-             message: FlowerMessage) -> tuple[AdaptedModel, dict[str, torch.Tensor], int]:
+def _receive(config: FederationConfig, message: FlowerMessage,
+             party: str) -> tuple[AdaptedModel, dict[str, torch.Tensor], int]:
     """The cached SM with the received global adapter loaded; that adapter; the round."""
-    adapted = _model(config)
+    adapted = _model(config, party)
     content = message.content
     settings: dict[str, Any]
     if config.secure_aggregation and message.metadata.message_type == MessageType.TRAIN:

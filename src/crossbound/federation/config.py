@@ -49,6 +49,9 @@ FAULT = re.compile(r"^(nan|scale:[-+0-9.eE]+|(crash|hang):[0-9]+)$")
 # Settings only fed-mutual-kt reads (refused, when changed, under another strategy).
 MUTUAL_ONLY = ("large", "transfer_limit", "top_k", "value_bits", "kd_weight", "temperature",
                "combine", "lm_targets", "lm_epochs", "lm_lr", "lm_lora_rank", "party_small")
+# Settings only OT+ (fed-adapter with emulator_of) reads.
+OFFSITE_ONLY = ("adapter_bottom", "adapter_top", "emulator_layers", "bundle_dtype")
+BundleDType = Literal["float32", "bfloat16", "float16"]
 FAULT_HELP = "use 'nan', 'scale:F', 'crash:R' or 'hang:R' (R: a round number)"
 
 
@@ -112,6 +115,17 @@ class FederationConfig(StrategyConfig):
     differs from ``small`` (heterogeneous SMs; tokenizers may differ from the LM's). Each SM
     is scored on the first ``eval_limit`` test records by its party, the LM by the model
     party. Secure aggregation, the aggregation rule and ``max_update_norm`` do not apply.
+
+    ``fed-adapter`` with ``emulator_of`` ("OT+": federated offsite-tuning, Xiao et al.,
+    arXiv:2302.04870; :mod:`crossbound.federation.offsite_plus`): the data parties tune no SM
+    of their own but the offsite-tuning emulator of the model party's LM ``emulator_of`` —
+    its first ``adapter_bottom`` and last ``adapter_top`` blocks (the adapter) around
+    ``emulator_layers`` evenly spaced middle blocks (None: half of them). The model party
+    sends the emulator once to each data party (weights in ``bundle_dtype``); LoRA on the
+    adapter blocks only is what is trained, aggregated (FedAvg, SecAgg+, DP: as above) and
+    plugged into the full LM, which the model party scores after every round. ``small`` is
+    not used. ``party_store``: the folder under which each data party keeps what it received
+    (``PARTY/emulator``; empty: ``OUT/parties``).
     """
 
     strategy: str = "fed-adapter"
@@ -162,6 +176,13 @@ class FederationConfig(StrategyConfig):
     lm_epochs: float = 2.0
     lm_lr: float = 1e-3
     lm_lora_rank: int = 8
+    # fed-adapter on the offsite-tuning emulator of an LM ("OT+", see the class docstring)
+    emulator_of: str | None = None
+    adapter_bottom: int = 2
+    adapter_top: int = 2
+    emulator_layers: int | None = None
+    bundle_dtype: BundleDType = "bfloat16"
+    party_store: str = ""
     out: str = "runs/federate"
     faults: dict[str, str] = field(default_factory=dict)
     party_small: dict[str, str] = field(default_factory=dict)
@@ -205,6 +226,7 @@ class FederationConfig(StrategyConfig):
             self._validate_mutual()
         else:
             self._refuse_mutual_settings()
+        self._validate_offsite()
         for party, fault in self.faults.items():
             if not PARTY_NAME.match(party):
                 raise ValueError(f"faults: {party!r} is not a data party name (data-party-N)")
@@ -285,6 +307,33 @@ class FederationConfig(StrategyConfig):
             if getattr(self, name) != value:
                 raise ValueError(f"{name} is a fed-mutual-kt setting; {self.strategy} does not "
                                  f"use it: remove it or set strategy = 'fed-mutual-kt'")
+
+    def _validate_offsite(self) -> None:
+        fields = FederationConfig.__dataclass_fields__
+        if self.emulator_of is None:
+            for name in OFFSITE_ONLY:
+                if getattr(self, name) != fields[name].default:
+                    raise ValueError(f"{name} is an OT+ setting (fed-adapter on an emulator); "
+                                     "set emulator_of = 'LM' to use it, or remove it")
+            return
+        if self.strategy != "fed-adapter":
+            raise ValueError(f"emulator_of (OT+) is a fed-adapter setting; {self.strategy} "
+                             "does not use it")
+        if not self.emulator_of.strip():
+            raise ValueError("emulator_of must name an LM (or be left out)")
+        if self.small != fields["small"].default:
+            raise ValueError("small is not used with emulator_of: the data parties tune the "
+                             "emulator of that LM; remove small")
+        for name in ("adapter_bottom", "adapter_top"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.emulator_layers is not None and self.emulator_layers < 0:
+            raise ValueError(f"emulator_layers must be >= 0 or none, got {self.emulator_layers}")
+
+    @property
+    def model_name(self) -> str:
+        """What the data parties tune: the SM, or the emulator of ``emulator_of``."""
+        return self.small if self.emulator_of is None else f"emulator of {self.emulator_of}"
 
     def small_of(self, party: str) -> str:
         """The SM of ``party`` (``party_small`` overrides ``small``)."""

@@ -22,6 +22,7 @@ from crossbound.federation.adapter import AdapterSpec, Tensors
 GLOBAL_ADAPTER = "fed-global-adapter"  # meta.artifact of the model party's adapter
 ADAPTER_UPDATE = "fed-adapter-update"  # meta.artifact of a data party's trained adapter
 SPEC_KEY = "fed_adapter_spec"  # GuardContext.extra: the AdapterSpec both parties expect
+EMULATOR_BUNDLE = "fed-emulator-bundle"  # meta.artifact of OT+'s emulated model going down
 HELLO = "hello"
 # The numbers a data party reports, and nothing else (a strategy aggregates them by key).
 TRAIN_METRICS = ("num-examples", "train-loss-first", "train-loss-last", "train-steps",
@@ -62,12 +63,17 @@ register_guard("fed-adapter-tensors", adapter_tensors_only)
 register_guard("fed-numbers-only", numbers_only)
 
 
-def fed_adapter_contract(spec: AdapterSpec, secure: bool = False) -> AccessContract:
+def fed_adapter_contract(spec: AdapterSpec, secure: bool = False,
+                         bundle_bytes: int | None = None) -> AccessContract:
     """What may cross in ``fed-adapter``: the LoRA adapter of ``spec`` both ways, and numbers;
     with ``secure`` (SecAgg+), also key material both ways and masked updates up, and no
-    plain update."""
+    plain update; with ``bundle_bytes`` (OT+), also the model party's emulated model down,
+    once per party, up to that size."""
     limit = 2 * spec.nbytes + 64 * KiB  # safetensors adds a small header per tensor
-    rules = (
+    bundle = () if bundle_bytes is None else (
+        allow("model", Kind.TENSORS, max_bytes=bundle_bytes + 1024 * KiB,
+              artifacts={EMULATOR_BUNDLE}),)
+    rules = (*bundle,
         allow("model", Kind.TENSORS, max_bytes=limit, artifacts={GLOBAL_ADAPTER},
               guards=("fed-adapter-tensors",)),
         allow("model", Kind.METRICS, max_bytes=64 * KiB, guards=("fed-numbers-only",)),
@@ -75,7 +81,7 @@ def fed_adapter_contract(spec: AdapterSpec, secure: bool = False) -> AccessContr
     )
     if not secure:
         return AccessContract(
-            "fed-adapter",
+            "fed-adapter" if bundle_bytes is None else "fed-adapter-ot-plus",
             (*rules, allow("data", Kind.TENSORS, max_bytes=limit, artifacts={ADAPTER_UPDATE},
                            guards=("fed-adapter-tensors",))),
             f"The model party sends the global LoRA adapter ({spec.parameters} parameters) "
@@ -85,7 +91,7 @@ def fed_adapter_contract(spec: AdapterSpec, secure: bool = False) -> AccessContr
     from crossbound.federation.secagg import secure_rules
 
     return AccessContract(
-        "fed-adapter-secagg",
+        "fed-adapter-secagg" if bundle_bytes is None else "fed-adapter-ot-plus-secagg",
         (*rules, *secure_rules(spec)),
         f"The model party sends the global LoRA adapter ({spec.parameters} parameters), "
         "round settings and SecAgg+ key material; each data party returns public keys, key "

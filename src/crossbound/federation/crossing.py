@@ -123,12 +123,13 @@ class BoundaryGrid(Grid):
 
     def __init__(self, inner: Grid, folder: Path, spec: AdapterSpec, *,
                  keep_payloads: bool = True, max_update_norm: float | None = None,
-                 poll_seconds: float = 0.1, secure: bool = False) -> None:
+                 poll_seconds: float = 0.1, secure: bool = False,
+                 bundle_bytes: int | None = None) -> None:
         self.inner = inner
         self.folder = folder
         self.spec = spec
         self.secure = secure
-        self.contract = fed_adapter_contract(spec, secure)
+        self.contract = fed_adapter_contract(spec, secure, bundle_bytes)
         self.keep_payloads = keep_payloads
         self.max_update_norm = max_update_norm
         self.poll_seconds = poll_seconds
@@ -138,6 +139,7 @@ class BoundaryGrid(Grid):
         self.parties = 0  # how many data parties the task has (set by identify)
         self._sent: dict[str, _Sent] = {}  # Flower message id -> what went out
         self._refused: set[int] = set()  # nodes that failed to register after round 0
+        self.equipped: set[int] = set()  # OT+: nodes that stored the emulator
 
     # -- delegated --------------------------------------------------------
 
@@ -335,6 +337,11 @@ class BoundaryGrid(Grid):
     def _outgoing(self, message: FlowerMessage) -> _Sent:
         party = self.party_of(message)
         op = message.metadata.message_type
+        if op == MessageType.QUERY:  # OT+: the emulated model, once per party
+            from crossbound.federation.offsite_plus import cross_bundle_down
+
+            rnd = cross_bundle_down(self, message, party)
+            return _Sent(party, op, rnd, {})
         if op not in (MessageType.TRAIN, MessageType.EVALUATE):
             raise ValueError(f"fed-adapter sends train and evaluate messages, not {op!r}")
         if self.secure and op == MessageType.TRAIN:
@@ -392,6 +399,10 @@ class BoundaryGrid(Grid):
     def _incoming_reply(self, reply: FlowerMessage, sent: _Sent) -> bool:
         """A reply without error: cross, validate and rebuild it; False: dropped."""
         meta = {"op": sent.op, "round": sent.round}
+        if sent.op == MessageType.QUERY:
+            from crossbound.federation.offsite_plus import cross_ack_up
+
+            return cross_ack_up(self, reply, sent)
         expected = TRAIN_METRICS if sent.op == MessageType.TRAIN else EVAL_METRICS
         try:
             metrics_key, metrics = single(reply.content.metric_records, "MetricRecord")

@@ -75,8 +75,8 @@ def serve_deployed(config: FederationConfig, out: Path, grid: Grid) -> None:
 def _serve(config: FederationConfig, out: Path, grid: Grid) -> None:
     import torch
 
-    from crossbound.federation.adapter import adapter_tensors, build_adapted
-    from crossbound.federation.run import TRANSCRIPTS, check_parties, finish
+    from crossbound.federation.adapter import adapter_tensors
+    from crossbound.federation.run import TRANSCRIPTS, check_parties, finish, model_party
     from crossbound.federation.server import ServerState, serve
     from crossbound.result import PeakMemory
     from crossbound.tasks.registry import load_task
@@ -87,19 +87,19 @@ def _serve(config: FederationConfig, out: Path, grid: Grid) -> None:
     if config.strategy == "fed-mutual-kt":
         _serve_mutual(config, task, out, grid)
         return
-    adapted = build_adapted(config.small, config.lora_rank, config.lora_alpha, config.seed)
+    adapted, hooks = model_party(config, task, lambda line: None)
     state = ServerState()
     on_round = _append_round(out / ROUNDS_FILE)
     with PeakMemory() as memory:
         started = time.perf_counter()
         try:
             serve(config, len(task.parties), adapter_tensors(adapted.model), adapted.spec,
-                  out / TRANSCRIPTS, state, grid, on_round)
+                  out / TRANSCRIPTS, state, grid, on_round, hooks)
         except Exception:
             if state.error is None:
                 raise
         wall = time.perf_counter() - started
-    finish(config, task, adapted, state, wall, memory.peak_mb, out)
+    finish(config, task, adapted, state, wall, memory.peak_mb, out, hooks)
 
 
 def _serve_mutual(config: FederationConfig, task: Any, out: Path, grid: Grid) -> None:

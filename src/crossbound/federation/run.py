@@ -13,6 +13,7 @@ with secure aggregation, what the model party could see), ``OUT/transcripts/data
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -52,6 +53,10 @@ def run_federation(config: FederationConfig, out_dir: str | Path | None = None, 
 
     status = on_status or (lambda line: None)
     out = Path(out_dir if out_dir is not None else config.out)
+    if config.emulator_of is not None and not config.party_store:
+        # Where each data party keeps the emulator it receives; absolute, because Ray
+        # workers and SuperNodes do not share this process's working directory.
+        config = dataclasses.replace(config, party_store=str((out / "parties").resolve()))
     task = load_task(config.task)
     check_parties(config, task)
     parties = len(task.parties)
@@ -68,10 +73,9 @@ def run_federation(config: FederationConfig, out_dir: str | Path | None = None, 
     if config.strategy == "fed-mutual-kt":
         return _simulate_mutual(config, task, out, verbose, on_round, status)
 
-    from crossbound.federation.adapter import adapter_tensors, build_adapted
+    from crossbound.federation.adapter import adapter_tensors
 
-    status(f"model party: loading {config.small} with LoRA rank {config.lora_rank}")
-    adapted = build_adapted(config.small, config.lora_rank, config.lora_alpha, config.seed)
+    adapted, hooks = model_party(config, task, status)
     initial = adapter_tensors(adapted.model)
     status(f"{parties} data parties ({', '.join(str(len(p)) for p in task.parties)} records); "
            f"adapter of {adapted.spec.parameters:,} parameters; starting Flower's simulation "
@@ -83,10 +87,32 @@ def run_federation(config: FederationConfig, out_dir: str | Path | None = None, 
     state = ServerState()
     folder = out / TRANSCRIPTS
     server_app = make_server_app(config, parties, initial, adapted.spec, folder, state,
-                                 on_round)
+                                 on_round, hooks)
     client_app = make_client_app(config)
     wall, peak_mb = _simulate(config, server_app, client_app, parties, state, verbose)
-    return finish(config, task, adapted, state, wall, peak_mb, out)
+    return finish(config, task, adapted, state, wall, peak_mb, out, hooks)
+
+
+def model_party(config: FederationConfig, task: Task,
+                status: Callable[[str], None]) -> tuple[Any, Any]:
+    """The model party's adapter (LoRA on the SM, or OT+: on the emulator of its LM) and,
+    for OT+, the hooks that send the emulator and score the plugged-in LM."""
+    if config.emulator_of is None:
+        from crossbound.federation.adapter import build_adapted
+
+        status(f"model party: loading {config.small} with LoRA rank {config.lora_rank}")
+        return build_adapted(config.small, config.lora_rank, config.lora_alpha,
+                             config.seed), None
+    from crossbound.federation.offsite_plus import ModelParty, OffsitePlusHooks
+
+    status(f"model party: loading {config.emulator_of} and building its emulator")
+    party = ModelParty.prepare(config)
+    split = party.bundle.split
+    status(f"emulator: blocks {list(split.bottom)} + {len(split.middle_kept)} of "
+           f"{len(split.middle)} middle + {list(split.top)} of {split.total}; "
+           f"{party.bundle.parameters:,} parameters, {party.bundle.nbytes / 1e6:.1f} MB in "
+           f"{config.bundle_dtype} to each party")
+    return party.adapted, OffsitePlusHooks(party, task)
 
 
 def _simulate(config: FederationConfig, server_app: Any, client_app: Any, parties: int,
@@ -175,13 +201,17 @@ def finish_mutual(config: FederationConfig, task: Task, state: Any, wall: float,
 
 
 def finish(config: FederationConfig, task: Task, adapted: Any, state: Any, wall: float,
-           peak_mb: float, out: Path) -> Result:
+           peak_mb: float, out: Path, hooks: Any = None) -> Result:
     """Check that every round ran, save the global adapter and write ``result.json``."""
     _check_finished(config, state)
     if state.final is None:
         raise RuntimeError("the federation ended without a global adapter")
     artifacts = _save_adapter(adapted, state.final, out)
     result = _result(config, task, state, artifacts, wall, peak_mb, out)
+    if hooks is not None:
+        from crossbound.federation.offsite_plus import finish_offsite
+
+        finish_offsite(result, hooks.party, state, out)
     result.write(out)
     return result
 

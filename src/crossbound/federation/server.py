@@ -15,10 +15,10 @@ parties dropped out.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
 from flwr.serverapp import Grid, ServerApp
@@ -52,6 +52,21 @@ def make_strategy(config: FederationConfig, parties: int) -> FedAvg:
     return FedTrimmedAvg(beta=config.trim_fraction, **common)
 
 
+class RoundHooks(Protocol):
+    """What a variant of ``fed-adapter`` adds to the rounds (OT+:
+    :class:`crossbound.federation.offsite_plus.OffsitePlusHooks`)."""
+
+    @property
+    def bundle_bytes(self) -> int | None:
+        """The largest model the model party sends once per party (None: none)."""
+
+    def admitted(self, grid: BoundaryGrid, rnd: int, timeout: float) -> None:
+        """Called once parties are registered (round 0) and before every round."""
+
+    def scored(self, rnd: int, adapter: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The model party's own numbers on the aggregate after round ``rnd``."""
+
+
 @dataclass
 class RoundReport:
     """One round as the model party saw it (round 0: registration and the initial score)."""
@@ -69,6 +84,7 @@ class RoundReport:
     secure: dict[str, Any] | None = None  # SecAgg+: shares, threshold, who was unmasked
     knowledge: dict[str, Any] | None = None  # fed-mutual-kt: LM and SM scores, selection
     dp: dict[str, Any] | None = None  # DP on the updates: who clipped, noise, norms seen
+    lm: dict[str, Any] | None = None  # OT+: the LM with the aggregate plugged in, scored
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -80,6 +96,7 @@ class RoundReport:
             "train": self.train, "evaluate": self.evaluate, "dropped": self.dropped,
             **({"knowledge": self.knowledge} if self.knowledge is not None else {}),
             **({"dp": self.dp} if self.dp is not None else {}),
+            **({"lm": self.lm} if self.lm is not None else {}),
         }
 
     @classmethod
@@ -88,7 +105,8 @@ class RoundReport:
         return cls(data["round"], data["utility"], data["eval_examples"], data["seconds"],
                    data["bytes"], data["train"], data["evaluate"], data["dropped"],
                    data["aggregated_updates"], data["dropped_out"],
-                   data.get("secure_aggregation"), data.get("knowledge"), data.get("dp"))
+                   data.get("secure_aggregation"), data.get("knowledge"), data.get("dp"),
+                   data.get("lm"))
 
 
 @dataclass
@@ -109,27 +127,30 @@ class ServerState:
 
 def make_server_app(config: FederationConfig, parties: int, initial: Tensors,
                     spec: AdapterSpec, folder: Path, state: ServerState,
-                    on_round: Callable[[RoundReport], None] | None = None) -> ServerApp:
+                    on_round: Callable[[RoundReport], None] | None = None,
+                    hooks: RoundHooks | None = None) -> ServerApp:
     """The model party's ServerApp: transcripts go to ``folder``; results into ``state``."""
     app = ServerApp()
 
     @app.main()
     def main(grid: Grid, context: Context) -> None:
-        serve(config, parties, initial, spec, folder, state, grid, on_round)
+        serve(config, parties, initial, spec, folder, state, grid, on_round, hooks)
 
     return app
 
 
 def serve(config: FederationConfig, parties: int, initial: Tensors, spec: AdapterSpec,
           folder: Path, state: ServerState, grid: Grid,
-          on_round: Callable[[RoundReport], None] | None) -> None:
+          on_round: Callable[[RoundReport], None] | None,
+          hooks: RoundHooks | None = None) -> None:
     """The ServerApp's body: wrap Flower's grid in the boundary and run the rounds."""
     boundary_grid = BoundaryGrid(grid, folder, spec, keep_payloads=config.keep_payloads,
                                  max_update_norm=config.max_update_norm,
-                                 secure=config.secure_aggregation)
+                                 secure=config.secure_aggregation,
+                                 bundle_bytes=hooks.bundle_bytes if hooks else None)
     state.grid = boundary_grid
     try:
-        drive(config, parties, initial, boundary_grid, state, on_round)
+        drive(config, parties, initial, boundary_grid, state, on_round, hooks)
     except Exception as exc:
         state.error = str(exc) or type(exc).__name__
         raise
@@ -138,7 +159,8 @@ def serve(config: FederationConfig, parties: int, initial: Tensors, spec: Adapte
 
 
 def drive(config: FederationConfig, parties: int, initial: Tensors, grid: BoundaryGrid,
-          state: ServerState, on_round: Callable[[RoundReport], None] | None) -> None:
+          state: ServerState, on_round: Callable[[RoundReport], None] | None,
+          hooks: RoundHooks | None = None) -> None:
     """Register the parties, score the initial adapter, run the rounds.
 
     Each round asks every registered party that is online; a party that fails, times out,
@@ -152,11 +174,16 @@ def drive(config: FederationConfig, parties: int, initial: Tensors, grid: Bounda
     current = tensors_to_arrays(initial)
     state.final = dict(initial)
     seen = _Seen(started)
+    if hooks is not None:
+        hooks.admitted(grid, 0, config.round_timeout)
     if config.evaluate_initial:
         _evaluate(config, grid, 0, current)
-    _report(grid, state, seen, 0, on_round)
+    extra = hooks.scored(0, initial) if hooks is not None and config.evaluate_initial else None
+    _report(grid, state, seen, 0, on_round, extra)
     for rnd in range(1, config.rounds + 1):
         _await_quorum(config, grid, rnd)
+        if hooks is not None:
+            hooks.admitted(grid, rnd, config.round_timeout)
         if config.secure_aggregation:
             from crossbound.federation.secagg import secure_round
 
@@ -166,7 +193,8 @@ def drive(config: FederationConfig, parties: int, initial: Tensors, grid: Bounda
         current = aggregate
         state.final = arrays_to_tensors(current)
         _evaluate(config, grid, rnd, current)
-        _report(grid, state, seen, rnd, on_round)
+        extra = hooks.scored(rnd, state.final) if hooks is not None else None
+        _report(grid, state, seen, rnd, on_round, extra)
 
 
 # ---------------------------------------------------------------- one round
@@ -237,7 +265,8 @@ def check_quorum(config: FederationConfig, grid: BoundaryGrid, rnd: int, updates
 
 
 def _report(grid: BoundaryGrid, state: ServerState, seen: _Seen, rnd: int,
-            on_round: Callable[[RoundReport], None] | None) -> None:
+            on_round: Callable[[RoundReport], None] | None,
+            lm: dict[str, Any] | None = None) -> None:
     now = time.perf_counter()
     ledger = grid.ledger
     evaluations = ledger.evaluate.get(rnd, {})
@@ -248,7 +277,7 @@ def _report(grid: BoundaryGrid, state: ServerState, seen: _Seen, rnd: int,
                         ledger.train.get(rnd, {}), evaluations, ledger.dropped[seen.dropped:],
                         len(ledger.train.get(rnd, {})),
                         grid.missing(rnd) if rnd > 0 else {}, ledger.secure.get(rnd),
-                        dp=ledger.dp.get(rnd))
+                        dp=ledger.dp.get(rnd), lm=lm)
     seen.time, seen.dropped = now, len(ledger.dropped)
     state.rounds.append(entry)
     if on_round is not None:

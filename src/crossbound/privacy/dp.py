@@ -99,8 +99,10 @@ def per_sample_answer_loss(model: Any, batch: dict[str, torch.Tensor]) -> torch.
     return totals / counts
 
 
-def add_lora(model: Any, rank: int = 8, alpha: int = 16) -> Any:
-    """Wrap ``model`` with LoRA adapters on its attention and MLP projections (PEFT)."""
+def add_lora(model: Any, rank: int = 8, alpha: int = 16,
+             layers: list[int] | None = None) -> Any:
+    """Wrap ``model`` with LoRA adapters on its attention and MLP projections (PEFT); with
+    ``layers``, only in those transformer blocks (by index)."""
     from peft import LoraConfig, get_peft_model
 
     present = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
@@ -108,7 +110,7 @@ def add_lora(model: Any, rank: int = 8, alpha: int = 16) -> Any:
     if not targets:
         raise ValueError(f"no LoRA target layers ({LORA_TARGETS}) in {type(model).__name__}")
     config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=0.0, target_modules=targets,
-                        bias="none", task_type="CAUSAL_LM")
+                        bias="none", task_type="CAUSAL_LM", layers_to_transform=layers)
     return get_peft_model(model, config)
 
 
