@@ -163,8 +163,9 @@ def _print_summary(data: dict[str, Any], folder: Path) -> None:
         out.print(f"OT+: each party received the emulator of {offsite['lm']} once "
                   f"({_size(offsite['bundle']['bytes'])}, "
                   f"{offsite['bundle']['share_of_lm_parameters']:.0%} of its parameters); "
-                  f"the plugged-in LM is {offsite['emulator_gap']:+.3f} over the emulator "
-                  "the parties hold (the owner's IP protection)", highlight=False,
+                  f"plugged-in LM minus the emulator the parties hold: "
+                  f"{offsite['emulator_gap']:+.3f} (the owner's IP protection where positive; "
+                  "where negative the parties' emulator serves the task better)", highlight=False,
                   soft_wrap=True)
     if dp:
         out.print(f"DP ({dp['mode']}, unit: a whole data party): ε = {dp['epsilon']:.2f} (PRV; "

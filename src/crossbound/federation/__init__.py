@@ -5,8 +5,11 @@ a ClientApp on Flower's simulation runtime (Ray), or on its deployment runtime (
 and one SuperNode process per data party: :mod:`crossbound.federation.deploy`);
 ``crossbound federate CONFIG [--deployment]`` is the same from the command line. Parties that
 crash, hang or go offline drop out of a round, not the run; ``secure_aggregation`` adds
-SecAgg+ (:mod:`crossbound.federation.secagg`). Flower and Ray are the optional ``federation`` extra
-(``pip install 'crossbound[federation]'``) and are imported only when a run starts.
+SecAgg+ (:mod:`crossbound.federation.secagg`); ``emulator_of`` makes the parties tune the
+LM's offsite-tuning emulator instead of an SM ("OT+", :mod:`crossbound.federation.offsite_plus`);
+``fed-mutual-kt`` exchanges knowledge instead of weights (:mod:`~.mutual_server`). Flower
+and Ray are the optional ``federation`` extra (``pip install 'crossbound[federation]'``) and
+are imported only when a run starts.
 
 Flower's telemetry and Ray's usage statistics are switched off (unless the environment says
 otherwise) before either is imported: a federation run sends nothing anywhere but to its
