@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from crossbound.evaluate.utility import within_label_sets
 from crossbound.inference.cascade import CascadeConfig
 from crossbound.inference.routing import (
     LogisticRouter,
@@ -61,8 +62,54 @@ def test_confidences_and_the_learned_router():
     router = LogisticRouter().fit(features(rows), right)
     p = confidence("learned", rows, router)
     assert float(p[right].mean()) > 0.8 and float(p[~right].mean()) < 0.2
+    assert features(rows)[:, 3].allclose(torch.tensor(3.0).log())
     with pytest.raises(ValueError, match="fitted"):
         confidence("learned", rows)
+
+
+def test_the_learned_router_finds_the_domain_where_the_lm_wins():
+    # Equally sure either way, but two-label queries are the ones the LM wins: only the
+    # label-set size tells them apart, and the router learns it.
+    two = torch.log(torch.tensor([[0.7, 0.3, 0.0, 0.0]])).repeat(50, 1)
+    four = torch.log(torch.tensor([[0.7, 0.1, 0.1, 0.1]])).repeat(50, 1)
+    rows = torch.cat([two, four])
+    assert torch.isinf(rows).any()
+    keep_local = torch.cat([torch.zeros(50, dtype=torch.bool), torch.ones(50, dtype=torch.bool)])
+    router = LogisticRouter().fit(features(rows), keep_local)
+    p = confidence("learned", rows, router)
+    assert float(p[:50].max()) < 0.2 < 0.8 < float(p[50:].min())
+
+
+def test_scores_are_restricted_to_each_querys_label_set():
+    task = load_task("clinic-mix:n=120,seed=3,general=0.25")
+    assert task.params["labels"] == "per-domain"
+    movie = next(ex for ex in task.test if ex.meta["domain"] == "general")
+    clinic = next(ex for ex in task.test if ex.meta["domain"] == "clinic")
+    assert task.choices_for(movie) == ("fresh", "rotten") and "fresh" not in \
+        task.choices_for(clinic)
+    scores = torch.zeros(2, len(task.choices))
+    scores[:, task.choices.index("cardiology")] = 5.0  # both prefer a department
+    restricted = within_label_sets(task, [movie, clinic], scores)
+    picked = [task.choices[i] for i in restricted.argmax(-1).tolist()]
+    assert picked[0] in ("fresh", "rotten") and picked[1] == "cardiology"
+    assert restricted.exp().sum(-1).allclose(torch.ones(2))
+    assert restricted[0].exp()[task.choices.index("fresh")] == pytest.approx(0.5)
+    shared = load_task("clinic-mix:n=120,seed=3,general=0.25,labels=shared")
+    assert shared.label_sets == {} and within_label_sets(shared, [movie, clinic], scores) \
+        is scores
+    with pytest.raises(ValueError, match="labels must be"):
+        load_task("clinic-mix:labels=some")
+
+
+def test_a_label_set_must_hold_its_domains_targets():
+    import dataclasses
+
+    task = load_task("clinic-mix:n=120,seed=3,general=0.25")
+    with pytest.raises(ValueError, match="not one of"):
+        dataclasses.replace(task, label_sets={"general": ("cardiology", "dermatology"),
+                                              "clinic": task.label_sets["clinic"]})
+    with pytest.raises(ValueError, match="from choices"):
+        dataclasses.replace(task, label_sets={"general": ("fresh", "great")})
 
 
 def _run(tmp_path, party=None, **settings):

@@ -10,6 +10,7 @@ it against.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -201,6 +202,22 @@ def calibrated(scores: torch.Tensor, content_free: torch.Tensor) -> torch.Tensor
     return scores - content_free.reshape(1, -1)
 
 
+def within_label_sets(task: Task, examples: Sequence[Example],
+                      scores: torch.Tensor) -> torch.Tensor:
+    """``scores`` (N, labels) with each row restricted to its example's label set
+    (:meth:`Task.choices_for`) and renormalised there: a query of a mixed workload is only
+    ever answered from its own domain's labels. Unchanged for a task without label sets."""
+    if not task.label_sets:
+        return scores
+    assert task.choices is not None
+    if scores.shape != (len(examples), len(task.choices)):
+        raise ValueError(f"scores of shape {tuple(scores.shape)} for {len(examples)} examples "
+                         f"and {len(task.choices)} labels")
+    allowed = torch.tensor([[label in task.choices_for(ex) for label in task.choices]
+                            for ex in examples], dtype=torch.bool)
+    return torch.log_softmax(scores.masked_fill(~allowed, -math.inf), dim=-1)
+
+
 def predict_labels(
     model: Any,
     tokenizer: Any,
@@ -218,6 +235,7 @@ def predict_labels(
     if calibrate:
         free = choice_logprobs(model, tokenizer, [content_free_prompt(task)], task.choices)
         scores = calibrated(scores, free[0])
+    scores = within_label_sets(task, examples, scores)
     return [task.choices[i] for i in scores.argmax(-1).tolist()]
 
 

@@ -25,7 +25,11 @@ import torch
 from crossbound.baselines.common import QUICK_TRAINING, check_party, eval_subset
 from crossbound.boundary.contracts import OPEN_TEXT, AccessContract, GuardContext, allow
 from crossbound.boundary.messages import Kind
-from crossbound.evaluate.utility import classification_metrics, subgroup_accuracy
+from crossbound.evaluate.utility import (
+    classification_metrics,
+    subgroup_accuracy,
+    within_label_sets,
+)
 from crossbound.inference import INFERENCE
 from crossbound.inference.querying import (
     DATA_PARTY,
@@ -157,19 +161,22 @@ class Cascade(Strategy):
         gold_cal = torch.tensor([index[ex.target] for ex in calibration])
         gold_test = torch.tensor([index[ex.target] for ex in test])
         with ctx.step("SM answering every query"):
-            own = sm_label_logprobs(sm, task, [*calibration, *test], cfg.batch_size)
+            own = within_label_sets(task, [*calibration, *test],
+                                    sm_label_logprobs(sm, task, [*calibration, *test],
+                                                      cfg.batch_size))
         own_cal, own_test = own[: len(calibration)], own[len(calibration):]
         prompts, privacy = self._prompts(ctx, cfg, task, protector, sm, [*calibration, *test])
         cal_prompts, test_prompts = prompts[: len(calibration)], prompts[len(calibration):]
 
         # Calibration: the LM answers the (protected) calibration split once.
-        lm_cal = lm_label_logprobs(ctx, task, cal_prompts, cfg.prompts_per_request,
-                                   label="LM answering the calibration split")
+        lm_cal = within_label_sets(task, calibration, lm_label_logprobs(
+            ctx, task, cal_prompts, cfg.prompts_per_request,
+            label="LM answering the calibration split"))
         sm_right_cal = own_cal.argmax(-1) == gold_cal
         lm_right_cal = lm_cal.argmax(-1) == gold_cal
         learned = None
-        if cfg.router == "learned":
-            learned = LogisticRouter().fit(features(own_cal), sm_right_cal)
+        if cfg.router == "learned":  # learns where the LM beats the SM (RouteLLM's wins)
+            learned = LogisticRouter().fit(features(own_cal), ~(lm_right_cal & ~sm_right_cal))
         conf_cal = confidence(cfg.router, own_cal, learned)
         threshold, cal_share, cal_quality = threshold_for(conf_cal, sm_right_cal, lm_right_cal,
                                                           cfg.target_quality)
@@ -178,9 +185,9 @@ class Cascade(Strategy):
         conf_test = confidence(cfg.router, own_test, learned)
         escalate = [bool(c < threshold) and p is not None
                     for c, p in zip(conf_test.tolist(), test_prompts, strict=True)]
-        lm_escalated = lm_label_logprobs(
+        lm_escalated = within_label_sets(task, test, lm_label_logprobs(
             ctx, task, [p if e else None for p, e in zip(test_prompts, escalate, strict=True)],
-            cfg.prompts_per_request, label="LM answering escalated queries")
+            cfg.prompts_per_request, label="LM answering escalated queries"))
         chosen = own_test.argmax(-1).clone()
         mask = torch.tensor(escalate, dtype=torch.bool)
         chosen[mask] = lm_escalated.argmax(-1)[mask]
@@ -193,8 +200,9 @@ class Cascade(Strategy):
 
         final = metrics(chosen)
         # What-if answers for the curve, and the raw-prompt reference: measurement channel.
-        lm_all = lm_label_logprobs(ctx, task, test_prompts, cfg.prompts_per_request,
-                                   measurement=True, label="LM on every test query (curve)")
+        lm_all = within_label_sets(task, test, lm_label_logprobs(
+            ctx, task, test_prompts, cfg.prompts_per_request, measurement=True,
+            label="LM on every test query (curve)"))
         sm_right = own_test.argmax(-1) == gold_test
         lm_right = lm_all.argmax(-1) == gold_test
         points = curve(conf_test, sm_right, lm_right, cfg.curve_points)
@@ -227,6 +235,7 @@ class Cascade(Strategy):
         raw = raw_label_reference(ctx, task, test, cfg.prompts_per_request, utility) \
             if cfg.reference_raw else None
         if raw is not None:
+            raw = within_label_sets(task, test, raw)
             utility["lm_raw"] = round(float((raw.argmax(-1) == gold_test).float().mean()), 4)
         result = Result(strategy=self.name, config=cfg.to_dict(), task={},
                         models={"large": ctx.large, "small": ctx.small})

@@ -3,9 +3,10 @@
 A router gives each query a confidence that the SM's answer is good enough; the cascade sends
 the least confident share of queries to the LM. Confidences come from the SM's label
 distribution — max-prob, margin (top-1 minus top-2), negative entropy — or from a small
-logistic router trained on those features with "the SM was right" as its label on a
-calibration split (after RouteLLM, arXiv:2406.18665, which learns the same decision from
-preference data; FrugalGPT and AutoMix score the small model's answer similarly).
+logistic router trained on those features on a calibration split, its label whether the LM
+won there — right where the SM was wrong (after RouteLLM, arXiv:2406.18665, which learns the
+same decision from preference data; FrugalGPT and AutoMix score the small model's answer
+similarly).
 """
 
 from __future__ import annotations
@@ -21,26 +22,33 @@ Router = Literal["max_prob", "margin", "entropy", "learned"]
 ROUTERS: tuple[str, ...] = ("max_prob", "margin", "entropy", "learned")
 
 
+FEATURES = 4
+
+
 def features(logprobs: torch.Tensor) -> torch.Tensor:
-    """(N, 3) router features of label distributions (N, L): max-prob, margin, −entropy."""
+    """(N, 4) router features of label distributions (N, L): max-prob, margin, −entropy, and
+    log of the number of labels the query may take (finite entries: a mixed workload's
+    queries of different domains have label sets of different sizes)."""
     probs = logprobs.exp()
     top = probs.topk(min(2, probs.shape[-1]), dim=-1).values
     margin = top[:, 0] - (top[:, 1] if top.shape[-1] > 1 else 0.0)
     neg_entropy = (probs * logprobs.clamp_min(-1e4)).sum(-1)
-    return torch.stack([top[:, 0], margin, neg_entropy], dim=-1)
+    labels = torch.isfinite(logprobs).sum(-1).clamp_min(1).float().log()
+    return torch.stack([top[:, 0], margin, neg_entropy, labels], dim=-1)
 
 
 class LogisticRouter:
-    """P(the SM is right | features), fitted by L2-regularised logistic regression."""
+    """P(label | features), fitted by L2-regularised logistic regression; the cascade's label
+    is "answering locally loses nothing" (not: the LM right where the SM is wrong)."""
 
     def __init__(self, l2: float = 1e-2, steps: int = 200) -> None:
         self.l2, self.steps = l2, steps
-        self.mean = torch.zeros(3)
-        self.std = torch.ones(3)
-        self.weight = torch.zeros(3)
+        self.mean = torch.zeros(FEATURES)
+        self.std = torch.ones(FEATURES)
+        self.weight = torch.zeros(FEATURES)
         self.bias = torch.zeros(())
 
-    def fit(self, x: torch.Tensor, sm_right: torch.Tensor) -> LogisticRouter:
+    def fit(self, x: torch.Tensor, keep_local: torch.Tensor) -> LogisticRouter:
         if x.shape[0] < 2:
             raise ValueError("the learned router needs at least 2 calibration queries")
         self.mean, self.std = x.mean(0), x.std(0).clamp_min(1e-6)
@@ -48,7 +56,7 @@ class LogisticRouter:
         w = torch.zeros(x.shape[1], requires_grad=True)
         b = torch.zeros((), requires_grad=True)
         optimizer = torch.optim.LBFGS([w, b], max_iter=self.steps, line_search_fn="strong_wolfe")
-        target = sm_right.float()
+        target = keep_local.float()
 
         def closure() -> torch.Tensor:
             optimizer.zero_grad()

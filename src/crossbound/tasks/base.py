@@ -89,6 +89,9 @@ class Task:
     choices: tuple[str, ...] | None = None
     metric: Metric = "accuracy"
     params: dict[str, Any] = field(default_factory=dict)
+    # A mixed workload: the labels a query of each ``meta["domain"]`` may take (each a subset
+    # of ``choices``). Queries of a domain not named here may take any of ``choices``.
+    label_sets: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.parties or any(len(p) == 0 for p in self.parties):
@@ -96,14 +99,21 @@ class Task:
         if self.choices is not None:
             if len(set(self.choices)) != len(self.choices) or len(self.choices) < 2:
                 raise ValueError(f"task {self.name}: choices must be >= 2 distinct labels")
-            allowed = set(self.choices)
+            for domain, labels in self.label_sets.items():
+                if len(set(labels)) != len(labels) or len(labels) < 2 or \
+                        not set(labels) <= set(self.choices):
+                    raise ValueError(f"task {self.name}: the label set of domain {domain!r} "
+                                     "must be >= 2 distinct labels from choices")
             for split in (*self.parties, self.validation, self.test):
                 for ex in split:
+                    allowed = self.choices_for(ex)
                     if ex.target not in allowed:
                         raise ValueError(
                             f"task {self.name}: example {ex.id} has label {ex.target!r}, "
                             f"not one of {sorted(allowed)}"
                         )
+        elif self.label_sets:
+            raise ValueError(f"task {self.name}: label_sets need choices")
         if self.metric == "accuracy" and self.choices is None:
             raise ValueError(f"task {self.name}: metric 'accuracy' needs choices")
 
@@ -116,6 +126,12 @@ class Task:
     def canaries(self) -> dict[str, str]:
         """Example id → planted secret, over the training splits."""
         return {ex.id: ex.canary for ex in self.train if ex.canary is not None}
+
+    def choices_for(self, example: Example) -> tuple[str, ...]:
+        """The labels ``example`` may take: its domain's label set, else all ``choices``."""
+        if self.choices is None:
+            raise ValueError(f"task {self.name} has no label set")
+        return self.label_sets.get(example.meta.get("domain", ""), self.choices)
 
     def prompt(self, example: Example) -> str:
         """The text a model is conditioned on; the answer follows after a space."""

@@ -3,9 +3,12 @@
 What a cascade is for: the data party's SM is tuned on its domain (the clinic's training
 records, the only private training data here) and the LM knows more of the world. The
 validation and test splits mix the clinic's own with movie-review snippets (Rotten Tomatoes,
-fresh/rotten) at ``general`` share, under one instruction and one label set (the six
-departments plus fresh/rotten). ``meta.domain`` says which is which (``clinic`` or
-``general``), and accuracy is reported per domain.
+fresh/rotten) at ``general`` share, under one instruction. ``meta.domain`` says which is
+which (``clinic`` or ``general``), and accuracy is reported per domain.
+
+``labels="per-domain"`` (the default) answers each query from its own domain's labels — the
+six departments, or fresh/rotten — as a workload of several tasks does, where each query comes
+with its own answer format; ``labels="shared"`` makes every query pick among all eight.
 """
 
 from __future__ import annotations
@@ -41,13 +44,19 @@ def _mix(clinic: list[Example], general: list[Example], share: float, rng: rando
     return tuple(mixed)
 
 
+LABEL_MODES = ("per-domain", "shared")
+
+
 def build_clinic_mix(n: int = 600, seed: int = 0, general: float = 0.5,
-                     canaries: int = 10, public: int = 200) -> Task:
+                     canaries: int = 10, public: int = 200, labels: str = "per-domain") -> Task:
     """clinic-triage (``n`` records, department target) with general queries mixed into its
-    validation and test splits at share ``general`` (0 < general < 1)."""
+    validation and test splits at share ``general`` (0 < general < 1); ``labels``: each query
+    answered from its domain's labels (``per-domain``) or from all of them (``shared``)."""
     if isinstance(general, bool) or not isinstance(general, int | float) or \
             not 0.0 < float(general) < 1.0:
         raise ValueError(f"general must be a share in (0, 1), got {general!r}")
+    if labels not in LABEL_MODES:
+        raise ValueError(f"labels must be one of {', '.join(LABEL_MODES)}, got {labels!r}")
     clinic = build_clinic_triage(n=n, seed=seed, canaries=canaries, public=public)
     movies = build_movie_sentiment(n=None, seed=seed)
     rng = random.Random(seed)
@@ -69,5 +78,7 @@ def build_clinic_mix(n: int = 600, seed: int = 0, general: float = 0.5,
         choices=(*DEPARTMENTS, *MOVIE_CHOICES),
         metric="accuracy",
         params={"n": n, "seed": seed, "general": general, "canaries": canaries,
-                "public": public},
+                "public": public, "labels": labels},
+        label_sets={"clinic": DEPARTMENTS, "general": MOVIE_CHOICES}
+        if labels == "per-domain" else {},
     )
