@@ -384,6 +384,6 @@ def test_bad_settings_are_refused_early():
     from crossbound.downward.offsite import OffsiteTuningConfig
 
     for bad in ({"adapter_top": 0}, {"distill_corpus": "nope"}, {"bundle_dtype": "int8"},
-                {"trainable": "linear"}, {"max_relative_change": 0.0}):
+                {"trainable": "linear"}, {"max_relative_change": 0.0}, {"full_lr": 0.0}):
         with pytest.raises(ValueError):
             OffsiteTuningConfig(**bad)

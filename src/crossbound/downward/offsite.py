@@ -120,7 +120,8 @@ class OffsiteTuningConfig(StrategyConfig):
     party). ``bundle_dtype``: the weights' dtype on the wire (the data party trains in
     float32). ``max_relative_change``: the bound the data party asks the model party to apply
     to its returned adapter (the model party's own policy may be tighter).
-    ``compare_full``: also fully fine-tune the LM on the same data and steps (reference).
+    ``compare_full``: also fully fine-tune the LM on the same data and steps (reference), at
+    ``full_lr`` (None: ``lr``; LoRA's rates are far too high for every weight of the LM).
     """
 
     party: int = 0
@@ -145,6 +146,7 @@ class OffsiteTuningConfig(StrategyConfig):
     eval_limit: int | None = 200
     max_relative_change: float = 1.0
     compare_full: bool = True
+    full_lr: float | None = None
     evaluate_plugin: bool = True
     prompts_per_request: int = 64
 
@@ -170,6 +172,8 @@ class OffsiteTuningConfig(StrategyConfig):
             raise ValueError("trainable must be full or lora; lora_rank >= 1")
         if self.epochs <= 0 or self.lr <= 0:
             raise ValueError("epochs and lr must be > 0")
+        if self.full_lr is not None and not self.full_lr > 0:
+            raise ValueError(f"full_lr must be > 0 (or unset: lr), got {self.full_lr}")
         if self.batch_size < 1 or self.max_length < 16:
             raise ValueError("batch_size must be >= 1 and max_length >= 16")
         for name in ("train_limit", "eval_limit"):
@@ -315,7 +319,7 @@ class OffsiteTuning(Strategy):
         return Message(Kind.TEXT, DATA_PARTY, MODEL_PARTY, texts, meta)
 
     def _train(self, ctx: RunContext, label: str, model: Any, tokenizer: Any,
-               pairs: list[tuple[str, str]]) -> _Training:
+               pairs: list[tuple[str, str]], lr: float | None = None) -> _Training:
         cfg = self.config
         assert isinstance(cfg, OffsiteTuningConfig)
         # The longest records make the largest batch: activations are counted on it.
@@ -326,7 +330,7 @@ class OffsiteTuning(Strategy):
         started = time.perf_counter()
         with ctx.step(label, steps) as bar, PeakMemory() as rss:
             baseline = rss.peak_mb
-            stats = finetune(model, tokenizer, pairs, epochs=cfg.epochs, lr=cfg.lr,
+            stats = finetune(model, tokenizer, pairs, epochs=cfg.epochs, lr=lr or cfg.lr,
                              batch_size=cfg.batch_size, max_length=cfg.max_length,
                              seed=cfg.seed, on_step=lambda _s, _l: bar.advance())
         return _Training(stats, time.perf_counter() - started, memory, rss.peak_mb - baseline)
@@ -341,7 +345,7 @@ class OffsiteTuning(Strategy):
         for param in lm.model.parameters():
             param.requires_grad_(True)
         training = self._train(ctx, "full fine-tuning of the LM (reference)", lm.model,
-                               tokenizer, pairs)
+                               tokenizer, pairs, cfg.full_lr or cfg.lr)
         metrics["full_finetune"] = evaluate_on(ctx, "full fine-tuning", lm.model, tokenizer,
                                                test, cfg.batch_size)
         return training
