@@ -83,6 +83,7 @@ def test_the_learned_router_finds_the_domain_where_the_lm_wins():
 def test_scores_are_restricted_to_each_querys_label_set():
     task = load_task("clinic-mix:n=120,seed=3,general=0.25")
     assert task.params["labels"] == "per-domain"
+    assert task.summary()["label_sets"]["general"] == ["fresh", "rotten"]
     movie = next(ex for ex in task.test if ex.meta["domain"] == "general")
     clinic = next(ex for ex in task.test if ex.meta["domain"] == "clinic")
     assert task.choices_for(movie) == ("fresh", "rotten") and "fresh" not in \

@@ -165,6 +165,9 @@ class Task:
         }
         if self.choices is not None:
             info["labels"] = dict(label_counts(self.train, self.choices))
+        if self.label_sets:
+            info["label_sets"] = {domain: list(labels) for domain, labels in
+                                  self.label_sets.items()}
         pii = Counter(span.kind for ex in self.train for span in ex.pii)
         if pii:
             info["pii_spans"] = dict(sorted(pii.items()))
