@@ -38,8 +38,8 @@ def features(logprobs: torch.Tensor) -> torch.Tensor:
 
 
 class LogisticRouter:
-    """P(label | features), fitted by L2-regularised logistic regression; the cascade's label
-    is "answering locally loses nothing" (not: the LM right where the SM is wrong)."""
+    """P(label | features), fitted by L2-regularised logistic regression. The cascade's label
+    is "answering locally loses nothing", i.e. not (the LM right and the SM wrong)."""
 
     def __init__(self, l2: float = 1e-2, steps: int = 200) -> None:
         self.l2, self.steps = l2, steps
