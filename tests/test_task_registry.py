@@ -17,7 +17,8 @@ def _examples(n=300, labels=("a", "b", "c")):
 
 
 def test_builtin_tasks_are_registered():
-    assert {"clinic-triage", "support-qa", "movie-sentiment"} <= {s.name for s in task_specs()}
+    assert {"clinic-triage", "support-qa", "movie-sentiment", "construction-faq"} <= {
+        s.name for s in task_specs()}
 
 
 def test_iid_partition_is_a_deterministic_disjoint_cover():
@@ -69,10 +70,20 @@ def test_load_task_splits_over_parties_by_options():
     ("clinic-triage:size=3", "no option"),
     ("clinic-triage:n", "key=value"),
     ("clinic-triage:parties=2,partition=zigzag", "partition"),
+    ("construction-faq:n=100", "no option"),
+    ("construction-faq:test=1.5", "test must be a fraction"),
 ])
 def test_load_task_errors(spec, message):
     with pytest.raises(ValueError, match=message):
         load_task(spec)
+
+
+def test_construction_faq_by_name_over_parties():
+    task = load_task("construction-faq:seed=2,parties=3,partition=dirichlet,alpha=0.3")
+    assert task.name == "construction-faq" and len(task.parties) == 3
+    single = load_task("construction-faq:seed=2")
+    assert sorted(ex.id for ex in task.train) == sorted(ex.id for ex in single.train)
+    assert task.test == single.test and task.params["seed"] == 2
 
 
 def test_task_and_example_invariants():

@@ -516,6 +516,9 @@ def serve(
     = 512,
     artifacts: Annotated[Path | None, typer.Option(
         help="Keep uploaded and published artifacts in this folder.")] = None,
+    precision: Annotated[str, typer.Option(
+        help="The LM's weights: auto (bf16 where the CPU has bf16 instructions), fp32 or "
+        "bf16.")] = "auto",
 ) -> None:
     """Serve the model party over HTTP (OpenAI-compatible and collaboration endpoints)."""
     from crossbound.service.app import Limits
@@ -525,7 +528,7 @@ def serve(
         limits = Limits(max_body_bytes=max_body_bytes, max_tokens=max_tokens)
         run_service(model, keys_path=keys, host=host, port=port, contract=contract,
                     transcript_path=transcript, limits=limits, artifact_dir=artifacts,
-                    status=err.print)
+                    status=err.print, precision=precision)
     except (ValueError, FileNotFoundError) as exc:  # KeyFileError and ServeError included
         raise _fail(str(exc), code=2) from exc
 

@@ -47,11 +47,14 @@ def generate(
     = None,
     as_json: Annotated[bool, typer.Option(
         "--json", help="Print texts and statistics as JSON.")] = False,
+    precision: Annotated[str, typer.Option(
+        help="auto (bf16 where the CPU has bf16 instructions), fp32 or bf16.")] = "auto",
 ) -> None:
     """Generate text with the LM alone, speculatively with an SM, or proxy-tuned."""
     import os
 
     from crossbound.inference.generate import read_prompts, run_generate
+    from crossbound.models.precision import check_precision
 
     try:
         prompts = read_prompts(prompt, batch_file)
@@ -71,7 +74,7 @@ def generate(
             max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
             stop=tuple(stop or ()), chat=chat, gamma=gamma, adaptive=adaptive,
             draft_vocab=draft_vocab, alpha=alpha, batch_size=batch_size, seed=seed,
-            boundary=boundary, remote=transport)
+            boundary=boundary, remote=transport, precision=check_precision(precision))
     except (ValueError, PermissionError, FileNotFoundError, RuntimeError) as exc:
         raise _fail(str(exc)) from exc
     finally:

@@ -9,6 +9,7 @@ from typing import Any
 from crossbound.boundary.channel import Boundary, Handler, Transport
 from crossbound.boundary.contracts import MODEL_PARTY
 from crossbound.boundary.transcript import Transcript
+from crossbound.models.precision import precision_scope
 from crossbound.result import PeakMemory, Result
 from crossbound.strategy import NullProgress, ProgressFactory, RunContext, StrategyConfig
 from crossbound.strategy import get_strategy as _get_strategy
@@ -99,7 +100,7 @@ def run_strategy(
             progress=progress or (lambda label, total: NullProgress()),
             measurement=measurement,
         )
-        with PeakMemory() as memory:
+        with PeakMemory() as memory, precision_scope(cfg.precision) as precision:
             started = time.perf_counter()
             result = cls(cfg).run(ctx)
             wall = time.perf_counter() - started
@@ -122,6 +123,7 @@ def run_strategy(
     }
     efficiency = result.metrics.setdefault("efficiency", {})
     efficiency.update({
+        "precision": precision,
         "wall_seconds": round(wall, 3),
         "peak_memory_mb": round(memory.peak_mb, 1),
         "bytes_crossed": {

@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Literal, Protocol, TypeVar
 from crossbound.boundary.channel import Boundary
 from crossbound.boundary.contracts import AccessContract
 from crossbound.boundary.messages import Message
+from crossbound.models.precision import Precision, check_precision
 from crossbound.naming import coerce
 from crossbound.result import Result
 from crossbound.tasks.base import Task
@@ -33,6 +34,10 @@ class StrategyConfig:
     """Base of every strategy's config: validated on creation, JSON round-trip."""
 
     seed: int = 0
+    # Numeric precision of every model the run loads and trains (models/precision.py): bf16
+    # weights for frozen models and bf16 autocast over fp32 master weights for training where
+    # the CPU has bf16 instructions ("auto"), or fp32 / bf16 explicitly.
+    precision: Precision = "auto"
 
     def __post_init__(self) -> None:
         self.validate()
@@ -41,6 +46,7 @@ class StrategyConfig:
         """Raise ``ValueError`` naming the bad field and the allowed values. Subclasses extend."""
         if self.seed < 0:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
+        check_precision(self.precision)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -149,7 +155,8 @@ class RunContext:
             return
 
         with self.step(f"loading large model {self.large}"):
-            self.boundary.attach(ModelParty(load_model(self.large), batch_size=batch_size))
+            lm = load_model(self.large, frozen=True)  # the model party only runs its LM
+            self.boundary.attach(ModelParty(lm, batch_size=batch_size))
 
     @contextmanager
     def step(self, label: str, total: int | None = None) -> Iterator[ProgressTask]:

@@ -171,7 +171,8 @@ class LocalFinetune(Strategy):
                                                **({"frozen": frozen} if frozen else {})}
         if cfg.attacks:
             with ctx.step("attacks on the tuned SM (membership, canaries)"):
-                reference = load_model(ctx.small)  # the untuned SM: trained on none of it
+                # the untuned SM: trained on none of it
+                reference = load_model(ctx.small, frozen=True)
                 result.metrics["privacy"].update(small_model_leakage(
                     model, sm.tokenizer, task, private, [reference.model],
                     limit=cfg.attack_limit, canary_candidates=cfg.canary_candidates,

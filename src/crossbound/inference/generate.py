@@ -33,6 +33,7 @@ from crossbound.inference.proxy_tuning import (
 from crossbound.inference.remote import DATA_PARTY, TOKEN_STEPS, RemoteTarget
 from crossbound.inference.speculative import SpeculativeSettings, speculative_generate
 from crossbound.models.loading import LoadedModel, load_model, load_tokenizer
+from crossbound.models.precision import Precision, precision_scope
 
 Engine = Literal["direct", "speculative", "proxy-tuning"]
 ENGINES: tuple[Engine, ...] = ("direct", "speculative", "proxy-tuning")
@@ -82,6 +83,7 @@ def run_generate(
     seed: int = 0,
     boundary: bool = False,
     remote: Transport | None = None,
+    precision: Precision = "auto",
 ) -> dict[str, Any]:
     """Generate for ``prompts`` with ``strategy`` (``direct``, ``speculative``,
     ``proxy-tuning``) and return texts, finish reasons and statistics as a JSON-ready dict.
@@ -89,8 +91,23 @@ def run_generate(
     ``small``: the draft model (speculative; with another tokenizer than the LM's, its drafts
     are re-tokenised: :mod:`crossbound.inference.cross_tokenizer`) or the tuned SM
     (proxy-tuning, with ``small_base`` the SM before tuning). ``chat`` wraps each prompt in
-    the LM's chat template.
+    the LM's chat template. ``precision``: every model here only runs, so all are held in it
+    (bf16 where the CPU has it, under ``auto``); greedy speculative output equals the LM
+    alone's in the same precision.
     """
+    with precision_scope(precision) as resolved:
+        result = _generate(strategy, large, prompts, small, small_base, max_new_tokens,
+                           temperature, top_k, top_p, stop, chat, gamma, adaptive, draft_vocab,
+                           alpha, batch_size, seed, boundary, remote)
+    result["stats"]["precision"] = resolved
+    return result
+
+
+def _generate(strategy: str, large: str, prompts: Sequence[str], small: str | None,
+              small_base: str | None, max_new_tokens: int, temperature: float, top_k: int,
+              top_p: float, stop: Sequence[str], chat: bool, gamma: int, adaptive: bool,
+              draft_vocab: int, alpha: float, batch_size: int, seed: int, boundary: bool,
+              remote: Transport | None) -> dict[str, Any]:
     if strategy not in ENGINES:
         raise ValueError(f"unknown generation strategy {strategy!r}; choose from "
                          f"{', '.join(ENGINES)}")
@@ -113,11 +130,11 @@ def run_generate(
         if remote is None:
             from crossbound.parties import ModelParty
 
-            channel.attach(ModelParty(load_model(large)))
+            channel.attach(ModelParty(load_model(large, frozen=True)))
     else:
-        lm = load_model(large)
+        lm = load_model(large, frozen=True)
         tokenizer = lm.tokenizer
-    smalls = [load_model(name) for name in (small, small_base) if name is not None]
+    smalls = [load_model(name, frozen=True) for name in (small, small_base) if name is not None]
     # Speculative decoding works across tokenizers (drafts are re-tokenised); proxy-tuning's
     # arithmetic is per token id and needs one tokenizer.
     cross = strategy == "speculative" and not same_tokenizer(tokenizer, smalls[0].tokenizer)

@@ -106,6 +106,9 @@ def build_emulator(model: Any, split: OffsiteSplit) -> Any:
         raise ValueError(f"the split is for {split.total} blocks, the model has {total}")
     emulator = copy.deepcopy(model)
     keep_layers(emulator, split.kept)
+    # fp32 whatever the LM is held in: the emulator's middle may be distilled (trained) and its
+    # adapter blocks are what the data party fine-tunes.
+    emulator.float()
     return emulator
 
 

