@@ -130,3 +130,23 @@ def test_a_run_records_its_precision(tmp_path) -> None:
                           out_dir=tmp_path, config={"eval_limit": "8", "precision": "bf16"})
     assert result.metrics["efficiency"]["precision"] == "bf16"
     assert result.config["precision"] == "bf16"
+
+
+def test_dp_sgd_under_bf16_clips_and_noises_in_fp32_and_tracks_fp32() -> None:
+    from crossbound.privacy.dp import DPConfig, add_lora, dp_finetune
+
+    runs = {}
+    for precision in ("fp32", "bf16"):
+        lm = load_model("tiny-small")
+        model = add_lora(lm.model)
+        with precision_scope(precision):  # type: ignore[arg-type]
+            # Before the fix, bf16 failed in Opacus's noise step (a bf16 gradient assigned to
+            # an fp32 parameter).
+            runs[precision] = dp_finetune(model, lm.tokenizer, _pairs() * 2,
+                                          DPConfig(target_epsilon=30.0), epochs=4, lr=1e-2,
+                                          batch_size=8, max_length=64)
+        assert all(p.dtype == torch.float32 for p in model.parameters())
+    (fp32, fp32_report), (bf16, bf16_report) = runs["fp32"], runs["bf16"]
+    assert bf16_report.epsilon == pytest.approx(fp32_report.epsilon)
+    assert bf16.first_loss == pytest.approx(fp32.first_loss, rel=0.02)
+    assert bf16.last_loss == pytest.approx(fp32.last_loss, rel=0.05)

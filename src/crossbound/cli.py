@@ -22,6 +22,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from crossbound.defaults import DEFAULT_LARGE, DEFAULT_SMALL, SAME_TOKENIZER_SMALL
+
 if TYPE_CHECKING:  # importing the strategy layer loads torch: commands import it lazily
     from crossbound.strategy import ProgressFactory
 
@@ -130,7 +132,8 @@ def models_list(
         if spec.origin == "tiny":
             model, tok = build_tiny(spec.name)
             params, vocab = sum(p.numel() for p in model.parameters()), len(tok)
-        cached = {"gguf": "yes" if is_cached(spec) else "no (prepare converts it)",
+        convert = "assembles and converts" if spec.split is not None else "converts"
+        cached = {"gguf": "yes" if is_cached(spec) else f"no (prepare {convert} it)",
                   "distilled": "yes" if is_cached(spec) else "no (prepare distils it)",
                   "tiny": "built in code", "package-folder": "safetensors in package"}
         rows.append({
@@ -263,8 +266,10 @@ def strategies_list(
 # ---------------------------------------------------------------- run
 
 
-DEFAULT_LARGE = "smollm2-135m"
-DEFAULT_SMALL = "smollm2-135m:layers=6"
+# The default pair (models/registry.py): Qwen2.5-Coder-1.5B as the LM, SmolLM2-135M as the
+# SM (Qwen2.5-Coder-0.5B for strategies that want the LM's tokenizer).
+SMALL_HELP = (f"The data party's SM [default: {DEFAULT_SMALL}; {SAME_TOKENIZER_SMALL} for "
+              "proxy-tuning and speculative with the default LM].")
 
 
 @app.command("run")
@@ -273,9 +278,9 @@ def run(
     task: Annotated[str, typer.Option(help="Task name with options, or a file.")] =
     "clinic-triage",
     large: Annotated[str, typer.Option(help="The model party's LM.")] = DEFAULT_LARGE,
-    small: Annotated[str, typer.Option(help="The data party's SM.")] = DEFAULT_SMALL,
+    small: Annotated[str | None, typer.Option(help=SMALL_HELP, show_default=False)] = None,
     settings: Annotated[list[str] | None, typer.Option(
-        "--set", help="Strategy setting key=value (repeatable).")] = None,
+        "--set", help="Strategy setting key=value (repeatable), e.g. precision=fp32.")] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("runs/latest"),
     overwrite: Annotated[bool, typer.Option(help="Replace a previous run in --out.")] = False,
     payloads: Annotated[bool, typer.Option(
@@ -296,7 +301,13 @@ def run(
     import os
 
     from crossbound.runner import run_strategy
+    from crossbound.strategy import default_small
 
+    if small is None:
+        try:
+            small = default_small(strategy, large)
+        except ValueError as exc:
+            raise _fail(str(exc)) from exc
     overrides: dict[str, str] = {}
     for item in settings or []:
         key, eq, value = item.partition("=")

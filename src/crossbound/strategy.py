@@ -183,6 +183,9 @@ class Strategy(ABC):
     # model party. The bench only calls a run leak-free when this is False *and* its PII scan
     # found nothing: a scan misses what it has no ground truth for.
     private_text_crosses: ClassVar[bool] = False
+    # Whether the method works best (or only) with an SM that shares the LM's tokenizer: when
+    # a user names no SM, such strategies get the default pair's same-tokenizer SM.
+    prefers_lm_tokenizer: ClassVar[bool] = False
 
     def __init__(self, config: StrategyConfig | None = None) -> None:
         config = config if config is not None else self.config_class()
@@ -240,6 +243,16 @@ def _load_families() -> None:
 def all_strategies() -> dict[str, type[Strategy]]:
     _load_families()
     return dict(sorted(Registry._all.items()))
+
+
+def default_small(strategy: str, large: str) -> str:
+    """The SM a run gets when the user names none: the default pair's SM, or, for a strategy
+    that wants the LM's tokenizer and the default LM, the same-tokenizer SM."""
+    from crossbound.defaults import DEFAULT_LARGE, DEFAULT_SMALL, SAME_TOKENIZER_SMALL
+
+    if get_strategy(strategy).prefers_lm_tokenizer and large == DEFAULT_LARGE:
+        return SAME_TOKENIZER_SMALL
+    return DEFAULT_SMALL
 
 
 def get_strategy(name: str) -> type[Strategy]:

@@ -13,6 +13,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from crossbound.defaults import DEFAULT_LARGE, DEFAULT_SMALL, SAME_TOKENIZER_SMALL
 from crossbound.strategy import Strategy, all_strategies
 
 PROFILES = ("quick", "full")
@@ -69,6 +70,14 @@ def _fields(cls: type[Strategy]) -> set[str]:
     import dataclasses
 
     return {f.name for f in dataclasses.fields(cls.config_class)}
+
+
+def _small_for(cls: type[Strategy], large: str, small: str) -> str:
+    """The default pair's same-tokenizer SM for strategies that want the LM's tokenizer, when
+    the bench runs on the default pair; otherwise the SM asked for."""
+    if cls.prefers_lm_tokenizer and (large, small) == (DEFAULT_LARGE, DEFAULT_SMALL):
+        return SAME_TOKENIZER_SMALL
+    return small
 
 
 def enumerate_cells(
@@ -128,8 +137,8 @@ def enumerate_cells(
             except (ValueError, TypeError) as exc:
                 raise ValueError(f"cell {cell_id}: {exc}") from exc
             cells.append(CellSpec(strategy=name, setting=label, overrides=merged, task=task,
-                                  large=large, small=small, profile=profile,
-                                  direction=cls.direction))
+                                  large=large, small=_small_for(cls, large, small),
+                                  profile=profile, direction=cls.direction))
     missing = sorted(wanted - matched)
     if missing:
         raise ValueError(f"--only {', '.join(missing)}: no such strategy or cell in profile "

@@ -43,6 +43,7 @@ from crossbound.federation.crossing import (
     guard_context,
     tensors_to_arrays,
 )
+from crossbound.models.precision import precision_scope
 from crossbound.tasks.base import Example, Task
 
 PARTITION_KEY = "partition-id"  # what the simulation runtime puts in each node's config
@@ -62,17 +63,22 @@ def make_client_app(config: FederationConfig) -> ClientApp:
         mods.append(secaggplus_mod)
     app = ClientApp(mods=mods)
 
+    # Each handler runs in the precision the federation asked for (bf16 autocast over fp32
+    # master weights where the CPU has it): a scope per message, since Flower may call them
+    # from any thread or process.
     @app.query()
     def hello(message: FlowerMessage, context: Context) -> FlowerMessage:
         return handle_hello(config, message, context)
 
     @app.train()
     def train(message: FlowerMessage, context: Context) -> FlowerMessage:
-        return handle_train(config, message, context)
+        with precision_scope(config.precision):
+            return handle_train(config, message, context)
 
     @app.evaluate()
     def evaluate(message: FlowerMessage, context: Context) -> FlowerMessage:
-        return handle_evaluate(config, message, context)
+        with precision_scope(config.precision):
+            return handle_evaluate(config, message, context)
 
     return app
 

@@ -106,9 +106,11 @@ def _serve_mutual(config: FederationConfig, task: Any, out: Path, grid: Grid) ->
     from crossbound.federation.mutual_server import MutualState, serve_mutual
     from crossbound.federation.run import TRANSCRIPTS, finish_mutual
     from crossbound.models.loading import load_model
+    from crossbound.models.precision import resolve_precision, torch_dtype
     from crossbound.result import PeakMemory
 
-    lm = load_model(config.large)
+    # frozen weights in the federation's precision (LoRA trained on it stays fp32)
+    lm = load_model(config.large, dtype=torch_dtype(resolve_precision(config.precision)))
     state = MutualState()
     with PeakMemory() as memory:
         started = time.perf_counter()

@@ -272,9 +272,12 @@ class ModelParty:
     @classmethod
     def prepare(cls, config: FederationConfig) -> ModelParty:
         from crossbound.models.loading import load_model
+        from crossbound.models.precision import resolve_precision, torch_dtype
 
         assert config.emulator_of is not None
-        lm = load_model(config.emulator_of)
+        # The LM in the federation's precision; the emulator built from it is fp32.
+        dtype = torch_dtype(resolve_precision(config.precision))
+        lm = load_model(config.emulator_of, dtype=dtype)
         bundle, emulator = make_bundle(lm.model, config)
         adapted = with_lora(emulator, bundle.split, config)
         adapted.tokenizer = lm.tokenizer

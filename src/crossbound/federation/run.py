@@ -138,9 +138,11 @@ def _simulate_mutual(config: FederationConfig, task: Task, out: Path, verbose: b
     from crossbound.federation.client import make_client_app
     from crossbound.federation.mutual_server import MutualState, make_mutual_server_app
     from crossbound.models.loading import load_model
+    from crossbound.models.precision import resolve_precision, torch_dtype
 
     status(f"model party: loading the LM {config.large}")
-    lm = load_model(config.large)
+    # frozen weights in the federation's precision (LoRA trained on it stays fp32)
+    lm = load_model(config.large, dtype=torch_dtype(resolve_precision(config.precision)))
     smalls = sorted({config.small_of(f"data-party-{i}") for i in range(len(task.parties))})
     status(f"{len(task.parties)} data parties ({', '.join(str(len(p)) for p in task.parties)} "
            f"records; SM {', '.join(smalls)}); {len(task.public[: config.transfer_limit])} "

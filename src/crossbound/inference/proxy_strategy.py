@@ -111,6 +111,7 @@ class ProxyTuning(Strategy):
     paper = "arXiv:2401.08565 (proxy-tuning); arXiv:2310.12962 (emulated fine-tuning)"
     needs_model_party = "an LM serving KV-cached decoding sessions with logits (lm_step)"
     needs_data_party = "a small model with the LM's tokenizer, private labelled data"
+    prefers_lm_tokenizer = True
     crosses = "data→model: token ids (test prompts, labels or answers); model→data: logits"
     config_class = ProxyTuningConfig
     contract = TOKEN_STEPS

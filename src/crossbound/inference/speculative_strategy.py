@@ -96,6 +96,7 @@ class Speculative(Strategy):
     paper = "arXiv:2211.17192 (speculative decoding)"
     needs_model_party = "an LM serving KV-cached decoding sessions (lm_step)"
     needs_data_party = "a small model (the LM's tokenizer, or another: drafts re-tokenised)"
+    prefers_lm_tokenizer = True  # a same-tokenizer draft needs no re-tokenising
     crosses = ("data→model: token ids (prompts, drafts); model→data: the LM's argmax ids "
                "(greedy) or logits (sampling)")
     config_class = SpeculativeConfig

