@@ -6,9 +6,9 @@ resident memory is that work's own. What each precision means is what crossbound
 it (models/precision.py):
 
 - training step: LoRA r16 on every attention and MLP projection (what crossbound trains on
-  models this size), AdamW, batch 4 x 64 tokens (loss on the last 16 of each row); fp32
-  master weights, the step under bf16 autocast for "bf16"; for smollm2-135m also every
-  weight (full fine-tuning);
+  models this size), AdamW, batch 4 x 64 tokens (loss on the last 16 of each row); for
+  "bf16", fp32 master weights for what is trained, frozen weights held in bf16, the step
+  under bf16 autocast; for smollm2-135m also every weight (full fine-tuning);
 - prefill: a forward pass over batch 4 x 128 tokens, frozen weights in the precision;
 - decode: greedy, batch 1, 32 new tokens with the KV cache (HF ``generate``), frozen weights.
 
@@ -37,7 +37,8 @@ import torch
 name, precision, threads, mode = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 torch.set_num_threads(threads)
 from crossbound.models.loading import load_model
-from crossbound.models.precision import precision_scope, torch_dtype
+from crossbound.models.precision import (hold_frozen_weights_in_scope, precision_scope,
+                                         torch_dtype)
 from crossbound.privacy.dp import add_lora
 from crossbound.training.causal_lm import answer_loss
 
@@ -62,6 +63,7 @@ with precision_scope(precision):
         else:
             model = add_lora(model, rank=16)
         params = [p for p in model.parameters() if p.requires_grad]
+        hold_frozen_weights_in_scope(model)  # as crossbound's training loops do
         optimizer = torch.optim.AdamW(params, lr=1e-5)
         vocab = trainee.model.config.vocab_size
         ids = torch.randint(100, min(vocab, 30000), (4, 64), generator=gen)

@@ -85,3 +85,45 @@ def test_serve_answers_the_openai_client_with_smollm2(tmp_path):
                                      http_client=TestClient(app), max_retries=0)
         with pytest.raises(openai.AuthenticationError):
             unauthorised.models.list()
+
+
+def _qwen_parts_installed() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(p.module) is not None
+               for name in ("qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b")
+               for p in (get_spec(name).split.parts if get_spec(name).split else ()))
+
+
+qwen = pytest.mark.skipif(not _qwen_parts_installed(),
+                          reason="the Qwen part packages are not installed (make models-large)")
+
+
+@qwen
+def test_qwen_pair_shares_a_tokenizer_and_the_0_5b_drafts_the_1_5b_losslessly_in_bf16():
+    from crossbound.inference.generation import GenerationSettings, encode_prompts
+    from crossbound.inference.kv import DecodeState
+    from crossbound.inference.speculative import SpeculativeSettings, speculative_generate
+    from crossbound.models.precision import precision_scope
+
+    with precision_scope("bf16"):
+        lm = load_model("qwen2.5-coder-1.5b", frozen=True)
+        draft = load_model("qwen2.5-coder-0.5b", frozen=True)
+        assert lm.dtype == draft.dtype == torch.bfloat16
+        assert lm.parameters == get_spec("qwen2.5-coder-1.5b").parameters
+        assert draft.parameters == get_spec("qwen2.5-coder-0.5b").parameters
+        tok = lm.tokenizer
+        assert tok.get_vocab() == draft.tokenizer.get_vocab() and len(tok) == 151_936
+        texts = ["Which department treats a broken wrist?", "Write a haiku about rain."]
+        prompts = encode_prompts(tok, texts, chat=True)
+        expected = []
+        for p in prompts:
+            out = lm.model.generate(torch.tensor([p]), max_new_tokens=10, do_sample=False,
+                                    pad_token_id=tok.pad_token_id)
+            expected.append(out[0, len(p):].tolist())
+        got = speculative_generate(DecodeState(lm.model, tok.pad_token_id), draft.model, tok,
+                                   prompts, GenerationSettings(max_new_tokens=10),
+                                   SpeculativeSettings(gamma=3, adaptive=False),
+                                   lm_model=lm.model)
+    assert got.ids == expected
+    assert got.stats.accepted > 0

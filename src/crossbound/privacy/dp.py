@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import torch
 
-from crossbound.models.precision import full_precision
+from crossbound.models.precision import full_precision, hold_frozen_weights_in_scope
 from crossbound.training.causal_lm import (
     LossOn,
     TrainStats,
@@ -202,6 +202,7 @@ def dp_finetune(
     if not params:
         raise ValueError("nothing to train: add LoRA or unfreeze layers first")
     device = params[0].device
+    hold_frozen_weights_in_scope(model)  # bf16 runs: frozen weights in bf16, trained ones fp32
     wrapped = GradSampleModule(model, loss_reduction="mean")
     generator = torch.Generator().manual_seed(seed)
     optimizer = DPOptimizer(torch.optim.AdamW(params, lr=lr), noise_multiplier=sigma,

@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 import torch
 
+from crossbound.models.precision import hold_frozen_weights_in_scope
+
 
 @dataclass(frozen=True)
 class TrainStats:
@@ -120,6 +122,7 @@ def finetune(
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("the model has no trainable parameters")
+    hold_frozen_weights_in_scope(model)  # bf16 runs: frozen weights in bf16, trained ones fp32
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     batches_per_epoch = math.ceil(len(pairs) / batch_size)
     total_steps = max(1, round(epochs * batches_per_epoch))

@@ -33,6 +33,7 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 
+from crossbound.models.precision import hold_frozen_weights_in_scope
 from crossbound.training.causal_lm import (
     TrainStats,
     answer_loss,
@@ -262,6 +263,7 @@ def distill_finetune(
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("the model has no trainable parameters")
+    hold_frozen_weights_in_scope(model)  # bf16 runs: frozen weights in bf16, trained ones fp32
     optimizer = torch.optim.AdamW(params, lr=lr)
     warmup = max(1, steps // 10)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
