@@ -55,7 +55,7 @@ out = {}
 gen = torch.Generator().manual_seed(0)
 with precision_scope(precision):
     if mode in ("lora", "full"):  # fp32 master weights; bf16 autocast from the scope
-        trainee = load_model(name)
+        trainee = load_model(name, frozen=mode == "lora")  # as crossbound's LoRA runs load
         model = trainee.model
         if mode == "full":
             for p in model.parameters():

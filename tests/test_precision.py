@@ -147,6 +147,11 @@ def test_lora_under_bf16_holds_frozen_weights_in_bf16_and_trains_fp32_adapters()
         assert trained == {torch.float32}
         assert frozen == {torch.bfloat16 if precision == "bf16" else torch.float32}
     # (LoRA r8 on a random 2-block model learns slowly: 5.59 -> 5.35 in fp32)
+    # A LoRA run loads its base frozen: bf16 from the start, and peft's adapters still fp32.
+    with precision_scope("bf16"):
+        loaded = add_lora(load_model("tiny-small", frozen=True).model, rank=8)
+    assert {p.dtype for p in loaded.parameters() if p.requires_grad} == {torch.float32}
+    assert {p.dtype for p in loaded.parameters() if not p.requires_grad} == {torch.bfloat16}
     assert runs["fp32"].last_loss < 0.97 * runs["fp32"].first_loss
     assert runs["bf16"].last_loss == pytest.approx(runs["fp32"].last_loss, rel=0.02)
 

@@ -120,7 +120,8 @@ class LocalFinetune(Strategy):
         task = ctx.task
         check_party(task, cfg.party)
         with ctx.step(f"loading small model {ctx.small}"):
-            sm = load_model(ctx.small)
+            # LoRA trains adapters only: the base is frozen, held in the run's precision
+            sm = load_model(ctx.small, frozen=cfg.trainable == "lora")
         test = eval_subset(task, cfg.eval_limit)
         before = evaluate_on(ctx, "SM before", sm.model, sm.tokenizer, test, cfg.batch_size)
         private = task.parties[cfg.party][: cfg.train_limit]

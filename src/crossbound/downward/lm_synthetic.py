@@ -238,7 +238,8 @@ class LMSyntheticData(Strategy):
         assert task.choices is not None
         private = task.parties[cfg.party][: cfg.train_limit]
         with ctx.step(f"loading small model {ctx.small}"):
-            sm = load_model(ctx.small)
+            # LoRA trains adapters only: the base is frozen, held in the run's precision
+            sm = load_model(ctx.small, frozen=cfg.trainable == "lora")
         syn = self._synthesise(ctx, cfg, task, private, sm)
 
         test = eval_subset(task, cfg.eval_limit)

@@ -183,7 +183,8 @@ class LogitKD(Strategy):
                 texts if cfg.transfer != "public" else []))
         ctx.connect_model_party()
         with ctx.step(f"loading small model {ctx.small}"):
-            sm = load_model(ctx.small)
+            # LoRA trains adapters only: the base is frozen, held in the run's precision
+            sm = load_model(ctx.small, frozen=cfg.trainable == "lora")
             teacher_tok = load_tokenizer(ctx.large)
         ctx.boundary.guard_contexts[DATA_PARTY].decode = teacher_tok.decode
         if cfg.mode == "sequence":

@@ -92,7 +92,8 @@ class QueryConfig(StrategyConfig):
 def tuned_sm(ctx: RunContext, cfg: QueryConfig, task: Task) -> Any:
     """The data party's SM, fine-tuned on its private data unless ``sm_epochs`` is 0."""
     with ctx.step(f"loading small model {ctx.small}"):
-        sm = load_model(ctx.small)
+        # LoRA trains adapters only: the base is frozen, held in the run's precision
+        sm = load_model(ctx.small, frozen=cfg.trainable == "lora")
     if cfg.sm_epochs > 0:
         private = task.parties[cfg.party][: cfg.train_limit]
         pairs = [(task.prompt(ex), task.answer(ex)) for ex in private]

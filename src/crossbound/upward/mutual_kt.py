@@ -188,7 +188,8 @@ class MutualKT(Strategy):
             public_texts=[ex.text for ex in task.public])
         ctx.connect_model_party(batch_size=cfg.lm_batch_size)
         with ctx.step(f"loading small model {ctx.small}"):
-            sm = load_model(ctx.small)
+            # LoRA trains adapters only: the base is frozen, held in the run's precision
+            sm = load_model(ctx.small, frozen=cfg.sm_trainable == "lora")
             lm_tok = load_tokenizer(ctx.large)
         ctx.boundary.guard_contexts[DATA_PARTY].decode = lm_tok.decode
         same = same_vocabulary(lm_tok, sm.tokenizer)
@@ -201,7 +202,8 @@ class MutualKT(Strategy):
         lm_start = headline(remote_metrics(ctx, DATA_PARTY, test, "lm",
                                            cfg.prompts_per_request, "LM before (measurement)"),
                             task)
-        control = load_model(ctx.small).model if cfg.compare_local else None
+        control = (load_model(ctx.small, frozen=cfg.sm_trainable == "lora").model
+                   if cfg.compare_local else None)
         torch.manual_seed(cfg.seed)  # LoRA's initial weights: the same run gives the same SM
         model = make_trainable(sm.model, cfg.sm_trainable, cfg.sm_lora_rank)
         if control is not None:
