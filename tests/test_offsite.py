@@ -37,8 +37,12 @@ from tests.servers import running_server
 
 TASK = "clinic-triage:n=80,seed=5"
 KEY = "key-of-data-party-0-0123456789"
-# tiny-large has 4 blocks, tiny-other 3: one adapter block at each end leaves a middle.
+# tiny-large has 4 blocks: one adapter block at each end leaves a middle of 2, of which the
+# emulator may keep 1 (the model party's OffsitePolicy keeps it to half the middle).
 SMALL_SPLIT = {"adapter_bottom": 1, "adapter_top": 1}
+# tiny-other (Gemma-3) has 3 blocks: its one-block middle is never shipped (a bundle that kept
+# it would be the whole LM), so the Gemma-3 checks use a 4-block tiny Gemma-3, built alike.
+GEMMA = "tiny-gemma3-4"
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -50,9 +54,21 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def four_block_gemma():
+    """Register ``GEMMA``: tiny-other's layout with 4 blocks, by name (runs load it so)."""
+    from crossbound.models.tiny import TINY_MODELS
+
+    tokenizer, arch, hidden, _, heads, kv_heads, inter, seed = TINY_MODELS["tiny-other"]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(TINY_MODELS, GEMMA,
+                      (tokenizer, arch, hidden, 4, heads, kv_heads, inter, seed))
+        yield
+
+
 @pytest.fixture(scope="module")
 def models():
-    return {name: load_model(name) for name in ("tiny-large", "tiny-other")}
+    return {name: load_model(name) for name in ("tiny-large", GEMMA)}
 
 
 def _bundle(party: ModelParty, **meta):
@@ -85,7 +101,7 @@ def test_split_plan_keeps_adapters_and_spreads_the_emulator():
         plan_split(4, 1, 1, 3)
 
 
-@pytest.mark.parametrize("name", ["tiny-large", "tiny-other"])
+@pytest.mark.parametrize("name", ["tiny-large", GEMMA])
 def test_bundle_holds_adapter_emulator_embeddings_and_head_once(models, name):
     lm = models[name]
     total = len(decoder_layers(lm.model))
@@ -135,7 +151,7 @@ def test_gemma3_emulator_keeps_each_blocks_attention_type():
 # ------------------------------------------------------------------ exchange and plug-in
 
 
-@pytest.mark.parametrize("name", ["tiny-large", "tiny-other"])
+@pytest.mark.parametrize("name", ["tiny-large", GEMMA])
 def test_untouched_adapter_plugs_in_to_the_original_lm(models, name):
     lm = models[name]
     party = ModelParty(lm)
@@ -367,7 +383,7 @@ def test_end_to_end_in_process_and_over_http(tmp_path):
 
 
 def test_lora_run_exports_a_peft_adapter(tmp_path):
-    result = run_strategy("offsite-tuning", task=TASK, large="tiny-other", small="tiny-small",
+    result = run_strategy("offsite-tuning", task=TASK, large=GEMMA, small="tiny-small",
                           out_dir=tmp_path, config={**CONFIG, "trainable": "lora",
                                                     "lora_rank": "2", "compare_full": "false",
                                                     "distill_steps": "0",

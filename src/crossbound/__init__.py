@@ -27,6 +27,8 @@ _EXPORTS = {
     "Message": "crossbound.boundary",
     "Kind": "crossbound.boundary",
     "Transcript": "crossbound.boundary",
+    "TranscriptKey": "crossbound.boundary",
+    "SignedHead": "crossbound.boundary",
     "verify_transcript": "crossbound.boundary",
     "evaluate_model": "crossbound.evaluate.utility",
 }

@@ -373,15 +373,36 @@ def audit(
         "clinic-triage:seed=0 (the task the run used; its values are printed).")] = None,
     pii_findings: Annotated[int, typer.Option(
         help="How many PII findings to list with --pii.")] = 20,
+    key: Annotated[Path | None, typer.Option(
+        help="The transcript's key file (default: .TRANSCRIPT.key beside it).")] = None,
+    result: Annotated[Path | None, typer.Option(
+        help="The result.json holding the run's signed head (default: the run folder's).")
+    ] = None,
+    against: Annotated[Path | None, typer.Option(
+        help="The other party's record: its copy of the transcript, or the head it "
+        "countersigned (a head file, its .checkpoints.jsonl, or a result.json).")] = None,
+    against_key: Annotated[Path | None, typer.Option(
+        help="The other party's key file: checks its copy's MACs or its countersignature.")
+    ] = None,
 ) -> None:
-    """Verify a transcript's hash chain and summarise what crossed; --pii counts leaked PII."""
+    """Verify a transcript (bytes, hash chain, MACs, the head recorded in result.json and,
+    with --against, the other party's record) and summarise what crossed; --pii counts PII."""
+    from rich.markup import escape
+
     from crossbound.boundary.transcript import verify_transcript
 
     if path.is_dir():
         path = path / "transcript.jsonl"
     if not path.is_file():
-        raise _fail(f"{path}: no such transcript")
-    report = verify_transcript(path)
+        raise _fail(f"{escape(str(path))}: no such transcript")
+    if result is None and path.name == "transcript.jsonl":  # a run's: its result is beside it
+        result = path.parent / "result.json" if (path.parent / "result.json").exists() else None
+    for option, given in (("--key", key), ("--result", result), ("--against", against),
+                          ("--against-key", against_key)):
+        if given is not None and not given.is_file():
+            raise _fail(f"{option} {escape(str(given))}: no such file")
+    report = verify_transcript(path, key=key, expected=result, against=against,
+                               against_key=against_key)
     scan: dict[str, Any] | None = None
     if pii is not None and report.ok:  # a broken chain's content is not evidence of anything
         from crossbound.evaluate.pii_crossed import scan_transcript
@@ -393,13 +414,21 @@ def audit(
             raise _fail(f"--pii {pii}: {exc}") from exc
         scan = scan_transcript(path, task, max_findings=max(0, pii_findings))
     if as_json:
-        data: dict[str, Any] = dict(report.__dict__)
+        data: dict[str, Any] = {"status": report.status, **report.__dict__}
         if pii is not None:
             data["pii"] = scan if scan is not None else {"skipped": "the chain is broken"}
         print(json.dumps(data, indent=2))
     else:
-        status = "[green]intact[/]" if report.ok else f"[red]TAMPERED[/]: {report.error}"
-        out.print(f"{path}: {report.entries} entries verified; {status}")
+        colour = {"intact": "green", "TAMPERED": "red"}.get(report.status, "yellow")
+        status = f"[{colour}]{escape(report.status)}[/]"
+        if report.error:
+            status += f": {escape(report.error)}"
+        out.print(f"{escape(str(path))}: {report.entries} entries verified; {status}",
+                  soft_wrap=True)
+        for checked in report.checked:
+            out.print(f"  checked: {escape(checked)}", soft_wrap=True)
+        for warning in report.warnings:
+            out.print(f"  [yellow]not checked[/]: {escape(warning)}", soft_wrap=True)
         for kind, size in sorted(report.bytes_by_kind.items()):
             out.print(f"  {kind}: {report.count_by_kind[kind]} messages, {size:,} bytes")
         for direction, size in sorted(report.bytes_by_direction.items()):

@@ -13,19 +13,31 @@
   for ``meta.model = "offsite-plugin"``.
 
 The LM's own weights never leave: only the blocks in the bundle do, and what comes back can
-only replace adapter blocks.
+only replace adapter blocks. How many blocks a bundle holds is the model party's decision
+(:class:`OffsitePolicy`), not the requester's: a request may ask for less, never for more.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from crossbound.boundary.contracts import OperationRefused
 from crossbound.boundary.messages import Kind, Message, MessageError
+from crossbound.boundary.operations import (
+    POSITIVE,
+    Integer,
+    Name,
+    Number,
+    Operation,
+    one_of,
+    operation,
+)
 from crossbound.models.derived import decoder_layers
 from crossbound.models.emulator import (
     BUNDLE_DTYPES,
@@ -46,6 +58,96 @@ ADAPTER_ARTIFACT = "offsite-adapter"
 PLUGIN_MODEL = "offsite-plugin"  # meta.model of a request the plug-in model should answer
 MAX_DISTILL_STEPS = 20_000
 MAX_DISTILL_TEXTS = 4096
+# A ceiling a contract can state without knowing the LM: blocks at one adapter end. The
+# model party's OffsitePolicy bounds each end against its LM's depth (a quarter of it).
+MAX_ADAPTER_END = 8
+MAX_EMULATOR_LAYERS = 256  # likewise; the policy keeps the emulator to half the middle
+
+# The requests offsite-tuning's data party makes, every setting they may carry, as access
+# contracts name them (crossbound.boundary.operations).
+OFFSITE_BUNDLE: Operation = operation(
+    "offsite_bundle",
+    adapter_bottom=Integer(1, MAX_ADAPTER_END),
+    adapter_top=Integer(1, MAX_ADAPTER_END),
+    emulator_layers=Integer(0, MAX_EMULATOR_LAYERS, optional=True),
+    dtype=one_of(*BUNDLE_DTYPES),
+    max_relative_change=POSITIVE,  # the model party applies min(this, its own bound)
+    distill_steps=Integer(0, MAX_DISTILL_STEPS),
+    distill_corpus=Name(r"[A-Za-z0-9_.-]{1,64}"),
+    distill_limit=Integer(1, 1 << 20),
+    distill_lr=Number(0.0, 1.0, open_low=True),
+    distill_batch_size=Integer(1, 64),
+    distill_max_length=Integer(8, 4096),
+    distill_lm_weight=Number(0.0),
+    seed=Integer(0, 2**31 - 1),
+)
+OFFSITE_ADAPTER: Operation = operation("offsite_adapter", artifact=one_of(ADAPTER_ARTIFACT))
+
+
+@dataclass(frozen=True)
+class OffsitePolicy:
+    """How much of its LM the model party ships in an emulator bundle, whatever is asked.
+
+    The emulator gap (the emulator with a tuned adapter doing clearly worse than the plug-in
+    LM) is the owner's IP protection (arXiv:2302.04870), so the split is bounded here
+    against the LM's own depth; a request may ask for a smaller adapter or emulator, never a
+    larger one:
+
+    - each adapter end holds at most ``adapter_end_share`` of the blocks (at least one).
+      Adapter blocks cross exactly, so with the default a quarter per end, at most half the LM
+      is adapter and at least half lies behind the emulator;
+    - the emulator keeps at most ``emulator_share`` of the middle blocks, rounded down: the
+      paper's 50 % layer-drop as a ceiling rather than a default, so at least half of the middle
+      never leaves — always at least one block, since a one-block middle is dropped whole.
+      A request that leaves ``emulator_layers`` unset gets the ceiling.
+
+    Together: no bundle ever holds every block (a 4-block LM with one adapter block per end
+    ships 3 of its 4 blocks), and from 4 blocks up at least a quarter of the LM stays with its
+    owner.
+    """
+
+    adapter_end_share: float = 0.25
+    emulator_share: float = 0.5
+
+    def __post_init__(self) -> None:
+        # Shares below these bounds keep at least one block of every LM at the owner.
+        if not 0 < self.adapter_end_share < 0.5:
+            raise ValueError(f"adapter_end_share must be in (0, 0.5), got "
+                             f"{self.adapter_end_share}: two ends of half the LM each would "
+                             "leave nothing to emulate")
+        if not 0 <= self.emulator_share < 1:
+            raise ValueError(f"emulator_share must be in [0, 1), got {self.emulator_share}: "
+                             "an emulator that keeps the whole middle is the LM itself")
+
+    def max_adapter_end(self, total: int) -> int:
+        return max(1, math.floor(total * self.adapter_end_share))
+
+    def max_emulator_layers(self, middle: int) -> int:
+        return math.floor(middle * self.emulator_share)
+
+    def plan(self, total: int, bottom: int, top: int, emulator_layers: int | None) -> OffsiteSplit:
+        """The split to ship; :class:`OperationRefused` where the request asks for more than
+        this policy gives, ``MessageError`` where it cannot be split at all."""
+        end = self.max_adapter_end(total)
+        if bottom > end or top > end:
+            raise OperationRefused(
+                f"the model party ships at most {end} adapter block(s) at each end of its "
+                f"{total}-block LM; asked for {bottom} bottom + {top} top: ask for fewer")
+        middle = total - bottom - top
+        if middle < 1:
+            raise MessageError(f"the LM has {total} blocks: {bottom} bottom + {top} top "
+                               "adapter blocks leave no middle to emulate; use fewer")
+        most = self.max_emulator_layers(middle)
+        if emulator_layers is not None and emulator_layers > most:
+            raise OperationRefused(
+                f"the model party's emulator keeps at most {most} of the {middle} middle "
+                f"blocks (at least half are dropped); asked for {emulator_layers}: ask for "
+                f"0..{most}, or leave emulator_layers unset for {most}")
+        try:
+            return plan_split(total, bottom, top,
+                              most if emulator_layers is None else emulator_layers)
+        except ValueError as exc:
+            raise MessageError(str(exc)) from None
 
 
 @dataclass
@@ -71,14 +173,16 @@ class OffsiteOwner:
     """Builds emulator bundles and accepts tuned adapters, per requesting data party.
 
     ``max_relative_change`` is the model party's own acceptance policy: a request may ask for
-    a tighter bound, never a looser one.
+    a tighter bound, never a looser one. ``policy`` bounds what a bundle holds likewise.
     """
 
-    def __init__(self, lm: LoadedModel, max_relative_change: float = 1.0) -> None:
+    def __init__(self, lm: LoadedModel, max_relative_change: float = 1.0,
+                 policy: OffsitePolicy | None = None) -> None:
         if max_relative_change <= 0:
             raise ValueError("max_relative_change must be > 0")
         self.lm = lm
         self.max_relative_change = max_relative_change
+        self.policy = policy or OffsitePolicy()
         self.sessions: dict[str, _Session] = {}
         # The last bundle built, by request settings: a second party (or a retry) asking for
         # the same emulator does not pay for distillation again.
@@ -101,12 +205,9 @@ class OffsiteOwner:
         kept = (None if meta.get("emulator_layers") is None
                 else _int_meta(meta, "emulator_layers", 0, 0, total))
         steps = _int_meta(meta, "distill_steps", 0, 0, MAX_DISTILL_STEPS)
-        settings = {"adapter_bottom": bottom, "adapter_top": top, "emulator_layers": kept,
-                    "distill_steps": steps}
-        try:
-            split = plan_split(total, bottom, top, kept)
-        except ValueError as exc:
-            raise MessageError(str(exc)) from None
+        split = self.policy.plan(total, bottom, top, kept)  # the model party's decision
+        settings = {"adapter_bottom": bottom, "adapter_top": top,
+                    "emulator_layers": len(split.middle_kept), "distill_steps": steps}
         distill = self._distill_settings(request) if steps else None
         key = hashlib.sha256(json.dumps([settings, distill], sort_keys=True,
                                         default=str).encode()).hexdigest()

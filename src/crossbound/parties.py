@@ -4,6 +4,7 @@ objects, only the messages that crossed the boundary.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -13,7 +14,7 @@ from crossbound.boundary.logit_codec import VALUE_BITS, TopkCodec
 from crossbound.boundary.messages import Kind, Message, MessageError
 from crossbound.evaluate.utility import choice_logprobs, generate_answers
 from crossbound.models.loading import LoadedModel
-from crossbound.offsite_party import PLUGIN_MODEL, OffsiteOwner
+from crossbound.offsite_party import PLUGIN_MODEL, OffsiteOwner, OffsitePolicy
 from crossbound.training.topk_transfer import topk_every_position
 from crossbound.upward_party import UPWARD_MODEL, UpwardOwner
 
@@ -28,13 +29,15 @@ class ModelParty:
 
     name = MODEL_PARTY
 
-    def __init__(self, lm: LoadedModel, batch_size: int = 8) -> None:
+    def __init__(self, lm: LoadedModel, batch_size: int = 8,
+                 offsite_policy: OffsitePolicy | None = None) -> None:
         self.lm = lm
         self.batch_size = batch_size
         self.calls = 0  # LM requests served
         self.tokens = 0  # prompt + generated tokens the LM processed
-        # Offsite-tuning: emulator bundles sent and adapters plugged in, per data party.
-        self.offsite = OffsiteOwner(lm)
+        # Offsite-tuning: emulator bundles sent and adapters plugged in, per data party; how
+        # much of the LM a bundle may hold is this party's policy, not the requester's.
+        self.offsite = OffsiteOwner(lm, policy=offsite_policy)
         # Upward transfer: a LoRA copy of the LM per data party, tuned on what it sends.
         self.upward = UpwardOwner(lm)
         self._sessions: Any = None  # KV-cached decoding sessions (inference.remote), on demand
@@ -44,15 +47,11 @@ class ModelParty:
 
     def handle(self, request: Message) -> Message:
         op = request.meta.get("op")
-        handlers = {"score_choices": self._score_choices, "generate": self._generate,
-                    "topk_logprobs": self._topk_logprobs, "lm_step": self._lm_step,
-                    "offsite_bundle": self._offsite_bundle,
-                    "offsite_adapter": self._offsite_adapter,
-                    "lm_finetune": self._lm_finetune, "lm_distill": self._lm_distill}
-        if op not in handlers:
+        handler = OPERATIONS.get(op) if isinstance(op, str) else None
+        if handler is None:
             raise MessageError(f"unknown operation {op!r}; the model party serves "
-                               f"{', '.join(handlers)}")
-        return handlers[op](request)
+                               f"{', '.join(OPERATIONS)}")
+        return handler(self, request)
 
     def _prompts(self, request: Message) -> list[str]:
         if request.kind != Kind.TEXT:
@@ -162,6 +161,21 @@ class ModelParty:
         self.tokens += tokens
         return Message(kind=kind, sender=self.name, receiver=request.sender, payload=payload,
                        meta={"op": request.meta.get("op"), "lm_tokens": tokens, **(meta or {})})
+
+
+# Every operation the model party serves, by the name a request gives in meta.op. Access
+# contracts name the ones a data party may ask for; tests enumerate this registry, so an
+# operation added here is tried under every contract.
+OPERATIONS: dict[str, Callable[[ModelParty, Message], Message]] = {
+    "score_choices": ModelParty._score_choices,
+    "generate": ModelParty._generate,
+    "topk_logprobs": ModelParty._topk_logprobs,
+    "lm_step": ModelParty._lm_step,
+    "offsite_bundle": ModelParty._offsite_bundle,
+    "offsite_adapter": ModelParty._offsite_adapter,
+    "lm_finetune": ModelParty._lm_finetune,
+    "lm_distill": ModelParty._lm_distill,
+}
 
 
 def _int_meta(request: Message, key: str, default: int, low: int, high: int) -> int:

@@ -157,6 +157,8 @@ def run_strategy(
         "entries": summary["entries"],
         "bytes": summary["bytes"],
         "head": summary["head"],
+        # the head signed with the run's key, countersigned by a remote model party
+        **transcript.final_checkpoint(remote),
     }
     result.write(out)
     return result

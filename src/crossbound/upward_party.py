@@ -27,6 +27,7 @@ from typing import Any
 import torch
 
 from crossbound.boundary.messages import Kind, Message, MessageError
+from crossbound.boundary.operations import FLAG, CheckedBy, Integer, Number, Operation, operation
 from crossbound.models.loading import LoadedModel
 
 UPWARD_MODEL = "upward-tuned"  # meta.model of a request this party's tuned LM should answer
@@ -34,6 +35,18 @@ MAX_RECORDS = 4096
 MAX_RECORD_CHARS = 8000
 MAX_EPOCHS = 20.0
 MAX_STEPS = 5000
+
+# The training settings both requests take, with the ranges _train_settings accepts; as
+# access contracts name them (crossbound.boundary.operations).
+_TRAINING = {
+    "epochs": Number(1e-3, MAX_EPOCHS), "lr": Number(1e-7, 1e-2),
+    "batch_size": Integer(1, 64), "max_length": Integer(16, 2048),
+    "lora_rank": Integer(1, 128), "seed": Integer(0, 2**31 - 1), "reset": FLAG,
+}
+LM_FINETUNE: Operation = operation("lm_finetune", **_TRAINING)
+LM_DISTILL: Operation = operation(
+    "lm_distill", **_TRAINING, steps=Integer(0, MAX_STEPS), temperature=Number(0.05, 20.0),
+    codec=CheckedBy("a top-k codec description, checked by the model party"))
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from crossbound.boundary.channel import Boundary
 from crossbound.boundary.messages import Kind, Message, MessageError
+from crossbound.boundary.signing import SignedHead, TranscriptKey
 from crossbound.boundary.transcript import AuditReport, Transcript, verify_transcript
 
 __all__ = [
@@ -10,6 +11,8 @@ __all__ = [
     "Kind",
     "Message",
     "MessageError",
+    "SignedHead",
     "Transcript",
+    "TranscriptKey",
     "verify_transcript",
 ]

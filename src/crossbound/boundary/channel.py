@@ -72,8 +72,8 @@ class Boundary:
     def cross(self, message: Message) -> Message:
         """Check, serialise, record and deliver one message; return what the receiver gets.
 
-        A message the contract refuses raises ``ContractViolation`` and is neither recorded
-        nor delivered.
+        A message the contract refuses (its kind, limits, guards, or the operation it asks for)
+        raises ``ContractViolation`` and is neither recorded nor delivered.
         """
         return decode(self._admit(message), self.max_message_bytes)
 
@@ -86,8 +86,9 @@ class Boundary:
                 f"limit of {self.max_message_bytes} bytes"
             )
         if self.contract is not None:
+            # Kinds, limits and guards, and the operation a data party's request asks for
             context = self.guard_contexts.get(message.sender)
-            self.contract.check(message, context, wire_bytes=len(wire))
+            self.contract.enforce(message, context, wire_bytes=len(wire))
         if self.transcript is not None:
             self.transcript.append(message.sender, message.receiver, message.kind.value, wire)
         self.messages += 1

@@ -8,6 +8,12 @@ Rules can name **guards**, checks registered by name that look at the content (e
 ``"no-raw-private-text"``, which the privacy toolkit's sanitiser plugs into). A guard gets the
 message and the :class:`GuardContext` of the sending party (its private texts, for example) and
 returns a reason to refuse, or None.
+
+A contract also names the **operations** a data party may ask of the model party
+(:mod:`crossbound.boundary.operations`): a ``text`` message asking for label scores and one
+asking for an emulator bundle are the same kind, so kinds alone cannot keep the model with its
+owner. :meth:`AccessContract.enforce` (what a boundary and the service call) checks both; a
+request outside either is refused with :class:`OperationRefused` / :class:`ContractViolation`.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from typing import Any, Literal
 
 from crossbound.boundary.logit_codec import topk_k
 from crossbound.boundary.messages import Kind, Message, MessageError
+from crossbound.boundary.operations import Operation, generate, score_choices, shown
 
 Role = Literal["model", "data"]
 MODEL_PARTY = "model-party"
@@ -30,6 +37,11 @@ def role_of(party: str) -> Role:
 
 class ContractViolation(PermissionError):
     """A message the strategy's access contract does not allow; nothing was sent."""
+
+
+class OperationRefused(ContractViolation):
+    """A request for an operation, or a setting, that the contract does not allow — or that the
+    model party's own policy will not serve (it raises this after the request crossed)."""
 
 
 @dataclass
@@ -101,13 +113,67 @@ class AccessContract:
     name: str
     rules: tuple[Allow, ...] = ()
     description: str = ""
+    # The operations a data party may request, with their settings. None: this contract does
+    # not govern a model party's operations (a protocol whose messages name no model-party
+    # operation, e.g. the Flower rounds of crossbound.federation, or an ad-hoc test contract).
+    # Every contract a model party serves under by name declares them (a test checks).
+    operations: tuple[Operation, ...] | None = None
+
+    def __post_init__(self) -> None:
+        names = [o.name for o in self.operations or ()]
+        if len(names) != len(set(names)):
+            raise ValueError(f"contract {self.name!r} names an operation twice: {names}; "
+                             "declare each once, with every setting it may carry")
 
     def describe(self) -> list[str]:
         return [rule.describe() for rule in self.rules] or ["nothing may cross"]
 
+    def describe_operations(self) -> list[str]:
+        if self.operations is None:
+            return ["operations not governed by this contract"]
+        return [op.describe() for op in self.operations] or ["no operation may be requested"]
+
+    def operation_names(self) -> frozenset[str] | None:
+        """The operations a data party may request (None: not governed here)."""
+        return None if self.operations is None else frozenset(o.name for o in self.operations)
+
+    def enforce(self, message: Message, context: GuardContext | None = None,
+                wire_bytes: int | None = None) -> None:
+        """Everything a boundary enforces: the message rules (:meth:`check`) and, for a data
+        party's request, the operation rules (:meth:`check_operation`)."""
+        self.check(message, context, wire_bytes)
+        self.check_operation(message)
+
+    def check_operation(self, message: Message) -> None:
+        """Raise :class:`OperationRefused` unless ``message`` — when a data party sends it —
+        names an operation this contract lets it request, with settings in range.
+
+        A request that names no operation is refused too (default-deny): nothing a data party
+        sends to a model party under a governed contract is exempt.
+        """
+        if self.operations is None or role_of(message.sender) != "data":
+            return
+        op = message.meta.get("op")
+        allowed = {o.name: o for o in self.operations}
+        if not isinstance(op, str) or op not in allowed:
+            may = ", ".join(sorted(allowed)) or "none"
+            what = (f"operation {shown(op)}" if op is not None
+                    else "a message that names no operation")
+            raise OperationRefused(
+                f"contract {self.name!r} does not let {message.sender} request {what} "
+                f"(meta.op); operations it allows: {may}")
+        problem = allowed[op].problem(message.meta)
+        if problem is not None:
+            raise OperationRefused(f"contract {self.name!r} refuses {op} from "
+                                   f"{message.sender}: {problem}")
+
     def check(self, message: Message, context: GuardContext | None = None,
               wire_bytes: int | None = None) -> None:
-        """Raise :class:`ContractViolation` unless some rule allows ``message``."""
+        """Raise :class:`ContractViolation` unless some rule allows ``message``.
+
+        The message rules only (kinds, limits, guards): what a pre-flight asks ("would this
+        text cross?"). A boundary calls :meth:`enforce`, which adds the operation rules.
+        """
         sender_role, receiver_role = role_of(message.sender), role_of(message.receiver)
         if sender_role == receiver_role:
             raise ContractViolation(
@@ -233,7 +299,8 @@ register_guard("label-scores-only", label_scores_only)
 
 # ---------------------------------------------------------------- common contracts
 
-NOTHING = AccessContract("nothing-crosses", (), "Nothing may cross the boundary.")
+NOTHING = AccessContract("nothing-crosses", (), "Nothing may cross the boundary.",
+                         operations=())
 
 OPEN_TEXT = AccessContract(
     "raw-text-to-lm",
@@ -243,4 +310,6 @@ OPEN_TEXT = AccessContract(
     ),
     "The data party sends raw text (private records included); the LM answers with text, "
     "label scores or top-k log-probs.",
+    # The LM's answers only: no weights, no training of the model party's models.
+    operations=(*generate(), score_choices()),
 )

@@ -37,6 +37,19 @@ class HttpTransport:
         body: bytes = response.content
         return body
 
+    def countersign(self, head: dict[str, Any]) -> dict[str, Any]:
+        """Have the model party countersign (and keep) this transcript head; return it signed.
+
+        See :meth:`crossbound.boundary.transcript.Transcript.final_checkpoint`.
+        """
+        response = self._client.post(f"{self.base_url}/v1/crossbound/checkpoint", json=head,
+                                     headers={"Authorization": self._headers["Authorization"]})
+        if response.status_code != 200:
+            raise RemoteError(f"model party answered {response.status_code}: "
+                              f"{_error_message(response)}")
+        signed: dict[str, Any] = response.json()
+        return signed
+
     def close(self) -> None:
         self._client.close()
 

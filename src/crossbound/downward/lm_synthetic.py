@@ -44,6 +44,7 @@ from crossbound.boundary.contracts import (
     register_guard,
 )
 from crossbound.boundary.messages import Kind, Message
+from crossbound.boundary.operations import generate, score_choices
 from crossbound.downward import DOWNWARD
 from crossbound.downward.synthetic_text import (
     SENTENCE_END,
@@ -75,11 +76,13 @@ SYNTHETIC_DOWN = AccessContract(
     ),
     "The data party sends generation and re-labelling prompts (sanitised or perturbed seeds, "
     "never raw private text); the model party returns generated text or label scores.",
+    operations=(*generate(), score_choices()),
 )
 RAW_SEEDS = AccessContract(
     "raw-private-seeds-to-lm",
     (allow("data", Kind.TEXT), allow("model", Kind.TEXT, Kind.TENSORS)),
     "Opted in (allow_raw_seeds): raw private seed messages cross to the LM as text.",
+    operations=(*generate(), score_choices()),
 )
 
 # Style nudges that make the prompts of one label differ: the model party decodes greedily,

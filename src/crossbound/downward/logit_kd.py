@@ -31,6 +31,7 @@ from crossbound.baselines.common import (
 from crossbound.boundary.contracts import MODEL_PARTY, AccessContract, GuardContext, allow
 from crossbound.boundary.logit_codec import VALUE_BITS
 from crossbound.boundary.messages import Kind, Message
+from crossbound.boundary.operations import generate, topk_logprobs
 from crossbound.downward import DOWNWARD
 from crossbound.evaluate.leakage import small_model_leakage
 from crossbound.models.loading import load_model, load_tokenizer
@@ -65,6 +66,7 @@ LOGITS_DOWN = AccessContract(
     ),
     "The data party sends public transfer text (token ids, or prompts to continue); the "
     "model party returns top-k log-probs (k ≤ 1024) or generated text.",
+    operations=(topk_logprobs(max_k=1024), *generate()),
 )
 
 

@@ -40,6 +40,7 @@ from crossbound.boundary.contracts import (
     register_guard,
 )
 from crossbound.boundary.messages import Kind, Message
+from crossbound.boundary.operations import LM, generate, score_choices
 from crossbound.downward import DOWNWARD
 from crossbound.downward.offsite_data import (
     Received,
@@ -52,7 +53,13 @@ from crossbound.evaluate.served import remote_metrics
 from crossbound.evaluate.utility import headline
 from crossbound.models.emulator import BUNDLE_DTYPES, adapter_state
 from crossbound.models.loading import load_model, load_tokenizer
-from crossbound.offsite_party import ADAPTER_ARTIFACT, BUNDLE_ARTIFACT, PLUGIN_MODEL
+from crossbound.offsite_party import (
+    ADAPTER_ARTIFACT,
+    BUNDLE_ARTIFACT,
+    OFFSITE_ADAPTER,
+    OFFSITE_BUNDLE,
+    PLUGIN_MODEL,
+)
 from crossbound.result import PeakMemory, Result
 from crossbound.strategy import RunContext, Strategy, StrategyConfig
 from crossbound.tasks.base import Task
@@ -104,6 +111,10 @@ def offsite_contract(max_bundle_bytes: int = 1 << 30,
         f"The model party sends adapter + emulator weights (≤ {max_bundle_bytes} bytes) and "
         "label scores; the data party returns adapter-block weights only "
         f"(≤ {max_adapter_bytes} bytes) and sends public or test text, never training records.",
+        # The bundle's size (adapter ends, emulator layers) is bounded again by the model
+        # party's own OffsitePolicy against its LM's depth: its decision, not the requester's.
+        operations=(OFFSITE_BUNDLE, OFFSITE_ADAPTER, score_choices(LM, PLUGIN_MODEL),
+                    *generate(LM, PLUGIN_MODEL)),
     )
 
 

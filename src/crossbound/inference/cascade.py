@@ -25,6 +25,7 @@ import torch
 from crossbound.baselines.common import QUICK_TRAINING, check_party, eval_subset
 from crossbound.boundary.contracts import OPEN_TEXT, AccessContract, GuardContext, allow
 from crossbound.boundary.messages import Kind
+from crossbound.boundary.operations import score_choices
 from crossbound.evaluate.utility import (
     classification_metrics,
     subgroup_accuracy,
@@ -64,6 +65,7 @@ CASCADE = AccessContract(
     ),
     "The data party sends the protected prompts the router escalates (and a protected "
     "calibration split); the model party returns label scores.",
+    operations=(score_choices(),),
 )
 
 

@@ -32,6 +32,7 @@ import torch
 from crossbound.baselines.common import QUICK_TRAINING, check_party, eval_subset
 from crossbound.boundary.contracts import MODEL_PARTY, AccessContract, GuardContext, allow
 from crossbound.boundary.messages import Kind, Message
+from crossbound.boundary.operations import generate, score_choices
 from crossbound.evaluate.utility import (
     classification_metrics,
     generate_answers,
@@ -66,6 +67,7 @@ PRIVATE_PROMPT = AccessContract(
     ),
     "The data party sends sanitised or perturbed prompts; the model party returns label "
     "scores or a draft answer. The final answer is made locally from the raw prompt.",
+    operations=(*generate(), score_choices()),
 )
 
 

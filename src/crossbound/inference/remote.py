@@ -33,6 +33,7 @@ import torch
 
 from crossbound.boundary.contracts import MODEL_PARTY, AccessContract, allow
 from crossbound.boundary.messages import Kind, Message, MessageError
+from crossbound.boundary.operations import FLAG, Integer, Name, Operation, one_of, operation
 from crossbound.inference.kv import DecodeState, Reply
 
 OP = "lm_step"
@@ -40,8 +41,14 @@ MAX_SESSIONS = 32  # per model party; the least recently used one goes first
 MAX_ROWS = 512
 MAX_BLOCK_TOKENS = 1 << 16  # B·W of one request
 MAX_LOGIT_ROWS = 4096  # B·keep of a logits reply
-SESSION_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+SESSION_PATTERN = r"[A-Za-z0-9_.-]{1,64}"
+SESSION_NAME = re.compile(f"^{SESSION_PATTERN}$")
 DATA_PARTY = "data-party-0"
+
+# One step of a session, every setting it may carry, as access contracts name it.
+LM_STEP: Operation = operation(
+    OP, session=Name(SESSION_PATTERN), new=FLAG, close=FLAG,
+    keep=Integer(1, MAX_BLOCK_TOKENS), reply=one_of("argmax", "logits"))
 
 TOKEN_STEPS = AccessContract(
     "token-steps",
@@ -51,6 +58,7 @@ TOKEN_STEPS = AccessContract(
     ),
     "The data party sends token ids (the context the LM continues: prompts and generated "
     "tokens); the model party returns its next-token argmax ids or logits.",
+    operations=(LM_STEP,),
 )
 
 

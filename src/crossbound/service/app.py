@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from starlette.types import Message as ASGIMessage
 
 from crossbound.boundary.contracts import AccessContract, ContractViolation
 from crossbound.boundary.messages import Message
+from crossbound.boundary.operations import shown
 from crossbound.boundary.transcript import Transcript
 from crossbound.models.loading import LoadedModel
 from crossbound.parties import ModelParty
@@ -145,6 +147,7 @@ class ServiceState:
     token_text: TokenText = field(init=False)  # token names and bytes, cached across requests
     model_lock: threading.Lock = field(default_factory=threading.Lock)
     transcript_lock: threading.Lock = field(default_factory=threading.Lock)
+    refused: Counter[str] = field(default_factory=Counter)  # refusals per sending party
 
     def __post_init__(self) -> None:
         self.party = ModelParty(self.lm)
@@ -156,11 +159,21 @@ class ServiceState:
         return int(value) if isinstance(value, int) else None
 
     def check(self, message: Message, wire_bytes: int | None) -> None:
-        """Refuse (403) what the contract does not allow; nothing is recorded then."""
+        """Refuse (403) what the contract does not allow — a kind, a limit, or the operation a
+        data party's request asks for and its settings; nothing is recorded then."""
         try:
-            self.contract.check(message, None, wire_bytes=wire_bytes)
+            self.contract.enforce(message, None, wire_bytes=wire_bytes)
         except ContractViolation as exc:
-            raise APIError(403, str(exc), code="contract_violation") from None
+            raise self.refusal(message, exc) from None
+
+    def refusal(self, message: Message, exc: ContractViolation) -> APIError:
+        """The 403 for a refused message, counted per sender and logged: a refusal is not a
+        crossing (the transcript records what crossed), but the operator sees who was refused
+        what, e.g. a data party asking for the LM's weights."""
+        self.refused[message.sender] += 1
+        log.warning("refused %s (op %s) from %s: %s", message.kind.value,
+                    shown(message.meta.get("op")), message.sender, exc)
+        return APIError(403, str(exc), code="contract_violation")
 
     def record(self, sender: str, receiver: str, kind: str, wire: bytes) -> None:
         """Append one crossing (its exact wire bytes) to the transcript, if there is one."""

@@ -5,7 +5,9 @@ carry (``Content-Type: application/x-crossbound-message``), so a strategy counts
 bytes whichever transport it runs on. The server decodes the request, insists that its sender
 is the authenticated party (a key is an identity: one party cannot speak for another), checks
 the access contract, records the exact request bytes, lets the :class:`ModelParty` answer,
-checks and records the reply, and returns the reply's bytes.
+checks and records the reply, and returns the reply's bytes. ``POST /v1/crossbound/checkpoint``
+countersigns a data party's transcript head (``crossbound.boundary.signing.SignedHead``) and
+keeps it beside the server's transcript, so neither side can later rewrite its copy unseen.
 
 Artifacts are ``tensors`` messages stored by name (adapters a data party tuned, emulators the
 model party offers). A data party's artifact is its own: only it may read or replace it. The
@@ -16,6 +18,7 @@ party send that artifact.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import re
@@ -28,8 +31,9 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from crossbound.boundary.contracts import MODEL_PARTY, role_of
+from crossbound.boundary.contracts import MODEL_PARTY, ContractViolation, role_of
 from crossbound.boundary.messages import Kind, Message, MessageError, decode, encode
+from crossbound.boundary.signing import SignedHead
 from crossbound.service.app import APIError, Party, ServiceState, get_state, model_turn
 
 log = logging.getLogger("crossbound.service")
@@ -211,6 +215,8 @@ def _answer(state: ServiceState, request: Message) -> bytes:
     """Run the model party on a request that has crossed; return the reply's wire bytes."""
     try:
         reply = state.party.handle(request)
+    except ContractViolation as exc:  # the model party's own policy refused (offsite bundles)
+        raise state.refusal(request, exc) from None
     except (ValueError, TypeError, OverflowError) as exc:  # MessageError is a ValueError
         raise APIError(422, f"the model party cannot serve this request: {exc}",
                        code="unprocessable_message") from None
@@ -244,6 +250,30 @@ async def message_route(party: Party, request: Request) -> Response:
     async with model_turn(state):
         wire = await run_in_threadpool(_answer, state, message)
     return Response(wire, media_type=CONTENT_TYPE)
+
+
+@router.post("/checkpoint")
+async def checkpoint_route(party: Party, request: Request) -> JSONResponse:
+    """Countersign a data party's transcript head and keep it, so that party cannot later
+    present a rewritten copy (``SERVER_TRANSCRIPT.checkpoints.jsonl``; see the threat model
+    in :mod:`crossbound.boundary.transcript`)."""
+    state = get_state(request)
+    if state.transcript is None or not state.transcript.authenticated:
+        raise APIError(409, "this server keeps no authenticated transcript, so it countersigns "
+                       "no heads (start it with --transcript)", code="no_transcript")
+    body = await request.body()
+    try:
+        head = SignedHead.from_dict(json.loads(body))
+    except (ValueError, RecursionError) as exc:
+        raise APIError(400, f"not a signed transcript head: {exc}", code="invalid_head") from None
+
+    def countersign() -> SignedHead:
+        assert state.transcript is not None
+        with state.transcript_lock:
+            return state.transcript.countersign(head, holder=party, party=MODEL_PARTY)
+
+    signed = await run_in_threadpool(countersign)
+    return JSONResponse(signed.to_dict())
 
 
 @router.put("/artifacts/{name}")

@@ -30,6 +30,7 @@ import torch
 from crossbound.baselines.common import check_party, eval_subset
 from crossbound.boundary.contracts import MODEL_PARTY, AccessContract, GuardContext, allow
 from crossbound.boundary.messages import Kind, Message, encode
+from crossbound.boundary.operations import LM, score_choices
 from crossbound.downward.synthetic_text import (
     dedupe,
     distance_to_real,
@@ -47,7 +48,7 @@ from crossbound.strategy import RunContext, Strategy, StrategyConfig
 from crossbound.tasks.base import Example, Task
 from crossbound.upward import UPWARD
 from crossbound.upward.sampling import sample_continuations
-from crossbound.upward_party import UPWARD_MODEL
+from crossbound.upward_party import LM_FINETUNE, UPWARD_MODEL
 
 DATA_PARTY = "data-party-0"
 GUARD = "no-raw-private-text"
@@ -66,6 +67,7 @@ DP_RECORDS_UP = AccessContract(
     "The data party sends synthetic records written by its DP-trained SM (prompt + label) "
     "and, to measure, test prompts; the model party returns training metrics and label "
     "scores.",
+    operations=(LM_FINETUNE, score_choices(LM, UPWARD_MODEL)),
 )
 
 

@@ -32,6 +32,7 @@ from crossbound.baselines.common import (
 from crossbound.boundary.contracts import MODEL_PARTY, AccessContract, GuardContext, allow
 from crossbound.boundary.logit_codec import VALUE_BITS
 from crossbound.boundary.messages import Kind, Message
+from crossbound.boundary.operations import LM, score_choices, topk_logprobs
 from crossbound.evaluate.served import remote_metrics
 from crossbound.evaluate.utility import headline
 from crossbound.models.loading import load_model, load_tokenizer
@@ -50,7 +51,7 @@ from crossbound.training.topk_transfer import (
     transfer_payload,
 )
 from crossbound.upward import UPWARD
-from crossbound.upward_party import UPWARD_MODEL
+from crossbound.upward_party import LM_DISTILL, UPWARD_MODEL
 
 DATA_PARTY = "data-party-0"
 GUARD = "no-raw-private-text"
@@ -70,6 +71,9 @@ MUTUAL_LOGITS = AccessContract(
     "The data party sends public transfer text, and its SM's top-k log-probs on it, and, to "
     "measure, test prompts; the model party returns its LM's top-k log-probs on the public "
     "text, training metrics and label scores.",
+    # Its own tuned copy of the LM answers it too (meta.model); nothing else of the LM's.
+    operations=(topk_logprobs(LM, UPWARD_MODEL, max_k=1024), LM_DISTILL,
+                score_choices(LM, UPWARD_MODEL)),
 )
 
 
