@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -49,8 +50,15 @@ err = Console(stderr=True)
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", soft_wrap=True)  # paths stay on one line
+    # The message is plain text: user input and exception text in it may hold brackets
+    # ("nope[/x]", "[keys]") that rich would otherwise read as markup, drop, or choke on.
+    err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)  # paths on one line
     return typer.Exit(code)
+
+
+def _plain(value: Any) -> str:
+    """``value`` as text to embed in rich markup (or a table cell), brackets kept literal."""
+    return escape(str(value))
 
 
 class _Bar:
@@ -223,7 +231,7 @@ def tasks_show(
     if as_json:
         print(json.dumps(info, indent=2))
         return
-    out.print(f"[bold]{task.name}[/] — {task.description}")
+    out.print(f"[bold]{_plain(task.name)}[/] — {_plain(task.description)}")
     out.print(f"metric: {task.metric}; data parties: {info['parties']}; "
               f"validation {info['validation']}, test {info['test']}, public {info['public']}")
     if "labels" in info:
@@ -339,13 +347,14 @@ def run(
                                   model_party=party)
         except (ValueError, PermissionError, FileExistsError, FileNotFoundError,
                 RuntimeError) as exc:
-            raise _fail(str(exc)) from exc
+            # notes: what the runner left behind (a failed run's transcript) and how to rerun
+            raise _fail("\n".join([str(exc), *getattr(exc, "__notes__", ())])) from exc
     _print_result(result.to_dict(), out_dir)
 
 
 def _print_result(data: dict[str, Any], out_dir: Path) -> None:
     metrics = data["metrics"]
-    table = Table(title=f"{data['strategy']} on {data['task']['name']}")
+    table = Table(title=f"{_plain(data['strategy'])} on {_plain(data['task']['name'])}")
     table.add_column("group")
     table.add_column("metric")
     table.add_column("value")
@@ -355,10 +364,11 @@ def _print_result(data: dict[str, Any], out_dir: Path) -> None:
                 value = json.dumps(value, sort_keys=True)
             elif isinstance(value, float):
                 value = f"{value:.4g}"
-            table.add_row(group, key, str(value))
+            table.add_row(group, _plain(key), _plain(value))
     out.print(table)
     out.print(f"wrote {out_dir / 'result.json'} and {out_dir / data['transcript']['path']} "
-              f"({data['transcript']['entries']} crossings, {data['transcript']['bytes']} bytes)")
+              f"({data['transcript']['entries']} crossings, {data['transcript']['bytes']} bytes)",
+              markup=False)
 
 
 # ---------------------------------------------------------------- audit
@@ -387,20 +397,18 @@ def audit(
 ) -> None:
     """Verify a transcript (bytes, hash chain, MACs, the head recorded in result.json and,
     with --against, the other party's record) and summarise what crossed; --pii counts PII."""
-    from rich.markup import escape
-
     from crossbound.boundary.transcript import verify_transcript
 
     if path.is_dir():
         path = path / "transcript.jsonl"
     if not path.is_file():
-        raise _fail(f"{escape(str(path))}: no such transcript")
+        raise _fail(f"{path}: no such transcript")
     if result is None and path.name == "transcript.jsonl":  # a run's: its result is beside it
         result = path.parent / "result.json" if (path.parent / "result.json").exists() else None
     for option, given in (("--key", key), ("--result", result), ("--against", against),
                           ("--against-key", against_key)):
         if given is not None and not given.is_file():
-            raise _fail(f"{option} {escape(str(given))}: no such file")
+            raise _fail(f"{option} {given}: no such file")
     report = verify_transcript(path, key=key, expected=result, against=against,
                                against_key=against_key)
     scan: dict[str, Any] | None = None
@@ -446,7 +454,7 @@ def audit(
 def _print_pii(scan: dict[str, Any], task: str) -> None:
     found = scan["occurrences"]
     colour = "red" if found else "green"
-    out.print(f"PII of {task} that crossed: [{colour}]{found} occurrences[/] of "
+    out.print(f"PII of {_plain(task)} that crossed: [{colour}]{found} occurrences[/] of "
               f"{scan['distinct_values']} distinct values ({scan['scanned']} of "
               f"{scan['entries']} entries scanned, {scan['unscanned']} unscanned)")
     for label, key in (("by PII kind", "by_pii_kind"), ("by message kind", "by_message_kind"),
@@ -462,14 +470,23 @@ def _print_pii(scan: dict[str, Any], task: str) -> None:
         for column in ("seq", "message", "direction", "PII kind", "value", "example"):
             table.add_column(column)
         for f in scan["findings"]:
-            table.add_row(str(f["seq"]), f"{f['kind']} ({f['where']})", f["direction"],
-                          f["pii_kind"], f["value"], f"{f['example_id']} ({f['split']})")
+            table.add_row(*(_plain(cell) for cell in (
+                f["seq"], f"{f['kind']} ({f['where']})", f["direction"], f["pii_kind"],
+                f["value"], f"{f['example_id']} ({f['split']})")))
         out.print(table)
     for note in scan["notes"]:
         out.print(f"  note: {note}", markup=False)
 
 
 # ---------------------------------------------------------------- sanitize
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}); give a "
+                         "text file") from exc
 
 
 @app.command("sanitize")
@@ -504,7 +521,7 @@ def sanitize(
             records = [*task.train, *task.validation, *task.test, *task.public]
             report = evaluate_pii_detection(records, sanitizer)
         else:
-            text = sys.stdin.read() if file is None or str(file) == "-" else file.read_text()
+            text = sys.stdin.read() if file is None or str(file) == "-" else _read_text(file)
             result = sanitizer.sanitize(text)
     except (ImportError, RuntimeError, ValueError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from exc

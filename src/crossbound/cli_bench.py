@@ -16,6 +16,7 @@ from crossbound.cli import (
     DEFAULT_SMALL,
     _bar_factory,
     _fail,
+    _plain,
     _progress,
     app,
     err,
@@ -61,12 +62,13 @@ def bench(
     def on_cell(outcome: CellOutcome) -> None:
         if outcome.status == "ok":
             how = "reused" if outcome.reused else f"done in {outcome.seconds:.1f} s"
-            err.print(f"[green]✓[/] {outcome.spec.id}: {how}", highlight=False)
+            err.print(f"[green]✓[/] {_plain(outcome.spec.id)}: {how}", highlight=False)
         else:
             error = outcome.error or {}
-            err.print(f"[red]✗[/] {outcome.spec.id}: failed after {outcome.seconds:.1f} s — "
-                      f"{error.get('type')}: {error.get('message')} (see "
-                      f"{outcome.folder / 'error.json'})", highlight=False, markup=True)
+            err.print("[red]✗[/] " + _plain(
+                f"{outcome.spec.id}: failed after {outcome.seconds:.1f} s — "
+                f"{error.get('type')}: {error.get('message')} (see "
+                f"{outcome.folder / 'error.json'})"), highlight=False)
 
     with _progress() as progress:
         try:
@@ -77,11 +79,12 @@ def bench(
     _print_bench(results)
     answer = plan(results, DEFAULT_BUDGETS)
     if answer.best is not None:
-        out.print(f"best within {DEFAULT_BUDGETS.describe()}: [bold]{answer.best['id']}[/] "
-                  f"(crossbound plan --results {out_dir} for other budgets)")
+        out.print(f"best within {DEFAULT_BUDGETS.describe()}: [bold]{_plain(answer.best['id'])}"
+                  f"[/] ({_plain(f'crossbound plan --results {out_dir}')} for other budgets)")
     if report:
-        out.print(f"report: {out_dir / 'report.html'}  (plots: {out_dir / 'plots'})")
-    out.print(f"results: {out_dir / 'results.json'}, {out_dir / 'results.csv'}")
+        out.print(f"report: {out_dir / 'report.html'}  (plots: {out_dir / 'plots'})",
+                  markup=False)
+    out.print(f"results: {out_dir / 'results.json'}, {out_dir / 'results.csv'}", markup=False)
     if results["timings"]["cells_failed"]:
         raise typer.Exit(1)
 
@@ -90,7 +93,8 @@ def _print_bench(results: dict[str, Any]) -> None:
     from crossbound.bench.report import summary_rows
 
     t = results["timings"]
-    table = Table(title=f"bench: {results['args']['task']} ({results['args']['profile']}; "
+    table = Table(title=f"bench: {_plain(results['args']['task'])} "
+                        f"({_plain(results['args']['profile'])}; "
                         f"{t['cells_computed']} computed, {t['cells_reused']} reused, "
                         f"{t['cells_failed']} failed, {t['seconds']:.0f} s)")
     # summary_rows' column → a short header, so the table fits an 80-column log
@@ -101,7 +105,7 @@ def _print_bench(results: dict[str, Any]) -> None:
         table.add_column(header, justify="left" if column in ("cell", "status") else "right",
                          no_wrap=column == "cell")
     for row in summary_rows(results):
-        table.add_row(*(str(row.get(c, ("", None))[0]) for c in columns))
+        table.add_row(*(_plain(row.get(c, ("", None))[0]) for c in columns))
     out.print(table)
 
 
@@ -155,19 +159,20 @@ def plan_command(
     front = {c["cell"] for c in data["pareto_front"]}
     for row in data["feasible"]:
         mark = " ◆" if row["cell"] in front else ""
-        table.add_row(row["cell"] + mark, f"{row['utility']:.3f}", leak(row["data_leakage"]),
-                      human_bytes(row["bytes_crossed"] or 0), f"{row['wall_seconds']:.1f}",
-                      human_bytes(row["bytes_from_model_party"] or 0))
+        seconds = "?" if row["wall_seconds"] is None else f"{row['wall_seconds']:.1f}"
+        table.add_row(_plain(row["cell"]) + mark, f"{row['utility']:.3f}",
+                      leak(row["data_leakage"]), human_bytes(row["bytes_crossed"] or 0),
+                      seconds, human_bytes(row["bytes_from_model_party"] or 0))
     out.print(table)
     if data["best"] is None:
         out.print(f"[red]no cell is within {budgets.describe()}[/]")
     else:
         best = data["best"]
-        out.print(f"best: [bold]{best['cell']}[/] (utility {best['utility']:.3f} from "
-                  f"{best['utility_key']}; data leakage {leak(best['data_leakage'])}, "
-                  f"{best['data_leakage_basis']})")
+        out.print(f"best: [bold]{_plain(best['cell'])}[/] " + _plain(
+            f"(utility {best['utility']:.3f} from {best['utility_key']}; data leakage "
+            f"{leak(best['data_leakage'])}, {best['data_leakage_basis']})"))
     out.print("Pareto front (utility ↑; data leakage, bytes, seconds ↓; ◆ above): "
-              + (", ".join(c["cell"] for c in data["pareto_front"]) or "none"))
+              + (", ".join(c["cell"] for c in data["pareto_front"]) or "none"), markup=False)
     for excluded in answer.excluded:
         out.print(f"  excluded {excluded['cell']}: "
                   + "; ".join(describe_reason(r) for r in excluded["reasons"]), markup=False,

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from crossbound.cli import _fail, app, err, out
+from crossbound.cli import _fail, _plain, app, err, out
 
 
 @app.command("federate")
@@ -65,7 +65,7 @@ def federate(
     from crossbound.federation.run import run_federation
 
     def on_status(line: str) -> None:
-        err.print(line, highlight=False, soft_wrap=True)
+        err.print(line, highlight=False, soft_wrap=True, markup=False)
 
     try:
         result = run_federation(config, out_dir, overwrite=overwrite, verbose=verbose,
@@ -108,10 +108,11 @@ def _print_round(report: Any, rounds: int) -> None:
     if report.dropped_out:
         line += "; dropped out: " + ", ".join(f"{party} ({why})" for party, why
                                               in report.dropped_out.items())
-    err.print(line, highlight=False, soft_wrap=True)
-    for drop in report.dropped:
-        err.print(f"  [yellow]dropped[/] {drop['party']} ({drop['op']}): "
-                  f"{_last_line(drop['reason'])}", highlight=False, soft_wrap=True)
+    err.print(line, highlight=False, soft_wrap=True, markup=False)
+    for drop in report.dropped:  # a reason is exception text: plain, never markup
+        err.print("  [yellow]dropped[/] " + _plain(f"{drop['party']} ({drop['op']}): "
+                                                   f"{_last_line(drop['reason'])}"),
+                  highlight=False, soft_wrap=True)
 
 
 def _last_line(reason: str) -> str:
@@ -137,8 +138,8 @@ def _print_summary(data: dict[str, Any], folder: Path) -> None:
     if dp:  # ε per data party over all rounds
         secure += f" + {dp['mode']} DP, ε = {dp['epsilon']:.2f}"
     mutual = data["strategy"] == "fed-mutual-kt"
-    table = Table(title=f"{data['strategy']} ({federation['aggregation']}{secure}) on "
-                        f"{data['task']['name']}")
+    table = Table(title=_plain(f"{data['strategy']} ({federation['aggregation']}{secure}) on "
+                               f"{data['task']['name']}"))
     table.add_column("round", justify="right")
     table.add_column(("LM " if mutual else "") + utility["metric"], justify="right")
     sms = sorted(utility.get("sm_per_round", {}))
@@ -176,7 +177,7 @@ def _print_summary(data: dict[str, Any], folder: Path) -> None:
     artifact = data["artifacts"].get("global_adapter") or data["artifacts"]["lm_adapter_peft"]
     out.print(f"wrote {folder / 'result.json'}, {len(transcripts['parties'])} transcripts in "
               f"{folder / 'transcripts'} ({transcripts['entries']} crossings, "
-              f"{_size(transcripts['bytes'])}) and {folder / artifact}")
+              f"{_size(transcripts['bytes'])}) and {folder / artifact}", markup=False)
 
 
 def _score(value: float | None) -> str:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from crossbound.cli import DEFAULT_LARGE, _fail, app, err
+from crossbound.cli import DEFAULT_LARGE, _fail, _plain, app, err
 
 
 @app.command("generate")
@@ -85,7 +85,7 @@ def generate(
         return
     for output in result["outputs"]:
         if len(result["outputs"]) > 1:
-            err.print(f"[bold]» {output['prompt']}[/]")
+            err.print(f"[bold]» {_plain(output['prompt'])}[/]")
         sys.stdout.write(output["text"] + "\n")
     stats = result["stats"]
     line = (f"{stats.get('new_tokens')} new tokens, {stats.get('tokens_per_second')} tokens/s, "
@@ -95,4 +95,4 @@ def generate(
     if "boundary" in result:
         line += (f"; {result['boundary']['bytes_per_token']} bytes and "
                  f"{result['boundary']['round_trips_per_token']} round trips per token crossed")
-    err.print(line)
+    err.print(line, markup=False)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import Any
 
 from crossbound.boundary.channel import Boundary, Handler, Transport
 from crossbound.boundary.contracts import MODEL_PARTY
-from crossbound.boundary.transcript import Transcript
+from crossbound.boundary.transcript import Transcript, key_path
 from crossbound.models.precision import precision_scope
 from crossbound.result import PeakMemory, Result
 from crossbound.strategy import NullProgress, ProgressFactory, RunContext, StrategyConfig
@@ -85,80 +86,112 @@ def run_strategy(
         )
     for path in previous:
         path.unlink()
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    with Transcript(transcript_path, keep_payloads=keep_payloads) as transcript, \
-            Transcript(measurement_path, keep_payloads=keep_payloads) as measured:
-        boundary = Boundary(transcript, contract=cls.contract, remote=remote)
-        if model_party is not None:
-            boundary.attach(model_party)
-        # No contract on the measurement channel: it carries what the evaluation needs (raw
-        # test prompts included), and the result says so, apart from the protocol's traffic.
-        measurement = Boundary(measured)
-        measurement.share_parties(boundary)
-        ctx = RunContext(
-            task=the_task, large=large, small=small, out_dir=out, boundary=boundary,
-            progress=progress or (lambda label, total: NullProgress()),
-            measurement=measurement,
-        )
-        with PeakMemory() as memory, precision_scope(cfg.precision) as precision:
-            started = time.perf_counter()
-            result = cls(cfg).run(ctx)
-            wall = time.perf_counter() - started
-        summary = transcript.summary()
-        measured_summary = measured.summary()
-    if measured_summary["entries"]:
-        result.metrics["measurement_traffic"] = {
-            "note": "evaluation requests to the model party outside the protocol (reference "
-                    "utilities); not counted in bytes_crossed, exposure or pii_crossed",
-            "transcript": MEASUREMENT_NAME, "entries": measured_summary["entries"],
-            "bytes": measured_summary["bytes"], "lm_calls": measurement.lm_calls,
-            "lm_tokens": measurement.lm_tokens}
-    else:
-        measurement_path.unlink(missing_ok=True)
-    result.task = {
-        "name": the_task.name,
-        "params": the_task.params,
-        "fingerprint": the_task.fingerprint(),
-        "parties": [len(p) for p in the_task.parties],
-    }
-    efficiency = result.metrics.setdefault("efficiency", {})
-    efficiency.update({
-        "precision": precision,
-        "wall_seconds": round(wall, 3),
-        "peak_memory_mb": round(memory.peak_mb, 1),
-        "bytes_crossed": {
-            "total": summary["bytes"],
-            "by_kind": summary["bytes_by_kind"],
-            "by_direction": summary["bytes_by_direction"],
-        },
-    })
-    efficiency["lm_calls"] = boundary.lm_calls
-    efficiency["lm_tokens"] = boundary.lm_tokens
-    # What the data party learnt of the LM: its query budget, and what the strategy measured
-    # (distillation fidelity, emulator gap) under the same key.
-    exposure = result.metrics.setdefault("exposure", {})
-    exposure.update({"lm_calls": boundary.lm_calls, "lm_tokens": boundary.lm_tokens,
-                     "bytes_from_model_party": sum(
-                         n for pair, n in summary["bytes_by_direction"].items()
-                         if pair.startswith(f"{MODEL_PARTY}->"))})
-    result.metrics.setdefault("utility", {})
-    privacy = result.metrics.setdefault("privacy", {})
-    tokenizer = None
-    if "token_ids" in summary["bytes_by_kind"]:
-        from crossbound.models.loading import load_tokenizer
+    try:
+        with Transcript(transcript_path, keep_payloads=keep_payloads) as transcript, \
+                Transcript(measurement_path, keep_payloads=keep_payloads) as measured:
+            boundary = Boundary(transcript, contract=cls.contract, remote=remote)
+            if model_party is not None:
+                boundary.attach(model_party)
+            # No contract on the measurement channel: it carries what the evaluation needs (raw
+            # test prompts included), and the result says so, apart from the protocol's traffic.
+            measurement = Boundary(measured)
+            measurement.share_parties(boundary)
+            ctx = RunContext(
+                task=the_task, large=large, small=small, out_dir=out, boundary=boundary,
+                progress=progress or (lambda label, total: NullProgress()),
+                measurement=measurement,
+            )
+            with PeakMemory() as memory, precision_scope(cfg.precision) as precision:
+                started = time.perf_counter()
+                result = cls(cfg).run(ctx)
+                wall = time.perf_counter() - started
+            summary = transcript.summary()
+            measured_summary = measured.summary()
+        if measured_summary["entries"]:
+            result.metrics["measurement_traffic"] = {
+                "note": "evaluation requests to the model party outside the protocol (reference "
+                        "utilities); not counted in bytes_crossed, exposure or pii_crossed",
+                "transcript": MEASUREMENT_NAME, "entries": measured_summary["entries"],
+                "bytes": measured_summary["bytes"], "lm_calls": measurement.lm_calls,
+                "lm_tokens": measurement.lm_tokens}
+        else:
+            measurement_path.unlink(missing_ok=True)
+        result.task = {
+            "name": the_task.name,
+            "params": the_task.params,
+            "fingerprint": the_task.fingerprint(),
+            "parties": [len(p) for p in the_task.parties],
+        }
+        efficiency = result.metrics.setdefault("efficiency", {})
+        efficiency.update({
+            "precision": precision,
+            "wall_seconds": round(wall, 3),
+            "peak_memory_mb": round(memory.peak_mb, 1),
+            "bytes_crossed": {
+                "total": summary["bytes"],
+                "by_kind": summary["bytes_by_kind"],
+                "by_direction": summary["bytes_by_direction"],
+            },
+        })
+        efficiency["lm_calls"] = boundary.lm_calls
+        efficiency["lm_tokens"] = boundary.lm_tokens
+        # What the data party learnt of the LM: its query budget, and what the strategy measured
+        # (distillation fidelity, emulator gap) under the same key.
+        exposure = result.metrics.setdefault("exposure", {})
+        exposure.update({"lm_calls": boundary.lm_calls, "lm_tokens": boundary.lm_tokens,
+                         "bytes_from_model_party": sum(
+                             n for pair, n in summary["bytes_by_direction"].items()
+                             if pair.startswith(f"{MODEL_PARTY}->"))})
+        result.metrics.setdefault("utility", {})
+        privacy = result.metrics.setdefault("privacy", {})
+        tokenizer = None
+        if "token_ids" in summary["bytes_by_kind"]:
+            from crossbound.models.loading import load_tokenizer
 
-        tokenizer = load_tokenizer(large)
-    privacy["pii_crossed"] = pii_crossed_summary(transcript_path, the_task, tokenizer)
-    # Which measurements this result carries, so a reader (and the bench) need not guess.
-    privacy["measured"] = [name for name in ("pii_crossed", "membership", "canaries", "dp",
-                                             "inversion") if name in privacy]
-    result.transcript = {
-        "path": TRANSCRIPT_NAME,
-        "entries": summary["entries"],
-        "bytes": summary["bytes"],
-        "head": summary["head"],
-        # the head signed with the run's key, countersigned by a remote model party
-        **transcript.final_checkpoint(remote),
-    }
-    result.write(out)
+            tokenizer = load_tokenizer(large)
+        privacy["pii_crossed"] = pii_crossed_summary(transcript_path, the_task, tokenizer)
+        # Which measurements this result carries, so a reader (and the bench) need not guess.
+        privacy["measured"] = [name for name in ("pii_crossed", "membership", "canaries", "dp",
+                                                 "inversion") if name in privacy]
+        result.transcript = {
+            "path": TRANSCRIPT_NAME,
+            "entries": summary["entries"],
+            "bytes": summary["bytes"],
+            "head": summary["head"],
+            # the head signed with the run's key, countersigned by a remote model party
+            **transcript.final_checkpoint(remote),
+        }
+        result.write(out)
+    except BaseException as exc:
+        _after_failure(exc, out, (transcript_path, measurement_path), created)
+        raise
     return result
+
+
+def _after_failure(exc: BaseException, out: Path, transcripts: tuple[Path, ...],
+                   created: bool) -> None:
+    """Tidy up after a run that raised, so the corrected rerun is not refused.
+
+    A transcript nothing crossed into is no evidence of anything: it goes, with its key file
+    (and ``out`` itself when this run created it and nothing else is left there). A transcript
+    with crossings stays, as the record of what did cross; the error then says where it is and
+    how to rerun over it (a note on the exception: ``--overwrite``).
+    """
+    kept = []
+    for path in transcripts:
+        if not path.exists():
+            continue
+        if path.stat().st_size:
+            kept.append(path.name)
+            continue
+        path.unlink()
+        key_path(path).unlink(missing_ok=True)
+    if created and not kept:
+        with contextlib.suppress(OSError):  # rmdir: only when empty, never anything else there
+            out.rmdir()
+    if kept:
+        exc.add_note(f"the run failed after messages crossed: {', '.join(kept)} in {out} "
+                     "stay(s) as the record of what crossed; to rerun, choose another output "
+                     "folder or pass --overwrite (overwrite=True)")

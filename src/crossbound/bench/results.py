@@ -96,9 +96,73 @@ def load_results(path: str | Path) -> dict[str, Any]:
     if not target.is_file():
         raise FileNotFoundError(f"{target}: no bench results here (run `crossbound bench "
                                 f"--out DIR` first, then pass --results DIR)")
-    data = json.loads(target.read_text())
+    try:
+        data = json.loads(target.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{target}: not UTF-8 text, so not a results.json ({exc.reason})") \
+            from exc
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{target}: not valid JSON ({exc.msg} at line {exc.lineno}, column "
+                         f"{exc.colno})") from exc
+    except RecursionError:
+        raise ValueError(f"{target}: not a results file (JSON nested too deeply)") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{target}: not a crossbound bench results file (a JSON "
+                         f"{type(data).__name__}, not an object)")
     if data.get("schema") != BENCH_SCHEMA or data.get("kind") != "crossbound-bench":
         raise ValueError(f"{target}: not a crossbound bench results file of schema "
                          f"{BENCH_SCHEMA} (kind {data.get('kind')!r}, schema "
                          f"{data.get('schema')!r})")
+    problem = _shape_problem(data)
+    if problem is not None:
+        raise ValueError(f"{target}: malformed bench results: {problem} (rerun `crossbound "
+                         "bench` to write it afresh)")
     return data
+
+
+# What the planner reads of each finished cell's record: section -> fields that must be a
+# number or null (None), and fields that must be present (any value).
+_NUMBERS = {"utility": ("headline",), "privacy": ("data_leakage",),
+            "efficiency": ("bytes_crossed", "wall_seconds"),
+            "exposure": ("bytes_from_model_party",)}
+_PRESENT = {"utility": ("headline_key",), "privacy": ("data_leakage_basis",)}
+
+
+def _shape_problem(data: dict[str, Any]) -> str | None:
+    """The first thing the planner would trip over in ``data``, in words; None if none."""
+    cells = data.get("cells")
+    if not isinstance(cells, list):
+        return f"'cells' must be a list, got {type(cells).__name__}"
+    for i, cell in enumerate(cells):
+        where = f"cells[{i}]"
+        if not isinstance(cell, dict):
+            return f"{where} must be an object, got {type(cell).__name__}"
+        if not isinstance(cell.get("id"), str):
+            return f"{where}.id must be a string, got {cell.get('id')!r}"
+        where = f"cell {cell['id']!r}"
+        if cell.get("status") != "ok":
+            if not isinstance(cell.get("error") or {}, dict):
+                return f"{where}: 'error' must be an object"
+            continue
+        for key in ("strategy", "setting"):
+            if key not in cell:
+                return f"{where} lacks {key!r}"
+        record = cell.get("record")
+        if record is None:
+            continue  # an ok cell without a record is excluded as having no utility
+        if not isinstance(record, dict):
+            return f"{where}: 'record' must be an object, got {type(record).__name__}"
+        for section in ("utility", "privacy", "efficiency", "exposure"):
+            part = record.get(section)
+            if not isinstance(part, dict):
+                return f"{where}: record.{section} must be an object, got {type(part).__name__}"
+            for key in (*_PRESENT.get(section, ()), *_NUMBERS[section]):
+                if key not in part:
+                    return f"{where}: record.{section} lacks {key!r}"
+            for key in _NUMBERS[section]:
+                value = part.get(key)
+                if value is not None and (isinstance(value, bool)
+                                          or not isinstance(value, int | float)):
+                    return (f"{where}: record.{section}.{key} must be a number or null, "
+                            f"got {value!r}")
+    return None

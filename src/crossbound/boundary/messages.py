@@ -21,6 +21,10 @@ import torch
 
 MAGIC = b"CBM1"
 MAX_HEADER_BYTES = 1 << 20
+# How deeply a header or JSON body may nest. Real messages nest a few levels (records hold
+# objects that hold lists); a crafted one nested ~1,000 deep would otherwise exhaust Python's
+# recursion limit in the parser or in whatever walks it next (the transcript, the PII scan).
+MAX_JSON_DEPTH = 32
 
 
 class Kind(StrEnum):
@@ -116,7 +120,7 @@ def decode(data: bytes, max_bytes: int | None = None) -> Message:
     if head_len > MAX_HEADER_BYTES or 8 + head_len > len(data):
         raise MessageError("message header length is out of range")
     try:
-        header = json.loads(data[8 : 8 + head_len])
+        header = _loads(data[8 : 8 + head_len], "header")
         kind = Kind(header["kind"])
         sender, receiver = header["sender"], header["receiver"]
         meta = header.get("meta") or {}
@@ -133,7 +137,9 @@ def decode(data: bytes, max_bytes: int | None = None) -> Message:
 
             payload: Any = load(body)
         else:
-            payload = json.loads(body)
+            payload = _loads(body, "body")
+    except MessageError:
+        raise
     except Exception as exc:  # safetensors raises its own error types
         raise MessageError(f"bad {kind.value} body: {exc}") from exc
     if kind not in TENSOR_KINDS:
@@ -141,20 +147,48 @@ def decode(data: bytes, max_bytes: int | None = None) -> Message:
     return Message(kind=kind, sender=sender, receiver=receiver, payload=payload, meta=meta)
 
 
+def _loads(raw: bytes, what: str) -> Any:
+    """Parse JSON, refusing anything nested deeper than :data:`MAX_JSON_DEPTH`."""
+    try:
+        value = json.loads(raw)
+    except RecursionError:  # nested deeper than the parser's own limit
+        raise MessageError(f"message {what} nests deeper than {MAX_JSON_DEPTH} levels") from None
+    if _depth(value) > MAX_JSON_DEPTH:
+        raise MessageError(f"message {what} nests deeper than {MAX_JSON_DEPTH} levels")
+    return value
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of a parsed JSON value (a scalar is 0), walked without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, depth + 1)
+            if deepest > MAX_JSON_DEPTH:
+                return deepest  # enough to refuse; no need to walk the rest
+            stack.extend((child, depth + 1) for child in item)
+    return deepest
+
+
 def _check_encodable(value: Any) -> None:
     """Refuse strings with lone surrogates (JSON allows ``\\ud800``; no tokenizer does)."""
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise MessageError(f"text is not valid Unicode: {exc.reason}") from exc
-    elif isinstance(value, list):
-        for item in value:
-            _check_encodable(item)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _check_encodable(key)
-            _check_encodable(item)
+    stack = [value]  # iterative: depth is bounded by decode, but this also serves other callers
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise MessageError(f"text is not valid Unicode: {exc.reason}") from exc
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
 
 
 def payload_tokens(message: Message) -> int:

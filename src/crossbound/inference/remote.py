@@ -65,10 +65,13 @@ TOKEN_STEPS = AccessContract(
 class LMSessions:
     """The model party's side: decoding sessions over its LM, keyed by (party, session)."""
 
-    def __init__(self, model: Any, pad_id: int, max_sessions: int = MAX_SESSIONS) -> None:
+    def __init__(self, model: Any, pad_id: int, max_sessions: int = MAX_SESSIONS,
+                 vocab: int | None = None) -> None:
         self.model = model
         self.pad_id = pad_id
         self.max_sessions = max_sessions
+        # Ids at or past the embedding table's size (or negative) would index out of it.
+        self.vocab = vocab if vocab is not None else _vocab_of(model)
         self._states: OrderedDict[tuple[str, str], DecodeState] = OrderedDict()
 
     def __len__(self) -> int:
@@ -85,13 +88,19 @@ class LMSessions:
         if request.meta.get("close"):
             self._states.pop(key, None)
             return Kind.METRICS, {"closed": True}, 0
-        state = self._state(key, bool(request.meta.get("new")))
         payload = request.payload
-        if "drop" in payload:
-            state.rewind(_vector(payload["drop"], "drop"))
-        if "select" in payload:
-            state.select(_vector(payload["select"], "select"))
-        ids, mask = _block(payload)
+        ids, mask = _block(payload)  # checked before any session state changes
+        real = ids[mask.bool()]
+        if real.numel() and (int(real.min()) < 0 or int(real.max()) >= self.vocab):
+            raise MessageError(f"token ids must lie in 0..{self.vocab - 1} (the LM's vocabulary)")
+        state = self._state(key, bool(request.meta.get("new")))
+        try:  # the state's own checks (row counts, rewinds past the start) are the sender's fault
+            if "drop" in payload:
+                state.rewind(_vector(payload["drop"], "drop"))
+            if "select" in payload:
+                state.select(_vector(payload["select"], "select"))
+        except ValueError as exc:
+            raise MessageError(f"{OP}: {exc}") from exc
         if ids.numel() == 0:
             return Kind.METRICS, {"rows": state.batch_size if state.started else 0}, 0
         rows = [row[m.bool()].tolist() for row, m in zip(ids, mask, strict=True)]
@@ -103,7 +112,10 @@ class LMSessions:
             raise MessageError(f"meta.keep must be an integer in 1..{ids.shape[1]}")
         if reply == "logits" and ids.shape[0] * keep > MAX_LOGIT_ROWS:
             raise MessageError(f"a logits reply holds at most {MAX_LOGIT_ROWS} rows × positions")
-        out = state.feed(rows, keep, reply)
+        try:
+            out = state.feed(rows, keep, reply)
+        except ValueError as exc:  # e.g. a block whose row count differs from the session's
+            raise MessageError(f"{OP}: {exc}") from exc
         tokens = int(mask.sum())
         if reply == "argmax":
             return Kind.TOKEN_IDS, {"ids": out.to(torch.int32).cpu()}, tokens
@@ -120,6 +132,14 @@ class LMSessions:
                                "started: send meta.new=true first)")
         self._states.move_to_end(key)
         return self._states[key]
+
+
+def _vocab_of(model: Any) -> int:
+    """Rows of the model's input embedding: the ids it can take are 0..rows-1."""
+    embeddings = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+    if embeddings is not None and hasattr(embeddings, "num_embeddings"):
+        return int(embeddings.num_embeddings)
+    return int(model.config.vocab_size)
 
 
 def _vector(tensor: torch.Tensor, name: str) -> torch.Tensor:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -201,12 +202,88 @@ def parameter_count(tensors: Mapping[str, torch.Tensor]) -> int:
     return sum(t.numel() for t in tensors.values())
 
 
+# Sane maxima for the sizes a received config names (the largest open LMs sit well inside
+# them). A config is the model party's word: it is bounded, and checked against the tensors
+# that actually came, before the data party builds (allocates) anything from it.
+CONFIG_MAXIMA: dict[str, int] = {
+    "num_hidden_layers": 512, "hidden_size": 65_536, "vocab_size": 1 << 21,
+    "num_attention_heads": 1_024, "num_key_value_heads": 1_024, "head_dim": 4_096,
+    "intermediate_size": 1 << 19, "max_position_embeddings": 1 << 22,
+}
+
+
+def check_config_sizes(config: Mapping[str, Any], tensors: Mapping[str, torch.Tensor]) -> None:
+    """Refuse a bundle config whose sizes are out of range, or larger than the ``tensors``
+    received can fill: more blocks than the tensors hold, a hidden/vocabulary/intermediate
+    size no tensor has, or more parameters implied than were sent. Builds nothing."""
+    sizes: dict[str, int] = {}
+    for key, top in CONFIG_MAXIMA.items():
+        value = config.get(key)
+        if value is None and key in ("num_key_value_heads", "head_dim",
+                                     "max_position_embeddings"):
+            continue  # optional: derived from the others
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top:
+            raise ValueError(f"the bundle's config has {key}={value!r}; it must be an integer "
+                             f"in 1..{top:,}")
+        sizes[key] = value
+    if not tensors:
+        raise ValueError("the bundle holds no tensors")
+    dims = {int(d) for t in tensors.values() for d in t.shape}
+    for key in ("hidden_size", "vocab_size", "intermediate_size"):
+        if sizes[key] not in dims:
+            raise ValueError(f"the bundle's config has {key}={sizes[key]:,}, which no tensor "
+                             "of the bundle has as a dimension")
+    # Block indices the tensor names hold ("model.layers.3.mlp..." → 3).
+    blocks = {m.group(1) for name in tensors for m in [re.search(r"\.(\d+)\.", name)] if m}
+    if sizes["num_hidden_layers"] > len(blocks):
+        raise ValueError(f"the bundle's config has num_hidden_layers="
+                         f"{sizes['num_hidden_layers']:,} but its tensors hold "
+                         f"{len(blocks)} blocks")
+    # Every decoder LM holds at least its embedding and two hidden × intermediate matrices
+    # per block (the MLP's up and down projections).
+    implied = sizes["vocab_size"] * sizes["hidden_size"] + sizes["num_hidden_layers"] * 2 * \
+        sizes["hidden_size"] * sizes["intermediate_size"]
+    received = parameter_count(tensors)
+    if implied > received:
+        raise ValueError(f"the bundle's config implies at least {implied:,} parameters; its "
+                         f"tensors hold {received:,}")
+
+
+def _check_shapes_without_building(model_cls: Any, model_config: Any,
+                                   tensors: Mapping[str, torch.Tensor]) -> None:
+    """Compare the model a config describes with the tensors, on the meta device (no memory
+    is allocated), so a config that would build something else is refused before it is."""
+    try:
+        with torch.device("meta"):
+            skeleton = model_cls.from_config(model_config)
+    except Exception as exc:  # an inconsistent config (e.g. heads not dividing hidden)
+        raise ValueError(f"the bundle's config does not describe a buildable model: "
+                         f"{type(exc).__name__}: {exc}") from exc
+    # unique_state, by object identity: meta tensors have no storage to compare.
+    seen: set[int] = set()
+    expected: dict[str, tuple[int, ...]] = {}
+    for name, tensor in skeleton.state_dict(keep_vars=True).items():
+        if id(tensor) not in seen:
+            seen.add(id(tensor))
+            expected[name] = tuple(tensor.shape)
+    missing, extra = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
+    if missing or extra:
+        raise ValueError(f"the bundle does not match its config: missing {missing[:5]}, "
+                         f"unexpected {extra[:5]}")
+    for name, tensor in tensors.items():
+        if tuple(tensor.shape) != expected[name]:
+            raise ValueError(f"bundle tensor {name}: shape {tuple(tensor.shape)}, the config "
+                             f"implies {expected[name]}")
+
+
 def assemble_model(config: Mapping[str, Any], tensors: Mapping[str, torch.Tensor],
                    dtype: torch.dtype = torch.float32) -> Any:
     """Rebuild a causal LM from a config (as JSON) and its :func:`unique_state` tensors — the
     data party's side of receiving an emulator bundle.
 
-    The config may only name an architecture built into ``transformers`` (no remote code); the
+    The config may only name an architecture built into ``transformers`` (no remote code); its
+    sizes are bounded (:data:`CONFIG_MAXIMA`) and checked against the tensors, and the model it
+    describes is compared with them on the meta device, all before anything is built; the
     tensors must be exactly the model's state (names and shapes), floating point and finite.
     """
     from transformers import AutoConfig, AutoModelForCausalLM
@@ -216,9 +293,16 @@ def assemble_model(config: Mapping[str, Any], tensors: Mapping[str, torch.Tensor
     if not isinstance(model_type, str) or model_type not in CONFIG_MAPPING:
         raise ValueError(f"the bundle's config names model_type {model_type!r}, which is not "
                          "an architecture built into transformers")
+    check_config_sizes(config, tensors)
     # auto_map would point at remote code; it is never followed here.
     fields = {k: v for k, v in config.items() if k not in ("model_type", "auto_map")}
-    model = AutoModelForCausalLM.from_config(AutoConfig.for_model(model_type, **fields))
+    try:
+        model_config = AutoConfig.for_model(model_type, **fields)
+    except Exception as exc:
+        raise ValueError(f"the bundle's config is not a valid {model_type} config: "
+                         f"{type(exc).__name__}: {exc}") from exc
+    _check_shapes_without_building(AutoModelForCausalLM, model_config, tensors)
+    model = AutoModelForCausalLM.from_config(model_config)
     model.to(dtype)
     expected = unique_state(model)
     missing, extra = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))

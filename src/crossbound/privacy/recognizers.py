@@ -22,6 +22,7 @@ US address conventions, so they are not tuned to any generator's vocabulary.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -263,17 +264,82 @@ def _tier(entity: Entity) -> int:
     return _TIER_NER if entity.source.endswith("SpacyRecognizer") else _TIER_GENERIC
 
 
+class Spans:
+    """Non-overlapping ``[start, end)`` spans, kept sorted: an overlap test is a binary search.
+
+    What keeps sanitising a document linear-ish: testing each candidate against every span
+    kept so far made a document with thousands of distinct names quadratic.
+    """
+
+    def __init__(self, spans: Iterable[tuple[int, int]] = ()) -> None:
+        self._starts: list[int] = []
+        self._ends: list[int] = []
+        for start, end in sorted(spans):
+            self.add(start, end)
+
+    def overlaps(self, start: int, end: int) -> bool:
+        # The kept span starting last before ``end`` is the only one that can reach past
+        # ``start``: kept spans do not overlap, so their ends rise with their starts.
+        i = bisect_left(self._starts, end) - 1
+        return i >= 0 and self._ends[i] > start
+
+    def add(self, start: int, end: int) -> None:
+        """Keep ``[start, end)``; the caller has checked that it overlaps nothing kept."""
+        i = bisect_left(self._starts, start)
+        self._starts.insert(i, start)
+        self._ends.insert(i, end)
+
+
 def resolve_overlaps(candidates: Iterable[Entity]) -> list[Entity]:
     """Keep non-overlapping entities: higher tier first, then longer, then higher score."""
     ranked = sorted(candidates, key=lambda e: (-_tier(e), -e.length, -e.score, e.start))
     kept: list[Entity] = []
+    spans = Spans()
     for entity in ranked:
-        if all(entity.end <= k.start or entity.start >= k.end for k in kept):
+        if not spans.overlaps(entity.start, entity.end):
             kept.append(entity)
+            spans.add(entity.start, entity.end)
     return sorted(kept, key=lambda e: e.start)
+
+
+_WORD_CHARS = r"[\w'’-]"
+_WORD_RUN = re.compile(f"{_WORD_CHARS}+")
+_WORD_CHAR = re.compile(_WORD_CHARS)
 
 
 def word_occurrences(text: str, word: str) -> Iterator[tuple[int, int]]:
     """Spans where ``word`` occurs as a whole word (not inside "Annabel" or "Ann-Marie")."""
-    for match in re.finditer(rf"(?<![\w'’-]){re.escape(word)}(?![\w'’-])", text):
+    for match in re.finditer(rf"(?<!{_WORD_CHARS}){re.escape(word)}(?!{_WORD_CHARS})", text):
         yield match.span()
+
+
+def words_occurrences(text: str, words: Iterable[str]) -> Iterator[tuple[str, int, int]]:
+    """``(word, start, end)`` for every whole-word occurrence of each of ``words`` in ``text``:
+    :func:`word_occurrences` for all of them in one pass over the text.
+
+    One scan per word made a document with n distinct names cost n passes. Here each word is
+    filed under its first run of word characters ("Maria" for "Maria Okafor"); an occurrence
+    must begin with a run of the text equal to that head (the head is followed by a non-word
+    character in the word, or ends it), so one scan over the text's runs finds them all.
+    """
+    by_head: dict[str, list[str]] = {}
+    odd: list[str] = []  # words not opening with a word character: scanned the plain way
+    for word in dict.fromkeys(words):
+        head = _WORD_RUN.match(word)
+        if head is None:
+            odd.append(word)
+        else:
+            by_head.setdefault(head.group(), []).append(word)
+    last_end: dict[str, int] = {}  # as finditer: occurrences of one word do not overlap
+    for run in _WORD_RUN.finditer(text):
+        for word in by_head.get(run.group(), ()):
+            start = run.start()
+            end = start + len(word)
+            if start < last_end.get(word, 0) or not text.startswith(word, start) or (
+                    end < len(text) and _WORD_CHAR.match(text, end)):
+                continue
+            last_end[word] = end
+            yield word, start, end
+    for word in odd:
+        for start, end in word_occurrences(text, word):
+            yield word, start, end

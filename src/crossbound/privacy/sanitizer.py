@@ -167,6 +167,25 @@ class SanitizedText:
         return data
 
 
+class _TokenIndex:
+    """Items filed under each token of their token set; finds the items whose set is a proper
+    superset of some tokens without looking at every item (which made many names quadratic)."""
+
+    def __init__(self) -> None:
+        self._items: dict[str, list[tuple[Any, frozenset[str]]]] = {}
+
+    def add(self, item: Any, tokens: frozenset[str]) -> None:
+        for token in tokens:
+            self._items.setdefault(token, []).append((item, tokens))
+
+    def supersets(self, tokens: frozenset[str]) -> list[tuple[Any, frozenset[str]]]:
+        """``(item, its tokens)`` for every item whose tokens strictly contain ``tokens``."""
+        if not tokens:
+            return []
+        rarest = min(tokens, key=lambda t: len(self._items.get(t, ())))
+        return [(item, toks) for item, toks in self._items.get(rarest, ()) if tokens < toks]
+
+
 class SanitizerSession:
     """Pseudonyms shared by every document sanitised through it (one conversation, one batch)."""
 
@@ -174,6 +193,7 @@ class SanitizerSession:
         self.sanitizer = sanitizer
         self._keys: dict[tuple[str, str], str] = {}  # (kind, normalised value) → placeholder
         self._people: dict[str, frozenset[str]] = {}  # placeholder → tokens of the full name
+        self._people_by_token = _TokenIndex()  # the same, looked up by a token
         self._mapping: dict[str, str] = {}
         self._counts: dict[str, int] = {}
 
@@ -193,27 +213,32 @@ class SanitizerSession:
             self._mapping[placeholder] = value
         return self._keys[kind, key]
 
-    def _person(self, entity: Entity, fuller: list[Entity]) -> str:
-        """A name's placeholder; a partial name joins the one known person it is part of."""
+    def _person(self, entity: Entity, fuller: _TokenIndex) -> str:
+        """A name's placeholder; a partial name joins the one known person it is part of.
+
+        ``fuller``: the document's PERSON entities (items ``(position, entity)``, fullest
+        names first), by token."""
         tokens = frozenset(R.name_tokens(entity.text))
         key = R.normalise("PERSON", entity.text)
         if ("PERSON", key) in self._keys:
             return self._keys["PERSON", key]
         if tokens:
-            known = {p for p, toks in self._people.items() if tokens < toks}
+            known = {p for p, _ in self._people_by_token.supersets(tokens)}
             if len(known) == 1:
                 placeholder = known.pop()
                 self._keys["PERSON", key] = placeholder
                 return placeholder
-            in_doc = {R.normalise("PERSON", e.text) for e in fuller
-                      if tokens < frozenset(R.name_tokens(e.text))}
+            wholes = sorted(fuller.supersets(tokens), key=lambda item: item[0][0])
+            in_doc = {R.normalise("PERSON", e.text) for (_, e), _ in wholes}
             if len(in_doc) == 1 and not known:
-                whole = next(e for e in fuller if R.normalise("PERSON", e.text) in in_doc)
-                placeholder = self._person(whole, [])
+                whole = wholes[0][0][1]  # the first of them in ``fuller``'s order
+                placeholder = self._person(whole, _TokenIndex())
                 self._keys["PERSON", key] = placeholder
                 return placeholder
         placeholder = self._placeholder("PERSON", key, entity.text)
-        self._people.setdefault(placeholder, tokens)
+        if placeholder not in self._people:
+            self._people[placeholder] = tokens
+            self._people_by_token.add(placeholder, tokens)
         return placeholder
 
     def sanitize(self, text: str) -> SanitizedText:
@@ -223,8 +248,11 @@ class SanitizerSession:
 
     def apply(self, text: str, entities: Sequence[Entity]) -> SanitizedText:
         """Replace the given (non-overlapping, sorted) ``entities`` of ``text``."""
-        people = sorted((e for e in entities if e.kind == "PERSON"),
+        people = _TokenIndex()
+        ranked = sorted((e for e in entities if e.kind == "PERSON"),
                         key=lambda e: -len(R.name_tokens(e.text)))
+        for position, person in enumerate(ranked):
+            people.add((position, person), frozenset(R.name_tokens(person.text)))
         parts: list[str] = []
         replacements: list[Replacement] = []
         pos = 0
@@ -310,18 +338,20 @@ class Sanitizer:
 
     def _combine(self, text: str, found: list[Entity], known_names: Iterable[str]
                  ) -> list[Entity]:
+        # Spans (sorted, non-overlapping) and one pass per text, never one per name: a document
+        # with thousands of distinct names stays linear-ish.
         shielded = [m.span() for m in PLACEHOLDER.finditer(text)]
-        candidates = [e for e in [*R.find_all(text), *found] if e.kind in self.kinds and not any(
-            e.start < end and start < e.end for start, end in shielded)]
+        shield = R.Spans(shielded)
+        candidates = [e for e in [*R.find_all(text), *found]
+                      if e.kind in self.kinds and not shield.overlaps(e.start, e.end)]
         entities = resolve_overlaps(candidates)
         if "PERSON" not in self.kinds:
             return entities
         names = {e.text for e in entities if e.kind == "PERSON"} | set(known_names)
-        words = {w for name in names for w in [name, *R.name_tokens(name)] if len(w) > 1}
-        taken = [*shielded, *((x.start, x.end) for x in entities)]
+        words = sorted({w for name in names for w in [name, *R.name_tokens(name)] if len(w) > 1})
+        taken = R.Spans([*shielded, *((x.start, x.end) for x in entities)])
         echoes = [Entity(s, e, "PERSON", text[s:e], 0.6, "crossbound:same-name")
-                  for word in words for s, e in R.word_occurrences(text, word)
-                  if not any(s < end and start < e for start, end in taken)]
+                  for _, s, e in R.words_occurrences(text, words) if not taken.overlaps(s, e)]
         # Echoes never displace what was found; among themselves the longest wins.
         return sorted([*entities, *resolve_overlaps(echoes)], key=lambda x: x.start)
 

@@ -22,6 +22,11 @@ Values are fake by construction: ``example.*`` e-mail domains (reserved), 555-01
 Determinism: all randomness flows from one ``random.Random(seed)`` (sub-streams are drawn from it
 in a fixed order), never from global state, ``hash()`` or set order, so equal arguments give
 byte-identical data (equal :meth:`Task.fingerprint`) in every process.
+
+Size: ``n`` and ``public`` are each at most ``MAX_N`` (200,000 records, about 30 s and 1 GB
+to generate), ``canary_repeats`` at most ``MAX_CANARY_REPEATS`` and the repeated
+canary records at most ``MAX_N``; larger requests are refused up front rather than growing
+until the machine runs out of memory.
 """
 
 from __future__ import annotations
@@ -42,6 +47,8 @@ TARGETS = ("department", "urgency", "reply")
 PII_KINDS = ("PERSON", "DATE", "PHONE", "EMAIL", "MRN", "ADDRESS")
 CANARY_KIND = "ID"
 MIN_N = 20
+MAX_N = 200_000  # generated records per split group (n, public): see the module notes
+MAX_CANARY_REPEATS = 1_000
 INSTRUCTIONS = V.INSTRUCTIONS
 
 # Label priors: departments uniform, urgent cases rarer as in a real inbox.
@@ -423,11 +430,15 @@ def _example(
     return Example(ex_id, text, _target(draft, target), spans, draft.canary, meta)
 
 
-def _check_int(name: str, value: Any, minimum: int) -> int:
+def _check_int(name: str, value: Any, minimum: int, maximum: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"{name} must be an integer, got {value!r}")
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum:,} (the generator's limit, so a typo cannot "
+                         f"exhaust memory), got {value:,}; generate several tasks with "
+                         "different seeds if you need more records")
     return value
 
 
@@ -478,7 +489,7 @@ def build_clinic_triage(
     ``noise`` is the share of records with a distractor symptom or a mixed urgency cue.
     The returned task has a single party; the registry deals it over parties.
     """
-    n = _check_int("n", n, MIN_N)
+    n = _check_int("n", n, MIN_N, MAX_N)
     seed = _check_int("seed", seed, 0)  # Random(-s) == Random(s), so negatives would alias
     if target not in TARGETS:
         raise ValueError(f"target must be one of {', '.join(TARGETS)}; got {target!r}")
@@ -486,13 +497,18 @@ def build_clinic_triage(
     if not 0.0 < val_frac + test_frac < 0.8:
         total = val_frac + test_frac
         raise ValueError(f"validation + test must be in (0, 0.8), got {total:g}")
-    public = _check_int("public", public, 0)
-    canary_repeats = _check_int("canary_repeats", canary_repeats, 1)
+    public = _check_int("public", public, 0, MAX_N)
+    canary_repeats = _check_int("canary_repeats", canary_repeats, 1, MAX_CANARY_REPEATS)
     n_val, n_test = round(n * val_frac), round(n * test_frac)
     n_train = n - n_val - n_test
     canaries = _check_int("canaries", canaries, 0)
     if canaries > n_train:
         raise ValueError(f"canaries must be <= the training size ({n_train}), got {canaries}")
+    if canaries * (canary_repeats - 1) > MAX_N:
+        repeats = canaries * (canary_repeats - 1)
+        raise ValueError(f"canaries × (canary_repeats - 1) adds {repeats:,} repeated records, "
+                         f"more than the limit of {MAX_N:,}; plant fewer canaries or repeat "
+                         "each fewer times")
     held_frac = _check_fraction("held_out", held_out)
     noise_rate = _check_fraction("noise", noise, top=0.5, closed=True)
 

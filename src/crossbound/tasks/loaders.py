@@ -8,6 +8,12 @@ classification task; anything else is free text scored by ROUGE-L.
 
 Bad rows are reported together, up to the first 10, each with its file line number, so a user
 can fix a file in one pass instead of one error per run.
+
+Limits, so a wrong file fails at once instead of exhausting memory later: a file of at most
+``MAX_FILE_BYTES`` (256 MiB), at most ``MAX_RECORDS`` (1,000,000) records, and at most
+``MAX_RECORD_CHARS`` (100,000) characters per record (a JSONL line, or a CSV record's fields
+together) — far beyond what a small model's context takes. Split a larger file into several
+tasks, or shorten (chunk) its long texts.
 """
 
 from __future__ import annotations
@@ -28,6 +34,9 @@ SPLITS = ("train", "validation", "test", "public")
 MIN_ROWS = 10
 MAX_REPORTED = 10
 MAX_INFERRED_LABELS = 20
+MAX_FILE_BYTES = 256 << 20
+MAX_RECORDS = 1_000_000
+MAX_RECORD_CHARS = 100_000
 
 
 @dataclass(frozen=True)
@@ -59,10 +68,18 @@ class _Problems:
         )
 
 
+def _too_long(chars: int) -> str:
+    return (f"record of {chars:,} characters exceeds the limit of {MAX_RECORD_CHARS:,}; "
+            "shorten or chunk long texts into several records")
+
+
 def _jsonl_rows(path: Path, text: str, problems: _Problems) -> Iterator[_Row]:
     for line_no, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue  # blank lines (e.g. a trailing newline) are not records
+        if len(line) > MAX_RECORD_CHARS:
+            problems.add(line_no, _too_long(len(line)))
+            continue
         try:
             record = json.loads(line)
         except json.JSONDecodeError as err:
@@ -78,9 +95,20 @@ def _csv_rows(path: Path, text: str, problems: _Problems) -> Iterator[_Row]:
     reader = csv.reader(text.splitlines(keepends=True))
     header: list[str] | None = None
     previous_end = 0
-    for record in reader:
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as err:  # e.g. a field over csv's own size limit (131,072 characters)
+            raise ValueError(f"{path}: line {previous_end + 1}: unreadable CSV record ({err}); "
+                             f"records may hold at most {MAX_RECORD_CHARS:,} characters") from err
         start, previous_end = previous_end + 1, reader.line_num  # quoted fields span lines
         if not any(cell.strip() for cell in record):
+            continue
+        chars = sum(len(cell) for cell in record)
+        if chars > MAX_RECORD_CHARS:
+            problems.add(start, _too_long(chars))
             continue
         if header is None:
             header = [cell.strip() for cell in record]
@@ -98,6 +126,10 @@ def _read_rows(path: Path, problems: _Problems) -> list[_Row]:
     suffix = path.suffix.lower()
     if suffix not in {".jsonl", ".csv"}:
         raise ValueError(f"{path}: task files must be .jsonl or .csv, not {suffix or 'no suffix'}")
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise ValueError(f"{path}: {size:,} bytes exceeds the task file limit of "
+                         f"{MAX_FILE_BYTES:,} bytes; split it into several files (tasks)")
     try:
         text = path.read_text(encoding="utf-8-sig")  # -sig: tolerate a BOM from spreadsheets
     except UnicodeDecodeError as err:
@@ -105,7 +137,13 @@ def _read_rows(path: Path, problems: _Problems) -> list[_Row]:
     if not text.strip():
         raise ValueError(f"{path}: the file is empty (expected one record per line)")
     reader = _jsonl_rows if suffix == ".jsonl" else _csv_rows
-    return list(reader(path, text, problems))
+    rows: list[_Row] = []
+    for row in reader(path, text, problems):
+        if len(rows) == MAX_RECORDS:
+            raise ValueError(f"{path}: more than {MAX_RECORDS:,} records (line {row.line}); "
+                             "split it into several files (tasks)")
+        rows.append(row)
+    return rows
 
 
 def _string_field(row: _Row, field: str, problems: _Problems, required: bool) -> str | None:
