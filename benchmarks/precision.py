@@ -55,7 +55,9 @@ out = {}
 gen = torch.Generator().manual_seed(0)
 with precision_scope(precision):
     if mode in ("lora", "full"):  # fp32 master weights; bf16 autocast from the scope
-        trainee = load_model(name, frozen=mode == "lora")  # as crossbound's LoRA runs load
+        # fp32 load, then the frozen weights converted (crossbound's LoRA runs now load the base
+        # frozen, in bf16 from the start, and peak lower: see the README)
+        trainee = load_model(name)
         model = trainee.model
         if mode == "full":
             for p in model.parameters():

@@ -259,22 +259,18 @@ def test_seed_reproducibility_and_stop(server: Server) -> None:
     assert cut.text == first.text[: first.text.find(stop)] and cut.finish_reason == "stop"
 
 
-def test_concurrent_requests_are_served_one_at_a_time(
-        server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
-    import crossbound.service.openai_api as api
-
+def test_concurrent_requests_are_served_one_at_a_time(server: Server, lm: LoadedModel) -> None:
+    # Requests interleave at the model (service.turns), but forward passes never overlap.
     active, most = [0], [0]
-    original = api.generate_text
 
-    def counted(*args: Any, **kwargs: Any) -> Iterator[Any]:
+    def enter(*_: Any) -> None:
         active[0] += 1
         most[0] = max(most[0], active[0])
-        try:
-            yield from original(*args, **kwargs)
-        finally:
-            active[0] -= 1
 
-    monkeypatch.setattr(api, "generate_text", counted)
+    def leave(*_: Any) -> None:
+        active[0] -= 1
+
+    hooks = [lm.model.register_forward_pre_hook(enter), lm.model.register_forward_hook(leave)]
     client = server.client(KEY1)
 
     def run(i: int) -> str:
@@ -285,9 +281,13 @@ def test_concurrent_requests_are_served_one_at_a_time(
         return client.completions.create(model="tiny-large", prompt=f"request {i % 2}",
                                          max_tokens=8, temperature=0).choices[0].text
 
-    with ThreadPoolExecutor(6) as pool:
-        texts = list(pool.map(run, range(6)))
-    assert most[0] == 1  # never two generations at once
+    try:
+        with ThreadPoolExecutor(6) as pool:
+            texts = list(pool.map(run, range(6)))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert most[0] == 1  # never two forward passes at once
     assert len({texts[0], texts[2], texts[4]}) == 1 and len({texts[1], texts[3], texts[5]}) == 1
 
 
@@ -488,10 +488,16 @@ def test_artifacts(server: Server) -> None:
     assert call("PUT", "adapter", KEY0, mine).status_code == 200  # the owner may replace it
     got = call("GET", "adapter", KEY0)
     assert got.status_code == 200 and got.content == mine
-    assert call("GET", "adapter", KEY1).status_code == 403
-    theirs = encode(Message(Kind.TENSORS, P1, MODEL_PARTY, weights, meta={"artifact": "adapter"}))
-    assert call("PUT", "adapter", KEY1, theirs).status_code == 403
-    assert call("GET", "missing", KEY1).status_code == 404
+    # another party's name is invisible: the same 404 as a name nobody holds
+    not_yours, absent = call("GET", "adapter", KEY1), call("GET", "missing", KEY1)
+    assert not_yours.status_code == absent.status_code == 404
+    assert error_of(not_yours)["code"] == error_of(absent)["code"] == "not_found"
+    # ... and names are scoped per party: party 1 stores its own "adapter" beside party 0's
+    theirs = encode(Message(Kind.TENSORS, P1, MODEL_PARTY, {"w": torch.ones(2)},
+                            meta={"artifact": "adapter"}))
+    assert call("PUT", "adapter", KEY1, theirs).status_code == 201
+    assert call("GET", "adapter", KEY1).content == theirs
+    assert call("GET", "adapter", KEY0).content == mine
     assert httpx.get(f"{server.url}{path}").status_code == 401
     misnamed = encode(Message(Kind.TENSORS, P0, MODEL_PARTY, weights, meta={"artifact": "x"}))
     assert call("PUT", "adapter", KEY0, misnamed).status_code == 400

@@ -20,6 +20,7 @@ from crossbound.upward_party import UPWARD_MODEL, UpwardOwner
 
 MAX_PROMPTS_PER_REQUEST = 4096
 MAX_NEW_TOKENS = 512
+DEFAULT_NEW_TOKENS = 48  # of a generate request that names no max_new_tokens
 MAX_TOPK = 1024
 MAX_SCORED_TOKENS = 1 << 16  # B·T of one topk_logprobs request
 
@@ -40,7 +41,9 @@ class ModelParty:
         self.offsite = OffsiteOwner(lm, policy=offsite_policy)
         # Upward transfer: a LoRA copy of the LM per data party, tuned on what it sends.
         self.upward = UpwardOwner(lm)
-        self._sessions: Any = None  # KV-cached decoding sessions (inference.remote), on demand
+        # KV-cached decoding sessions (inference.remote), per data party, made on demand: each
+        # party has its own cap, so one party opening sessions never evicts another's.
+        self._sessions: dict[str, Any] = {}
 
     def _count_tokens(self, texts: list[str]) -> int:
         return sum(len(ids) for ids in self.lm.tokenizer(texts)["input_ids"])
@@ -77,7 +80,7 @@ class ModelParty:
 
     def _generate(self, request: Message) -> Message:
         prompts = self._prompts(request)
-        max_new = _int_meta(request, "max_new_tokens", 48, 1, MAX_NEW_TOKENS)
+        max_new = _int_meta(request, "max_new_tokens", DEFAULT_NEW_TOKENS, 1, MAX_NEW_TOKENS)
         answers = generate_answers(self._model_for(request), self.lm.tokenizer, prompts,
                                    max_new, self.batch_size)
         tokens = self._count_tokens(prompts) + self._count_tokens(answers)
@@ -114,13 +117,15 @@ class ModelParty:
 
     def _lm_step(self, request: Message) -> Message:
         """One step of a KV-cached decoding session (speculative decoding, proxy-tuning)."""
-        if self._sessions is None:
+        sessions = self._sessions.get(request.sender)
+        if sessions is None:
             # Imported here: the inference family imports this module for its strategies.
             from crossbound.inference.remote import LMSessions
 
             pad = self.lm.tokenizer.pad_token_id
-            self._sessions = LMSessions(self.lm.model, pad if pad is not None else 0)
-        kind, payload, tokens = self._sessions.handle(request)
+            sessions = LMSessions(self.lm.model, pad if pad is not None else 0)
+            self._sessions[request.sender] = sessions
+        kind, payload, tokens = sessions.handle(request)
         return self._reply(request, kind, payload, tokens)
 
     def _model_for(self, request: Message) -> Any:

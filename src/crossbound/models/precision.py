@@ -133,10 +133,10 @@ def hold_frozen_weights_in_scope(model: torch.nn.Module) -> int:
     """Under bf16, convert the parameters that will not be trained to bf16, in place.
 
     Only trained parameters need fp32 master copies. A frozen fp32 weight is cast to bf16 by
-    autocast at every use: with LoRA on Qwen2.5-Coder-1.5B that cast alone made a training
-    step 1.7x slower and 2.4x larger in memory than holding the frozen weights in bf16
-    (measured: 7.5 s / 13.4 GB against 4.5 s / 5.5 GB; fp32: 10.9 s / 11.2 GB). Returns how
-    many parameters were converted (0 in fp32).
+    autocast at every use, which costs a copy of the weight per forward pass: with LoRA on
+    Qwen2.5-Coder-1.5B the bf16 step was 1.67x fp32 that way and 2.09x with the frozen weights
+    held in bf16 (``benchmarks/precision.py``, before and after). Returns how many parameters
+    were converted (0 in fp32).
     """
     if active_precision() != "bf16":
         return 0

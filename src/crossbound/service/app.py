@@ -13,6 +13,7 @@ Every failure a client can cause answers with a 4xx and an OpenAI-style body
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections import Counter
@@ -29,6 +30,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.types import Message as ASGIMessage
 
@@ -40,6 +42,7 @@ from crossbound.models.loading import LoadedModel
 from crossbound.parties import ModelParty
 from crossbound.service.generation import TokenText
 from crossbound.service.keys import KeyStore
+from crossbound.service.turns import FairTurns, Ticket, install_preemption, wait_turn
 
 if TYPE_CHECKING:
     from crossbound.service.collab import ArtifactStore
@@ -48,23 +51,38 @@ log = logging.getLogger("crossbound.service")
 
 MiB = 1 << 20
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class Limits:
-    """What one request may ask of the server; larger requests get a 4xx, not a slow answer."""
+    """What one request may ask of the server; larger requests get a 4xx, not a slow answer.
+
+    The same caps hold on the OpenAI routes and on ``/v1/crossbound/message``'s plain LM
+    operations (``generate``, ``score_choices``, ``topk_logprobs``, ``lm_step``), so no route
+    lets a party ask for more model work in one request than another.
+    """
 
     max_body_bytes: int = 8 * MiB  # request bodies, checked before the app reads them (413)
     max_tokens: int = 512  # tokens one completion may generate (400 above)
     max_prompt_tokens: int = 4096  # tokens of one prompt (400 above)
-    max_prompts: int = 16  # prompts in one /v1/completions request
-    max_artifact_bytes: int = 1 << 30  # all stored artifacts together (413 above)
+    max_prompts: int = 16  # prompts in one request (400 above)
+    max_request_tokens: int = 1 << 15  # prompt + generated (or scored) tokens of one request
+    max_artifact_bytes: int = 1 << 30  # all stored artifacts of one party together (413 above)
+    body_timeout_s: float = 30.0  # reading one request body may take this long (408 after)
+    # How long a turn at the model lasts while another party waits (service.turns): 0 hands
+    # the model over before every forward pass; None never preempts a request.
+    turn_quantum_s: float | None = 0.0
 
     def __post_init__(self) -> None:
         for name in ("max_body_bytes", "max_tokens", "max_prompt_tokens", "max_prompts",
-                     "max_artifact_bytes"):
+                     "max_request_tokens", "max_artifact_bytes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"limit {name} must be a positive integer")
+        if not self.body_timeout_s > 0:
+            raise ValueError("limit body_timeout_s must be a positive number of seconds")
+        if self.turn_quantum_s is not None and not self.turn_quantum_s >= 0:
+            raise ValueError("limit turn_quantum_s must be ≥ 0 seconds (or None)")
 
 
 class APIError(Exception):
@@ -72,8 +90,8 @@ class APIError(Exception):
 
     TYPES: ClassVar[dict[int, str]] = {
         400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
-        404: "not_found_error", 413: "invalid_request_error", 415: "invalid_request_error",
-        422: "invalid_request_error"}
+        404: "not_found_error", 405: "invalid_request_error", 408: "invalid_request_error",
+        413: "invalid_request_error", 415: "invalid_request_error", 422: "invalid_request_error"}
 
     def __init__(self, status: int, message: str, *, param: str | None = None,
                  code: str | None = None, type_: str | None = None) -> None:
@@ -130,11 +148,13 @@ def parse_body(model: type[M], body: bytes) -> M:
 
 @dataclass
 class ServiceState:
-    """What the routes share: the model party, its contract and transcript, and two locks.
+    """What the routes share: the model party, its contract and transcript, the turns.
 
-    ``model_lock`` serialises model use (one generation at a time; the service runs one
-    worker, and a CPU model gains nothing from interleaving). ``transcript_lock`` keeps the
-    hash chain in order when requests record from different threads.
+    ``turns`` hands the model to one request at a time, round-robin between parties and
+    preemptible between forward passes (:mod:`crossbound.service.turns`); the service runs
+    one worker, and a CPU model gains nothing from running two forward passes at once.
+    ``transcript_lock`` keeps the hash chain in order when requests record from different
+    threads.
     """
 
     lm: LoadedModel
@@ -145,13 +165,15 @@ class ServiceState:
     artifacts: ArtifactStore
     party: ModelParty = field(init=False)
     token_text: TokenText = field(init=False)  # token names and bytes, cached across requests
-    model_lock: threading.Lock = field(default_factory=threading.Lock)
+    turns: FairTurns = field(init=False)
     transcript_lock: threading.Lock = field(default_factory=threading.Lock)
     refused: Counter[str] = field(default_factory=Counter)  # refusals per sending party
 
     def __post_init__(self) -> None:
         self.party = ModelParty(self.lm)
         self.token_text = TokenText(self.lm.tokenizer)
+        self.turns = FairTurns(self.limits.turn_quantum_s)
+        install_preemption(self.lm.model)
 
     @property
     def context_window(self) -> int | None:
@@ -186,38 +208,57 @@ class ServiceState:
 
 
 @asynccontextmanager
-async def model_turn(state: ServiceState) -> AsyncIterator[None]:
-    """Wait for the model without occupying a worker thread, then hold it.
-
-    Waiting on the lock inside a worker thread could fill the thread pool with waiters while
-    the holder needs a thread for its next streaming step; so the event loop polls instead.
-    """
-    while not state.model_lock.acquire(blocking=False):
-        await anyio.sleep(0.005)
+async def model_turn(state: ServiceState, party: str) -> AsyncIterator[Ticket]:
+    """Wait for ``party``'s turn at the model without occupying a worker thread, then hold
+    it; the turn passes on however the block ends (a client leaving included)."""
+    ticket = state.turns.ticket(party)
     try:
-        yield
+        await wait_turn(ticket)
+        yield ticket
     finally:
-        state.model_lock.release()
+        state.turns.release(ticket)
 
 
-def stream_holding_model(state: ServiceState,
-                         events: Generator[str, None, None]) -> StreamingResponse:
-    """Stream server-sent ``events``, computed step by step in worker threads, holding the model.
+async def run_turn(state: ServiceState, party: str, preemptible: bool,
+                   fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` in a worker thread during one of ``party``'s turns at the model.
+
+    ``preemptible``: ``fn`` only reads the LM, so its forward passes may hand the model to
+    another party's request in between (see :mod:`crossbound.service.turns`).
+    """
+    async with model_turn(state, party) as ticket:
+        return await run_in_threadpool(state.turns.call, ticket, preemptible, fn, *args)
+
+
+def stream_with_turns(state: ServiceState, party: str,
+                      events: Generator[str, None, None]) -> StreamingResponse:
+    """Stream server-sent ``events``, each computed in a worker thread during a turn at the
+    model; between events (while the client reads) the model is free for others.
 
     ``events`` is closed however the response ends (a client leaving early included), so its
-    own cleanup (recording the answer) always runs and the model is always released.
+    own cleanup (recording the answer) always runs.
     """
 
     async def body() -> AsyncIterator[str]:
-        async with model_turn(state):
-            try:
-                while (chunk := await run_in_threadpool(next, events, None)) is not None:
-                    yield chunk
-            finally:
-                events.close()  # before the model is released, so records stay in order
+        try:
+            while (chunk := await run_turn(state, party, True, next, events, None)) is not None:
+                yield chunk
+        finally:
+            events.close()
 
     return StreamingResponse(body(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache"})
+
+
+def check_request_tokens(state: ServiceState, prompt_tokens: int, new_tokens: int) -> None:
+    """400 when one request would have the model read and write more tokens than the
+    server's ``max_request_tokens`` (the same cap on every route)."""
+    total, limit = prompt_tokens + new_tokens, state.limits.max_request_tokens
+    if total > limit:
+        raise APIError(400, f"the request asks the model for {total} tokens ({prompt_tokens} "
+                       f"to read, {new_tokens} to generate or score); this server takes at "
+                       f"most {limit} per request: split it into smaller requests",
+                       code="request_too_many_tokens")
 
 
 def get_state(request: Request) -> ServiceState:
@@ -247,20 +288,27 @@ Party = Annotated[str, Depends(authenticate)]
 
 
 class BodyLimit:
-    """Refuse request bodies over ``max_bytes`` (413) before any route reads them.
+    """Refuse request bodies over ``max_bytes`` (413) or slower than ``timeout_s`` (408)
+    before any route reads them.
 
     A declared Content-Length over the limit is refused without reading; otherwise the body
     is read here, counting the bytes that actually arrive (chunked uploads declare nothing),
-    and handed to the app in one piece.
+    and handed to the app in one piece. Reading the whole body may take ``timeout_s``: a client
+    that trickles bytes (or sends none) cannot hold a connection and a buffer open for ever.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout_s: float = 30.0) -> None:
+        self.app, self.max_bytes, self.timeout_s = app, max_bytes, timeout_s
 
     def _too_large(self) -> JSONResponse:
         return error_response(413, f"the request body exceeds the server's limit of "
                               f"{self.max_bytes} bytes", "invalid_request_error",
                               code="request_too_large")
+
+    def _too_slow(self) -> JSONResponse:
+        return error_response(408, f"the request body did not arrive within "
+                              f"{self.timeout_s:g} seconds", "invalid_request_error",
+                              code="request_timeout", headers={"Connection": "close"})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -282,17 +330,21 @@ class BodyLimit:
                 return
         chunks: list[bytes] = []
         size, more = 0, True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return  # the client left; nothing to answer
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_bytes:
-                await self._too_large()(scope, receive, send)
-                return
-            chunks.append(chunk)
-            more = bool(message.get("more_body", False))
+        with anyio.move_on_after(self.timeout_s) as deadline:
+            while more:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return  # the client left; nothing to answer
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > self.max_bytes:
+                    await self._too_large()(scope, receive, send)
+                    return
+                chunks.append(chunk)
+                more = bool(message.get("more_body", False))
+        if deadline.cancelled_caught:
+            await self._too_slow()(scope, receive, send)
+            return
         body, replayed = b"".join(chunks), False
 
         async def replay() -> ASGIMessage:
@@ -305,6 +357,30 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
 
+def require_json(request: Request) -> None:
+    """415 unless the body is declared JSON (``application/json`` or ``application/*+json``)."""
+    given = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    kind, _, sub = given.partition("/")
+    if not (kind == "application" and (sub == "json" or sub.endswith("+json"))):
+        raise APIError(415, f"send the request body as JSON with Content-Type: "
+                       f"application/json (got {given or 'none'!r})",
+                       code="unsupported_media_type")
+
+
+HTTP_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """The methods some route serves at this request's path (for 405's Allow header): each
+    method is tried against the routes, as the router itself would match it."""
+    allowed = []
+    for method in HTTP_METHODS:
+        scope = dict(request.scope, method=method)
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     async def api_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, APIError)
@@ -314,11 +390,15 @@ def _install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, RequestValidationError)
         return _validation_error(list(exc.errors())).response()
 
-    async def http_error(_: Request, exc: Exception) -> JSONResponse:
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)
         type_ = APIError.TYPES.get(exc.status_code, "invalid_request_error")
-        return error_response(exc.status_code, str(exc.detail), type_, code=code)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # every method served at this path, not one route's
+            headers["Allow"] = ", ".join(_allowed_methods(request)) or headers.get("Allow", "")
+        return error_response(exc.status_code, str(exc.detail), type_, code=code,
+                              headers=headers or None)
 
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("internal error", exc_info=exc)  # a bug here; the client gets no detail
@@ -357,14 +437,74 @@ def create_app(
     limits = limits or Limits()
     store = ArtifactStore(artifact_dir, limits.max_artifact_bytes)
     state = ServiceState(lm, keys, contract, transcript, limits, store)
-    # No interactive docs or schema routes: every endpoint requires a key.
-    app = FastAPI(title="crossbound model party", docs_url=None, redoc_url=None,
-                  openapi_url=None)
+    # The OpenAPI schema is public (it holds no secret: routes and body shapes, as in the
+    # OpenAI API's own published spec); no interactive docs pages.
+    app = FastAPI(title="crossbound model party", version=_version(), docs_url=None,
+                  redoc_url=None, openapi_url="/openapi.json")
     app.state.service = state
     app.state.publish = store.publish
     _install_error_handlers(app)
     app.include_router(openai_router)
     app.include_router(collab_router)
-    app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
+    app.openapi = functools.partial(openapi_schema, app)  # type: ignore[method-assign]
+    app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes,
+                       timeout_s=limits.body_timeout_s)
     log.info("serving %s to parties %s under contract %r", lm.name, keys.parties, contract.name)
     return app
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("crossbound")
+    except PackageNotFoundError:
+        return "0"
+
+
+def openapi_schema(app: FastAPI) -> dict[str, Any]:
+    """The app's OpenAPI document with what the routes read by hand declared: JSON request
+    bodies (``json_body``), wire-message bodies, and bearer authentication, so clients and
+    fuzzers (schemathesis, hypothesis) can build requests from it. Built once."""
+    if app.openapi_schema is not None:
+        return app.openapi_schema
+    from fastapi.openapi.utils import get_openapi
+
+    schema = get_openapi(title=app.title, version=app.version, routes=app.routes,
+                         description="The model party of crossbound: OpenAI-compatible "
+                         "routes plus collaboration routes. Every route takes "
+                         "'Authorization: Bearer KEY'.")
+    components = schema.setdefault("components", {})
+    components.setdefault("securitySchemes", {})["bearer"] = {"type": "http",
+                                                              "scheme": "bearer"}
+    schemas = components.setdefault("schemas", {})
+    for model in JSON_BODIES.values():
+        if isinstance(model, dict):
+            continue
+        body = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(body.pop("$defs", {}))
+        schemas[model.__name__] = body
+    for path, operations in schema.get("paths", {}).items():
+        for method, operation in operations.items():
+            operation["security"] = [{"bearer": []}]
+            operation.setdefault("responses", {}).setdefault(
+                "4XX", {"description": "an OpenAI-style error: {error: {message, type, "
+                        "param, code}}"})
+            declared = JSON_BODIES.get((method.upper(), path))
+            if declared is not None:
+                ref = (declared if isinstance(declared, dict)
+                       else {"$ref": f"#/components/schemas/{declared.__name__}"})
+                operation["requestBody"] = {"required": True, "content": {
+                    "application/json": {"schema": ref}}}
+            elif (method.upper(), path) in WIRE_BODIES:
+                operation["requestBody"] = {"required": True, "content": {
+                    "application/x-crossbound-message": {
+                        "schema": {"type": "string", "format": "binary"}}}}
+    app.openapi_schema = schema
+    return schema
+
+
+# Request bodies the routes parse themselves, by (method, path), for the OpenAPI document;
+# the route modules register theirs.
+JSON_BODIES: dict[tuple[str, str], type[BaseModel] | dict[str, Any]] = {}
+WIRE_BODIES: set[tuple[str, str]] = set()

@@ -10,9 +10,15 @@ countersigns a data party's transcript head (``crossbound.boundary.signing.Signe
 keeps it beside the server's transcript, so neither side can later rewrite its copy unseen.
 
 Artifacts are ``tensors`` messages stored by name (adapters a data party tuned, emulators the
-model party offers). A data party's artifact is its own: only it may read or replace it. The
-model party's published artifacts may be read by every party, if the contract lets the model
-party send that artifact.
+model party offers). Names are scoped per party: a data party's ``PUT /artifacts/NAME`` stores
+its own ``NAME``, which only it reads, and never collides with another party's ``NAME``. A read
+of ``NAME`` finds the reader's own artifact, else the model party's published one (if the
+contract lets the model party send it), else 404 — the same 404 whether nobody holds ``NAME``
+or another party does, so names tell nothing about other parties.
+
+The model's work for a request runs in the requesting party's turns
+(:mod:`crossbound.service.turns`): the plain LM operations are preempted between forward
+passes while another party waits, and their sizes are capped like the OpenAI routes'.
 """
 
 from __future__ import annotations
@@ -34,7 +40,18 @@ from starlette.concurrency import run_in_threadpool
 from crossbound.boundary.contracts import MODEL_PARTY, ContractViolation, role_of
 from crossbound.boundary.messages import Kind, Message, MessageError, decode, encode
 from crossbound.boundary.signing import SignedHead
-from crossbound.service.app import APIError, Party, ServiceState, get_state, model_turn
+from crossbound.parties import DEFAULT_NEW_TOKENS
+from crossbound.service.app import (
+    JSON_BODIES,
+    WIRE_BODIES,
+    APIError,
+    Party,
+    ServiceState,
+    check_request_tokens,
+    get_state,
+    run_turn,
+)
+from crossbound.service.keys import PARTY_NAME
 
 log = logging.getLogger("crossbound.service")
 router = APIRouter(prefix="/v1/crossbound")
@@ -56,23 +73,30 @@ class Artifact:
 
 
 class ArtifactStore:
-    """Named ``tensors`` messages in memory, optionally mirrored as ``NAME.cbm`` files.
+    """Named ``tensors`` messages per owning party, in memory, optionally mirrored as files
+    ``FOLDER/OWNER/NAME.cbm``.
 
     The owner of a stored artifact is the sender of its message, so a store reloaded from its
-    folder knows whose each artifact is without a separate index.
+    folder knows whose each artifact is without a separate index (files that older versions
+    kept directly in ``FOLDER`` load under their sender). ``max_bytes`` bounds what one owner
+    may store, so one party cannot fill the store for the others.
     """
 
     def __init__(self, folder: str | Path | None, max_bytes: int) -> None:
         self.folder = Path(folder) if folder is not None else None
         self.max_bytes = max_bytes
-        self._items: dict[str, Artifact] = {}
+        self._items: dict[tuple[str, str], Artifact] = {}  # (owner, name) -> artifact
         self._lock = threading.Lock()
         if self.folder is not None:
             self.folder.mkdir(parents=True, exist_ok=True)
             self._load(self.folder)
 
     def _load(self, folder: Path) -> None:
-        for path in sorted(folder.glob(f"*{SUFFIX}")):
+        paths: list[tuple[str | None, Path]] = [(None, p)
+                                                for p in sorted(folder.glob(f"*{SUFFIX}"))]
+        paths += [(d.name, p) for d in sorted(folder.iterdir()) if d.is_dir()
+                  for p in sorted(d.glob(f"*{SUFFIX}"))]
+        for owner_dir, path in paths:
             name = path.name[: -len(SUFFIX)]
             wire = path.read_bytes()
             try:
@@ -80,36 +104,40 @@ class ArtifactStore:
             except MessageError as exc:
                 log.warning("skipping artifact file %s: %s", path, exc)
                 continue
-            if ARTIFACT_NAME.match(name) and message.meta.get("artifact") == name:
-                self._items[name] = Artifact(name, message.sender, wire)
+            owner = message.sender
+            if (ARTIFACT_NAME.match(name) and message.meta.get("artifact") == name
+                    and PARTY_NAME.match(owner) and owner_dir in (None, owner)):
+                self._items.setdefault((owner, name), Artifact(name, owner, wire))
             else:
-                log.warning("skipping artifact file %s: its name does not match its message",
-                            path)
+                log.warning("skipping artifact file %s: its name or folder does not match "
+                            "its message", path)
 
-    @property
-    def total_bytes(self) -> int:
-        return sum(len(a.wire) for a in self._items.values())
+    def owner_bytes(self, owner: str) -> int:
+        return sum(len(a.wire) for (o, _), a in self._items.items() if o == owner)
 
-    def get(self, name: str) -> Artifact | None:
-        return self._items.get(name)
+    def get(self, owner: str, name: str) -> Artifact | None:
+        """``owner``'s artifact ``name`` (no other party's)."""
+        return self._items.get((owner, name))
+
+    def readable(self, reader: str, name: str) -> Artifact | None:
+        """What ``reader`` gets for ``name``: its own artifact, else the model party's."""
+        return self._items.get((reader, name)) or self._items.get((MODEL_PARTY, name))
 
     def put(self, name: str, owner: str, wire: bytes) -> bool:
-        """Store (or replace) an artifact of ``owner``; True when it is new."""
+        """Store (or replace) ``owner``'s artifact ``name``; True when it is new."""
         with self._lock:
-            old = self._items.get(name)
-            if old is not None and old.owner != owner:
-                raise APIError(403, f"artifact {name!r} belongs to another party",
-                               code="not_owner")
-            size = self.total_bytes - (len(old.wire) if old else 0) + len(wire)
+            old = self._items.get((owner, name))
+            size = self.owner_bytes(owner) - (len(old.wire) if old else 0) + len(wire)
             if size > self.max_bytes:
-                raise APIError(413, f"the artifact store would hold {size} bytes, over its "
-                               f"limit of {self.max_bytes}", code="store_full")
+                raise APIError(413, f"{owner}'s artifacts would take {size} bytes, over the "
+                               f"limit of {self.max_bytes} per party", code="store_full")
             if self.folder is not None:
-                path = self.folder / f"{name}{SUFFIX}"
+                path = self.folder / owner / f"{name}{SUFFIX}"
+                path.parent.mkdir(exist_ok=True)
                 partial = path.with_name(path.name + ".partial")
                 partial.write_bytes(wire)
                 os.replace(partial, path)  # atomic: a crash leaves the old or the new file
-            self._items[name] = Artifact(name, owner, wire)
+            self._items[(owner, name)] = Artifact(name, owner, wire)
             return old is None
 
     def publish(self, name: str, message: Message) -> None:
@@ -120,7 +148,7 @@ class ArtifactStore:
         _check_artifact_message(name, message)
         try:
             self.put(name, MODEL_PARTY, encode(message))
-        except APIError as exc:  # a data party's name, or a full store
+        except APIError as exc:  # a full store
             raise ValueError(exc.message) from None
 
 
@@ -145,22 +173,31 @@ def _check_content_type(request: Request) -> None:
                        f"(got {given or 'none'!r})", code="unsupported_media_type")
 
 
-def _unencodable(value: Any) -> bool:
+MAX_NESTING = 64  # levels of lists and objects in a message's header or JSON payload
+
+
+def _unencodable(value: Any, max_depth: int = MAX_NESTING) -> bool:
     """Whether a decoded JSON value holds a string that is not valid Unicode text.
 
     JSON may escape lone surrogates (``"\\ud800"``); Python decodes them into strings that no
-    tokenizer or encoder accepts, so they are refused at the door.
+    tokenizer or encoder accepts, so they are refused at the door. Walked with an explicit
+    stack, not recursion: a value nested deeper than ``max_depth`` lists or objects is a 400
+    (no message needs that, and a deep one must not exhaust the interpreter's stack).
     """
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return True
-        return False
-    if isinstance(value, dict):
-        return any(_unencodable(k) or _unencodable(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_unencodable(v) for v in value)
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict | list):
+            if depth >= max_depth:
+                raise APIError(400, f"not a valid crossbound message: lists or objects nested "
+                               f"more than {max_depth} levels deep", code="invalid_message")
+            children = (list(item) + list(item.values()) if isinstance(item, dict) else item)
+            stack.extend((child, depth + 1) for child in children)
     return False
 
 
@@ -189,26 +226,66 @@ def _check_parties(message: Message, party: str) -> None:
                        f"{message.receiver!r}", code="wrong_receiver")
 
 
+# The plain LM operations: they only read the LM, so a turn running one may be preempted
+# between forward passes (service.turns); training and adapter operations run to the end.
+PREEMPTIBLE_OPS = frozenset({"generate", "score_choices", "topk_logprobs", "lm_step"})
+PROMPT_OPS = frozenset({"generate", "score_choices"})
+
+
+def _preemptible(message: Message) -> bool:
+    return (message.meta.get("op") in PREEMPTIBLE_OPS
+            and message.meta.get("model", "lm") == "lm")
+
+
+def _tokens(state: ServiceState, texts: list[str]) -> list[list[int]]:
+    return [list(ids) for ids in state.lm.tokenizer(texts)["input_ids"]]
+
+
 def _check_request_limits(state: ServiceState, message: Message) -> None:
-    """The service's limits on model-party operations (prompt length, tokens generated)."""
-    if message.kind != Kind.TEXT or not message.payload:
-        return  # the model party refuses these with its own message
-    limits = state.limits
-    for index, ids in enumerate(state.lm.tokenizer(message.payload)["input_ids"]):
-        if not ids:  # a model cannot run on zero tokens
+    """The service's caps on the plain LM operations, the same as the OpenAI routes': prompts
+    per request, tokens per prompt, new tokens, and all tokens of the request together."""
+    op, limits = message.meta.get("op"), state.limits
+    if message.kind == Kind.TOKEN_IDS and op in PREEMPTIBLE_OPS:
+        ids = message.payload.get("ids") if isinstance(message.payload, dict) else None
+        if ids is not None:
+            check_request_tokens(state, int(ids.numel()), 0)
+        return
+    if message.kind != Kind.TEXT or op not in PROMPT_OPS or not message.payload:
+        return  # the model party refuses malformed requests with its own message
+    prompts: list[str] = message.payload
+    if len(prompts) > limits.max_prompts:
+        raise APIError(400, f"the request carries {len(prompts)} prompts; this server takes "
+                       f"at most {limits.max_prompts} per request (as on /v1/completions): "
+                       "send several requests", code="too_many_prompts")
+    lengths = [len(ids) for ids in _tokens(state, prompts)]
+    for index, length in enumerate(lengths):
+        if not length:  # a model cannot run on zero tokens
             raise APIError(400, f"prompt {index} is empty", code="empty_prompt")
-        if len(ids) > limits.max_prompt_tokens:
-            raise APIError(400, f"prompt {index} has {len(ids)} tokens; this server takes at "
+        if length > limits.max_prompt_tokens:
+            raise APIError(400, f"prompt {index} has {length} tokens; this server takes at "
                            f"most {limits.max_prompt_tokens}", code="prompt_too_long")
-    if "max_new_tokens" in message.meta:
-        try:  # the model party reads it with int(), so the limit does too
-            wanted = int(message.meta["max_new_tokens"])
-        except (TypeError, ValueError, OverflowError):
-            raise APIError(400, "meta.max_new_tokens must be an integer",
-                           code="invalid_value") from None
-        if wanted > limits.max_tokens:
-            raise APIError(400, f"max_new_tokens is {wanted}; this server generates at most "
-                           f"{limits.max_tokens}", code="max_tokens_too_large")
+    if op == "score_choices":
+        choices = message.meta.get("choices")
+        if not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
+            return  # the model party names the problem
+        if len(choices) > limits.max_prompts:
+            raise APIError(400, f"score_choices takes at most {limits.max_prompts} choices",
+                           code="too_many_choices")
+        # every prompt is read once per choice, followed by that choice
+        choice_tokens = sum(len(ids) for ids in _tokens(state, choices)) if choices else 0
+        check_request_tokens(state, sum(lengths) * max(len(choices), 1),
+                             len(prompts) * choice_tokens)
+        return
+    wanted = message.meta.get("max_new_tokens", DEFAULT_NEW_TOKENS)
+    try:  # the model party reads it as an integer, so the limit does too
+        wanted = int(wanted)
+    except (TypeError, ValueError, OverflowError):
+        raise APIError(400, "meta.max_new_tokens must be an integer",
+                       code="invalid_value") from None
+    if wanted > limits.max_tokens and "max_new_tokens" in message.meta:
+        raise APIError(400, f"max_new_tokens is {wanted}; this server generates at most "
+                       f"{limits.max_tokens}", code="max_tokens_too_large")
+    check_request_tokens(state, sum(lengths), len(prompts) * max(wanted, 0))
 
 
 def _answer(state: ServiceState, request: Message) -> bytes:
@@ -247,8 +324,7 @@ async def message_route(party: Party, request: Request) -> Response:
     state.check(message, len(body))
     await run_in_threadpool(_check_request_limits, state, message)
     await run_in_threadpool(state.record_message, message, body)  # the exact bytes received
-    async with model_turn(state):
-        wire = await run_in_threadpool(_answer, state, message)
+    wire = await run_turn(state, party, _preemptible(message), _answer, state, message)
     return Response(wire, media_type=CONTENT_TYPE)
 
 
@@ -288,9 +364,6 @@ async def put_artifact(name: str, party: Party, request: Request) -> JSONRespons
         _check_artifact_message(name, message)
     except ValueError as exc:
         raise APIError(400, str(exc), code="invalid_artifact") from None
-    existing = state.artifacts.get(name)
-    if existing is not None and existing.owner != party:
-        raise APIError(403, f"artifact {name!r} belongs to another party", code="not_owner")
     state.check(message, len(body))
 
     def store() -> bool:
@@ -307,15 +380,21 @@ async def put_artifact(name: str, party: Party, request: Request) -> JSONRespons
 @router.get("/artifacts/{name}")
 async def get_artifact(name: str, party: Party, request: Request) -> Response:
     state = get_state(request)
-    artifact = state.artifacts.get(_artifact_name(name))
-    if artifact is None:
-        raise APIError(404, f"no artifact named {name!r}", param="name", code="not_found")
+    artifact = state.artifacts.readable(party, _artifact_name(name))
+    if artifact is None:  # the same answer whether nobody or another party holds the name
+        raise APIError(404, f"you have no artifact named {name!r} and the model party "
+                       "publishes none", param="name", code="not_found")
     if artifact.owner == party:
         # A party reading back its own upload: nothing it did not already hold crosses.
         return Response(artifact.wire, media_type=CONTENT_TYPE)
-    if artifact.owner != MODEL_PARTY:
-        raise APIError(403, f"artifact {name!r} belongs to another party", code="not_owner")
     message = await run_in_threadpool(decode, artifact.wire)
     state.check(message, len(artifact.wire))
     await run_in_threadpool(state.record, MODEL_PARTY, party, message.kind.value, artifact.wire)
     return Response(artifact.wire, media_type=CONTENT_TYPE)
+
+
+WIRE_BODIES.update({("POST", "/v1/crossbound/message"),
+                    ("PUT", "/v1/crossbound/artifacts/{name}")})
+JSON_BODIES[("POST", "/v1/crossbound/checkpoint")] = {
+    "type": "object", "description": "a signed transcript head "
+    "(crossbound.boundary.signing.SignedHead.to_dict())"}

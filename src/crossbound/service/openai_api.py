@@ -31,13 +31,16 @@ from starlette.concurrency import run_in_threadpool
 from crossbound.boundary.contracts import MODEL_PARTY
 from crossbound.boundary.messages import Kind, Message, encode
 from crossbound.service.app import (
+    JSON_BODIES,
     APIError,
     Party,
     ServiceState,
+    check_request_tokens,
     get_state,
-    model_turn,
     parse_body,
-    stream_holding_model,
+    require_json,
+    run_turn,
+    stream_with_turns,
 )
 from crossbound.service.generation import (
     MAX_TOP_LOGPROBS,
@@ -173,6 +176,8 @@ class _Call:
                            f"prompt leaves room for {max(window - longest, 0)} more, not "
                            f"{self.params.max_tokens}", param="max_tokens",
                            code="context_length_exceeded")
+        check_request_tokens(self.state, sum(len(ids) for ids in self.prompt_ids),
+                             len(self.prompt_ids) * self.params.max_tokens)
         request = Message(Kind.TEXT, self.party, MODEL_PARTY, list(self.prompts),
                           meta={"op": self.op})
         wire = encode(request)
@@ -290,8 +295,7 @@ async def _run(call: _Call) -> list[Completion]:
         call.finish(outputs)
         return outputs
 
-    async with model_turn(call.state):
-        return await run_in_threadpool(work)
+    return await run_turn(call.state, call.party, True, work)
 
 
 # ---------------------------------------------------------------- routes
@@ -318,6 +322,7 @@ async def get_model(model_id: str, party: Party, request: Request) -> JSONRespon
 @router.post("/completions")
 async def completions(party: Party, request: Request) -> Any:
     state = get_state(request)
+    require_json(request)
     body = parse_body(CompletionBody, await request.body())
     if body.echo:
         raise APIError(400, "echo is not supported", param="echo", code="unsupported")
@@ -348,7 +353,7 @@ async def completions(party: Party, request: Request) -> Any:
             return call.head("text_completion") | {"choices": [choice]}
 
         usage = bool(body.stream_options and body.stream_options.include_usage)
-        return stream_holding_model(call.state, _stream_events(call, chunk, usage))
+        return stream_with_turns(call.state, call.party, _stream_events(call, chunk, usage))
     outputs = await _run(call)
     choices = [{"index": i, "text": o.text, "logprobs": logprobs(o.tokens, []),
                 "finish_reason": o.finish_reason} for i, o in enumerate(outputs)]
@@ -378,6 +383,7 @@ def _render_chat(state: ServiceState, messages: list[ChatMessage]) -> str:
 @router.post("/chat/completions")
 async def chat_completions(party: Party, request: Request) -> Any:
     state = get_state(request)
+    require_json(request)
     body = parse_body(ChatBody, await request.body())
     if body.top_logprobs is not None and not body.logprobs:
         raise APIError(400, "top_logprobs needs logprobs=true", param="top_logprobs",
@@ -402,10 +408,14 @@ async def chat_completions(party: Party, request: Request) -> Any:
             return call.head("chat.completion.chunk") | {"choices": [choice]}
 
         usage = bool(body.stream_options and body.stream_options.include_usage)
-        return stream_holding_model(call.state, _stream_events(call, chunk, usage))
+        return stream_with_turns(call.state, call.party, _stream_events(call, chunk, usage))
     outputs = await _run(call)
     out = outputs[0]
     choice = {"index": 0, "message": {"role": "assistant", "content": out.text},
               "logprobs": logprobs(out.tokens), "finish_reason": out.finish_reason}
     return JSONResponse(call.head("chat.completion") | {"choices": [choice],
                                                         "usage": call.usage(outputs)})
+
+
+JSON_BODIES[("POST", "/v1/completions")] = CompletionBody
+JSON_BODIES[("POST", "/v1/chat/completions")] = ChatBody
