@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from crossbound.defaults import LARGE_MODELS_INSTALL
-from crossbound.models.cache import CacheEntry, cache_root
+from crossbound.models.cache import CacheEntry, cache_root, sha256_file
 
 Status = Callable[[str], None]
 CHUNK = 1 << 22  # 4 MiB reads: hashing speed is flat above this
@@ -163,11 +163,7 @@ class SplitGGUF:
         size = path.stat().st_size
         if size != self.size:
             return f"{size} bytes, expected {self.size}"
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            while block := handle.read(CHUNK):
-                digest.update(block)
-        if digest.hexdigest() != self.sha256:
+        if sha256_file(path, CHUNK) != self.sha256:
             return "SHA-256 differs from the pinned one"
         return None
 
