@@ -29,12 +29,13 @@ REAL_RUN_STRATEGY = bench_run.run_strategy
 # Three cells: two cheap real runs and one that fails at once (the task has no party 3).
 ONLY = "remote-lm,local-finetune--no-dp,logit-kd"
 SETS = ["eval_limit=4", "remote-lm.prompts_per_request=8", "local-finetune.epochs=1",
-        "local-finetune.train_limit=16", "local-finetune.attacks=false", "logit-kd.party=3"]
+        "local-finetune.attacks=false", "logit-kd.party=3"]
+RECORDS = "16"  # one private-record budget: the swept cells train on 16 records
 
 
 def bench_args(**changes: Any) -> BenchArgs:
     args = BenchArgs(profile="quick", task=TASK, large="tiny-large", small="tiny-small",
-                     only=ONLY.split(","), overrides=list(SETS))
+                     only=ONLY.split(","), overrides=list(SETS), records=[RECORDS])
     for key, value in changes.items():
         setattr(args, key, value)
     return args
@@ -45,13 +46,13 @@ def bench_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One bench through the CLI, shared by the tests that only read its outputs."""
     out = tmp_path_factory.mktemp("bench")
     argv = ["bench", "--profile", "quick", "--task", TASK, "--large", "tiny-large",
-            "--small", "tiny-small", "--out", str(out), "--only", ONLY]
+            "--small", "tiny-small", "--out", str(out), "--only", ONLY, "--records", RECORDS]
     for item in SETS:
         argv += ["--set", item]
     result = runner.invoke(app, argv)
     # A failed cell makes the command exit 1, after every other cell ran and was recorded.
     assert result.exit_code == 1, result.output
-    assert "logit-kd--top16-8bit" in result.output and "report:" in result.output
+    assert "logit-kd--top16-8bit--r16" in result.output and "report:" in result.output
     return out
 
 
@@ -149,15 +150,15 @@ def test_bench_records_every_cell_and_goes_on_after_a_failure(bench_dir):
     assert "--only" in data["command"] and "torch" in data["versions"]
     assert data["machine"]["cpus"] and data["timings"]["cells_failed"] == 1
     cells = cells_by_id(bench_dir)
-    assert set(cells) == {"local-finetune--no-dp", "logit-kd--top16-8bit",
+    assert set(cells) == {"local-finetune--no-dp--r16", "logit-kd--top16-8bit--r16",
                           "remote-lm--raw-prompts"}
-    failed = cells["logit-kd--top16-8bit"]
+    failed = cells["logit-kd--top16-8bit--r16"]
     assert failed["status"] == "failed" and failed["error"]["type"] == "ValueError"
     assert "party 3" in failed["error"]["message"]
-    error = json.loads((bench_dir / "cells/logit-kd--top16-8bit/error.json").read_text())
+    error = json.loads((bench_dir / "cells/logit-kd--top16-8bit--r16/error.json").read_text())
     assert "Traceback" in error["traceback"] and "check_party" in error["traceback"]
     # remote-lm comes after logit-kd in registry order: the bench went on
-    remote, local = cells["remote-lm--raw-prompts"], cells["local-finetune--no-dp"]
+    remote, local = cells["remote-lm--raw-prompts"], cells["local-finetune--no-dp--r16"]
     assert remote["status"] == local["status"] == "ok"
     assert remote["record"]["privacy"]["data_leakage"] is None  # raw prompts crossed
     assert remote["record"]["privacy"]["pii_crossed"] > 0
@@ -170,11 +171,11 @@ def test_bench_records_every_cell_and_goes_on_after_a_failure(bench_dir):
     # the strategy's own metrics travel along, nested
     assert local["metrics"]["efficiency"]["train_steps"] == 2
     assert local["metrics"] == json.loads(
-        (bench_dir / "cells/local-finetune--no-dp/result.json").read_text())["metrics"]
+        (bench_dir / "cells/local-finetune--no-dp--r16/result.json").read_text())["metrics"]
     rows = (bench_dir / "results.csv").read_text().splitlines()
     assert len(rows) == 4 and rows[0].startswith("cell,strategy,direction,setting,status")
     assert any(r.startswith("remote-lm--raw-prompts,") and ",inf," in r for r in rows)
-    assert any(r.startswith("logit-kd--top16-8bit,") and "ValueError" in r for r in rows)
+    assert any(r.startswith("logit-kd--top16-8bit--r16,") and "ValueError" in r for r in rows)
 
 
 def _counting(monkeypatch, interrupt: str | None = None) -> list[str]:
@@ -194,16 +195,16 @@ def _counting(monkeypatch, interrupt: str | None = None) -> list[str]:
 def test_rerun_recomputes_only_the_missing_cell(bench_dir, tmp_path, monkeypatch):
     out = tmp_path / "bench"
     shutil.copytree(bench_dir, out)
-    local = out / "cells/local-finetune--no-dp/result.json"
+    local = out / "cells/local-finetune--no-dp--r16/result.json"
     before = local.read_bytes()
     (out / "cells/remote-lm--raw-prompts/result.json").unlink()
     calls = _counting(monkeypatch)
-    ok_only = ["remote-lm", "local-finetune--no-dp"]
+    ok_only = ["remote-lm", "local-finetune--no-dp--r16"]
     results = run_bench(bench_args(only=ok_only), out, report=False)
     assert calls == ["remote-lm"]
     assert local.read_bytes() == before  # reused as it was, byte for byte
     cells = {c["id"]: c for c in results["cells"]}
-    assert cells["local-finetune--no-dp"]["reused"] is True
+    assert cells["local-finetune--no-dp--r16"]["reused"] is True
     assert cells["remote-lm--raw-prompts"]["reused"] is False
     assert results["timings"]["cells_computed"] == results["timings"]["cells_reused"] == 1
     # a changed setting changes the cell's spec hash: that cell (only) runs again
@@ -228,8 +229,8 @@ def test_killed_bench_resumes_without_recomputing(bench_dir, tmp_path, monkeypat
     results = run_bench(bench_args(), out, report=False)
     assert second == ["logit-kd", "remote-lm"]  # never local-finetune, which had finished
     statuses = {c["id"]: (c["status"], c["reused"]) for c in results["cells"]}
-    assert statuses == {"local-finetune--no-dp": ("ok", True),
-                        "logit-kd--top16-8bit": ("failed", False),
+    assert statuses == {"local-finetune--no-dp--r16": ("ok", True),
+                        "logit-kd--top16-8bit--r16": ("failed", False),
                         "remote-lm--raw-prompts": ("ok", False)}
 
 
@@ -337,10 +338,10 @@ def test_report_is_self_contained_with_plots_and_table(bench_dir):
         assert png.startswith(b"\x89PNG") and len(png) > 5000
     # one point per cell with a utility in each plot, one table row per cell
     assert html.count('class="point" data-cell="remote-lm--raw-prompts"') == 3
-    assert html.count('class="point" data-cell="local-finetune--no-dp"') == 3
+    assert html.count('class="point" data-cell="local-finetune--no-dp--r16"') == 3
     assert html.count('<tr class="cell-row') == 3
-    assert '<tr class="cell-row failed" data-cell="logit-kd--top16-8bit"' in html
-    assert 'id="plan-best">local-finetune--no-dp<' in html  # the only leak-free ok cell
+    assert '<tr class="cell-row failed" data-cell="logit-kd--top16-8bit--r16"' in html
+    assert 'id="plan-best">local-finetune--no-dp--r16<' in html  # the only leak-free ok cell
     assert "crossbound bench --profile quick" in html and "transformers" in html
     # nothing to fetch: no external URL, stylesheet or script
     assert "http://" not in html and "https://" not in html
@@ -368,7 +369,7 @@ def test_report_renders_in_headless_chromium(bench_dir, tmp_path):
     utilities = {cid: c["record"]["utility"]["headline"]
                  for cid, c in cells_by_id(bench_dir).items() if c["status"] == "ok"}
     assert utilities[order[0]] == max(utilities.values())
-    assert order[-1] == "logit-kd--top16-8bit"  # no utility: sorted last
+    assert order[-1] == "logit-kd--top16-8bit--r16"  # no utility: sorted last
     assert page.count("<circle") >= 3 * 2 and page.count('<svg class="plot"') == 3
     shot = tmp_path / "report.png"
     taken = _chromium(f"--screenshot={shot}", "--window-size=1300,1400", url,

@@ -5,6 +5,7 @@ objects, only the messages that crossed the boundary.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -23,6 +24,17 @@ MAX_NEW_TOKENS = 512
 DEFAULT_NEW_TOKENS = 48  # of a generate request that names no max_new_tokens
 MAX_TOPK = 1024
 MAX_SCORED_TOKENS = 1 << 16  # B·T of one topk_logprobs request
+
+
+@dataclass(frozen=True)
+class TopkAsk:
+    """A checked ``topk_logprobs`` request: k, reply precision and the (B, T) rows."""
+
+    k: int
+    bits: int
+    vocab: int
+    ids: torch.Tensor
+    mask: torch.Tensor
 
 
 class ModelParty:
@@ -45,7 +57,7 @@ class ModelParty:
         # party has its own cap, so one party opening sessions never evicts another's.
         self._sessions: dict[str, Any] = {}
 
-    def _count_tokens(self, texts: list[str]) -> int:
+    def count_tokens(self, texts: list[str]) -> int:
         return sum(len(ids) for ids in self.lm.tokenizer(texts)["input_ids"])
 
     def handle(self, request: Message) -> Message:
@@ -56,7 +68,7 @@ class ModelParty:
                                f"{', '.join(OPERATIONS)}")
         return handler(self, request)
 
-    def _prompts(self, request: Message) -> list[str]:
+    def prompts_of(self, request: Message) -> list[str]:
         if request.kind != Kind.TEXT:
             raise MessageError(f"{request.meta.get('op')} takes a text request, "
                                f"got {request.kind.value}")
@@ -68,23 +80,23 @@ class ModelParty:
         return prompts
 
     def _score_choices(self, request: Message) -> Message:
-        prompts = self._prompts(request)
+        prompts = self.prompts_of(request)
         choices = request.meta.get("choices")
         if (not isinstance(choices, list) or not choices
                 or not all(isinstance(c, str) and c.strip() for c in choices)):
             raise MessageError("score_choices needs meta.choices, a non-empty list of labels")
         scores = choice_logprobs(self._model_for(request), self.lm.tokenizer, prompts, choices,
                                  self.batch_size)
-        return self._reply(request, Kind.TENSORS, {"choice_logprobs": scores.float()},
-                           self._count_tokens(prompts))
+        return self.reply(request, Kind.TENSORS, {"choice_logprobs": scores.float()},
+                           self.count_tokens(prompts))
 
     def _generate(self, request: Message) -> Message:
-        prompts = self._prompts(request)
-        max_new = _int_meta(request, "max_new_tokens", DEFAULT_NEW_TOKENS, 1, MAX_NEW_TOKENS)
+        prompts = self.prompts_of(request)
+        max_new = int_meta(request, "max_new_tokens", DEFAULT_NEW_TOKENS, 1, MAX_NEW_TOKENS)
         answers = generate_answers(self._model_for(request), self.lm.tokenizer, prompts,
                                    max_new, self.batch_size)
-        tokens = self._count_tokens(prompts) + self._count_tokens(answers)
-        return self._reply(request, Kind.TEXT, answers, tokens)
+        tokens = self.count_tokens(prompts) + self.count_tokens(answers)
+        return self.reply(request, Kind.TEXT, answers, tokens)
 
     @torch.no_grad()
     def _topk_logprobs(self, request: Message) -> Message:
@@ -97,23 +109,34 @@ class ModelParty:
         the reply's ``meta.codec``); 32 or absent: the plain reply. Read either form with
         :func:`~crossbound.boundary.logit_codec.topk_from_message`.
         """
+        ask = self.topk_request(request)
+        values, indices = topk_every_position(self._model_for(request), ask.ids, ask.mask,
+                                              ask.k, self.batch_size)
+        return self.topk_reply(request, ask, values, indices)
+
+    def topk_request(self, request: Message) -> TopkAsk:
+        """A ``topk_logprobs`` request's checked settings and token rows."""
         if request.kind != Kind.TOKEN_IDS:
             raise MessageError(f"topk_logprobs takes token_ids, got {request.kind.value}")
         vocab = int(self.lm.model.config.vocab_size)
-        k = _int_meta(request, "k", 1, 1, min(MAX_TOPK, vocab))
+        k = int_meta(request, "k", 1, 1, min(MAX_TOPK, vocab))
         bits = request.meta.get("value_bits", 32)
         if not isinstance(bits, int) or isinstance(bits, bool) or bits not in VALUE_BITS:
             raise MessageError(f"meta.value_bits must be one of {', '.join(map(str, VALUE_BITS))}"
                                f" (32: plain float32), got {bits!r}")
-        ids, mask = _checked_ids(request.payload, vocab)
-        values, indices = topk_every_position(self._model_for(request), ids, mask, k,
-                                              self.batch_size)
-        if bits == 32:
-            return self._reply(request, Kind.TOPK_LOGPROBS,
-                               {"values": values, "indices": indices}, int(mask.sum()))
-        codec = TopkCodec(k=k, value_bits=bits, vocab_size=vocab)
-        return self._reply(request, Kind.TOPK_LOGPROBS, codec.encode(values, indices),
-                           int(mask.sum()), {"codec": codec.to_meta()})
+        ids, mask = checked_ids(request.payload, vocab)
+        return TopkAsk(k=k, bits=bits, vocab=vocab, ids=ids, mask=mask)
+
+    def topk_reply(self, request: Message, ask: TopkAsk, values: torch.Tensor,
+                   indices: torch.Tensor) -> Message:
+        """The reply to ``request``: plain float32, or compressed as it asked."""
+        tokens = int(ask.mask.sum())
+        if ask.bits == 32:
+            return self.reply(request, Kind.TOPK_LOGPROBS,
+                              {"values": values, "indices": indices}, tokens)
+        codec = TopkCodec(k=ask.k, value_bits=ask.bits, vocab_size=ask.vocab)
+        return self.reply(request, Kind.TOPK_LOGPROBS, codec.encode(values, indices),
+                          tokens, {"codec": codec.to_meta()})
 
     def _lm_step(self, request: Message) -> Message:
         """One step of a KV-cached decoding session (speculative decoding, proxy-tuning)."""
@@ -126,7 +149,7 @@ class ModelParty:
             sessions = LMSessions(self.lm.model, pad if pad is not None else 0)
             self._sessions[request.sender] = sessions
         kind, payload, tokens = sessions.handle(request)
-        return self._reply(request, kind, payload, tokens)
+        return self.reply(request, kind, payload, tokens)
 
     def _model_for(self, request: Message) -> Any:
         """The LM itself; or, for the requesting party, the LM with its accepted
@@ -144,21 +167,21 @@ class ModelParty:
 
     def _offsite_bundle(self, request: Message) -> Message:
         out = self.offsite.bundle(request)
-        return self._reply(request, out.kind, out.payload, out.tokens, out.meta)
+        return self.reply(request, out.kind, out.payload, out.tokens, out.meta)
 
     def _offsite_adapter(self, request: Message) -> Message:
         out = self.offsite.accept(request)
-        return self._reply(request, out.kind, out.payload, out.tokens, out.meta)
+        return self.reply(request, out.kind, out.payload, out.tokens, out.meta)
 
     def _lm_finetune(self, request: Message) -> Message:
         out = self.upward.finetune(request)
-        return self._reply(request, out.kind, out.payload, out.tokens, out.meta)
+        return self.reply(request, out.kind, out.payload, out.tokens, out.meta)
 
     def _lm_distill(self, request: Message) -> Message:
         out = self.upward.distill(request)
-        return self._reply(request, out.kind, out.payload, out.tokens, out.meta)
+        return self.reply(request, out.kind, out.payload, out.tokens, out.meta)
 
-    def _reply(self, request: Message, kind: Kind, payload: Any, tokens: int,
+    def reply(self, request: Message, kind: Kind, payload: Any, tokens: int,
                meta: dict[str, Any] | None = None) -> Message:
         # The reply says how many tokens the LM processed, so the data side can account for
         # LM usage the same way whether the model party is local or remote.
@@ -183,14 +206,14 @@ OPERATIONS: dict[str, Callable[[ModelParty, Message], Message]] = {
 }
 
 
-def _int_meta(request: Message, key: str, default: int, low: int, high: int) -> int:
+def int_meta(request: Message, key: str, default: int, low: int, high: int) -> int:
     value = request.meta.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise MessageError(f"meta.{key} must be an integer in {low}..{high}, got {value!r}")
     return value
 
 
-def _checked_ids(payload: dict[str, torch.Tensor],
+def checked_ids(payload: dict[str, torch.Tensor],
                  vocab: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Validate (B, T) token ids and their 0/1 mask; return them as int64."""
     ids = payload["ids"]

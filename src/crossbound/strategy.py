@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
-from crossbound.boundary.channel import Boundary
+from crossbound.boundary.channel import Boundary, Handler
 from crossbound.boundary.contracts import AccessContract
 from crossbound.boundary.messages import Message
 from crossbound.models.precision import Precision, check_precision
@@ -123,6 +123,20 @@ class NullProgress:
 ProgressFactory = Callable[[str, int | None], ProgressTask]
 
 
+class LMProvider(Protocol):
+    """Where a run's in-process model party comes from when it is not loaded per run: the
+    bench's shared LM (:class:`~crossbound.bench.shared_lm.SharedLM`), which answers what
+    an earlier cell already asked from memory and charges the cell for it."""
+
+    def party(self, batch_size: int = 8) -> Handler: ...
+
+    def begin_cell(self) -> None: ...
+
+    def reused(self) -> dict[str, float]:
+        """This run's work taken from memory: ``items``, ``lm_seconds``, ``load_seconds``."""
+        ...
+
+
 @dataclass
 class RunContext:
     """Everything a strategy run gets from outside."""
@@ -137,6 +151,8 @@ class RunContext:
     # prompts, as a reference): recorded in its own transcript and reported apart, so the
     # protocol's transcript and its PII scan show only what the strategy itself sends.
     measurement: Boundary | None = None
+    # Gives the in-process model party instead of loading the LM for this run (the bench).
+    lm_provider: LMProvider | None = None
 
     def measure(self, message: Message) -> Message:
         """Send ``message`` over the measurement channel (see ``measurement``) and return the
@@ -152,6 +168,9 @@ class RunContext:
         from crossbound.parties import ModelParty
 
         if self.boundary.reaches(MODEL_PARTY):
+            return
+        if self.lm_provider is not None:
+            self.boundary.attach(self.lm_provider.party(batch_size))
             return
 
         with self.step(f"loading large model {self.large}"):

@@ -17,6 +17,13 @@ from crossbound.defaults import DEFAULT_LARGE, DEFAULT_SMALL, SAME_TOKENIZER_SMA
 from crossbound.strategy import Strategy, all_strategies
 
 PROFILES = ("quick", "full")
+# The private-record budgets a profile sweeps when --records is not given: the learning curve
+# of every cell that trains on private records ("all": the data party's whole split).
+DEFAULT_RECORDS = {"quick": ("32", "128"), "full": ("32", "128", "all")}
+ALL_RECORDS = "all"
+# The setting a strategy's private-record budget goes through (every strategy that trains on
+# private records has it; the others run once and apply at every budget).
+RECORDS_FIELD = "train_limit"
 _LABEL = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
 
@@ -32,15 +39,21 @@ class CellSpec:
     small: str
     profile: str
     direction: str = field(default="", compare=False)
+    # The private-record budget ("32", "all") of a swept cell; None: the cell trains on no
+    # private records and applies at every budget.
+    records: str | None = None
 
     @property
     def id(self) -> str:
-        return f"{self.strategy}--{self.setting}"
+        base = f"{self.strategy}--{self.setting}"
+        return base if self.records is None else f"{base}--r{self.records}"
 
     def identity(self) -> dict[str, Any]:
         """The fields that decide the result (the direction is a label, not an input)."""
         data = asdict(self)
         data.pop("direction")
+        if self.records is None:  # cells from before the sweep keep their hashes
+            data.pop("records")
         return data
 
     def digest(self) -> str:
@@ -72,6 +85,26 @@ def _fields(cls: type[Strategy]) -> set[str]:
     return {f.name for f in dataclasses.fields(cls.config_class)}
 
 
+def parse_records(text: str | list[str] | tuple[str, ...] | None,
+                  profile: str) -> tuple[str, ...]:
+    """``--records 32,128,all`` as budgets in ascending order (``all`` last); the profile's
+    default when not given."""
+    if text is None or (not isinstance(text, str) and not text):
+        return DEFAULT_RECORDS[profile]
+    items = text.split(",") if isinstance(text, str) else [i for t in text for i in t.split(",")]
+    numbers: set[int] = set()
+    everything = False
+    for item in (i.strip().lower() for i in items):
+        if item == ALL_RECORDS:
+            everything = True
+        elif item.isdigit() and int(item) > 0:
+            numbers.add(int(item))
+        else:
+            raise ValueError(f"--records {item!r}: give positive numbers of private records or "
+                             f"'{ALL_RECORDS}', comma-separated, e.g. 32,128,all")
+    return (*map(str, sorted(numbers)), *((ALL_RECORDS,) if everything else ()))
+
+
 def _small_for(cls: type[Strategy], large: str, small: str) -> str:
     """The default pair's same-tokenizer SM for strategies that want the LM's tokenizer, when
     the bench runs on the default pair; otherwise the SM asked for."""
@@ -88,13 +121,17 @@ def enumerate_cells(
     small: str,
     only: list[str] | None = None,
     overrides: list[str] | None = None,
+    records: tuple[str, ...] = (),
 ) -> list[CellSpec]:
     """Every cell of ``profile``, in registry order, each config validated before anything
     runs (a typo should fail in a second, not after an hour of other cells).
 
     ``only``: strategy names, or ``strategy--setting`` cell ids, to keep. ``overrides``:
     ``key=value`` (applied to every strategy whose config has ``key``) or
-    ``strategy.key=value``; they win over the settings' own values.
+    ``strategy.key=value``; they win over the settings' own values. ``records``: private-record
+    budgets (:func:`parse_records`); each cell whose strategy trains on private records runs
+    once per budget (its ``train_limit`` set to it), the others once. No budgets: every cell
+    once, with its setting's own ``train_limit``.
     """
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")
@@ -104,6 +141,10 @@ def enumerate_cells(
         if name not in strategies:
             raise ValueError(f"--set {name}.…: unknown strategy; registered: "
                              f"{', '.join(strategies)}")
+    if records and (RECORDS_FIELD in everywhere
+                    or any(RECORDS_FIELD in items for items in per_strategy.values())):
+        raise ValueError(f"--set {RECORDS_FIELD}: the bench sets it from the private-record "
+                         f"budgets; use --records N (e.g. --records 50) instead")
     wanted = set(only or [])
     cells: list[CellSpec] = []
     matched: set[str] = set()
@@ -123,22 +164,29 @@ def enumerate_cells(
                 raise ValueError(f"{name}.bench_settings: setting {label!r} appears twice")
             seen.add(label)
             cell_id = f"{name}--{label}"
-            if wanted and name not in wanted and cell_id not in wanted:
-                continue
-            matched.update({name, cell_id} & wanted)
             merged = dict(setting)
             for key, value in everywhere.items():
                 if key in fields:
                     merged[key] = value
                     used_globals.add(key)
             merged.update(per_strategy.get(name, {}))
-            try:
-                cls.config_class.from_overrides(merged)
-            except (ValueError, TypeError) as exc:
-                raise ValueError(f"cell {cell_id}: {exc}") from exc
-            cells.append(CellSpec(strategy=name, setting=label, overrides=merged, task=task,
-                                  large=large, small=_small_for(cls, large, small),
-                                  profile=profile, direction=cls.direction))
+            budgets: tuple[str | None, ...] = (
+                records if records and RECORDS_FIELD in fields else (None,))
+            for budget in budgets:
+                # --only names a strategy, a setting (every budget) or one budget's cell
+                names = {name, cell_id, f"{cell_id}--r{budget}"}
+                if wanted and wanted.isdisjoint(names):
+                    continue
+                matched.update(names & wanted)
+                cell = _with_budget(merged, budget)
+                try:
+                    cls.config_class.from_overrides(cell)
+                except (ValueError, TypeError) as exc:
+                    raise ValueError(f"cell {cell_id}: {exc}") from exc
+                cells.append(CellSpec(strategy=name, setting=label, overrides=cell, task=task,
+                                      large=large, small=_small_for(cls, large, small),
+                                      profile=profile, direction=cls.direction,
+                                      records=budget))
     missing = sorted(wanted - matched)
     if missing:
         raise ValueError(f"--only {', '.join(missing)}: no such strategy or cell in profile "
@@ -147,3 +195,13 @@ def enumerate_cells(
     if unused and cells:
         raise ValueError(f"--set {', '.join(unused)}: no selected strategy has such a setting")
     return cells
+
+
+def _with_budget(overrides: dict[str, str], budget: str | None) -> dict[str, str]:
+    """A cell's overrides at one private-record budget (``all``: no limit)."""
+    if budget is None:
+        return overrides
+    cell = {k: v for k, v in overrides.items() if k != RECORDS_FIELD}
+    if budget != ALL_RECORDS:
+        cell[RECORDS_FIELD] = budget
+    return cell

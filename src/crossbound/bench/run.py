@@ -21,7 +21,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from crossbound.bench.cells import CellSpec, enumerate_cells
+from crossbound.bench.cells import (
+    ALL_RECORDS,
+    RECORDS_FIELD,
+    CellSpec,
+    enumerate_cells,
+    parse_records,
+)
 from crossbound.bench.normalise import normalise
 from crossbound.bench.results import (
     BENCH_SCHEMA,
@@ -30,6 +36,8 @@ from crossbound.bench.results import (
     write_csv,
     write_json,
 )
+from crossbound.bench.shared_lm import SharedLM
+from crossbound.defaults import DEFAULT_LARGE, DEFAULT_SMALL
 from crossbound.result import machine, versions
 from crossbound.runner import run_strategy
 from crossbound.strategy import NullProgress, ProgressFactory, get_strategy
@@ -46,15 +54,21 @@ class BenchArgs:
 
     profile: str = "quick"
     task: str = "clinic-triage"
-    large: str = "smollm2-135m"
-    small: str = "smollm2-135m:layers=6"
+    large: str = DEFAULT_LARGE
+    small: str = DEFAULT_SMALL
     only: list[str] = field(default_factory=list)
     overrides: list[str] = field(default_factory=list)  # --set key=value / strategy.key=value
+    # Private-record budgets swept (parse_records); empty: the profile's default.
+    records: list[str] = field(default_factory=list)
+
+    def budgets(self) -> tuple[str, ...]:
+        return parse_records(self.records, self.profile)
 
     def command(self, out_dir: Path) -> str:
         """The ``crossbound bench`` command line that asks for exactly this."""
         parts = ["crossbound", "bench", "--profile", self.profile, "--task", self.task,
-                 "--large", self.large, "--small", self.small, "--out", str(out_dir)]
+                 "--large", self.large, "--small", self.small,
+                 "--records", ",".join(self.budgets()), "--out", str(out_dir)]
         for name in self.only:
             parts += ["--only", name]
         for item in self.overrides:
@@ -92,7 +106,8 @@ def finished(folder: Path, spec: CellSpec) -> dict[str, Any] | None:
     return recorded
 
 
-def run_cell(spec: CellSpec, folder: Path, task: Any, progress: ProgressFactory) -> CellOutcome:
+def run_cell(spec: CellSpec, folder: Path, task: Any, progress: ProgressFactory,
+             shared: SharedLM | None = None) -> CellOutcome:
     """Run one cell from a clean folder; record success or the error, never raise (except on
     an interrupt, so Ctrl-C and kill stop the bench and leave the cell to be redone)."""
     if folder.exists():  # a stale, failed or half-written cell: start it again from nothing
@@ -106,7 +121,9 @@ def run_cell(spec: CellSpec, folder: Path, task: Any, progress: ProgressFactory)
     try:
         run_strategy(spec.strategy, task=task, large=spec.large, small=spec.small,
                      out_dir=folder, config=dict(spec.overrides), overwrite=True,
-                     progress=progress)
+                     progress=progress,
+                     lm_provider=shared if shared is not None and shared.name == spec.large
+                     else None)
     except Exception as exc:  # any failure of one cell is that cell's result, not the bench's
         seconds = time.perf_counter() - started
         error = {"type": type(exc).__name__, "message": str(exc),
@@ -122,13 +139,25 @@ def run_cell(spec: CellSpec, folder: Path, task: Any, progress: ProgressFactory)
     return CellOutcome(spec, "ok", False, seconds, folder)
 
 
-def cell_entry(outcome: CellOutcome) -> dict[str, Any]:
+def records_used(spec: CellSpec, task: Any) -> int | None:
+    """How many private records a swept cell's data party trained on (None: not swept)."""
+    if spec.records is None:
+        return None
+    cls = get_strategy(spec.strategy)
+    party = int(getattr(cls.config_class.from_overrides(dict(spec.overrides)), "party", 0))
+    # a cell asking for a party the task lacks failed; it trained on nothing
+    available = len(task.parties[party]) if 0 <= party < len(task.parties) else 0
+    return available if spec.records == ALL_RECORDS else min(int(spec.records), available)
+
+
+def cell_entry(outcome: CellOutcome, task: Any) -> dict[str, Any]:
     """The cell's entry in ``results.json``: spec, status, timing, normalised record and the
     strategy's own metrics and config."""
     spec = outcome.spec
     entry: dict[str, Any] = {
         "id": spec.id, "strategy": spec.strategy, "direction": spec.direction,
         "setting": spec.setting, "overrides": spec.overrides, "digest": spec.digest(),
+        "records": records_used(spec, task), "records_label": spec.records,
         "status": outcome.status, "reused": outcome.reused,
         "seconds": round(outcome.seconds, 3), "folder": f"cells/{spec.id}",
     }
@@ -160,7 +189,7 @@ def run_bench(
     out = Path(out_dir)
     factory = progress or (lambda label, total: NullProgress())
     cells = enumerate_cells(args.profile, task=args.task, large=args.large, small=args.small,
-                            only=args.only, overrides=args.overrides)
+                            only=args.only, overrides=args.overrides, records=args.budgets())
     if not cells:
         raise ValueError(f"profile {args.profile!r} has no cells to run")
     task = load_task(args.task)  # once, and before any cell: a bad name fails now
@@ -168,6 +197,8 @@ def run_bench(
     started_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     started = time.perf_counter()
     outcomes: list[CellOutcome] = []
+    # One LM for every cell, its deterministic answers computed once (counted in each cell).
+    shared = SharedLM(args.large)
     overall = factory(f"bench ({args.profile}): {len(cells)} cells", len(cells))
     try:
         for spec in cells:
@@ -176,7 +207,7 @@ def run_bench(
             if done is not None:
                 outcome = CellOutcome(spec, "ok", True, float(done.get("seconds", 0.0)), folder)
             else:
-                outcome = run_cell(spec, folder, task, factory)
+                outcome = run_cell(spec, folder, task, factory, shared)
                 gc.collect()  # let the cell's models go before the next cell measures memory
             outcomes.append(outcome)
             overall.advance()
@@ -184,11 +215,11 @@ def run_bench(
                 on_cell(outcome)
     finally:
         overall.close()
-    entries = [cell_entry(o) for o in outcomes]
+    entries = [cell_entry(o, task) for o in outcomes]
     results: dict[str, Any] = {
         "schema": BENCH_SCHEMA,
         "kind": "crossbound-bench",
-        "args": asdict(args),
+        "args": {**asdict(args), "records": list(args.budgets())},
         "command": command or args.command(out),
         "versions": versions(),
         "machine": machine(),
@@ -209,6 +240,11 @@ def run_bench(
             "a cell is reused while its spec (strategy, setting, overrides, task, models, "
             "profile) hashes the same; delete OUT/cells/<cell> to recompute it after a code "
             "change",
+            "the LM is loaded once for the bench and its deterministic answers (label scores, "
+            "greedy generations, top-k rows) are computed once per task: a cell that reuses "
+            "one is charged the seconds it cost (efficiency.reused_lm_work)",
+            f"swept cells train on the first N private records ({RECORDS_FIELD}); the others "
+            "use none and apply at every budget",
         ],
         "cells": entries,
     }
