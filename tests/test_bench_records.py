@@ -10,7 +10,7 @@ import torch
 
 from crossbound.bench.cells import DEFAULT_RECORDS, enumerate_cells, parse_records
 from crossbound.bench.run import BenchArgs, run_bench
-from crossbound.bench.shared_lm import SharedLM
+from crossbound.bench.shared import BenchShare
 from crossbound.boundary.messages import Kind, Message
 from crossbound.models.loading import load_model
 from crossbound.parties import ModelParty
@@ -66,8 +66,8 @@ def lm():
     return load_model("tiny-large", frozen=True)
 
 
-class _Shared(SharedLM):
-    """A SharedLM over an already loaded model (the tests load it once)."""
+class _Shared(BenchShare):
+    """A BenchShare over an already loaded model (the tests load it once)."""
 
     def __init__(self, model) -> None:
         super().__init__("tiny-large")
@@ -133,7 +133,7 @@ def test_memo_leaves_state_ops_and_tuned_copies_to_the_cells_party(lm):
     shared = _Shared(lm)
     party = shared.party()
     ask = _ask("score_choices", ["Patient: cough."], choices=["a", "b"], model="upward-tuned")
-    with pytest.raises(Exception, match="upward|tuned|copy"):
+    with pytest.raises(Exception, match=r"upward|tuned|copy"):
         party.handle(ask)  # no upward copy in this cell: the party says so, not the memo
     assert shared.reused()["items"] == 0
     assert shared.party().party is not party.party  # a fresh party per cell
@@ -142,15 +142,18 @@ def test_memo_leaves_state_ops_and_tuned_copies_to_the_cells_party(lm):
 # ---------------------------------------------------------------- through the bench
 
 
-def test_bench_sweeps_budgets_and_charges_reused_lm_work(tmp_path: Path):
+def test_bench_sweeps_budgets_and_charges_reused_work(tmp_path: Path):
     args = BenchArgs(profile="quick", task=TASK, large="tiny-large", small="tiny-small",
-                     only=["remote-lm", "cascade"], records=["16", "24"],
+                     only=["remote-lm", "cascade", "local-finetune--no-dp"],
+                     records=["16", "24"],
                      overrides=["eval_limit=6", "cascade.validation_limit=4",
-                                "cascade.sm_epochs=1"])
+                                "cascade.sm_epochs=1", "local-finetune.epochs=1",
+                                "local-finetune.attacks=false"])
     results = run_bench(args, tmp_path / "bench", report=False)
     cells = {c["id"]: c for c in results["cells"]}
     assert set(cells) == {"remote-lm--raw-prompts", "cascade--max-prob--r16",
-                          "cascade--max-prob--r24"}
+                          "cascade--max-prob--r24", "local-finetune--no-dp--r16",
+                          "local-finetune--no-dp--r24"}
     assert all(c["status"] == "ok" for c in cells.values()), cells
     assert results["args"]["records"] == ["16", "24"]
     assert (cells["cascade--max-prob--r16"]["records"],
@@ -158,11 +161,16 @@ def test_bench_sweeps_budgets_and_charges_reused_lm_work(tmp_path: Path):
     assert cells["remote-lm--raw-prompts"]["records"] is None
     # the cascade's second budget routes the same test prompts: answers came from memory
     efficiency = cells["cascade--max-prob--r24"]["metrics"]["efficiency"]
-    reused = efficiency["reused_lm_work"]
+    reused = efficiency["reused_work"]
     assert reused["items"] > 0
     assert efficiency["wall_seconds"] == pytest.approx(
         efficiency["wall_seconds_measured"] + reused["lm_seconds"] + reused["load_seconds"],
         abs=2e-3)
+    # the SM alone at a budget is the cascade's SM: trained once, by whichever cell came first
+    for budget in ("16", "24"):
+        pair = [cells[f"{cell}--r{budget}"]["metrics"]["efficiency"].get("reused_work", {})
+                for cell in ("cascade--max-prob", "local-finetune--no-dp")]
+        assert sorted(r.get("sm_trainings", 0) for r in pair) == [0, 1], budget
     # ...and what crossed is what crosses without the shared LM, byte for byte
     alone = run_strategy("cascade", task=TASK, large="tiny-large", small="tiny-small",
                          out_dir=tmp_path / "alone",

@@ -234,6 +234,11 @@ def tasks_show(
     out.print(f"[bold]{_plain(task.name)}[/] — {_plain(task.description)}")
     out.print(f"metric: {task.metric}; data parties: {info['parties']}; "
               f"validation {info['validation']}, test {info['test']}, public {info['public']}")
+    if not info["public"]:
+        from crossbound.tasks.public_text import FALLBACK_CORPUS
+
+        out.print(f"no public split: strategies that need public text use the built-in corpus "
+                  f"{FALLBACK_CORPUS}", markup=False)
     if "labels" in info:
         out.print("labels (train): " + ", ".join(f"{k} {v}" for k, v in info["labels"].items()))
     if "pii_spans" in info:

@@ -13,10 +13,10 @@ from crossbound.boundary.transcript import Transcript, key_path
 from crossbound.models.precision import precision_scope
 from crossbound.result import PeakMemory, Result
 from crossbound.strategy import (
-    LMProvider,
     NullProgress,
     ProgressFactory,
     RunContext,
+    SharedWork,
     StrategyConfig,
 )
 from crossbound.strategy import get_strategy as _get_strategy
@@ -64,7 +64,7 @@ def run_strategy(
     progress: ProgressFactory | None = None,
     remote: Transport | None = None,
     model_party: Handler | None = None,
-    lm_provider: LMProvider | None = None,
+    shared: SharedWork | None = None,
 ) -> Result:
     """Run ``strategy`` and write ``out_dir/result.json`` and ``out_dir/transcript.jsonl``.
 
@@ -72,8 +72,8 @@ def run_strategy(
     ``remote`` reaches a model party served elsewhere (``HttpTransport``); without it the
     model party runs in process. ``model_party`` replaces the in-process model party with
     another handler (e.g. :class:`~crossbound.external_party.OpenAICompatibleParty`).
-    ``lm_provider`` gives the in-process model party (the bench's shared LM); the work it
-    reused is charged to this run's wall time and reported under ``efficiency``.
+    ``shared`` is the bench's shared work (the in-process model party, SM trainings); what the
+    run reused is charged to its wall time and reported under ``efficiency``.
     """
     cls = _get_strategy(strategy)
     if config is None:
@@ -110,10 +110,10 @@ def run_strategy(
             ctx = RunContext(
                 task=the_task, large=large, small=small, out_dir=out, boundary=boundary,
                 progress=progress or (lambda label, total: NullProgress()),
-                measurement=measurement, lm_provider=lm_provider,
+                measurement=measurement, shared=shared,
             )
-            if lm_provider is not None:
-                lm_provider.begin_cell()
+            if shared is not None:
+                shared.begin_cell()
             with PeakMemory() as memory, precision_scope(cfg.precision) as precision:
                 started = time.perf_counter()
                 result = cls(cfg).run(ctx)
@@ -146,8 +146,8 @@ def run_strategy(
                 "by_direction": summary["bytes_by_direction"],
             },
         })
-        if lm_provider is not None:
-            _charge_reused(result, lm_provider.reused())
+        if shared is not None:
+            _charge_reused(result, shared.reused())
         efficiency["lm_calls"] = boundary.lm_calls
         efficiency["lm_tokens"] = boundary.lm_tokens
         # What the data party learnt of the LM: its query budget, and what the strategy measured
@@ -184,19 +184,20 @@ def run_strategy(
 
 
 def _charge_reused(result: Result, reused: dict[str, float]) -> None:
-    """Count the LM work this run took from the bench's memory as if it had run here: its
+    """Count the work this run took from the bench's memory as if it had run here: its
     seconds go into ``wall_seconds`` (the measured time stays as ``wall_seconds_measured``)."""
-    if not reused.get("items") and not reused.get("load_seconds"):
+    charged = sum(reused.get(k, 0.0) for k in ("lm_seconds", "load_seconds",
+                                                "sm_train_seconds"))
+    if not charged:
         return
     efficiency = result.metrics["efficiency"]
     measured = efficiency["wall_seconds"]
-    charged = reused.get("lm_seconds", 0.0) + reused.get("load_seconds", 0.0)
     efficiency.update({"wall_seconds": round(measured + charged, 3),
-                       "wall_seconds_measured": measured, "reused_lm_work": reused})
+                       "wall_seconds_measured": measured, "reused_work": reused})
     result.notes.append(
-        f"{int(reused.get('items', 0))} LM answers and the LM's load came from the bench's "
-        f"shared LM (computed once per task); their {charged:.1f} s are counted in "
-        "wall_seconds")
+        f"computed once per bench and reused here: {int(reused.get('items', 0))} LM answers, "
+        f"the LM's load, {int(reused.get('sm_trainings', 0))} SM fine-tuning(s); their "
+        f"{charged:.1f} s are counted in wall_seconds")
 
 
 def _after_failure(exc: BaseException, out: Path, transcripts: tuple[Path, ...],

@@ -123,17 +123,22 @@ class NullProgress:
 ProgressFactory = Callable[[str, int | None], ProgressTask]
 
 
-class LMProvider(Protocol):
-    """Where a run's in-process model party comes from when it is not loaded per run: the
-    bench's shared LM (:class:`~crossbound.bench.shared_lm.SharedLM`), which answers what
-    an earlier cell already asked from memory and charges the cell for it."""
+T = TypeVar("T")
+
+
+class SharedWork(Protocol):
+    """Work the runs of one bench share (:class:`~crossbound.bench.shared.BenchShare`): the
+    in-process model party over one LM that answers what an earlier cell already asked from
+    memory, and SM fine-tunings already done; each run is charged what it reused."""
 
     def party(self, batch_size: int = 8) -> Handler: ...
+
+    def trained(self, key: dict[str, Any], model: Any, train: Callable[[], T]) -> T: ...
 
     def begin_cell(self) -> None: ...
 
     def reused(self) -> dict[str, float]:
-        """This run's work taken from memory: ``items``, ``lm_seconds``, ``load_seconds``."""
+        """This run's work taken from memory, with the seconds it cost where it was done."""
         ...
 
 
@@ -151,8 +156,8 @@ class RunContext:
     # prompts, as a reference): recorded in its own transcript and reported apart, so the
     # protocol's transcript and its PII scan show only what the strategy itself sends.
     measurement: Boundary | None = None
-    # Gives the in-process model party instead of loading the LM for this run (the bench).
-    lm_provider: LMProvider | None = None
+    # The bench's shared work: the in-process model party and SM trainings (SharedWork).
+    shared: SharedWork | None = None
 
     def measure(self, message: Message) -> Message:
         """Send ``message`` over the measurement channel (see ``measurement``) and return the
@@ -169,13 +174,25 @@ class RunContext:
 
         if self.boundary.reaches(MODEL_PARTY):
             return
-        if self.lm_provider is not None:
-            self.boundary.attach(self.lm_provider.party(batch_size))
+        if self.shared is not None:
+            self.boundary.attach(self.shared.party(batch_size))
             return
 
         with self.step(f"loading large model {self.large}"):
             lm = load_model(self.large, frozen=True)  # the model party only runs its LM
             self.boundary.attach(ModelParty(lm, batch_size=batch_size))
+
+    def train_once(self, key: dict[str, Any], model: Any, train: Callable[[], T]) -> T:
+        """Run ``train`` (a fine-tuning of ``model`` in place), unless this bench already ran
+        the training ``key`` describes: then ``model`` gets its weights (see ``shared``).
+        ``key`` must name everything the outcome depends on."""
+        if self.shared is None:
+            return train()
+        from crossbound.models.precision import frozen_dtype
+
+        full_key = {**key, "small": self.small, "task": self.task.fingerprint(),
+                    "dtype": str(frozen_dtype())}
+        return self.shared.trained(full_key, model, train)
 
     @contextmanager
     def step(self, label: str, total: int | None = None) -> Iterator[ProgressTask]:

@@ -26,7 +26,7 @@ from crossbound.models.loading import load_model
 from crossbound.privacy.dp import DPConfig, DPReport, dp_finetune, freeze_embeddings
 from crossbound.result import Result
 from crossbound.strategy import RunContext, Strategy, StrategyConfig
-from crossbound.training.causal_lm import LossOn, finetune
+from crossbound.training.causal_lm import LossOn, finetune, sft_key
 
 
 @dataclass
@@ -140,10 +140,15 @@ class LocalFinetune(Strategy):
         label = "SM fine-tuning" + (" with DP-SGD" if dp else "")
         with ctx.step(label, steps) as bar:
             if dp is None:
-                stats = finetune(model, sm.tokenizer, pairs, epochs=cfg.epochs, lr=cfg.lr,
-                                 batch_size=cfg.batch_size, max_length=cfg.max_length,
-                                 seed=cfg.seed, loss_on=cfg.loss_on,
-                                 on_step=lambda _s, _l: bar.advance())
+                key = sft_key(pairs, trainable=cfg.trainable, lora_rank=cfg.lora_rank,
+                              epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size,
+                              max_length=cfg.max_length, seed=cfg.seed, loss_on=cfg.loss_on)
+                # the SM alone at this budget is the SM the inference strategies route with:
+                # a bench trains it once
+                stats = ctx.train_once(key, model, lambda: finetune(
+                    model, sm.tokenizer, pairs, epochs=cfg.epochs, lr=cfg.lr,
+                    batch_size=cfg.batch_size, max_length=cfg.max_length, seed=cfg.seed,
+                    loss_on=cfg.loss_on, on_step=lambda _s, _l: bar.advance()))
             else:
                 stats, dp_report = dp_finetune(
                     model, sm.tokenizer, pairs, dp, epochs=cfg.epochs, lr=cfg.lr,

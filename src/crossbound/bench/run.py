@@ -36,7 +36,7 @@ from crossbound.bench.results import (
     write_csv,
     write_json,
 )
-from crossbound.bench.shared_lm import SharedLM
+from crossbound.bench.shared import BenchShare
 from crossbound.defaults import DEFAULT_LARGE, DEFAULT_SMALL
 from crossbound.result import machine, versions
 from crossbound.runner import run_strategy
@@ -107,7 +107,7 @@ def finished(folder: Path, spec: CellSpec) -> dict[str, Any] | None:
 
 
 def run_cell(spec: CellSpec, folder: Path, task: Any, progress: ProgressFactory,
-             shared: SharedLM | None = None) -> CellOutcome:
+             shared: BenchShare | None = None) -> CellOutcome:
     """Run one cell from a clean folder; record success or the error, never raise (except on
     an interrupt, so Ctrl-C and kill stop the bench and leave the cell to be redone)."""
     if folder.exists():  # a stale, failed or half-written cell: start it again from nothing
@@ -122,7 +122,7 @@ def run_cell(spec: CellSpec, folder: Path, task: Any, progress: ProgressFactory,
         run_strategy(spec.strategy, task=task, large=spec.large, small=spec.small,
                      out_dir=folder, config=dict(spec.overrides), overwrite=True,
                      progress=progress,
-                     lm_provider=shared if shared is not None and shared.name == spec.large
+                     shared=shared if shared is not None and shared.name == spec.large
                      else None)
     except Exception as exc:  # any failure of one cell is that cell's result, not the bench's
         seconds = time.perf_counter() - started
@@ -198,7 +198,7 @@ def run_bench(
     started = time.perf_counter()
     outcomes: list[CellOutcome] = []
     # One LM for every cell, its deterministic answers computed once (counted in each cell).
-    shared = SharedLM(args.large)
+    shared = BenchShare(args.large)
     overall = factory(f"bench ({args.profile}): {len(cells)} cells", len(cells))
     try:
         for spec in cells:
@@ -242,7 +242,7 @@ def run_bench(
             "change",
             "the LM is loaded once for the bench and its deterministic answers (label scores, "
             "greedy generations, top-k rows) are computed once per task: a cell that reuses "
-            "one is charged the seconds it cost (efficiency.reused_lm_work)",
+            "one is charged the seconds it cost (efficiency.reused_work)",
             f"swept cells train on the first N private records ({RECORDS_FIELD}); the others "
             "use none and apply at every budget",
         ],

@@ -37,7 +37,8 @@ from crossbound.evaluate.leakage import small_model_leakage
 from crossbound.models.loading import load_model, load_tokenizer
 from crossbound.result import Result
 from crossbound.strategy import RunContext, Strategy, StrategyConfig
-from crossbound.tasks.corpora import corpus_names, load_corpus
+from crossbound.tasks.corpora import corpus_names
+from crossbound.tasks.public_text import PublicText, corpus_text, public_text
 from crossbound.training.distill import (
     DIVERGENCES,
     Divergence,
@@ -74,8 +75,9 @@ LOGITS_DOWN = AccessContract(
 class LogitKDConfig(StrategyConfig):
     """Distil the LM into the SM on public transfer text, mixed with CE on private labels.
 
-    ``transfer``: ``public`` (the task's public split, as prompts) or a corpus name
-    (``lee-news``, ``wiki-sample``, ``guardian-headlines``). ``top_k`` / ``value_bits``: what
+    ``transfer``: ``public`` (the task's public split, as prompts; a task without one uses
+    the built-in fallback corpus, see ``tasks.public_text``) or a corpus name (``lee-news``,
+    ``wiki-sample``, ``guardian-headlines``, sent as they are). ``top_k`` / ``value_bits``: what
     each transfer token costs on the wire (``value_bits=32``: plain float32 values).
     ``tail``: also teach the teacher's mass outside its top-k, as one "everything else"
     bucket (no extra bytes; see ``training.distill.kd_loss``).
@@ -178,11 +180,9 @@ class LogitKD(Strategy):
         task = ctx.task
         check_party(task, cfg.party)
         private = task.parties[cfg.party][: cfg.train_limit]
-        texts = self._transfer_texts(ctx)
+        texts, public = self._transfer_texts(ctx)
         ctx.boundary.guard_contexts[DATA_PARTY] = GuardContext(
-            private_texts=[ex.text for ex in private],
-            public_texts=[ex.text for ex in task.public] + (
-                texts if cfg.transfer != "public" else []))
+            private_texts=[ex.text for ex in private], public_texts=public.guard_texts(task))
         ctx.connect_model_party()
         with ctx.step(f"loading small model {ctx.small}"):
             # LoRA trains adapters only: the base is frozen, held in the run's precision
@@ -240,8 +240,9 @@ class LogitKD(Strategy):
             **self._fidelity(model, fid_rows),
         }
         result.metrics["privacy"] = {"private_records_sent": 0,
-                                     "transfer": "public" if cfg.transfer == "public"
-                                     else f"corpus {cfg.transfer}"}
+                                     "transfer": "public" if public.corpus is None
+                                     else f"corpus {public.corpus}"}
+        public.record(result)
         if cfg.attacks:
             with ctx.step("attacks on the tuned SM (membership, canaries)"):
                 # the untuned SM: trained on none of it
@@ -259,17 +260,16 @@ class LogitKD(Strategy):
 
     # ------------------------------------------------------------ pieces
 
-    def _transfer_texts(self, ctx: RunContext) -> list[str]:
+    def _transfer_texts(self, ctx: RunContext) -> tuple[list[str], PublicText]:
+        """The transfer texts and their source: public examples as task prompts, a chosen
+        corpus as it is."""
         cfg = self.config
         assert isinstance(cfg, LogitKDConfig)
         if cfg.transfer == "public":
-            if not ctx.task.public:
-                raise ValueError(f"task {ctx.task.name} has no public split; pick a corpus as "
-                                 f"transfer ({', '.join(corpus_names())})")
-            texts = [ctx.task.prompt(ex) for ex in ctx.task.public]
-        else:
-            texts = load_corpus(cfg.transfer)
-        return texts[: cfg.transfer_limit]
+            public = public_text(ctx.task, cfg.transfer_limit)
+            return [ctx.task.prompt(ex) for ex in public.examples], public
+        public = corpus_text(cfg.transfer, cfg.transfer_limit)
+        return public.texts, public
 
     def _continue(self, ctx: RunContext, prompts: list[str]) -> list[str]:
         """Sequence mode: the LM continues each transfer prompt; the SM learns the whole."""

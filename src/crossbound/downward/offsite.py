@@ -64,6 +64,7 @@ from crossbound.result import PeakMemory, Result
 from crossbound.strategy import RunContext, Strategy, StrategyConfig
 from crossbound.tasks.base import Task
 from crossbound.tasks.corpora import corpus_names
+from crossbound.tasks.public_text import public_text
 from crossbound.training.causal_lm import TrainStats, answer_loss, build_batch, finetune
 from crossbound.training.memory import TrainingMemory, training_memory
 
@@ -128,9 +129,10 @@ class OffsiteTuningConfig(StrategyConfig):
     ``emulator_layers``: middle blocks the emulator keeps, evenly spaced (None: half, the
     paper's 50 % layer-drop). ``distill_steps`` > 0 distils the emulator at the model party on
     ``distill_corpus`` (a corpus name, or ``public``: the task's public split, sent by the data
-    party). ``bundle_dtype``: the weights' dtype on the wire (the data party trains in
-    float32). ``max_relative_change``: the bound the data party asks the model party to apply
-    to its returned adapter (the model party's own policy may be tighter).
+    party; a task without one sends the built-in fallback corpus, see ``tasks.public_text``).
+    ``bundle_dtype``: the weights' dtype on the wire (the data party trains in float32).
+    ``max_relative_change``: the bound the data party asks the model party to apply to its
+    returned adapter (the model party's own policy may be tighter).
     ``compare_full``: also fully fine-tune the LM on the same data and steps (reference), at
     ``full_lr`` (None: ``lr``; LoRA's rates are far too high for every weight of the LM).
     """
@@ -245,15 +247,20 @@ class OffsiteTuning(Strategy):
         private = task.parties[cfg.party][: cfg.train_limit]
         pairs = [(task.prompt(ex), task.answer(ex)) for ex in private]
         test = eval_subset(task, cfg.eval_limit)
-        public = [task.prompt(ex) for ex in task.public]
-        guard = GuardContext(private_texts=[ex.text for ex in private], public_texts=public)
+        # The data party sends public text only to distil on it (distill_corpus=public); only
+        # then is it resolved, so the fallback corpus is not read for nothing.
+        sent = (public_text(task, cfg.distill_limit)
+                if cfg.distill_steps and cfg.distill_corpus == "public" else None)
+        distill = [task.prompt(ex) for ex in sent.examples] if sent is not None else []
+        guard = GuardContext(private_texts=[ex.text for ex in private],
+                             public_texts=[task.prompt(ex) for ex in task.public] + distill)
         ctx.boundary.guard_contexts[DATA_PARTY] = guard
         ctx.connect_model_party(batch_size=cfg.batch_size)
         tokenizer = load_tokenizer(ctx.large)
 
         sent_before = dict(ctx.boundary.bytes_by_direction)
         with ctx.step("model party building the emulator bundle"):
-            received = receive_bundle(ctx.boundary.request(self._bundle_request(public)))
+            received = receive_bundle(ctx.boundary.request(self._bundle_request(distill)))
         down, up = _direction_bytes(ctx, sent_before)
         guard.extra["offsite_adapter_names"] = sorted(
             adapter_state(received.model, received.adapter_positions))
@@ -302,11 +309,13 @@ class OffsiteTuning(Strategy):
         result.notes.append("The data party's model is the emulator with the tuned adapter "
                             "(sm_before/sm_after); the plug-in LM stays with the model party "
                             "(lm_after).")
+        if sent is not None:
+            sent.record(result)
         return result
 
     # ------------------------------------------------------------ pieces
 
-    def _bundle_request(self, public: list[str]) -> Message:
+    def _bundle_request(self, distill: list[str]) -> Message:
         cfg = self.config
         assert isinstance(cfg, OffsiteTuningConfig)
         meta: dict[str, Any] = {
@@ -321,10 +330,7 @@ class OffsiteTuning(Strategy):
                          "distill_max_length": cfg.distill_max_length,
                          "distill_lm_weight": cfg.distill_lm_weight, "seed": cfg.seed})
             if cfg.distill_corpus == "public":
-                if not public:
-                    raise ValueError("distill_corpus=public, but the task has no public split; "
-                                     f"name a corpus ({', '.join(corpus_names())})")
-                texts = public[: cfg.distill_limit]
+                texts = distill
             else:
                 meta["distill_corpus"] = cfg.distill_corpus
         return Message(Kind.TEXT, DATA_PARTY, MODEL_PARTY, texts, meta)

@@ -105,8 +105,9 @@ class FederationConfig(StrategyConfig):
     round each data party trains its own SM (LoRA ``lora_rank``; ``local_epochs`` over its
     records at ``lr``, loss ``kd_weight``·KD(LM) + (1 − ``kd_weight``)·CE) on the LM's top-k
     log-probs over the task's public split (``transfer_limit`` texts, prompt + public
-    answer), then sends its SM's top-k on the same texts, moved onto the LM's tokens
-    (``lm_targets``: ``answer`` positions only, or ``all``). The model party combines the
+    answer; a task without one uses the built-in fallback corpus, see
+    ``tasks.public_text``), then sends its SM's top-k on the same texts, moved onto the LM's
+    tokens (``lm_targets``: ``answer`` positions only, or ``all``). The model party combines the
     parties' knowledge — ``min-ce``: per text, the party whose top-k gives the public answer
     the lowest cross-entropy (FedMKT's selection); ``all``: every party's rows — and distils
     it into a LoRA copy (``lm_lora_rank``) of ``large`` for ``lm_epochs`` at ``lm_lr``; the

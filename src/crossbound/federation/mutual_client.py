@@ -70,14 +70,13 @@ def transfer_set(config: FederationConfig, sm_tokenizer: Any, small: str) -> Tra
     key = (config.task, config.large, small, config.transfer_limit, config.max_length)
     if key not in _TRANSFERS:
         from crossbound.models.loading import load_tokenizer
+        from crossbound.tasks.public_text import public_text
         from crossbound.training.topk_transfer import same_vocabulary
         from crossbound.upward.mutual_kt import public_transfer, tokenize_side
 
         task = _task(config.task)
-        if not task.public:
-            raise ValueError(f"fed-mutual-kt distils on the task's public split; {task.name} "
-                             "has none")
-        texts, answer_at = public_transfer(task, config.transfer_limit)
+        texts, answer_at = public_transfer(task,
+                                           public_text(task, config.transfer_limit).examples)
         lm_tok = load_tokenizer(config.large)
         lm = tokenize_side(lm_tok, texts, config.max_length)
         sm = tokenize_side(sm_tokenizer, texts, config.max_length)

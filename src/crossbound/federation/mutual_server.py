@@ -70,17 +70,16 @@ class LMSide:
 
 
 def lm_side(config: FederationConfig, task: Task, lm: LoadedModel) -> LMSide:
+    from crossbound.tasks.public_text import public_text
     from crossbound.upward.mutual_kt import public_transfer, tokenize_side
 
-    if not task.public:
-        raise ValueError(f"fed-mutual-kt distils on the task's public split; {task.name} has "
-                         "none")
     vocab = int(lm.model.config.vocab_size)
     if len(lm.tokenizer) != vocab:
         raise ValueError(f"{config.large}: its tokenizer has {len(lm.tokenizer)} tokens but "
                          f"the model {vocab} outputs; fed-mutual-kt needs them to agree (the "
                          "data parties know only the tokenizer)")
-    texts, _ = public_transfer(task, config.transfer_limit)
+    # Every party resolves the same public text (the task's, else the built-in fallback).
+    texts, _ = public_transfer(task, public_text(task, config.transfer_limit).examples)
     side = tokenize_side(lm.tokenizer, texts, config.max_length)
     return LMSide(side.ids, PublicRows(tuple(tuple(r) for r in side.ids)), vocab)
 

@@ -139,14 +139,16 @@ def _simulate_mutual(config: FederationConfig, task: Task, out: Path, verbose: b
     from crossbound.federation.mutual_server import MutualState, make_mutual_server_app
     from crossbound.models.loading import load_model
     from crossbound.models.precision import resolve_precision, torch_dtype
+    from crossbound.tasks.public_text import public_text
 
     status(f"model party: loading the LM {config.large}")
     # frozen weights in the federation's precision (LoRA trained on it stays fp32)
     lm = load_model(config.large, dtype=torch_dtype(resolve_precision(config.precision)))
     smalls = sorted({config.small_of(f"data-party-{i}") for i in range(len(task.parties))})
     status(f"{len(task.parties)} data parties ({', '.join(str(len(p)) for p in task.parties)} "
-           f"records; SM {', '.join(smalls)}); {len(task.public[: config.transfer_limit])} "
-           "public transfer texts; starting Flower's simulation runtime (Ray)")
+           f"records; SM {', '.join(smalls)}); "
+           f"{len(public_text(task, config.transfer_limit).examples)} public transfer texts; "
+           "starting Flower's simulation runtime (Ray)")
     state = MutualState()
     server_app = make_mutual_server_app(config, task, lm, out / TRANSCRIPTS, state, on_round)
     wall, peak_mb = _simulate(config, server_app, make_client_app(config), len(task.parties),
@@ -160,6 +162,10 @@ def finish_mutual(config: FederationConfig, task: Task, state: Any, wall: float,
     result reports the LM's and every SM's utility per round."""
     _check_finished(config, state)
     from crossbound.federation.mutual_server import FEDERATION
+    from crossbound.tasks.public_text import public_text
+    from crossbound.upward.mutual_kt import all_positions_note
+
+    public = public_text(task, config.transfer_limit)
 
     state.owner.model(FEDERATION).save_pretrained(str(out / LM_ADAPTER_FOLDER))
     result = _result(config, task, state, {"lm_adapter_peft": LM_ADAPTER_FOLDER}, wall,
@@ -181,7 +187,7 @@ def finish_mutual(config: FederationConfig, task: Task, state: Any, wall: float,
     efficiency = result.metrics["efficiency"]
     for key in ("adapter_parameters", "adapter_bytes"):
         efficiency.pop(key, None)
-    efficiency["transfer_texts"] = len(task.public[: config.transfer_limit])
+    efficiency["transfer_texts"] = len(public.examples)
     efficiency["model_party_seconds"] = [f.get("model_party_seconds") for f in facts]
     federation = result.metrics["federation"]
     federation["aggregation"] = f"knowledge: {config.combine}"
@@ -198,6 +204,9 @@ def finish_mutual(config: FederationConfig, task: Task, state: Any, wall: float,
         "Transcripts are kept by the model party's end of each boundary; each data party "
         "checks what it sends and receives against the same contract.",
     ]
+    public.record(result)
+    if note := all_positions_note(config.lm_targets, public.examples):
+        result.notes.append(note)
     result.write(out)
     return result
 

@@ -31,7 +31,7 @@ from crossbound.models.loading import load_model
 from crossbound.parties import scores_from
 from crossbound.strategy import RunContext, StrategyConfig
 from crossbound.tasks.base import Example, Task
-from crossbound.training.causal_lm import finetune
+from crossbound.training.causal_lm import finetune, sft_key
 
 DATA_PARTY = "data-party-0"
 GUARD = "no-raw-private-text"
@@ -99,10 +99,15 @@ def tuned_sm(ctx: RunContext, cfg: QueryConfig, task: Task) -> Any:
         pairs = [(task.prompt(ex), task.answer(ex)) for ex in private]
         steps = max(1, round(cfg.sm_epochs * -(-len(pairs) // cfg.batch_size)))
         sm.model = make_trainable(sm.model, cfg.trainable, cfg.lora_rank)
+        key = sft_key(pairs, trainable=cfg.trainable, lora_rank=cfg.lora_rank,
+                      epochs=cfg.sm_epochs, lr=cfg.lr, batch_size=cfg.batch_size,
+                      max_length=cfg.max_length, seed=cfg.seed, loss_on="answer")
         with ctx.step("SM fine-tuning on private data", steps) as bar:
-            finetune(sm.model, sm.tokenizer, pairs, epochs=cfg.sm_epochs, lr=cfg.lr,
-                     batch_size=cfg.batch_size, max_length=cfg.max_length, seed=cfg.seed,
-                     on_step=lambda _s, _l: bar.advance())
+            # the same training as local-finetune's at this budget: a bench runs it once
+            ctx.train_once(key, sm.model, lambda: finetune(
+                sm.model, sm.tokenizer, pairs, epochs=cfg.sm_epochs, lr=cfg.lr,
+                batch_size=cfg.batch_size, max_length=cfg.max_length, seed=cfg.seed,
+                loss_on="answer", on_step=lambda _s, _l: bar.advance()))
     sm.model.eval()
     return sm
 

@@ -33,6 +33,7 @@ from crossbound.inference.speculative import SpeculativeSettings, speculative_ge
 from crossbound.models.loading import load_model, load_tokenizer
 from crossbound.result import Result
 from crossbound.strategy import RunContext, Strategy, StrategyConfig
+from crossbound.tasks.public_text import PublicText, public_text
 
 
 def unescape(text: str) -> str:
@@ -45,7 +46,8 @@ class SpeculativeConfig(StrategyConfig):
     """Speculative decoding of the task's prompts: the data party's SM drafts ``gamma``
     tokens per step, the model party's LM verifies them (arXiv:2211.17192).
 
-    ``prompts``: the task's ``test`` or ``public`` split (the first ``limit``); ``chat`` wraps
+    ``prompts``: the task's ``test`` or ``public`` split (the first ``limit``; a task without
+    a public split uses the built-in fallback corpus, see ``tasks.public_text``); ``chat`` wraps
     each in the LM's chat template. ``temperature`` 0 is greedy (output identical to the LM
     alone). ``stop``: one stop string (``\\n`` for a newline; empty: none). ``compare``: also
     run the LM alone on the same prompts, over the measurement channel, for the speed-up and
@@ -113,7 +115,10 @@ class Speculative(Strategy):
         cfg = self.config
         assert isinstance(cfg, SpeculativeConfig)
         task = ctx.task
-        examples = (task.test if cfg.prompts == "test" else task.public)[: cfg.limit]
+        public: PublicText | None = None
+        if cfg.prompts == "public":
+            public = public_text(task, cfg.limit)
+        examples = task.test[: cfg.limit] if public is None else public.examples
         if not examples:
             raise ValueError(f"task {task.name} has no {cfg.prompts} examples")
         with ctx.step(f"loading small model {ctx.small}"):
@@ -156,7 +161,7 @@ class Speculative(Strategy):
         }
         utility: dict[str, Any] = {"prompts": len(prompts),
                                    "tokenizers": "different" if cross else "same"}
-        if task.choices is not None:
+        if task.choices is not None and all(ex.target for ex in examples):  # corpus: no labels
             hits = [_starts_with_label(t, ex.target) for t, ex in zip(texts, examples,
                                                                         strict=True)]
             utility["answer_accuracy"] = sum(hits) / len(hits)
@@ -185,6 +190,8 @@ class Speculative(Strategy):
                                         [f for g in spec_out for f in g.finish], strict=True):
                 handle.write(json.dumps({"id": ex.id, "text": text, "finish": reason}) + "\n")
         result.artifacts["generations"] = str(path)
+        if public is not None:
+            public.record(result)
         return result
 
     def _lm_alone(self, ctx: RunContext, prompts: list[list[int]], tokenizer: Any,

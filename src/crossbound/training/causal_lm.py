@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import random
 from collections.abc import Callable, Sequence
@@ -97,6 +99,13 @@ def answer_token_losses(parts: tuple[Any, Any, float | None],
     losses = torch.nn.functional.cross_entropy(logits.float(), targets[keep], reduction="none")
     rows = keep.nonzero()[:, 0]
     return losses, rows
+
+
+def sft_key(pairs: Sequence[tuple[str, str]], **settings: Any) -> dict[str, Any]:
+    """What decides a supervised fine-tuning's outcome, besides the model and the task: the
+    training pairs (hashed) and every setting — for sharing one tuned SM between runs."""
+    digest = hashlib.sha256(json.dumps(list(pairs)).encode()).hexdigest()
+    return {"kind": "sft", "pairs": digest, "count": len(pairs), **settings}
 
 
 def finetune(

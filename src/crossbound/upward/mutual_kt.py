@@ -38,7 +38,8 @@ from crossbound.evaluate.utility import headline
 from crossbound.models.loading import load_model, load_tokenizer
 from crossbound.result import Result
 from crossbound.strategy import RunContext, Strategy, StrategyConfig
-from crossbound.tasks.base import Task
+from crossbound.tasks.base import Example, Task
+from crossbound.tasks.public_text import public_text
 from crossbound.training.distill import KDSettings, TransferRow, distill_finetune
 from crossbound.training.topk_transfer import (
     TopkReply,
@@ -159,7 +160,8 @@ class MutualKT(Strategy):
     summary = "SM and LM distil each other's top-k log-probs on public text, round by round"
     paper = "arXiv:2406.02224 (FedMKT); arXiv:2411.11707 (FedCoLLM)"
     needs_model_party = "an LM that returns top-k log-probs and distils (LoRA) what it receives"
-    needs_data_party = "an SM, private labelled data, the task's public split"
+    needs_data_party = ("an SM, private labelled data, public text (the task's public split, "
+                        "else a built-in corpus)")
     crosses = ("data→model: public text (token ids) and the SM's top-k on it; "
                "model→data: the LM's top-k on the public text, training metrics")
     config_class = MutualKTConfig
@@ -181,15 +183,13 @@ class MutualKT(Strategy):
         assert isinstance(cfg, MutualKTConfig)
         task = ctx.task
         check_party(task, cfg.party)
-        if not task.public:
-            raise ValueError(f"mutual-kt distils on the task's public split; {task.name} has "
-                             "none")
         private = task.parties[cfg.party][: cfg.train_limit]
         pairs = [(task.prompt(ex), task.answer(ex)) for ex in private]
-        texts, answer_at = public_transfer(task, cfg.transfer_limit)
+        public = public_text(task, cfg.transfer_limit)
+        texts, answer_at = public_transfer(task, public.examples)
         ctx.boundary.guard_contexts[DATA_PARTY] = GuardContext(
             private_texts=[ex.text for ex in task.parties[cfg.party]],
-            public_texts=[ex.text for ex in task.public])
+            public_texts=public.guard_texts(task))
         ctx.connect_model_party(batch_size=cfg.lm_batch_size)
         with ctx.step(f"loading small model {ctx.small}"):
             # LoRA trains adapters only: the base is frozen, held in the run's precision
@@ -302,22 +302,41 @@ class MutualKT(Strategy):
                                       **({"alignment": alignment} if not same else {})}
         result.metrics["privacy"] = {
             "private_records_sent": 0,
-            "transfer": "public split",
+            "transfer": "public split" if public.corpus is None else f"corpus {public.corpus}",
             # Not a guarantee: the SM's log-probs on public text are shaped by its private
             # training (no DP here), so they carry some information about that data.
             "sm_logprobs_sent": True,
         }
+        public.record(result)
+        if note := all_positions_note(cfg.lm_targets, public.examples):
+            result.notes.append(note)
         return result
 
 
-def public_transfer(task: Task, limit: int | None) -> tuple[list[str], list[int]]:
-    """The first ``limit`` public texts (prompt + public answer) and where each answer starts
-    (in characters; a text without an answer: its end, so nothing there is marked)."""
-    public = task.public[:limit]
+def public_transfer(task: Task, public: Sequence[Example]) -> tuple[list[str], list[int]]:
+    """The ``public`` examples as transfer texts (prompt + public answer) and where each
+    answer starts (in characters; a text without an answer: its end, so nothing there is
+    marked).
+
+    When *no* text has an answer (a built-in corpus standing in for the public split), there
+    is no label position to learn from: every position is marked instead, i.e. the LM learns
+    as with ``lm_targets=all`` (FedMKT's choice) rather than from nothing.
+    """
     texts = [task.prompt(ex) + (task.answer(ex) if ex.target else "") for ex in public]
+    if not any(ex.target for ex in public):
+        return texts, [0] * len(texts)
     answer_at = [len(task.prompt(ex)) if ex.target else len(t)
                  for ex, t in zip(public, texts, strict=True)]
     return texts, answer_at
+
+
+def all_positions_note(lm_targets: str, public: Sequence[Example]) -> str | None:
+    """The note a result carries when ``lm_targets=answer`` had no answer to learn from
+    (see :func:`public_transfer`), else None."""
+    if lm_targets != "answer" or any(ex.target for ex in public):
+        return None
+    return ("no public text has an answer (label position): the LM learnt the SM's top-k at "
+            "every position, as with lm_targets=all")
 
 
 def tokenize_side(tokenizer: Any, texts: Sequence[str], max_length: int) -> TokenSide:

@@ -1,4 +1,4 @@
-"""One LM for a whole bench, and its deterministic answers computed once.
+"""One LM for a whole bench, its deterministic answers and the tuned SMs computed once.
 
 Most cells ask the model party the same things: its label scores on the test prompts (the LM
 alone, the cascade's reference, the private prompt's raw reference), its top-k on the same
@@ -6,14 +6,20 @@ public transfer texts (logit-kd at every record budget), its greedy generations 
 seeds. Computing them once per task is what makes a quick profile affordable; charging them to
 every cell that asked is what keeps the cells' costs honest.
 
-:class:`SharedLM` loads the LM once (per frozen dtype) and hands each cell a fresh model party
+:class:`BenchShare` loads the LM once (per frozen dtype) and hands each cell a fresh model party
 (so per-party state — offsite bundles, upward copies, decoding sessions — never leaks from one
 cell into the next) behind a :class:`MemoParty`. The memo answers ``score_choices``,
 ``generate`` and ``topk_logprobs`` on the LM itself item by item (a prompt, a token row): only
 the items not seen before reach the LM, and the reply is built exactly as the party would
 build it, so what crosses the boundary — bytes, transcript, ``lm_tokens`` — is the same as
 without the memo. Each item remembers the LM seconds it cost; a cell that reuses an item is
-charged those seconds (:meth:`SharedLM.reused`, added to its wall time by the runner).
+charged those seconds (:meth:`BenchShare.reused`, added to its wall time by the runner).
+
+The same holds on the data side: the SM fine-tuned on the first N private records with the
+same settings is the SM-alone baseline at that budget and the SM the cascade and the private
+prompt route with. :meth:`BenchShare.trained` keeps its weights after the first cell trains it;
+a later cell asking for the same training (model, records, every setting) gets a copy and is
+charged the training seconds.
 
 Requests for a party's own tuned copy (``meta.model`` other than ``"lm"``) and every other
 operation go straight to the cell's model party: their answers depend on that cell's state.
@@ -23,10 +29,12 @@ is padded differently); the memo keeps the first.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
@@ -36,6 +44,7 @@ from crossbound.models.loading import LoadedModel, load_model
 from crossbound.models.precision import frozen_dtype
 from crossbound.parties import ModelParty, scores_from
 
+T = TypeVar("T")
 MEMO_OPS = ("score_choices", "generate", "topk_logprobs")
 
 
@@ -47,24 +56,35 @@ class _Item:
 
 @dataclass
 class Reuse:
-    """What one cell got from the memo instead of the LM."""
+    """What one cell got from the memo instead of computing it."""
 
     items: int = 0  # prompts / token rows answered from the memo
     seconds: float = 0.0  # LM seconds those items cost when first computed
     load_seconds: float = 0.0  # the LM's load, when another cell paid for it
+    trainings: int = 0  # SM fine-tunings taken from an earlier cell
+    train_seconds: float = 0.0  # what they cost there
 
     def to_dict(self) -> dict[str, float]:
         return {"items": self.items, "lm_seconds": round(self.seconds, 3),
-                "load_seconds": round(self.load_seconds, 3)}
+                "load_seconds": round(self.load_seconds, 3), "sm_trainings": self.trainings,
+                "sm_train_seconds": round(self.train_seconds, 3)}
 
 
-class SharedLM:
+@dataclass
+class _Trained:
+    state: dict[str, torch.Tensor]  # the tuned weights (a copy)
+    outcome: Any  # what the training returned (its stats)
+    seconds: float
+
+
+class BenchShare:
     """The bench's LM and the memo of its answers (see the module docstring)."""
 
     def __init__(self, name: str) -> None:
         self.name = name
         self._models: dict[torch.dtype, tuple[LoadedModel, float]] = {}
         self._memo: dict[Hashable, _Item] = {}
+        self._trained: dict[str, _Trained] = {}
         self.reuse = Reuse()
 
     def begin_cell(self) -> None:
@@ -84,6 +104,26 @@ class SharedLM:
             lm = load_model(self.name, frozen=True)
             self._models[dtype] = (lm, time.perf_counter() - started)
         return MemoParty(ModelParty(lm, batch_size=batch_size), self)
+
+    def trained(self, key: dict[str, Any], model: torch.nn.Module,
+                train: Callable[[], T]) -> T:
+        """Fine-tune ``model`` with ``train`` — or, when a cell already ran the training that
+        ``key`` describes (the model, the records, every setting), load its weights instead
+        and return what its training returned."""
+        digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str)
+                                .encode()).hexdigest()
+        done = self._trained.get(digest)
+        if done is not None:
+            model.load_state_dict(done.state)
+            self.reuse.trainings += 1
+            self.reuse.train_seconds += done.seconds
+            outcome: T = done.outcome
+            return outcome
+        started = time.perf_counter()
+        outcome = train()
+        state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        self._trained[digest] = _Trained(state, outcome, time.perf_counter() - started)
+        return outcome
 
     def lookup(self, keys: Sequence[Hashable]) -> list[_Item | None]:
         return [self._memo.get(key) for key in keys]
@@ -105,7 +145,7 @@ class MemoParty:
 
     name = MODEL_PARTY
 
-    def __init__(self, party: ModelParty, shared: SharedLM) -> None:
+    def __init__(self, party: ModelParty, shared: BenchShare) -> None:
         self.party = party
         self.shared = shared
 
