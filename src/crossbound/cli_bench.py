@@ -41,6 +41,10 @@ def bench(
     settings: Annotated[list[str] | None, typer.Option(
         "--set", help="key=value for every strategy that has the setting, or "
         "strategy.key=value; wins over the profile's values (repeatable).")] = None,
+    records: Annotated[str | None, typer.Option(
+        "--records", help="Private-record budgets to sweep, e.g. 32,128,all: every cell that "
+        "trains on private records runs once per budget (the learning curves). Default: "
+        "quick 32,128; full 32,128,all.")] = None,
     report: Annotated[bool, typer.Option(help="Write report.html and the PNG plots.")] = True,
 ) -> None:
     """Run strategies × mechanism settings on a task and record utility, privacy, exposure
@@ -56,7 +60,8 @@ def bench(
 
     names = [n.strip() for item in only or [] for n in item.split(",") if n.strip()]
     args = BenchArgs(profile=profile, task=task, large=large, small=small, only=names,
-                     overrides=list(settings or []))
+                     overrides=list(settings or []),
+                     records=[records] if records is not None else [])
     command = shlex.join(["crossbound", *sys.argv[1:]]) if sys.argv[1:2] == ["bench"] else None
 
     def on_cell(outcome: CellOutcome) -> None:
@@ -89,6 +94,17 @@ def bench(
         raise typer.Exit(1)
 
 
+def _bench_groups(results: dict[str, Any]) -> list[tuple[str | None, list[dict[str, Any]]]]:
+    """The summary's rows in groups: one per private-record budget, then the cells that use
+    none, when the bench swept several budgets; otherwise one group without a heading."""
+    from crossbound.bench.records import group_by_budget, record_budgets
+
+    if len(record_budgets(results)) < 2:
+        return [(None, list(results["cells"]))]
+    return [(b.describe() if b else "every budget (no records)", cells)
+            for b, cells in group_by_budget(results)]
+
+
 def _print_bench(results: dict[str, Any]) -> None:
     from crossbound.bench.report import summary_rows
 
@@ -104,8 +120,13 @@ def _print_bench(results: dict[str, Any]) -> None:
     for column, header in columns.items():
         table.add_column(header, justify="left" if column in ("cell", "status") else "right",
                          no_wrap=column == "cell")
-    for row in summary_rows(results):
-        table.add_row(*(_plain(row.get(c, ("", None))[0]) for c in columns))
+    for heading, cells in _bench_groups(results):
+        if heading is not None:
+            table.add_row(f"[bold]{_plain(heading)}[/]")
+        rows = summary_rows({**results, "cells": cells})  # summary_rows reads only "cells"
+        for i, row in enumerate(rows):
+            table.add_row(*(_plain(row.get(c, ("", None))[0]) for c in columns),
+                          end_section=i == len(rows) - 1 and heading is not None)
     out.print(table)
 
 
@@ -121,16 +142,21 @@ def plan_command(
         help="Wall time of a run (e.g. 900, 15m).")] = None,
     max_lm_exposure: Annotated[str | None, typer.Option(
         help="Bytes the model party may send (e.g. 2MB): its exposure.")] = None,
+    records: Annotated[str | None, typer.Option(
+        "--records", help="Answer at this private-record budget of the bench (a number of "
+        "records, or all). Default: the largest, and a line per budget.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Pick the best strategy and setting under privacy, cost and exposure budgets; show the
     Pareto front and why every other cell was excluded."""
     from crossbound.bench.plan import (
         Budgets,
+        describe_budget,
         describe_reason,
         human_bytes,
         parse_bytes,
         parse_seconds,
+        plans_by_records,
     )
     from crossbound.bench.plan import plan as make_plan
     from crossbound.bench.results import load_results
@@ -142,14 +168,21 @@ def plan_command(
             max_seconds=None if max_seconds is None else parse_seconds(max_seconds),
             max_lm_exposure=None if max_lm_exposure is None else parse_bytes(max_lm_exposure))
         results = load_results(results_dir)
+        answer = make_plan(results, budgets, records)
     except (ValueError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from exc
-    answer = make_plan(results, budgets)
+    # Asked for no budget in particular: how the answer moves with the records, in a line each
+    by_records = plans_by_records(results, budgets) if records is None else []
+    if len(by_records) < 2:
+        by_records = []
     data = answer.to_dict()
+    if by_records:
+        data["by_records"] = [p.summary() for p in by_records]
     if as_json:
         print(json.dumps(data, indent=2))
         return
-    table = Table(title=f"cells within {budgets.describe()}, best first")
+    at = f" at {answer.records.describe()}" if answer.records else ""
+    table = Table(title=f"cells within {budgets.describe()}{at}, best first")
     for column in ("cell", "utility", "data leakage", "bytes crossed", "wall s",
                    "from model party"):
         table.add_column(column, justify="left" if column == "cell" else "right")
@@ -165,15 +198,21 @@ def plan_command(
                       seconds, human_bytes(row["bytes_from_model_party"] or 0))
     out.print(table)
     if data["best"] is None:
-        out.print(f"[red]no cell is within {budgets.describe()}[/]")
+        out.print(f"[red]no cell is within {budgets.describe()}{at}[/]")
     else:
         best = data["best"]
         out.print(f"best: [bold]{_plain(best['cell'])}[/] " + _plain(
             f"(utility {best['utility']:.3f} from {best['utility_key']}; data leakage "
             f"{leak(best['data_leakage'])}, {best['data_leakage_basis']})"))
+    if data["recommendation"] is not None:
+        out.print(data["recommendation"], markup=False, highlight=False)
     out.print("Pareto front (utility ↑; data leakage, bytes, seconds ↓; ◆ above): "
               + (", ".join(c["cell"] for c in data["pareto_front"]) or "none"), markup=False)
     for excluded in answer.excluded:
         out.print(f"  excluded {excluded['cell']}: "
                   + "; ".join(describe_reason(r) for r in excluded["reasons"]), markup=False,
                   highlight=False)
+    if by_records:
+        out.print(f"best at each private-record budget ({budgets.describe()}):", markup=False)
+        for each in by_records:
+            out.print(f"  {describe_budget(each)}", markup=False, highlight=False)

@@ -5,6 +5,8 @@
 
 The answer is the best cell within every budget, the Pareto front (utility ↑ against data
 leakage, bytes crossed and seconds ↓), and for each excluded cell the budgets it broke.
+With a private-record sweep (``bench --records``) each answer is for one record budget: its
+cells and the record-independent ones (see :mod:`crossbound.bench.records`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,15 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from crossbound.bench.normalise import leakage_of
+from crossbound.bench.records import (
+    RecordBudget,
+    baseline_name,
+    cells_at,
+    is_lm_alone,
+    is_sm_alone,
+    record_budgets,
+    resolve_budget,
+)
 
 _BYTES = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([a-z]*)\s*$", re.IGNORECASE)
 _BYTE_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6,
@@ -144,6 +155,19 @@ def pareto_front(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(front, key=_key)
 
 
+def _brief(cell: dict[str, Any]) -> dict[str, Any]:
+    """A cell's numbers as the planner's JSON shows them."""
+    m = _measures(cell)
+    return {"cell": cell["id"], "strategy": cell["strategy"],
+            "setting": cell["setting"], "utility": utility_of(cell),
+            "utility_key": cell["record"]["utility"]["headline_key"],
+            "data_leakage": _json_number(m["max_epsilon"]),
+            "data_leakage_basis": cell["record"]["privacy"]["data_leakage_basis"],
+            "bytes_crossed": cell["record"]["efficiency"]["bytes_crossed"],
+            "wall_seconds": cell["record"]["efficiency"]["wall_seconds"],
+            "bytes_from_model_party": cell["record"]["exposure"]["bytes_from_model_party"]}
+
+
 @dataclass
 class Plan:
     budgets: Budgets
@@ -151,30 +175,37 @@ class Plan:
     feasible: list[dict[str, Any]]
     front: list[dict[str, Any]]
     excluded: list[dict[str, Any]]  # {"cell", "reasons": [...]}
+    records: RecordBudget | None = None  # the record budget answered; None: no sweep
+
+    def summary(self) -> dict[str, Any]:
+        """The record budget, the best cell and the recommendation in words."""
+        return {"records": self.records.label if self.records else None,
+                "records_count": self.records.count if self.records else None,
+                "best": _brief(self.best) if self.best else None,
+                "recommendation": recommendation(self)}
 
     def to_dict(self) -> dict[str, Any]:
-        def brief(cell: dict[str, Any]) -> dict[str, Any]:
-            m = _measures(cell)
-            return {"cell": cell["id"], "strategy": cell["strategy"],
-                    "setting": cell["setting"], "utility": utility_of(cell),
-                    "utility_key": cell["record"]["utility"]["headline_key"],
-                    "data_leakage": _json_number(m["max_epsilon"]),
-                    "data_leakage_basis": cell["record"]["privacy"]["data_leakage_basis"],
-                    "bytes_crossed": cell["record"]["efficiency"]["bytes_crossed"],
-                    "wall_seconds": cell["record"]["efficiency"]["wall_seconds"],
-                    "bytes_from_model_party": cell["record"]["exposure"][
-                        "bytes_from_model_party"]}
-
         return {
             "budgets": {k: _json_number(v) if v is not None else None
                         for k, v in asdict(self.budgets).items()},
             "budgets_text": self.budgets.describe(),
-            "best": brief(self.best) if self.best else None,
-            "feasible": [brief(c) for c in self.feasible],
-            "pareto_front": [brief(c) for c in self.front],
+            **self.summary(),
+            "feasible": [_brief(c) for c in self.feasible],
+            "pareto_front": [_brief(c) for c in self.front],
             "excluded": [{**e, "reasons": [{k: _json_number(v) for k, v in r.items()}
                                            for r in e["reasons"]]} for e in self.excluded],
         }
+
+
+def recommendation(answer: Plan) -> str | None:
+    """In words, when the best cell is a baseline: no collaboration pays within these
+    budgets, so the baseline (usually the SM alone) is what to use. None otherwise."""
+    best = answer.best
+    if best is None or (best.get("direction") != "baseline" and baseline_name(best) is None):
+        return None
+    name = baseline_name(best)
+    who = f"the {name} ({best['id']})" if name else f"the baseline {best['id']}"
+    return f"{who} is the recommendation: no collaboration cell beats it within the budgets"
 
 
 def _json_number(value: Any) -> Any:
@@ -184,11 +215,15 @@ def _json_number(value: Any) -> Any:
     return value
 
 
-def plan(results: dict[str, Any], budgets: Budgets) -> Plan:
-    """Answer the formulation for ``budgets`` over the cells of a bench's ``results``."""
+def plan(results: dict[str, Any], budgets: Budgets, records: str | None = None) -> Plan:
+    """Answer the formulation for ``budgets`` over the cells of a bench's ``results`` at the
+    record budget ``records`` (a label or count; default the largest; ignored without a
+    sweep). Raises ValueError for a record budget the bench did not run."""
+    budget = resolve_budget(results, records)
+    cells = cells_at(results, budget)
     feasible: list[dict[str, Any]] = []
     excluded: list[dict[str, Any]] = []
-    for cell in results["cells"]:
+    for cell in cells:
         if cell.get("status") != "ok":
             error = cell.get("error") or {}
             excluded.append({"cell": cell["id"], "reasons": [{
@@ -207,9 +242,65 @@ def plan(results: dict[str, Any], budgets: Budgets) -> Plan:
         else:
             feasible.append(cell)
     feasible.sort(key=_key)
-    ok = [c for c in results["cells"] if c.get("status") == "ok"]
+    ok = [c for c in cells if c.get("status") == "ok"]
     return Plan(budgets=budgets, best=feasible[0] if feasible else None, feasible=feasible,
-                front=pareto_front(ok), excluded=excluded)
+                front=pareto_front(ok), excluded=excluded, records=budget)
+
+
+def describe_budget(answer: Plan) -> str:
+    """One record budget's answer in a line: its best cell, and whether that is a baseline
+    no collaboration cell beats."""
+    where = answer.records.describe() if answer.records else "every cell"
+    best = answer.best
+    if best is None:
+        return f"{where}: no cell within the budgets"
+    line = f"{where}: {best['id']} (utility {utility_of(best) or 0.0:.3f})"
+    if recommendation(answer) is not None:
+        line += f" — the {baseline_name(best) or 'baseline'}; no collaboration cell beats it"
+    return line
+
+
+def plans_by_records(results: dict[str, Any], budgets: Budgets) -> list[Plan]:
+    """One answer per record budget, fewest records first ([] without a sweep)."""
+    return [plan(results, budgets, b.label) for b in record_budgets(results)]
+
+
+@dataclass
+class Pays:
+    """Where collaboration pays at one record budget (``budget`` None: no sweep)."""
+
+    budget: RecordBudget | None
+    sm_alone: float | None  # the SM alone's utility at this budget; None: no such cell
+    lm_alone: float | None
+    winners: list[tuple[str, float, float]]  # (cell, utility, margin over the better one)
+
+
+def _best_utility(cells: list[dict[str, Any]]) -> float | None:
+    values = [u for u in map(utility_of, cells) if u is not None]
+    return max(values, default=None)
+
+
+def collaboration_pays(results: dict[str, Any]) -> list[Pays]:
+    """For each record budget, the collaboration cells (not baselines) whose utility beats
+    both the SM alone and the LM alone, with their margin over the better of the two, best
+    first. A missing baseline (not run, or failed) is left out of the bar; with neither
+    there is nothing to beat, so no winner is claimed."""
+    rows = []
+    swept: list[RecordBudget | None] = [*record_budgets(results)]
+    for budget in swept or [None]:
+        cells = [c for c in cells_at(results, budget) if utility_of(c) is not None]
+        sm = _best_utility([c for c in cells if is_sm_alone(c)])
+        lm = _best_utility([c for c in cells if is_lm_alone(c)])
+        bar = max((u for u in (sm, lm) if u is not None), default=None)
+        winners: list[tuple[str, float, float]] = []
+        for cell in cells:
+            utility = utility_of(cell)
+            if (bar is not None and utility is not None and utility > bar
+                    and cell.get("direction") != "baseline"):
+                winners.append((cell["id"], utility, utility - bar))
+        winners.sort(key=lambda w: -w[2])
+        rows.append(Pays(budget, sm, lm, winners))
+    return rows
 
 
 def describe_reason(reason: dict[str, Any]) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 
 from crossbound.bench.normalise import leakage_of
 from crossbound.bench.plan import human_bytes, utility_of
+from crossbound.bench.records import resolve_budget, results_at
 
 COLOURS = {"baseline": "#6b6b6b", "downward": "#1f6fb4", "upward": "#2a9d3a",
            "inference": "#c8372d"}
@@ -104,7 +105,8 @@ def _log_axis(values: list[float]) -> tuple[Callable[[float], float], list[Tick]
     return pos, ticks
 
 
-def _utility_axis(values: list[float]) -> tuple[Callable[[float], float], list[Tick]]:
+def utility_axis(values: list[float]) -> tuple[Callable[[float], float], list[Tick]]:
+    """From min(0, values) to max(1, values), so every plot of a bench starts at 0."""
     lo = min(0.0, *values) if values else 0.0
     hi = max(1.0, *values) if values else 1.0
 
@@ -133,12 +135,16 @@ def step_front(points: list[Point]) -> list[tuple[float, float]]:
     return path
 
 
-def build_plots(results: dict[str, Any]) -> list[Plot]:
+def build_plots(results: dict[str, Any], records: str | None = None) -> list[Plot]:
     """Utility against data leakage, bytes crossed (log) and wall time, for every cell with
-    a headline utility."""
-    cells = [c for c in results["cells"] if utility_of(c) is not None]
+    a headline utility at the record budget ``records`` (default the largest; see
+    :func:`~crossbound.bench.records.resolve_budget`), so points of different budgets never
+    share a front."""
+    budget = resolve_budget(results, records)
+    at = f" ({budget.describe()})" if budget else ""
+    cells = [c for c in results_at(results, budget)["cells"] if utility_of(c) is not None]
     ys = [float(utility_of(c) or 0.0) for c in cells]
-    y_pos, y_ticks = _utility_axis(ys)
+    y_pos, y_ticks = utility_axis(ys)
     metric = results.get("task", {}).get("metric", "utility")
     y_label = f"utility ({metric})"
 
@@ -169,7 +175,7 @@ def build_plots(results: dict[str, Any]) -> list[Plot]:
         points = [Point(c["id"], c["direction"], x, y, x_pos(x), y_pos(y))
                   for c, x, y in zip(cells, xs, ys, strict=True)]
         place_labels(points)
-        plots.append(Plot(slug, title, x_label, y_label, points, x_ticks, y_ticks,
+        plots.append(Plot(slug, title + at, x_label, y_label, points, x_ticks, y_ticks,
                           step_front(points)))
     return plots
 
@@ -204,37 +210,48 @@ def _px(u: float, v: float) -> tuple[float, float]:
     return round(LEFT + u * PW, 1), round(TOP + (1 - v) * PH, 1)
 
 
-def svg(plot: Plot) -> str:
-    """The plot as an inline ``<svg>`` element (no external references)."""
-    parts = [f'<svg class="plot" id="plot-{plot.slug}" viewBox="0 0 {W} {H}" width="{W}" '
-             f'height="{H}" role="img" aria-label="{escape(plot.title)}">',
+def svg_frame(slug: str, title: str, x_label: str, y_label: str, x_ticks: list[Tick],
+              y_ticks: list[Tick]) -> list[str]:
+    """The opening ``<svg>``, frame, title, grid, ticks and axis labels of a chart (the
+    caller appends its marks and closes it)."""
+    parts = [f'<svg class="plot" id="plot-{slug}" viewBox="0 0 {W} {H}" width="{W}" '
+             f'height="{H}" role="img" aria-label="{escape(title)}">',
              f'<rect x="{LEFT}" y="{TOP}" width="{PW}" height="{PH}" class="frame"/>',
-             f'<text x="{W / 2}" y="20" class="title">{escape(plot.title)}</text>']
-    for t in plot.x_ticks:
+             f'<text x="{W / 2}" y="20" class="title">{escape(title)}</text>']
+    for t in x_ticks:
         x, _ = _px(t.pos, 0)
         parts.append(f'<line x1="{x}" y1="{TOP}" x2="{x}" y2="{TOP + PH}" class="grid"/>')
         parts.append(f'<text x="{x}" y="{TOP + PH + 16}" class="tick">{escape(t.label)}</text>')
-    for t in plot.y_ticks:
+    for t in y_ticks:
         _, y = _px(0, t.pos)
         parts.append(f'<line x1="{LEFT}" y1="{y}" x2="{LEFT + PW}" y2="{y}" class="grid"/>')
         parts.append(f'<text x="{LEFT - 6}" y="{y + 4}" class="tick y">{escape(t.label)}</text>')
     parts.append(f'<text x="{LEFT + PW / 2}" y="{H - 22}" class="axis">'
-                 f'{escape(plot.x_label)}</text>')
+                 f'{escape(x_label)}</text>')
     parts.append(f'<text x="14" y="{TOP + PH / 2}" class="axis" transform="rotate(-90 14 '
-                 f'{TOP + PH / 2})">{escape(plot.y_label)}</text>')
-    if plot.front:
-        path = " ".join(f"{x},{y}" for x, y in (_px(u, v) for u, v in plot.front))
-        parts.append(f'<polyline points="{path}" class="front"/>')
-    for p in plot.points:
-        x, y = _px(p.u, p.v)
-        colour = COLOURS.get(p.direction, OTHER_COLOUR)
-        shown = "∞" if math.isinf(p.x) else f"{p.x:.4g}"
-        parts.append(f'<circle cx="{x}" cy="{y}" r="5" fill="{colour}" class="point" '
-                     f'data-cell="{escape(p.cell)}"><title>{escape(p.cell)}: utility '
-                     f'{p.y:.3f}, x {shown}</title></circle>')
-        anchor = ' text-anchor="end"' if p.left else ""
-        parts.append(f'<text x="{x - 7 if p.left else x + 7}" y="{y - 6 - 11 * p.line}" '
-                     f'class="label"{anchor}>{escape(p.cell)}</text>')
+                 f'{TOP + PH / 2})">{escape(y_label)}</text>')
+    return parts
+
+
+def svg_point(p: Point, radius: float, title: str) -> str:
+    """A point in its direction's colour, with a tooltip; ``data-cell`` names its cell."""
+    x, y = _px(p.u, p.v)
+    colour = COLOURS.get(p.direction, OTHER_COLOUR)
+    return (f'<circle cx="{x}" cy="{y}" r="{radius}" fill="{colour}" class="point" '
+            f'data-cell="{escape(p.cell)}"><title>{escape(title)}</title></circle>')
+
+
+def svg_label(p: Point) -> str:
+    """A point's label where :func:`place_labels` put it."""
+    x, y = _px(p.u, p.v)
+    anchor = ' text-anchor="end"' if p.left else ""
+    return (f'<text x="{x - 7 if p.left else x + 7}" y="{y - 6 - 11 * p.line}" '
+            f'class="label"{anchor}>{escape(p.cell)}</text>')
+
+
+def svg_legend(dashed: str) -> str:
+    """A dot per direction's colour, then a dashed line sample meaning ``dashed``."""
+    parts = []
     legend_x = LEFT
     for direction, colour in COLOURS.items():
         parts.append(f'<circle cx="{legend_x + 5}" cy="{H - 7}" r="4" fill="{colour}"/>'
@@ -242,6 +259,26 @@ def svg(plot: Plot) -> str:
         legend_x += 96
     parts.append(f'<line x1="{legend_x}" y1="{H - 7}" x2="{legend_x + 18}" y2="{H - 7}" '
                  f'class="front"/><text x="{legend_x + 22}" y="{H - 3}" class="legend">'
-                 'Pareto front</text>')
+                 f'{escape(dashed)}</text>')
+    return "".join(parts)
+
+
+def polyline(points: list[tuple[float, float]], attributes: str) -> str:
+    """A polyline through unit-coordinate ``points``."""
+    path = " ".join(f"{x},{y}" for x, y in (_px(u, v) for u, v in points))
+    return f'<polyline points="{path}" {attributes}/>'
+
+
+def svg(plot: Plot) -> str:
+    """The plot as an inline ``<svg>`` element (no external references)."""
+    parts = svg_frame(plot.slug, plot.title, plot.x_label, plot.y_label, plot.x_ticks,
+                      plot.y_ticks)
+    if plot.front:
+        parts.append(polyline(plot.front, 'class="front"'))
+    for p in plot.points:
+        shown = "∞" if math.isinf(p.x) else f"{p.x:.4g}"
+        parts.append(svg_point(p, 5, f"{p.cell}: utility {p.y:.3f}, x {shown}"))
+        parts.append(svg_label(p))
+    parts.append(svg_legend("Pareto front"))
     parts.append("</svg>")
     return "\n".join(parts)

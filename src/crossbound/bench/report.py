@@ -12,9 +12,26 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from crossbound.bench.plan import DEFAULT_BUDGETS, Plan, describe_reason, human_bytes, plan
+from crossbound.bench.curves import build_curve, curve_svg
+from crossbound.bench.plan import (
+    DEFAULT_BUDGETS,
+    Plan,
+    collaboration_pays,
+    describe_reason,
+    human_bytes,
+    plan,
+    plans_by_records,
+    recommendation,
+)
 from crossbound.bench.plots import build_plots, svg
-from crossbound.bench.png import write_png
+from crossbound.bench.png import write_curve_png, write_png
+from crossbound.bench.records import (
+    LM_ALONE,
+    LM_ALONE_STRATEGY,
+    SM_ALONE,
+    SM_ALONE_SETTING,
+    SM_ALONE_STRATEGY,
+)
 
 REPORT_HTML = "report.html"
 PLOTS_DIR = "plots"
@@ -90,9 +107,11 @@ svg .tick{font-size:10px;text-anchor:middle;fill:#555}svg .tick.y{text-anchor:en
 svg .axis{font-size:11px;text-anchor:middle;fill:#333}
 svg .label{font-size:9px;fill:#333}svg .legend{font-size:10px;fill:#333}
 svg .front{fill:none;stroke:#444;stroke-dasharray:5 3;stroke-width:1.2}
+svg .series{fill:none;stroke-width:1.6}svg .series.reference{stroke-dasharray:6 3}
+svg .series.flat{stroke-width:.8;stroke-dasharray:2 3}
 table{border-collapse:collapse;font-size:12.5px}
 th,td{border-bottom:1px solid #e2e2e2;padding:4px 8px;text-align:right;white-space:nowrap}
-th:first-child,td:first-child,td.text{text-align:left}
+th:first-child,td:first-child,td.text,th.text{text-align:left}
 th{background:#f4f4f4;cursor:pointer;user-select:none;position:sticky;top:0}
 th.sorted-asc::after{content:" ▲"}th.sorted-desc::after{content:" ▼"}
 tr.failed td{color:#a33}.answer{background:#f3f8ff;border:1px solid #cfe0f5;padding:10px 14px}
@@ -165,10 +184,11 @@ def _table(results: dict[str, Any]) -> str:
 
 
 def _plan_html(answer: Plan) -> str:
+    at = f" at {answer.records.describe()}" if answer.records else ""
     parts = [f'<div class="answer" id="plan"><p>Budgets: <b>{escape(answer.budgets.describe())}'
-             "</b> (the report's default question; ask others with <code>crossbound plan --results "
-             "DIR --max-epsilon E --max-bytes B --max-seconds S --max-lm-exposure X</code>)."
-             "</p>"]
+             f"</b>{escape(at)} (the report's default question; ask others with <code>crossbound "
+             "plan --results DIR --max-epsilon E --max-bytes B --max-seconds S "
+             "--max-lm-exposure X --records N</code>).</p>"]
     if answer.best is None:
         parts.append('<p class="bad">No cell is within every budget.</p>')
     else:
@@ -181,6 +201,10 @@ def _plan_html(answer: Plan) -> str:
             f'data leakage {_num(_leak(record))} ({escape(privacy["data_leakage_basis"])}), '
             f'{escape(human_bytes(record["efficiency"]["bytes_crossed"]))} crossed, '
             f'{_num(record["efficiency"]["wall_seconds"], 1)} s.</p>')
+        verdict = recommendation(answer)
+        if verdict is not None:
+            parts.append(f'<p id="plan-recommendation">{escape(verdict[0].upper() + verdict[1:])}'
+                         ".</p>")
     front = ", ".join(escape(c["id"]) for c in answer.front)
     parts.append(f"<p>Pareto front (utility ↑; data leakage, bytes, seconds ↓): {front or '—'}"
                  "</p>")
@@ -192,6 +216,28 @@ def _plan_html(answer: Plan) -> str:
         parts.append(f"<p>Excluded:</p><ul>{items}</ul>")
     parts.append("</div>")
     return "".join(parts)
+
+
+def _pays_html(results: dict[str, Any]) -> str:
+    """The "where collaboration pays" table: per record budget, the two baselines and the
+    collaboration cells that beat both, by their margin over the better one."""
+    rows = []
+    for row in collaboration_pays(results):
+        label = row.budget.tick if row.budget else "as run"
+        winners = "; ".join(
+            f'<span class="winner" data-cell="{escape(cell)}">{escape(cell)}</span> '
+            f"{utility:.3f} (+{margin:.3f})" for cell, utility, margin in row.winners)
+        rows.append(f'<tr data-records="{escape(label)}"><td class="text">{escape(label)}</td>'
+                    f"<td>{_num(row.sm_alone)}</td><td>{_num(row.lm_alone)}</td>"
+                    f'<td class="text">{winners or "none"}</td></tr>')
+    return (f'<p class="meta">{SM_ALONE}: <code>{SM_ALONE_STRATEGY}--{SM_ALONE_SETTING}</code> at '
+            f"the budget; {LM_ALONE}: <code>{LM_ALONE_STRATEGY}</code> (it sees no private "
+            "records). A collaboration cell (any direction but baseline) pays where its utility "
+            "beats both; its margin is over the better of the two.</p>"
+            '<table id="pays"><thead><tr><th>private records</th>'
+            f'<th>{SM_ALONE}</th><th>{LM_ALONE}</th><th class="text">collaboration cells '
+            f'beating both (utility, margin)</th></tr></thead><tbody>{"".join(rows)}</tbody>'
+            "</table>")
 
 
 def _leak(record: dict[str, Any]) -> float:
@@ -206,6 +252,9 @@ def render_html(results: dict[str, Any], answer: Plan, plots_svg: list[str]) -> 
     machine = ", ".join(f"{k} {v}" for k, v in results["machine"].items())
     notes = "".join(f"<li>{escape(n)}</li>" for n in results.get("notes", []))
     task = results.get("task", {})
+    at = (f" The Pareto plots and the planner's answer are at {answer.records.describe()}"
+          " (the largest budget) with the cells that use no private records; the learning "
+          "curve shows every budget." if answer.records else "")
     failed = [c for c in results["cells"] if c["status"] != "ok"]
     errors = "".join(f'<li><b>{escape(c["id"])}</b>: {escape(c["error"]["type"])}: '
                      f'{escape(c["error"]["message"])} (<code>{escape(c["error"]["details"])}'
@@ -223,12 +272,14 @@ party) <b>{escape(args["small"])}</b>; task metric {escape(str(task.get("metric"
 reused, {timings["cells_failed"]} failed); finished {escape(timings["finished"])}.</p>
 <h2>The planner's answer</h2>
 {_plan_html(answer)}
-<h2>Pareto plots</h2>
-<p class="meta">Each point is a cell (strategy--setting); the dashed staircase is the best
-utility reachable within each x budget. Data leakage is the DP ε where the run trained under
-DP, 0 where nothing derived from private records crossed (by the strategy's design and the
-transcript's PII scan), ∞ otherwise.</p>
+<h2>Plots</h2>
+<p class="meta">In a Pareto plot each point is a cell (strategy--setting); the dashed
+staircase is the best utility reachable within each x budget. Data leakage is the DP ε where
+the run trained under DP, 0 where nothing derived from private records crossed (by the
+strategy's design and the transcript's PII scan), ∞ otherwise.{escape(at)}</p>
 <div class="plots">{"".join(plots_svg)}</div>
+<h2>Where collaboration pays</h2>
+{_pays_html(results)}
 <h2>Cells</h2>
 <p class="meta">Click a column to sort. Full metrics per cell: <code>results.json</code>,
 <code>cells/&lt;cell&gt;/result.json</code>; one row per cell: <code>results.csv</code>.</p>
@@ -247,13 +298,23 @@ cells' own time {timings["cell_seconds_total"]:.1f} s in all.</p>
 
 def write_report(results: dict[str, Any], out_dir: str | Path) -> Path:
     """Write ``report.html`` and ``plots/*.png`` (and ``plan.json``, the planner's answer
-    for the default budgets) into ``out_dir``; return the report's path."""
+    for the default budgets at the largest record budget, with the best cell at each record
+    budget) into ``out_dir``; return the report's path."""
     out = Path(out_dir)
     answer = plan(results, DEFAULT_BUDGETS)
     plots = build_plots(results)
     for p in plots:
         write_png(p, out / PLOTS_DIR / f"{p.slug}.png")
-    (out / "plan.json").write_text(json.dumps(answer.to_dict(), indent=2) + "\n")
+    drawn = [svg(p) for p in plots]
+    curve = build_curve(results)
+    if curve is not None:  # first: it is the one plot that spans every budget
+        write_curve_png(curve, out / PLOTS_DIR / f"{curve.slug}.png")
+        drawn.insert(0, curve_svg(curve))
+    answer_json = answer.to_dict()
+    by_records = plans_by_records(results, DEFAULT_BUDGETS)
+    if len(by_records) > 1:
+        answer_json["by_records"] = [p.summary() for p in by_records]
+    (out / "plan.json").write_text(json.dumps(answer_json, indent=2) + "\n")
     path = out / REPORT_HTML
-    path.write_text(render_html(results, answer, [svg(p) for p in plots]))
+    path.write_text(render_html(results, answer, drawn))
     return path
