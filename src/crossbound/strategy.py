@@ -222,6 +222,9 @@ class Strategy(ABC):
     # Whether the method works best (or only) with an SM that shares the LM's tokenizer: when
     # a user names no SM, such strategies get the default pair's same-tokenizer SM.
     prefers_lm_tokenizer: ClassVar[bool] = False
+    # The LM the bench gives this strategy's cells on the default pair, when it cannot use the
+    # default LM there (offsite-tuning: the 1.5B's emulator bundle exceeds the message limit).
+    lm_on_default_pair: ClassVar[str | None] = None
 
     def __init__(self, config: StrategyConfig | None = None) -> None:
         config = config if config is not None else self.config_class()
