@@ -180,3 +180,20 @@ def test_bench_sweeps_budgets_and_charges_reused_work(tmp_path: Path):
     assert shared_run["metrics"]["efficiency"]["bytes_crossed"] == \
         alone.metrics["efficiency"]["bytes_crossed"]
     assert shared_run["metrics"]["utility"] == alone.metrics["utility"]
+
+
+def test_default_pair_gives_offsite_the_small_lm_and_proxy_the_same_tokenizer_sm():
+    from crossbound.defaults import DEFAULT_LARGE, DEFAULT_SMALL, SAME_TOKENIZER_SMALL
+
+    cells = {c.id: c for c in enumerate_cells(
+        "full", task=TASK, large=DEFAULT_LARGE, small=DEFAULT_SMALL,
+        only=["offsite-tuning--adapter-full", "proxy-tuning--alpha-1", "remote-lm"],
+        records=("32",))}
+    assert cells["offsite-tuning--adapter-full--r32"].large == SAME_TOKENIZER_SMALL
+    assert cells["offsite-tuning--adapter-full--r32"].overrides["bundle_dtype"] == "bfloat16"
+    assert cells["proxy-tuning--alpha-1--r32"].small == SAME_TOKENIZER_SMALL
+    assert cells["remote-lm--raw-prompts"].large == DEFAULT_LARGE
+    # another pair is taken as asked
+    other = enumerate_cells("full", task=TASK, large="tiny-large", small="tiny-small",
+                            only=["offsite-tuning--adapter-full"], records=("32",))
+    assert {(c.large, c.small) for c in other} == {("tiny-large", "tiny-small")}

@@ -19,7 +19,7 @@ from crossbound.bench.png import write_curve_png
 from crossbound.bench.records import record_budgets, resolve_budget
 from crossbound.bench.report import write_report
 from crossbound.cli import app
-from crossbound.cli_bench import _print_bench
+from crossbound.cli_bench import _print_bench, _print_curves
 
 runner = CliRunner()
 ALL_COUNT = 480  # what "all" came to: the data party's whole split
@@ -309,3 +309,20 @@ def test_bench_summary_groups_rows_by_budget(capsys):
     _print_bench(OLD)
     printed = capsys.readouterr().out
     assert "private records" not in printed and "every budget" not in printed
+
+
+def test_learning_curves_print_as_a_table_with_the_winners_marked(capsys):
+    _print_curves(SWEEP)
+    text = capsys.readouterr().out
+    rows = [line for line in text.splitlines() if "--" in line]
+    # the two references first, then each swept strategy: one value per budget
+    assert "SM alone" in rows[0] and "LM alone" in rows[1]
+    logit = next(line for line in rows if "logit-kd--top16-8bit" in line)
+    assert "0.600*" in logit and "0.580*" in logit  # above 0.40/0.55 and the LM's 0.50
+    assert "0.650" in logit and "0.650*" not in logit  # the SM alone's 0.70 wins at all
+    dp = next(line for line in rows if "dp-synthetic-data--eps3" in line)
+    assert "failed" in dp and "0.450*" not in dp
+    lm = rows[1]
+    assert lm.count("0.500") == 3  # the same at every budget
+    _print_curves(OLD)  # one budget or none: nothing to draw
+    assert capsys.readouterr().out == ""

@@ -82,6 +82,7 @@ def bench(
         except (ValueError, FileNotFoundError) as exc:
             raise _fail(str(exc)) from exc
     _print_bench(results)
+    _print_curves(results)
     answer = plan(results, DEFAULT_BUDGETS)
     if answer.best is not None:
         out.print(f"best within {DEFAULT_BUDGETS.describe()}: [bold]{_plain(answer.best['id'])}"
@@ -127,6 +128,44 @@ def _print_bench(results: dict[str, Any]) -> None:
         for i, row in enumerate(rows):
             table.add_row(*(_plain(row.get(c, ("", None))[0]) for c in columns),
                           end_section=i == len(rows) - 1 and heading is not None)
+    out.print(table)
+
+
+def _print_curves(results: dict[str, Any]) -> None:
+    """The learning curves as a table: utility per swept strategy and budget, the two
+    baselines first; a value marked * beats both the SM alone and the LM alone there."""
+    from crossbound.bench.plan import collaboration_pays, utility_of
+    from crossbound.bench.records import is_lm_alone, is_sm_alone, is_swept, record_budgets
+
+    budgets = record_budgets(results)
+    if len(budgets) < 2:
+        return
+    winners = {cell for row in collaboration_pays(results) for cell, _, _ in row.winners}
+    table = Table(title="learning curves: utility by private records "
+                        "(* beats both the SM alone and the LM alone)")
+    table.add_column("strategy--setting", no_wrap=True)
+    for budget in budgets:
+        table.add_column(_plain(budget.tick), justify="right")
+    lines: dict[str, list[str]] = {}
+    order: list[str] = []
+    for cell in results["cells"]:
+        name = f"{cell['strategy']}--{cell['setting']}"
+        if is_sm_alone(cell):
+            name = f"SM alone ({name})"
+        elif is_lm_alone(cell):
+            name = f"LM alone ({name})"
+        if name not in lines:
+            lines[name] = ["—"] * len(budgets)
+            order.append(name)
+        utility = utility_of(cell)
+        text = "failed" if cell.get("status") != "ok" else (
+            "—" if utility is None else f"{utility:.3f}" + ("*" if cell["id"] in winners else ""))
+        for i, budget in enumerate(budgets):
+            if not is_swept(cell) or str(cell.get("records_label")) == budget.label:
+                lines[name][i] = text
+    order.sort(key=lambda n: (not n.startswith("SM alone"), not n.startswith("LM alone")))
+    for name in order:
+        table.add_row(_plain(name), *lines[name])
     out.print(table)
 
 

@@ -187,7 +187,7 @@ def _charge_reused(result: Result, reused: dict[str, float]) -> None:
     """Count the work this run took from the bench's memory as if it had run here: its
     seconds go into ``wall_seconds`` (the measured time stays as ``wall_seconds_measured``)."""
     charged = sum(reused.get(k, 0.0) for k in ("lm_seconds", "load_seconds",
-                                                "sm_train_seconds"))
+                                                "sm_train_seconds", "result_seconds"))
     if not charged:
         return
     efficiency = result.metrics["efficiency"]
@@ -196,7 +196,8 @@ def _charge_reused(result: Result, reused: dict[str, float]) -> None:
                        "wall_seconds_measured": measured, "reused_work": reused})
     result.notes.append(
         f"computed once per bench and reused here: {int(reused.get('items', 0))} LM answers, "
-        f"the LM's load, {int(reused.get('sm_trainings', 0))} SM fine-tuning(s); their "
+        f"the LM's load, {int(reused.get('sm_trainings', 0))} SM fine-tuning(s), "
+        f"{int(reused.get('results', 0))} evaluation(s) of the untuned SM; their "
         f"{charged:.1f} s are counted in wall_seconds")
 
 

@@ -135,6 +135,8 @@ class SharedWork(Protocol):
 
     def trained(self, key: dict[str, Any], model: Any, train: Callable[[], T]) -> T: ...
 
+    def once(self, key: dict[str, Any], compute: Callable[[], T]) -> T: ...
+
     def begin_cell(self) -> None: ...
 
     def reused(self) -> dict[str, float]:
@@ -188,11 +190,20 @@ class RunContext:
         ``key`` must name everything the outcome depends on."""
         if self.shared is None:
             return train()
+        return self.shared.trained(self._shared_key(key), model, train)
+
+    def compute_once(self, key: dict[str, Any], compute: Callable[[], T]) -> T:
+        """``compute()`` — a pure function of ``key``, the SM, the task and the precision —
+        or its value from an earlier run of this bench (see ``shared``)."""
+        if self.shared is None:
+            return compute()
+        return self.shared.once(self._shared_key(key), compute)
+
+    def _shared_key(self, key: dict[str, Any]) -> dict[str, Any]:
         from crossbound.models.precision import frozen_dtype
 
-        full_key = {**key, "small": self.small, "task": self.task.fingerprint(),
-                    "dtype": str(frozen_dtype())}
-        return self.shared.trained(full_key, model, train)
+        return {**key, "small": self.small, "task": self.task.fingerprint(),
+                "dtype": str(frozen_dtype())}
 
     @contextmanager
     def step(self, label: str, total: int | None = None) -> Iterator[ProgressTask]:

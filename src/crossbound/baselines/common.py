@@ -21,6 +21,17 @@ def evaluate_on(ctx: RunContext, label: str, model: Any, tokenizer: Any,
         return evaluate_model(model, tokenizer, ctx.task, examples, batch_size, bar.advance)
 
 
+def evaluate_untuned(ctx: RunContext, model: Any, tokenizer: Any,
+                     examples: Sequence[Example], batch_size: int) -> dict[str, float]:
+    """The SM as loaded (before any tuning) on ``examples``: the same in every cell of a
+    bench, so a bench computes it once (``ctx.compute_once``)."""
+    dtype = str(next(model.parameters()).dtype)  # frozen bf16 and fp32 weights may differ
+    key = {"kind": "untuned-sm-eval", "examples": [ex.id for ex in examples],
+           "batch_size": batch_size, "weights": dtype}
+    return ctx.compute_once(key, lambda: evaluate_on(ctx, "SM before", model, tokenizer,
+                                                     examples, batch_size))
+
+
 def make_trainable(model: Any, trainable: str, lora_rank: int) -> Any:
     """Set up what trains: ``full`` (as is), ``lora`` (returns the PEFT-wrapped model) or
     ``linear`` (the blocks' linear layers only)."""
@@ -55,3 +66,8 @@ def check_party(task: Task, party: int) -> None:
 # 2 epochs over 120 private records at lr 1e-3 took the 6-block SmolLM2 from 0.17 to 0.63 on
 # clinic-triage (60 test records); one epoch at lr 2e-4, 1e-3 or 2e-3 left it at 0.15-0.25.
 QUICK_TRAINING = {"epochs": "2", "lr": "1e-3"}
+# The quick bench's evaluation: the first 50 test records in every cell (so cells compare and
+# the LM's answers are shared), 20 validation records where a router or a calibration needs
+# them. Sized so the quick profile on the default pair fits 15 minutes on 2 cores.
+QUICK_EVAL_LIMIT = "50"
+QUICK_VALIDATION_LIMIT = "20"

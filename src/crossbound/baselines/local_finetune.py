@@ -13,10 +13,12 @@ from typing import Literal
 
 from crossbound.baselines import BASELINES
 from crossbound.baselines.common import (
+    QUICK_EVAL_LIMIT,
     QUICK_TRAINING,
     check_party,
     eval_subset,
     evaluate_on,
+    evaluate_untuned,
     make_trainable,
     sm_utility,
 )
@@ -108,7 +110,7 @@ class LocalFinetune(Strategy):
         if profile == "quick":
             # 120 records and small attacks: a minute or two a cell. Without DP, two epochs
             # (30 steps) at a higher rate: one epoch leaves the SM near chance.
-            limits = {"train_limit": "120", "eval_limit": "60", "attack_limit": "30",
+            limits = {"train_limit": "120", "eval_limit": QUICK_EVAL_LIMIT, "attack_limit": "30",
                       "canary_candidates": "50"}
             # DP-SGD (~10 s a step on 2 cores) is left to the full profile.
             return [("no-dp", {**limits, **QUICK_TRAINING})]
@@ -123,7 +125,7 @@ class LocalFinetune(Strategy):
             # LoRA trains adapters only: the base is frozen, held in the run's precision
             sm = load_model(ctx.small, frozen=cfg.trainable == "lora")
         test = eval_subset(task, cfg.eval_limit)
-        before = evaluate_on(ctx, "SM before", sm.model, sm.tokenizer, test, cfg.batch_size)
+        before = evaluate_untuned(ctx, sm.model, sm.tokenizer, test, cfg.batch_size)
         private = task.parties[cfg.party][: cfg.train_limit]
         pairs = [(task.prompt(ex), task.answer(ex)) for ex in private]
         steps = max(1, round(cfg.epochs * -(-len(pairs) // cfg.batch_size)))

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from crossbound.baselines import BASELINES
-from crossbound.baselines.common import eval_subset
+from crossbound.baselines.common import QUICK_EVAL_LIMIT, eval_subset
 from crossbound.boundary.contracts import MODEL_PARTY, OPEN_TEXT
 from crossbound.boundary.messages import Kind, Message
 from crossbound.evaluate.utility import (
@@ -65,7 +65,7 @@ class RemoteLM(Strategy):
     @classmethod
     def bench_settings(cls, profile: str) -> list[tuple[str, dict[str, str]]]:
         if profile == "quick":
-            return [("raw-prompts", {"eval_limit": "60"})]
+            return [("raw-prompts", {"eval_limit": QUICK_EVAL_LIMIT})]
         return [("raw-prompts", {})]
 
     def run(self, ctx: RunContext) -> Result:

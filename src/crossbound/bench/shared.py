@@ -63,11 +63,14 @@ class Reuse:
     load_seconds: float = 0.0  # the LM's load, when another cell paid for it
     trainings: int = 0  # SM fine-tunings taken from an earlier cell
     train_seconds: float = 0.0  # what they cost there
+    results: int = 0  # other results computed once (the untuned SM's evaluation)
+    result_seconds: float = 0.0
 
     def to_dict(self) -> dict[str, float]:
         return {"items": self.items, "lm_seconds": round(self.seconds, 3),
                 "load_seconds": round(self.load_seconds, 3), "sm_trainings": self.trainings,
-                "sm_train_seconds": round(self.train_seconds, 3)}
+                "sm_train_seconds": round(self.train_seconds, 3), "results": self.results,
+                "result_seconds": round(self.result_seconds, 3)}
 
 
 @dataclass
@@ -85,6 +88,7 @@ class BenchShare:
         self._models: dict[torch.dtype, tuple[LoadedModel, float]] = {}
         self._memo: dict[Hashable, _Item] = {}
         self._trained: dict[str, _Trained] = {}
+        self._results: dict[str, tuple[Any, float]] = {}
         self.reuse = Reuse()
 
     def begin_cell(self) -> None:
@@ -105,13 +109,26 @@ class BenchShare:
             self._models[dtype] = (lm, time.perf_counter() - started)
         return MemoParty(ModelParty(lm, batch_size=batch_size), self)
 
+    def once(self, key: dict[str, Any], compute: Callable[[], T]) -> T:
+        """``compute()``, or what it returned when a cell already computed ``key``."""
+        digest = _digest(key)
+        if digest in self._results:
+            value, seconds = self._results[digest]
+            self.reuse.results += 1
+            self.reuse.result_seconds += seconds
+            done: T = value
+            return done
+        started = time.perf_counter()
+        value = compute()
+        self._results[digest] = (value, time.perf_counter() - started)
+        return value
+
     def trained(self, key: dict[str, Any], model: torch.nn.Module,
                 train: Callable[[], T]) -> T:
         """Fine-tune ``model`` with ``train`` — or, when a cell already ran the training that
         ``key`` describes (the model, the records, every setting), load its weights instead
         and return what its training returned."""
-        digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str)
-                                .encode()).hexdigest()
+        digest = _digest(key)
         done = self._trained.get(digest)
         if done is not None:
             model.load_state_dict(done.state)
@@ -214,3 +231,7 @@ class MemoParty:
         self.shared.charge(found)
         return self.party.topk_reply(request, ask, torch.stack([v for v, _ in rows]),
                                      torch.stack([i for _, i in rows]))
+
+
+def _digest(key: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()

@@ -28,9 +28,11 @@ from typing import Any, Literal
 import torch
 
 from crossbound.baselines.common import (
+    QUICK_EVAL_LIMIT,
     check_party,
     eval_subset,
     evaluate_on,
+    evaluate_untuned,
     make_trainable,
     sm_utility,
 )
@@ -205,9 +207,9 @@ class LMSyntheticData(Strategy):
     @classmethod
     def bench_settings(cls, profile: str) -> list[tuple[str, dict[str, str]]]:
         if profile == "quick":
-            # 4 messages per label of at most 32 new tokens; one epoch over them + 120 records.
-            limits = {"per_label": "4", "max_new_tokens": "32", "epochs": "1",
-                      "train_limit": "120", "eval_limit": "60"}
+            # 3 messages per label of at most 24 new tokens; one epoch over them + the records.
+            limits = {"per_label": "3", "max_new_tokens": "24", "epochs": "1",
+                      "train_limit": "120", "eval_limit": QUICK_EVAL_LIMIT}
             return [("sanitized-seeds", {**limits, "seed_privacy": "sanitize"})]
         return [("sanitized-seeds", {"seed_privacy": "sanitize"}),
                 ("perturbed-seeds-eps15", {"seed_privacy": "perturb", "seed_epsilon": "15"})]
@@ -246,7 +248,7 @@ class LMSyntheticData(Strategy):
         syn = self._synthesise(ctx, cfg, task, private, sm)
 
         test = eval_subset(task, cfg.eval_limit)
-        before = evaluate_on(ctx, "SM before", sm.model, sm.tokenizer, test, cfg.batch_size)
+        before = evaluate_untuned(ctx, sm.model, sm.tokenizer, test, cfg.batch_size)
         model = sm.model
         model = make_trainable(model, cfg.trainable, cfg.lora_rank)
         examples = [Example(id=r["id"], text=r["text"], target=r["label"]) for r in syn.records]

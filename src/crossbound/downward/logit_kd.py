@@ -21,10 +21,12 @@ from typing import Any, Literal
 import torch
 
 from crossbound.baselines.common import (
+    QUICK_EVAL_LIMIT,
     QUICK_TRAINING,
     check_party,
     eval_subset,
     evaluate_on,
+    evaluate_untuned,
     make_trainable,
     sm_utility,
 )
@@ -167,9 +169,9 @@ class LogitKD(Strategy):
         top16 = {"top_k": "16", "value_bits": "8"}
         top8 = {"top_k": "8", "value_bits": "8"}
         if profile == "quick":
-            # The LM scores 32 public texts (29 train, 3 held out for agreement); the SM trains
+            # The LM scores 24 public texts (22 train, 2 held out for agreement); the SM trains
             # as local-finetune's quick cell does.
-            limits = {"transfer_limit": "32", "train_limit": "120", "eval_limit": "60",
+            limits = {"transfer_limit": "24", "train_limit": "120", "eval_limit": QUICK_EVAL_LIMIT,
                       **QUICK_TRAINING}
             return [("top16-8bit", {**top16, **limits})]
         return [("top16-8bit", top16), ("top8-8bit", top8)]
@@ -199,7 +201,7 @@ class LogitKD(Strategy):
                                                     teacher_tok, sm.tokenizer, same)
         query_seconds = time.perf_counter() - started
         test = eval_subset(task, cfg.eval_limit)
-        before = evaluate_on(ctx, "SM before", sm.model, sm.tokenizer, test, cfg.batch_size)
+        before = evaluate_untuned(ctx, sm.model, sm.tokenizer, test, cfg.batch_size)
         model = sm.model
         model = make_trainable(model, cfg.trainable, cfg.lora_rank)
         pairs = [(task.prompt(ex), task.answer(ex)) for ex in private]

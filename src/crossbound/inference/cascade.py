@@ -22,7 +22,13 @@ from typing import Any
 
 import torch
 
-from crossbound.baselines.common import QUICK_TRAINING, check_party, eval_subset
+from crossbound.baselines.common import (
+    QUICK_EVAL_LIMIT,
+    QUICK_TRAINING,
+    QUICK_VALIDATION_LIMIT,
+    check_party,
+    eval_subset,
+)
 from crossbound.boundary.contracts import OPEN_TEXT, AccessContract, GuardContext, allow
 from crossbound.boundary.messages import Kind
 from crossbound.boundary.operations import score_choices
@@ -113,7 +119,8 @@ class Cascade(Strategy):
     def bench_settings(cls, profile: str) -> list[tuple[str, dict[str, str]]]:
         if profile == "quick":
             limits = {"sm_epochs": QUICK_TRAINING["epochs"], "lr": QUICK_TRAINING["lr"],
-                      "train_limit": "120", "validation_limit": "30", "eval_limit": "60",
+                      "train_limit": "120", "validation_limit": QUICK_VALIDATION_LIMIT,
+                      "eval_limit": QUICK_EVAL_LIMIT,
                       "reference_raw": "false"}
             return [("max-prob", {**limits, "router": "max_prob"})]
         return [("max-prob", {"router": "max_prob"}), ("learned", {"router": "learned"})]

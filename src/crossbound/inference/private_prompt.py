@@ -29,7 +29,13 @@ from typing import Any
 
 import torch
 
-from crossbound.baselines.common import QUICK_TRAINING, check_party, eval_subset
+from crossbound.baselines.common import (
+    QUICK_EVAL_LIMIT,
+    QUICK_TRAINING,
+    QUICK_VALIDATION_LIMIT,
+    check_party,
+    eval_subset,
+)
 from crossbound.boundary.contracts import MODEL_PARTY, AccessContract, GuardContext, allow
 from crossbound.boundary.messages import Kind, Message
 from crossbound.boundary.operations import generate, score_choices
@@ -136,7 +142,8 @@ class PrivatePrompt(Strategy):
         if profile == "quick":
             # The LM's answer on raw prompts is remote-lm's cell: no reference run here.
             limits = {"sm_epochs": QUICK_TRAINING["epochs"], "lr": QUICK_TRAINING["lr"],
-                      "train_limit": "120", "validation_limit": "30", "eval_limit": "60",
+                      "train_limit": "120", "validation_limit": QUICK_VALIDATION_LIMIT,
+                      "eval_limit": QUICK_EVAL_LIMIT,
                       "reference_raw": "false"}
             return [("sanitize", {**limits, "protect": "sanitize"})]
         return [("sanitize", {"protect": "sanitize"}),

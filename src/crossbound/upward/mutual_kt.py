@@ -26,6 +26,7 @@ from crossbound.baselines.common import (
     check_party,
     eval_subset,
     evaluate_on,
+    evaluate_untuned,
     make_trainable,
 )
 from crossbound.boundary.contracts import MODEL_PARTY, AccessContract, GuardContext, allow
@@ -198,8 +199,8 @@ class MutualKT(Strategy):
         sm_side = tokenize_side(sm.tokenizer, texts, cfg.max_length)
 
         test = eval_subset(task, cfg.eval_limit)
-        sm_start = headline(evaluate_on(ctx, "SM before", sm.model, sm.tokenizer, test,
-                                        cfg.sm_batch_size), task)
+        sm_start = headline(evaluate_untuned(ctx, sm.model, sm.tokenizer, test,
+                                             cfg.sm_batch_size), task)
         lm_start = headline(remote_metrics(ctx, DATA_PARTY, test, "lm",
                                            cfg.prompts_per_request, "LM before (measurement)"),
                             task)
