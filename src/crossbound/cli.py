@@ -171,6 +171,7 @@ def models_prepare(
     """Convert a GGUF model to cached safetensors, or distil a draft model (done lazily on
     first use too), and load it."""
     from crossbound.models import load_model, prepare_model
+    from crossbound.models.precision import precision_scope
 
     try:
         started = time.perf_counter()
@@ -178,6 +179,9 @@ def models_prepare(
             folder = prepare_model(name, force=force, verify=verify, status=err.print)
         prepared = time.perf_counter() - started
         loaded = load_model(name)
+        with precision_scope("auto") as precision:
+            if precision == "bf16":  # runs load frozen models in bf16: write that copy now
+                load_model(name, frozen=True, status=err.print)
     except (ValueError, RuntimeError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from exc
     where = str(folder) if folder else "no conversion needed"

@@ -77,7 +77,7 @@ class Budgets:
             parts.append(f"wall time ≤ {self.max_seconds:g} s")
         if self.max_lm_exposure is not None:
             parts.append(f"bytes from the model party ≤ {human_bytes(self.max_lm_exposure)}")
-        return ", ".join(parts) or "no budgets"
+        return ", ".join(parts) or "no limits"
 
 
 # The report's question (issue 10): ε ≤ 3 and at most 50 MB crossed.
