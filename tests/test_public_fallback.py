@@ -166,7 +166,7 @@ def test_fed_mutual_kt_parties_agree_on_the_builtin_transfer_set(user_file):
 def test_bench_enumerates_the_public_text_strategies_for_a_user_file(user_file):
     from crossbound.bench.cells import enumerate_cells
 
-    cells = enumerate_cells("quick", task=user_file, large="tiny-large", small="tiny-small")
+    cells = enumerate_cells("full", task=user_file, large="tiny-large", small="tiny-small")
     assert {"logit-kd", "mutual-kt"} <= {cell.strategy for cell in cells}
     assert all(cell.task == user_file for cell in cells)
 
