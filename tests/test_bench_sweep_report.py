@@ -19,7 +19,7 @@ from crossbound.bench.png import write_curve_png
 from crossbound.bench.records import record_budgets, resolve_budget
 from crossbound.bench.report import write_report
 from crossbound.cli import app
-from crossbound.cli_bench import _print_bench, _print_curves
+from crossbound.cli.bench import print_bench, print_curves
 
 runner = CliRunner()
 ALL_COUNT = 480  # what "all" came to: the data party's whole split
@@ -289,7 +289,7 @@ def test_report_shows_the_curve_and_the_pays_table(tmp_path):
 
 
 def test_bench_summary_groups_rows_by_budget(capsys):
-    _print_bench(SWEEP)
+    print_bench(SWEEP)
     lines = capsys.readouterr().out.splitlines()
     headings = [i for i, line in enumerate(lines)
                 if "private records" in line or "every budget" in line]
@@ -306,13 +306,13 @@ def test_bench_summary_groups_rows_by_budget(capsys):
                                        "local-finetune--dp-eps3--r32"]
     assert rows_under(headings[3]) == ["remote-lm--raw-prompts", "cascade--max-prob",
                                        "speculative--greedy"]
-    _print_bench(OLD)
+    print_bench(OLD)
     printed = capsys.readouterr().out
     assert "private records" not in printed and "every budget" not in printed
 
 
 def test_learning_curves_print_as_a_table_with_the_winners_marked(capsys):
-    _print_curves(SWEEP)
+    print_curves(SWEEP)
     text = capsys.readouterr().out
     rows = [line for line in text.splitlines() if "--" in line and "strategy--setting" not in line]
     # the two references first, then each swept strategy: one value per budget
@@ -324,5 +324,5 @@ def test_learning_curves_print_as_a_table_with_the_winners_marked(capsys):
     assert "failed" in dp and "0.450*" not in dp
     lm = rows[1]
     assert lm.count("0.500") == 3  # the same at every budget
-    _print_curves(OLD)  # one budget or none: nothing to draw
+    print_curves(OLD)  # one budget or none: nothing to draw
     assert capsys.readouterr().out == ""

@@ -11,20 +11,10 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from crossbound.cli import (
-    DEFAULT_LARGE,
-    DEFAULT_SMALL,
-    _bar_factory,
-    _fail,
-    _plain,
-    _progress,
-    app,
-    err,
-    out,
-)
+from crossbound.cli.console import bar_factory, err, fail, out, plain, progress_display
+from crossbound.defaults import DEFAULT_LARGE, DEFAULT_SMALL
 
 
-@app.command("bench")
 def bench(
     profile: Annotated[str, typer.Option(
         help="quick: every direction in minutes on a laptop CPU; full: every mechanism "
@@ -67,26 +57,26 @@ def bench(
     def on_cell(outcome: CellOutcome) -> None:
         if outcome.status == "ok":
             how = "reused" if outcome.reused else f"done in {outcome.seconds:.1f} s"
-            err.print(f"[green]✓[/] {_plain(outcome.spec.id)}: {how}", highlight=False)
+            err.print(f"[green]✓[/] {plain(outcome.spec.id)}: {how}", highlight=False)
         else:
             error = outcome.error or {}
-            err.print("[red]✗[/] " + _plain(
+            err.print("[red]✗[/] " + plain(
                 f"{outcome.spec.id}: failed after {outcome.seconds:.1f} s — "
                 f"{error.get('type')}: {error.get('message')} (see "
                 f"{outcome.folder / 'error.json'})"), highlight=False)
 
-    with _progress() as progress:
+    with progress_display() as progress:
         try:
-            results = run_bench(args, out_dir, progress=_bar_factory(progress, keep=False),
+            results = run_bench(args, out_dir, progress=bar_factory(progress, keep=False),
                                 on_cell=on_cell, command=command, report=report)
         except (ValueError, FileNotFoundError) as exc:
-            raise _fail(str(exc)) from exc
-    _print_bench(results)
-    _print_curves(results)
+            raise fail(str(exc)) from exc
+    print_bench(results)
+    print_curves(results)
     answer = plan(results, DEFAULT_BUDGETS)
     if answer.best is not None:
-        out.print(f"best within {DEFAULT_BUDGETS.describe()}: [bold]{_plain(answer.best['id'])}"
-                  f"[/] ({_plain(f'crossbound plan --results {out_dir}')} for other budgets)")
+        out.print(f"best within {DEFAULT_BUDGETS.describe()}: [bold]{plain(answer.best['id'])}"
+                  f"[/] ({plain(f'crossbound plan --results {out_dir}')} for other budgets)")
     if report:
         out.print(f"report: {out_dir / 'report.html'}  (plots: {out_dir / 'plots'})",
                   markup=False)
@@ -106,12 +96,14 @@ def _bench_groups(results: dict[str, Any]) -> list[tuple[str | None, list[dict[s
             for b, cells in group_by_budget(results)]
 
 
-def _print_bench(results: dict[str, Any]) -> None:
+def print_bench(results: dict[str, Any]) -> None:
+    """The bench's summary table: a row a cell, grouped by private-record budget when
+    the bench swept several."""
     from crossbound.bench.report import summary_rows
 
     t = results["timings"]
-    table = Table(title=f"bench: {_plain(results['args']['task'])} "
-                        f"({_plain(results['args']['profile'])}; "
+    table = Table(title=f"bench: {plain(results['args']['task'])} "
+                        f"({plain(results['args']['profile'])}; "
                         f"{t['cells_computed']} computed, {t['cells_reused']} reused, "
                         f"{t['cells_failed']} failed, {t['seconds']:.0f} s)")
     # summary_rows' column → a short header, so the table fits an 80-column log
@@ -123,15 +115,15 @@ def _print_bench(results: dict[str, Any]) -> None:
                          no_wrap=column == "cell")
     for heading, cells in _bench_groups(results):
         if heading is not None:
-            table.add_row(f"[bold]{_plain(heading)}[/]")
+            table.add_row(f"[bold]{plain(heading)}[/]")
         rows = summary_rows({**results, "cells": cells})  # summary_rows reads only "cells"
         for i, row in enumerate(rows):
-            table.add_row(*(_plain(row.get(c, ("", None))[0]) for c in columns),
+            table.add_row(*(plain(row.get(c, ("", None))[0]) for c in columns),
                           end_section=i == len(rows) - 1 and heading is not None)
     out.print(table)
 
 
-def _print_curves(results: dict[str, Any]) -> None:
+def print_curves(results: dict[str, Any]) -> None:
     """The learning curves as a table: utility per swept strategy and budget, the two
     baselines first; a value marked * beats both the SM alone and the LM alone there."""
     from crossbound.bench.plan import collaboration_pays, utility_of
@@ -145,7 +137,7 @@ def _print_curves(results: dict[str, Any]) -> None:
                         "(* beats both the SM alone and the LM alone)")
     table.add_column("strategy--setting", no_wrap=True)
     for budget in budgets:
-        table.add_column(_plain(budget.tick), justify="right")
+        table.add_column(plain(budget.tick), justify="right")
     lines: dict[str, list[str]] = {}
     order: list[str] = []
     for cell in results["cells"]:
@@ -165,11 +157,10 @@ def _print_curves(results: dict[str, Any]) -> None:
                 lines[name][i] = text
     order.sort(key=lambda n: (not n.startswith("SM alone"), not n.startswith("LM alone")))
     for name in order:
-        table.add_row(_plain(name), *lines[name])
+        table.add_row(plain(name), *lines[name])
     out.print(table)
 
 
-@app.command("plan")
 def plan_command(
     results_dir: Annotated[Path, typer.Option(
         "--results", help="A bench folder (or its results.json).")],
@@ -209,7 +200,7 @@ def plan_command(
         results = load_results(results_dir)
         answer = make_plan(results, budgets, records)
     except (ValueError, FileNotFoundError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     # Asked for no budget in particular: how the answer moves with the records, in a line each
     by_records = plans_by_records(results, budgets) if records is None else []
     if len(by_records) < 2:
@@ -232,7 +223,7 @@ def plan_command(
     for row in data["feasible"]:
         mark = " ◆" if row["cell"] in front else ""
         seconds = "?" if row["wall_seconds"] is None else f"{row['wall_seconds']:.1f}"
-        table.add_row(_plain(row["cell"]) + mark, f"{row['utility']:.3f}",
+        table.add_row(plain(row["cell"]) + mark, f"{row['utility']:.3f}",
                       leak(row["data_leakage"]), human_bytes(row["bytes_crossed"] or 0),
                       seconds, human_bytes(row["bytes_from_model_party"] or 0))
     out.print(table)
@@ -240,7 +231,7 @@ def plan_command(
         out.print(f"[red]no cell is within {budgets.describe()}{at}[/]")
     else:
         best = data["best"]
-        out.print(f"best: [bold]{_plain(best['cell'])}[/] " + _plain(
+        out.print(f"best: [bold]{plain(best['cell'])}[/] " + plain(
             f"(utility {best['utility']:.3f} from {best['utility_key']}; data leakage "
             f"{leak(best['data_leakage'])}, {best['data_leakage_basis']})"))
     if data["recommendation"] is not None:
@@ -255,3 +246,9 @@ def plan_command(
         out.print(f"best at each private-record budget ({budgets.describe()}):", markup=False)
         for each in by_records:
             out.print(f"  {describe_budget(each)}", markup=False, highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``bench`` and ``plan`` to ``app``."""
+    app.command("bench")(bench)
+    app.command("plan")(plan_command)

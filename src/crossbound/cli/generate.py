@@ -9,10 +9,10 @@ from typing import Annotated, Any
 
 import typer
 
-from crossbound.cli import DEFAULT_LARGE, _fail, _plain, app, err
+from crossbound.cli.console import err, fail, plain
+from crossbound.defaults import DEFAULT_LARGE
 
 
-@app.command("generate")
 def generate(
     strategy: Annotated[str, typer.Argument(
         help="direct (the LM alone), speculative (the SM drafts, the LM verifies) or "
@@ -59,14 +59,14 @@ def generate(
     try:
         prompts = read_prompts(prompt, batch_file)
     except (ValueError, FileNotFoundError, json.JSONDecodeError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     transport: Any = None
     if remote:
         from crossbound.boundary.http import HttpTransport
 
         key = os.environ.get("CROSSBOUND_API_KEY", "")
         if not key:
-            raise _fail("--remote needs the data party's API key in $CROSSBOUND_API_KEY")
+            raise fail("--remote needs the data party's API key in $CROSSBOUND_API_KEY")
         transport = HttpTransport(remote, key)
     try:
         result = run_generate(
@@ -76,7 +76,7 @@ def generate(
             draft_vocab=draft_vocab, alpha=alpha, batch_size=batch_size, seed=seed,
             boundary=boundary, remote=transport, precision=check_precision(precision))
     except (ValueError, PermissionError, FileNotFoundError, RuntimeError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     finally:
         if transport is not None:
             transport.close()
@@ -85,7 +85,7 @@ def generate(
         return
     for output in result["outputs"]:
         if len(result["outputs"]) > 1:
-            err.print(f"[bold]» {_plain(output['prompt'])}[/]")
+            err.print(f"[bold]» {plain(output['prompt'])}[/]")
         sys.stdout.write(output["text"] + "\n")
     stats = result["stats"]
     line = (f"{stats.get('new_tokens')} new tokens, {stats.get('tokens_per_second')} tokens/s, "
@@ -96,3 +96,8 @@ def generate(
         line += (f"; {result['boundary']['bytes_per_token']} bytes and "
                  f"{result['boundary']['round_trips_per_token']} round trips per token crossed")
     err.print(line, markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``generate`` to ``app``."""
+    app.command("generate")(generate)

@@ -8,10 +8,9 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from crossbound.cli import _fail, _plain, app, err, out
+from crossbound.cli.console import err, fail, out, plain
 
 
-@app.command("federate")
 def federate(
     config_path: Annotated[Path, typer.Argument(
         metavar="CONFIG", help="A .toml or .json federation config (see crossbound.federation"
@@ -55,12 +54,12 @@ def federate(
         if deployment or external_supernodes or tls:
             config = FederationConfig.from_dict({**config.to_dict(), "runtime": "deployment"})
     except (ValueError, FileNotFoundError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     try:
         import flwr  # noqa: F401
         import ray  # noqa: F401
     except ImportError as exc:
-        raise _fail(f"federation needs Flower's simulation runtime ({exc.name} is missing): "
+        raise fail(f"federation needs Flower's simulation runtime ({exc.name} is missing): "
                     "pip install 'crossbound[federation]'") from exc
     from crossbound.federation.run import run_federation
 
@@ -75,7 +74,7 @@ def federate(
                                             "port": port, "tls": tls})
     except (ValueError, PermissionError, FileExistsError, FileNotFoundError,
             RuntimeError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     _print_summary(result.to_dict(), Path(out_dir if out_dir is not None else config.out))
 
 
@@ -110,7 +109,7 @@ def _print_round(report: Any, rounds: int) -> None:
                                               in report.dropped_out.items())
     err.print(line, highlight=False, soft_wrap=True, markup=False)
     for drop in report.dropped:  # a reason is exception text: plain, never markup
-        err.print("  [yellow]dropped[/] " + _plain(f"{drop['party']} ({drop['op']}): "
+        err.print("  [yellow]dropped[/] " + plain(f"{drop['party']} ({drop['op']}): "
                                                    f"{_last_line(drop['reason'])}"),
                   highlight=False, soft_wrap=True)
 
@@ -138,7 +137,7 @@ def _print_summary(data: dict[str, Any], folder: Path) -> None:
     if dp:  # ε per data party over all rounds
         secure += f" + {dp['mode']} DP, ε = {dp['epsilon']:.2f}"
     mutual = data["strategy"] == "fed-mutual-kt"
-    table = Table(title=_plain(f"{data['strategy']} ({federation['aggregation']}{secure}) on "
+    table = Table(title=plain(f"{data['strategy']} ({federation['aggregation']}{secure}) on "
                                f"{data['task']['name']}"))
     table.add_column("round", justify="right")
     table.add_column(("LM " if mutual else "") + utility["metric"], justify="right")
@@ -182,3 +181,8 @@ def _print_summary(data: dict[str, Any], folder: Path) -> None:
 
 def _score(value: float | None) -> str:
     return "—" if value is None else f"{value:.4f}"
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``federate`` to ``app``."""
+    app.command("federate")(federate)
