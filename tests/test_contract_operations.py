@@ -44,8 +44,8 @@ from crossbound.downward.offsite_data import receive_bundle
 from crossbound.models.derived import decoder_layers
 from crossbound.models.emulator import adapter_state
 from crossbound.models.loading import LoadedModel, load_model
-from crossbound.offsite_party import ADAPTER_ARTIFACT, OffsitePolicy
 from crossbound.parties import OPERATIONS, ModelParty
+from crossbound.parties.offsite import ADAPTER_ARTIFACT, OffsitePolicy
 from crossbound.service.app import Limits, create_app
 from crossbound.service.keys import KeyStore
 from crossbound.service.serve import CONTRACTS, contract_named

@@ -9,8 +9,8 @@ import pytest
 from crossbound.boundary.contracts import OPEN_TEXT
 from crossbound.boundary.http import HttpTransport, RemoteError
 from crossbound.boundary.transcript import Transcript, verify_transcript
-from crossbound.external_party import OpenAICompatibleParty, label_scores
 from crossbound.models.loading import load_model
+from crossbound.parties.openai_compatible import OpenAICompatibleParty, label_scores
 from crossbound.runner import run_strategy
 from crossbound.service.app import Limits, create_app
 from crossbound.service.keys import KeyStore

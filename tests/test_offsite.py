@@ -24,8 +24,8 @@ from crossbound.models.emulator import (
     validate_adapter,
 )
 from crossbound.models.loading import load_model
-from crossbound.offsite_party import ADAPTER_ARTIFACT, PLUGIN_MODEL
 from crossbound.parties import ModelParty
+from crossbound.parties.offsite import ADAPTER_ARTIFACT, PLUGIN_MODEL
 from crossbound.runner import run_strategy
 from crossbound.service.app import Limits, create_app
 from crossbound.service.keys import KeyStore

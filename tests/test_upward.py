@@ -14,12 +14,12 @@ from crossbound.evaluate.synthetic_quality import TfidfKnn, label_agreement
 from crossbound.evaluate.utility import choice_logprobs
 from crossbound.models.loading import load_model
 from crossbound.parties import ModelParty
+from crossbound.parties.upward import UPWARD_MODEL
 from crossbound.runner import run_strategy
 from crossbound.strategy import get_strategy
 from crossbound.training.topk_transfer import local_topk
 from crossbound.upward.dp_synthetic import DPSyntheticConfig
 from crossbound.upward.mutual_kt import MutualKTConfig
-from crossbound.upward_party import UPWARD_MODEL
 
 TASK = "clinic-triage:n=80,seed=5"
 PARTY = "data-party-0"

@@ -71,7 +71,7 @@ def run_strategy(
     ``config`` is the strategy's config object, or ``--set``-style string overrides.
     ``remote`` reaches a model party served elsewhere (``HttpTransport``); without it the
     model party runs in process. ``model_party`` replaces the in-process model party with
-    another handler (e.g. :class:`~crossbound.external_party.OpenAICompatibleParty`).
+    another handler (e.g. :class:`~crossbound.parties.openai_compatible.OpenAICompatibleParty`).
     ``shared`` is the bench's shared work (the in-process model party, SM trainings); what the
     run reused is charged to its wall time and reported under ``efficiency``.
     """

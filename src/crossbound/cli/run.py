@@ -71,7 +71,7 @@ def run(
             raise fail("--remote needs the data party's API key in $CROSSBOUND_API_KEY")
         transport = HttpTransport(remote, key)
     if openai_url:
-        from crossbound.external_party import OpenAICompatibleParty
+        from crossbound.parties.openai_compatible import OpenAICompatibleParty
 
         party = OpenAICompatibleParty(openai_url, os.environ.get("OPENAI_API_KEY", "none"),
                                       openai_model or large)

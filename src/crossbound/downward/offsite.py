@@ -54,7 +54,7 @@ from crossbound.evaluate.served import remote_metrics
 from crossbound.evaluate.utility import headline
 from crossbound.models.emulator import BUNDLE_DTYPES, adapter_state
 from crossbound.models.loading import load_model, load_tokenizer
-from crossbound.offsite_party import (
+from crossbound.parties.offsite import (
     ADAPTER_ARTIFACT,
     BUNDLE_ARTIFACT,
     OFFSITE_ADAPTER,

@@ -13,7 +13,7 @@ import torch
 from crossbound.boundary.messages import Kind, Message
 from crossbound.models.derived import decoder_layers
 from crossbound.models.emulator import BUNDLE_DTYPES, adapter_state, assemble_model, block_prefix
-from crossbound.offsite_party import BUNDLE_ARTIFACT
+from crossbound.parties.offsite import BUNDLE_ARTIFACT
 
 
 @dataclass

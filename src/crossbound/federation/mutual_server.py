@@ -5,7 +5,7 @@ scores the public transfer texts and its top-k goes down to every online data pa
 party trains its own SM on it and on its records, and sends its SM's top-k on the same texts
 back (:mod:`crossbound.federation.mutual_client`); the model party combines the parties'
 knowledge (:func:`~crossbound.federation.knowledge.combine_knowledge`) and distils it into
-the LM's LoRA copy (:class:`~crossbound.upward_party.UpwardOwner`). Then the LM is scored on
+the LM's LoRA copy (:class:`~crossbound.parties.upward.UpwardOwner`). Then the LM is scored on
 the test split here, and each SM by its party. Registration, per-party transcripts, quorum
 and drop-outs are :class:`~crossbound.federation.crossing.BoundaryGrid`'s, as in
 ``fed-adapter``; only what crosses differs (:class:`KnowledgeGrid`).
@@ -211,12 +211,12 @@ def drive_mutual(config: FederationConfig, task: Task, lm: LoadedModel, side: LM
                  grid: KnowledgeGrid, state: MutualState,
                  on_round: Callable[[RoundReport], None] | None) -> None:
     """Registration, the initial scores, then ``config.rounds`` rounds of FedMKT."""
+    from crossbound.parties.upward import UpwardOwner
     from crossbound.training.topk_transfer import (
         local_topk,
         same_tokenizer_rows,
         transfer_payload,
     )
-    from crossbound.upward_party import UpwardOwner
 
     started = time.perf_counter()
     owner = UpwardOwner(lm)

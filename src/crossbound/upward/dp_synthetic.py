@@ -42,13 +42,13 @@ from crossbound.evaluate.served import remote_metrics
 from crossbound.evaluate.synthetic_quality import label_agreement
 from crossbound.evaluate.utility import headline
 from crossbound.models.loading import load_model
+from crossbound.parties.upward import LM_FINETUNE, UPWARD_MODEL
 from crossbound.privacy.dp import DPConfig, add_lora, dp_finetune, freeze_embeddings
 from crossbound.result import Result
 from crossbound.strategy import RunContext, Strategy, StrategyConfig
 from crossbound.tasks.base import Example, Task
 from crossbound.upward import UPWARD
 from crossbound.upward.sampling import sample_continuations
-from crossbound.upward_party import LM_FINETUNE, UPWARD_MODEL
 
 DATA_PARTY = "data-party-0"
 GUARD = "no-raw-private-text"

@@ -36,6 +36,7 @@ from crossbound.boundary.operations import LM, score_choices, topk_logprobs
 from crossbound.evaluate.served import remote_metrics
 from crossbound.evaluate.utility import headline
 from crossbound.models.loading import load_model, load_tokenizer
+from crossbound.parties.upward import LM_DISTILL, UPWARD_MODEL
 from crossbound.result import Result
 from crossbound.strategy import RunContext, Strategy, StrategyConfig
 from crossbound.tasks.base import Example, Task
@@ -52,7 +53,6 @@ from crossbound.training.topk_transfer import (
     transfer_payload,
 )
 from crossbound.upward import UPWARD
-from crossbound.upward_party import LM_DISTILL, UPWARD_MODEL
 
 DATA_PARTY = "data-party-0"
 GUARD = "no-raw-private-text"

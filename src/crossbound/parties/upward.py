@@ -1,7 +1,8 @@
 """The model party's side of upward transfer (SM → LM).
 
-:class:`UpwardOwner` answers two requests for :class:`~crossbound.parties.ModelParty`, each
-training this party's own LoRA copy of the LM (created on the first request; the LM itself is
+:class:`UpwardOwner` answers two requests for :class:`~crossbound.parties.ModelParty`
+(registered here, with the tuned model and the owner each model party keeps), each training
+this party's own LoRA copy of the LM (created on the first request; the LM itself is
 never changed, so other parties and other strategies see the LM as it was):
 
 - ``lm_finetune`` — a ``records`` message of ``{"prompt": str, "answer": str}`` objects (e.g.
@@ -29,6 +30,7 @@ import torch
 from crossbound.boundary.messages import Kind, Message, MessageError
 from crossbound.boundary.operations import FLAG, CheckedBy, Integer, Number, Operation, operation
 from crossbound.models.loading import LoadedModel
+from crossbound.parties.model_party import OwnerReply, int_meta, owner_family
 
 UPWARD_MODEL = "upward-tuned"  # meta.model of a request this party's tuned LM should answer
 MAX_RECORDS = 4096
@@ -58,14 +60,6 @@ class _Tuned:
     steps: int = 0
 
 
-@dataclass
-class UpwardReply:
-    kind: Kind
-    payload: Any
-    tokens: int  # tokens the LM processed (trained on)
-    meta: dict[str, Any]
-
-
 class UpwardOwner:
     """Per requesting data party, a LoRA copy of the LM that learns from what the party sends."""
 
@@ -83,7 +77,7 @@ class UpwardOwner:
 
     # ------------------------------------------------------------ requests
 
-    def finetune(self, request: Message) -> UpwardReply:
+    def finetune(self, request: Message) -> OwnerReply:
         from crossbound.training.causal_lm import finetune
 
         if request.kind != Kind.RECORDS:
@@ -97,18 +91,18 @@ class UpwardOwner:
                          max_length=settings["max_length"], seed=settings["seed"])
         return self._trained(session, stats, len(pairs))
 
-    def distill(self, request: Message) -> UpwardReply:
+    def distill(self, request: Message) -> OwnerReply:
         if request.kind != Kind.TENSORS:
             raise MessageError(f"lm_distill takes a tensors message, got {request.kind.value}")
         return self.distill_rows(request.sender, self._transfer_rows(request), request.meta)
 
-    def distill_rows(self, party: str, rows: list[Any], meta: dict[str, Any]) -> UpwardReply:
+    def distill_rows(self, party: str, rows: list[Any], meta: dict[str, Any]) -> OwnerReply:
         """Distil checked transfer rows into ``party``'s copy; ``meta`` holds the settings
         (epochs, lr, batch_size, max_length, lora_rank, seed, reset, temperature, steps)."""
         from crossbound.training.distill import KDSettings, distill_finetune
 
         settings = _train_settings(meta)
-        steps = _int(meta, "steps", 0, 0, MAX_STEPS)
+        steps = int_meta(meta, "steps", 0, 0, MAX_STEPS)
         if steps == 0:
             steps = max(1, round(settings["epochs"] * -(-len(rows) // settings["batch_size"])))
         kd = KDSettings(divergence="forward_kl", kd_weight=1.0,
@@ -148,7 +142,7 @@ class UpwardOwner:
                                   int(self.lm.model.config.vocab_size))
 
     @staticmethod
-    def _trained(session: _Tuned, stats: Any, received: int) -> UpwardReply:
+    def _trained(session: _Tuned, stats: Any, received: int) -> OwnerReply:
         """Book a finished training request and say what it did (no timings: the reply's
         bytes stay the same from run to run)."""
         session.model.eval()
@@ -159,7 +153,7 @@ class UpwardOwner:
                   "loss_first": round(stats.first_loss, 4),
                   "loss_last": round(stats.last_loss, 4), "lora_rank": session.lora_rank,
                   "requests_so_far": session.requests, "steps_so_far": session.steps}
-        return UpwardReply(Kind.METRICS, report, stats.tokens, {})
+        return OwnerReply(Kind.METRICS, report, stats.tokens, {})
 
 
 def _checked_pairs(payload: list[dict[str, Any]]) -> list[tuple[str, str]]:
@@ -188,19 +182,12 @@ def _train_settings(meta: dict[str, Any]) -> dict[str, Any]:
     return {
         "epochs": _float(meta, "epochs", 2.0, 1e-3, MAX_EPOCHS),
         "lr": _float(meta, "lr", 2e-4, 1e-7, 1e-2),
-        "batch_size": _int(meta, "batch_size", 8, 1, 64),
-        "max_length": _int(meta, "max_length", 256, 16, 2048),
-        "lora_rank": _int(meta, "lora_rank", 8, 1, 128),
-        "seed": _int(meta, "seed", 0, 0, 2**31 - 1),
+        "batch_size": int_meta(meta, "batch_size", 8, 1, 64),
+        "max_length": int_meta(meta, "max_length", 256, 16, 2048),
+        "lora_rank": int_meta(meta, "lora_rank", 8, 1, 128),
+        "seed": int_meta(meta, "seed", 0, 0, 2**31 - 1),
         "reset": reset,
     }
-
-
-def _int(meta: dict[str, Any], key: str, default: int, low: int, high: int) -> int:
-    value = meta.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise MessageError(f"meta.{key} must be an integer in {low}..{high}, got {value!r}")
-    return value
 
 
 def _float(meta: dict[str, Any], key: str, default: float, low: float, high: float) -> float:
@@ -210,3 +197,10 @@ def _float(meta: dict[str, Any], key: str, default: float, low: float, high: flo
     if not low <= float(value) <= high:  # NaN fails this too
         raise MessageError(f"meta.{key} must be in [{low:g}, {high:g}], got {value!r}")
     return float(value)
+
+
+# The model party's registrations: per model party one UpwardOwner (``party.upward``), made
+# on first use, serves these operations and the model it made for each requester.
+owner_family("upward", lambda party: UpwardOwner(party.lm),
+             UPWARD_MODEL, UpwardOwner.model,
+             {"lm_finetune": UpwardOwner.finetune, "lm_distill": UpwardOwner.distill})

@@ -1,6 +1,7 @@
 """The model party's side of offsite-tuning (arXiv:2302.04870).
 
-:class:`OffsiteOwner` answers two requests for :class:`~crossbound.parties.ModelParty`:
+:class:`OffsiteOwner` answers two requests for :class:`~crossbound.parties.ModelParty`
+(registered here, with the plug-in model and the owner each model party keeps):
 
 - ``offsite_bundle`` (a ``text`` message: settings in ``meta``, public distillation texts, if
   any, as the payload) → a ``tensors`` message holding the emulated model's weights (adapter
@@ -52,6 +53,7 @@ from crossbound.models.emulator import (
     validate_adapter,
 )
 from crossbound.models.loading import LoadedModel
+from crossbound.parties.model_party import OwnerReply, int_meta, owner_family
 
 BUNDLE_ARTIFACT = "offsite-bundle"
 ADAPTER_ARTIFACT = "offsite-adapter"
@@ -151,14 +153,6 @@ class OffsitePolicy:
 
 
 @dataclass
-class OwnerReply:
-    kind: Kind
-    payload: Any
-    tokens: int  # tokens the LM processed for the request
-    meta: dict[str, Any]
-
-
-@dataclass
 class _Session:
     """What the model party sent one data party, and what it plugged in for it."""
 
@@ -200,11 +194,11 @@ class OffsiteOwner:
             raise MessageError(f"meta.dtype must be one of {sorted(BUNDLE_DTYPES)}")
         bound = _float_meta(meta, "max_relative_change", self.max_relative_change)
         total = len(decoder_layers(self.lm.model))
-        bottom = _int_meta(meta, "adapter_bottom", 2, 1, total)
-        top = _int_meta(meta, "adapter_top", 2, 1, total)
+        bottom = int_meta(meta, "adapter_bottom", 2, 1, total)
+        top = int_meta(meta, "adapter_top", 2, 1, total)
         kept = (None if meta.get("emulator_layers") is None
-                else _int_meta(meta, "emulator_layers", 0, 0, total))
-        steps = _int_meta(meta, "distill_steps", 0, 0, MAX_DISTILL_STEPS)
+                else int_meta(meta, "emulator_layers", 0, 0, total))
+        steps = int_meta(meta, "distill_steps", 0, 0, MAX_DISTILL_STEPS)
         split = self.policy.plan(total, bottom, top, kept)  # the model party's decision
         settings = {"adapter_bottom": bottom, "adapter_top": top,
                     "emulator_layers": len(split.middle_kept), "distill_steps": steps}
@@ -278,16 +272,16 @@ class OffsiteOwner:
         if len(texts) > MAX_DISTILL_TEXTS:
             raise MessageError(f"at most {MAX_DISTILL_TEXTS} distillation texts per request")
         return {
-            "steps": _int_meta(meta, "distill_steps", 0, 1, MAX_DISTILL_STEPS),
+            "steps": int_meta(meta, "distill_steps", 0, 1, MAX_DISTILL_STEPS),
             "corpus": corpus,
             "texts_sha256": hashlib.sha256(json.dumps(texts).encode()).hexdigest(),
             "texts": texts,
-            "limit": _int_meta(meta, "distill_limit", 2000, 1, 1 << 20),
+            "limit": int_meta(meta, "distill_limit", 2000, 1, 1 << 20),
             "lr": _float_meta(meta, "distill_lr", 1e-4),
-            "batch_size": _int_meta(meta, "distill_batch_size", 4, 1, 64),
-            "max_length": _int_meta(meta, "distill_max_length", 128, 8, 4096),
+            "batch_size": int_meta(meta, "distill_batch_size", 4, 1, 64),
+            "max_length": int_meta(meta, "distill_max_length", 128, 8, 4096),
             "lm_weight": _float_meta(meta, "distill_lm_weight", 1.0, allow_zero=True),
-            "seed": _int_meta(meta, "seed", 0, 0, 2**31 - 1),
+            "seed": int_meta(meta, "seed", 0, 0, 2**31 - 1),
         }
 
     def _distil(self, emulator: Any, split: OffsiteSplit,
@@ -309,13 +303,6 @@ class OffsiteOwner:
         return {**report, "corpus": settings["corpus"] or "sent by the data party"}
 
 
-def _int_meta(meta: dict[str, Any], key: str, default: int, low: int, high: int) -> int:
-    value = meta.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise MessageError(f"meta.{key} must be an integer in {low}..{high}, got {value!r}")
-    return value
-
-
 def _float_meta(meta: dict[str, Any], key: str, default: float, *,
                 allow_zero: bool = False) -> float:
     value = meta.get(key, default)
@@ -326,3 +313,10 @@ def _float_meta(meta: dict[str, Any], key: str, default: float, *,
         raise MessageError(f"meta.{key} must be a finite number "
                            f"{'>= 0' if allow_zero else '> 0'}, got {value!r}")
     return value
+
+
+# The model party's registrations: per model party one OffsiteOwner (``party.offsite``), made
+# on first use, serves these operations and the model it made for each requester.
+owner_family("offsite", lambda party: OffsiteOwner(party.lm, policy=party.offsite_policy),
+             PLUGIN_MODEL, OffsiteOwner.plugin,
+             {"offsite_bundle": OffsiteOwner.bundle, "offsite_adapter": OffsiteOwner.accept})
