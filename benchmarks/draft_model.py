@@ -2,7 +2,8 @@
 
 Compares, on one machine in one run, the full ``smollm2-135m``, its layer-dropped copy
 (``smollm2-135m:layers=6``) and crossbound's distilled ``smollm2-135m-draft`` (same six
-blocks, distilled from the full model on public text; built into the cache on first use):
+blocks, distilled from the full model on public text; built into the cache on first use
+here):
 
 - parameters;
 - greedy decoding speed (batch 1, KV cache, ``--new-tokens`` tokens after a clinic-triage
@@ -81,15 +82,16 @@ def main() -> None:
     args = parser.parse_args()
 
     from crossbound.evaluate.exposure import next_token_agreement
-    from crossbound.models.distilled import DistillRecipe, _texts
-    from crossbound.models.loading import load_model
+    from crossbound.models.distilled import DistillRecipe
+    from crossbound.models.loading import load_model, prepare_model
+    from crossbound.training.distilled_model import distill_into, recipe_texts
 
     torch.manual_seed(0)
     full = load_model(FULL)
     tok = full.tokenizer
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
-    _, held_out = _texts(DistillRecipe())
+    _, held_out = recipe_texts(DistillRecipe())
     prompts = _prompts(max(args.prompts, args.domain_texts))
     domain = prompts[: args.domain_texts]
     prompt_ids = [tok(p, return_tensors="pt", add_special_tokens=False)["input_ids"]
@@ -107,6 +109,7 @@ def main() -> None:
     continuations = [greedy(full.model, ids, args.new_tokens)[0] for ids in prompt_ids]
     print(f"{FULL}: {results[FULL]}", flush=True)
     for name in SMALL:
+        prepare_model(name, distil=distill_into)  # distils the draft model once
         small = load_model(name)
         row: dict[str, Any] = {"parameters": small.parameters, **speed(small.model)}
         row["speed_vs_full"] = round(row["decode_tokens_per_s"]

@@ -38,18 +38,19 @@ from crossbound.inference.generation import (
     GenerationSettings,
     direct_generate,
     encode_prompts,
+    expected_speedup,
     merge_stats,
 )
 from crossbound.inference.kv import DecodeState
 from crossbound.inference.speculative import (
     SpeculativeSettings,
-    expected_speedup,
     speculative_generate,
 )
 from crossbound.inference.stopping import eos_ids
-from crossbound.models.loading import load_model
+from crossbound.models.loading import load_model, prepare_model
 from crossbound.result import machine, versions
 from crossbound.tasks.registry import load_task
+from crossbound.training.distilled_model import distill_into
 
 REPLY = "Write a short, kind reply to this patient message:\n\n{text}"
 
@@ -124,6 +125,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
+    prepare_model(args.draft, distil=distill_into)  # a distilled draft is built once
     lm, draft = load_model(args.large), load_model(args.draft)
     tok = lm.tokenizer
     eos = eos_ids(tok, lm.model)

@@ -20,7 +20,12 @@ from crossbound.boundary.channel import Boundary
 from crossbound.boundary.transcript import Transcript
 from crossbound.evaluate.utility import choice_logprobs
 from crossbound.inference.cross_tokenizer import cross_speculative_generate
-from crossbound.inference.generation import GenerationSettings, direct_generate, encode_prompts
+from crossbound.inference.generation import (
+    GenerationSettings,
+    direct_generate,
+    encode_prompts,
+    expected_speedup,
+)
 from crossbound.inference.kv import DecodeState
 from crossbound.inference.proxy_tuning import (
     check_same_tokenizer,
@@ -38,7 +43,6 @@ from crossbound.inference.sampling import (
 from crossbound.inference.speculative import (
     GammaController,
     SpeculativeSettings,
-    expected_speedup,
     speculative_generate,
 )
 from crossbound.models.loading import load_model

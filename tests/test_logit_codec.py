@@ -12,15 +12,15 @@ import torch
 from crossbound.boundary import Boundary, Kind, Message, MessageError
 from crossbound.boundary.contracts import AccessContract, ContractViolation, allow
 from crossbound.boundary.http import HttpTransport, RemoteError
-from crossbound.boundary.logit_codec import (
-    MAX_SPAN,
-    TopkCodec,
-    bytes_per_token,
+from crossbound.boundary.logit_codec import MAX_SPAN, TopkCodec, bytes_per_token
+from crossbound.boundary.messages import (
+    decode,
+    encode,
     message_bytes_per_token,
+    payload_tokens,
     topk_from_message,
     topk_k,
 )
-from crossbound.boundary.messages import decode, encode, payload_tokens
 from crossbound.boundary.transcript import Transcript
 from crossbound.models import load_model
 from crossbound.parties import ModelParty

@@ -150,7 +150,8 @@ def test_prepare_rebuilds_a_corrupt_entry(tmp_cache, monkeypatch):
 
 
 def test_distilling_a_layer_dropped_copy_moves_it_towards_the_teacher(tmp_path):
-    from crossbound.models.distilled import DistillRecipe, distill_into
+    from crossbound.models.distilled import DistillRecipe
+    from crossbound.training.distilled_model import distill_into
 
     recipe = DistillRecipe(teacher="tiny-large", student="tiny-large:layers=1",
                            corpora=("lee-news",), held_out=6, steps=25, batch_size=4,
@@ -164,6 +165,31 @@ def test_distilling_a_layer_dropped_copy_moves_it_towards_the_teacher(tmp_path):
     assert len(messages) == 2 and "agreement" in messages[1]
     reloaded = load_model(str(tmp_path))
     assert reloaded.model.config.num_hidden_layers == 1
+
+
+def test_a_distilled_model_is_built_only_by_the_distiller_it_is_given(tmp_cache):
+    from crossbound.models import loading
+
+    with pytest.raises(loading.ModelNotBuilt, match="crossbound models prepare"):
+        loading.prepare_model("smollm2-135m-draft")
+    with pytest.raises(loading.ModelNotBuilt, match="not built yet"):
+        loading.load_tokenizer("smollm2-135m-draft")
+    built = []
+
+    def distil(recipe, folder, status):
+        built.append(recipe)
+        (folder / "model.safetensors").write_bytes(b"w" * 64)
+        return {"recipe": recipe.student}
+
+    spec = loading.get_spec("smollm2-135m-draft")
+    folder = loading.prepare_model("smollm2-135m-draft", distil=distil)
+    assert built == [spec.recipe] and folder == loading.cache_entry(spec).path
+    assert loading.prepare_model("smollm2-135m-draft") == folder  # built: no distiller needed
+    (folder / "model.safetensors").write_bytes(b"w" * 10)  # a partial write
+    with pytest.raises(loading.ModelNotBuilt, match="corrupt"):
+        loading.prepare_model("smollm2-135m-draft")
+    loading.prepare_model("smollm2-135m-draft", distil=distil)
+    assert len(built) == 2
 
 
 def test_the_draft_model_is_keyed_by_its_recipe():

@@ -25,7 +25,8 @@ from crossbound.boundary.messages import Kind, Message, encode
 from crossbound.models.loading import LoadedModel, load_model
 from crossbound.parties import ModelParty
 from crossbound.service.app import APIError, BodyLimit, Limits, create_app
-from crossbound.service.collab import MAX_NESTING, ArtifactStore, _unencodable
+from crossbound.service.artifacts import ArtifactStore
+from crossbound.service.collab import MAX_NESTING, _unencodable
 from crossbound.service.keys import KeyStore
 from crossbound.service.turns import FairTurns
 from tests.servers import running_server

@@ -22,8 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from crossbound.boundary.logit_codec import topk_k
-from crossbound.boundary.messages import Kind, Message, MessageError
+from crossbound.boundary.messages import Kind, Message, MessageError, topk_k
 from crossbound.boundary.operations import Operation, generate, score_choices, shown
 
 Role = Literal["model", "data"]

@@ -28,7 +28,10 @@ that floor: they are at most e^-64 of the top-1's probability, and an unbounded 
 every other entry of the token its resolution.
 
 Decoding reads data from another party, so :meth:`TopkCodec.decode` checks everything (codec,
-shapes, dtypes, padding bits, ids < vocabulary, finite scales) and raises :class:`MessageError`.
+shapes, dtypes, padding bits, ids < vocabulary, finite scales) and raises
+:class:`~crossbound.boundary.errors.MessageError`. :class:`~crossbound.boundary.messages.Message`
+checks a compressed payload's structure with :func:`check_payload`; reading a reply in either
+form is :func:`crossbound.boundary.messages.topk_from_message`.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from crossbound.boundary.messages import Kind, Message, MessageError, encode
+from crossbound.boundary.errors import MessageError
 
 FORMAT = "crossbound-topk/1"
 VALUE_BITS = (4, 8, 16, 32)
@@ -200,41 +203,6 @@ def bytes_per_token(codec: TopkCodec | None, k: int | None = None) -> float:
         return 8.0 * k  # float32 value + int32 index
     scale = 0 if codec.value_bits == 32 else 4
     return float(codec.code_bytes + codec.index_bytes + scale)
-
-
-def message_bytes_per_token(message: Message) -> float:
-    """Bytes a message really takes on the wire (headers included) per token it carries."""
-    from crossbound.boundary.messages import payload_tokens
-
-    tokens = payload_tokens(message)
-    if tokens == 0:
-        raise ValueError(f"a {message.kind.value} message carries no tokens")
-    return len(encode(message)) / tokens
-
-
-def topk_k(message: Message) -> int:
-    """k of a ``topk_logprobs`` message in either form (the codec's, or the last dimension)."""
-    if "codec" in message.meta:
-        return TopkCodec.from_meta(message.meta["codec"]).k
-    values = message.payload["values"]
-    return int(values.shape[-1]) if values.dim() else 1
-
-
-def topk_from_message(message: Message) -> tuple[torch.Tensor, torch.Tensor]:
-    """Values float32 (*lead, k) and indices int64 (*lead, k) of a reply in either form."""
-    if message.kind != Kind.TOPK_LOGPROBS:
-        raise MessageError(f"expected a topk_logprobs message, got {message.kind.value}")
-    if "codec" in message.meta:
-        return TopkCodec.from_meta(message.meta["codec"]).decode(message.payload)
-    values, indices = message.payload["values"], message.payload["indices"]
-    if values.shape != indices.shape or values.dim() == 0:
-        raise MessageError(f"values {tuple(values.shape)} and indices {tuple(indices.shape)} "
-                           "must have one shape (…, k)")
-    if not values.is_floating_point() or indices.is_floating_point() or indices.is_complex():
-        raise MessageError("values must be floating point and indices integers")
-    if indices.numel() and int(indices.min()) < 0:
-        raise MessageError("indices must not be negative")
-    return values.float(), indices.long()
 
 
 def check_payload(meta: Any, payload: Any) -> None:

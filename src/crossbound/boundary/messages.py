@@ -7,6 +7,9 @@ Wire format of one message::
 The header names the kind, sender, receiver and metadata; the body is a safetensors blob for
 tensor kinds and UTF-8 JSON otherwise. Every message is serialised even in process, so the byte
 count is exact and the receiver gets a copy, never the sender's objects.
+
+A ``topk_logprobs`` reply comes plain or compressed (:mod:`~crossbound.boundary.logit_codec`);
+:func:`topk_from_message` and :func:`topk_k` read either form.
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ from enum import StrEnum
 from typing import Any
 
 import torch
+
+from crossbound.boundary.errors import MessageError
+from crossbound.boundary.logit_codec import TopkCodec, check_payload
 
 MAGIC = b"CBM1"
 MAX_HEADER_BYTES = 1 << 20
@@ -39,10 +45,6 @@ class Kind(StrEnum):
 
 
 TENSOR_KINDS = {Kind.TOKEN_IDS, Kind.TOPK_LOGPROBS, Kind.LOGITS, Kind.HIDDEN_STATES, Kind.TENSORS}
-
-
-class MessageError(ValueError):
-    """A message is malformed: wrong payload type for its kind, bad bytes, or too large."""
 
 
 @dataclass(frozen=True)
@@ -67,8 +69,6 @@ def _check_payload(kind: Kind, payload: Any, meta: dict[str, Any]) -> None:
                 raise MessageError(f"{kind.value}: {name!r} is not a named torch.Tensor")
         if kind == Kind.TOPK_LOGPROBS and "codec" in meta:
             # Compressed top-k: meta.codec says which tensors (see boundary.logit_codec).
-            from crossbound.boundary.logit_codec import check_payload
-
             check_payload(meta["codec"], payload)
             return
         required = {
@@ -200,3 +200,36 @@ def payload_tokens(message: Message) -> int:
         first = message.payload["codes" if "codec" in message.meta else "values"]
         return int(first.shape[:-1].numel())
     return 0
+
+
+def message_bytes_per_token(message: Message) -> float:
+    """Bytes a message really takes on the wire (headers included) per token it carries."""
+    tokens = payload_tokens(message)
+    if tokens == 0:
+        raise ValueError(f"a {message.kind.value} message carries no tokens")
+    return len(encode(message)) / tokens
+
+
+def topk_k(message: Message) -> int:
+    """k of a ``topk_logprobs`` message in either form (the codec's, or the last dimension)."""
+    if "codec" in message.meta:
+        return TopkCodec.from_meta(message.meta["codec"]).k
+    values = message.payload["values"]
+    return int(values.shape[-1]) if values.dim() else 1
+
+
+def topk_from_message(message: Message) -> tuple[torch.Tensor, torch.Tensor]:
+    """Values float32 (*lead, k) and indices int64 (*lead, k) of a reply in either form."""
+    if message.kind != Kind.TOPK_LOGPROBS:
+        raise MessageError(f"expected a topk_logprobs message, got {message.kind.value}")
+    if "codec" in message.meta:
+        return TopkCodec.from_meta(message.meta["codec"]).decode(message.payload)
+    values, indices = message.payload["values"], message.payload["indices"]
+    if values.shape != indices.shape or values.dim() == 0:
+        raise MessageError(f"values {tuple(values.shape)} and indices {tuple(indices.shape)} "
+                           "must have one shape (…, k)")
+    if not values.is_floating_point() or indices.is_floating_point() or indices.is_complex():
+        raise MessageError("values must be floating point and indices integers")
+    if indices.numel() and int(indices.min()) < 0:
+        raise MessageError("indices must not be negative")
+    return values.float(), indices.long()

@@ -54,15 +54,17 @@ def models_prepare(
     verify: Annotated[bool, typer.Option(help="Hash every cached file.")] = False,
     force: Annotated[bool, typer.Option(help="Rebuild the cache entry.")] = False,
 ) -> None:
-    """Convert a GGUF model to cached safetensors, or distil a draft model (done lazily on
-    first use too), and load it."""
+    """Convert a GGUF model to cached safetensors (done lazily on first use too), or distil a
+    draft model (done only here), and load it."""
     from crossbound.models import load_model, prepare_model
     from crossbound.models.precision import precision_scope
+    from crossbound.training.distilled_model import distill_into
 
     try:
         started = time.perf_counter()
         with err.status(f"preparing {name}"):
-            folder = prepare_model(name, force=force, verify=verify, status=err.print)
+            folder = prepare_model(name, force=force, verify=verify, status=err.print,
+                                   distil=distill_into)
         prepared = time.perf_counter() - started
         loaded = load_model(name)
         with precision_scope("auto") as precision:

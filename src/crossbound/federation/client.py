@@ -24,6 +24,7 @@ from flwr.app import Message as FlowerMessage
 from flwr.clientapp import ClientApp
 from flwr.clientapp.typing import Mod
 
+import crossbound.federation.mutual_client as mutual_client
 from crossbound.boundary.channel import Boundary
 from crossbound.boundary.contracts import MODEL_PARTY
 from crossbound.boundary.messages import Kind, Message
@@ -43,14 +44,12 @@ from crossbound.federation.crossing import (
     guard_context,
     tensors_to_arrays,
 )
+from crossbound.federation.data_party import misbehave, party_of, task_of
 from crossbound.models.precision import precision_scope
 from crossbound.tasks.base import Example, Task
 
-PARTITION_KEY = "partition-id"  # what the simulation runtime puts in each node's config
-
-# Per process: (small, rank, alpha) -> model; task spec -> task.
+# Per process: (small, rank, alpha) -> model.
 _MODELS: dict[tuple[str, int, int], AdaptedModel] = {}
-_TASKS: dict[str, Task] = {}
 
 
 def make_client_app(config: FederationConfig) -> ClientApp:
@@ -88,7 +87,7 @@ def make_client_app(config: FederationConfig) -> ClientApp:
 
 def handle_hello(config: FederationConfig, message: FlowerMessage,
                  context: Context) -> FlowerMessage:
-    name, records = _party(config, context)
+    name, records = party_of(config, context)
     op = next(iter(message.content.config_records.values())).get("op")
     if config.emulator_of is not None and op == "emulator":  # OT+: the emulated model
         from crossbound.federation.offsite_plus import client_store
@@ -105,13 +104,11 @@ def handle_train(config: FederationConfig, message: FlowerMessage,
     """Load the global adapter, fine-tune on this party's records, return the adapter
     (``fed-mutual-kt``: :func:`crossbound.federation.mutual_client.handle_train`)."""
     if config.strategy == "fed-mutual-kt":
-        from crossbound.federation import mutual_client
-
         return mutual_client.handle_train(config, message, context)
-    name, records = _party(config, context)
-    task = _task(config.task)
+    name, records = party_of(config, context)
+    task = task_of(config.task)
     adapted, start, rnd = _receive(config, message, name)
-    _misbehave(config, name, rnd)
+    misbehave(config, name, rnd)
     pairs = [(task.prompt(ex), task.answer(ex)) for ex in records]
     started = time.perf_counter()
     from crossbound.training.causal_lm import finetune
@@ -153,13 +150,11 @@ def handle_evaluate(config: FederationConfig, message: FlowerMessage,
     """Score the received global adapter on this party's share of the test split
     (``fed-mutual-kt``: :func:`crossbound.federation.mutual_client.handle_evaluate`)."""
     if config.strategy == "fed-mutual-kt":
-        from crossbound.federation import mutual_client
-
         return mutual_client.handle_evaluate(config, message, context)
     from crossbound.evaluate.utility import evaluate_model, headline
 
-    name, _ = _party(config, context)
-    task = _task(config.task)
+    name, _ = party_of(config, context)
+    task = task_of(config.task)
     adapted, _, rnd = _receive(config, message, name)
     shard = evaluation_share(task, config.eval_limit, int(name.rsplit("-", 1)[1]))
     started = time.perf_counter()
@@ -181,34 +176,6 @@ def evaluation_share(task: Task, limit: int | None, index: int) -> tuple[Example
     """Party ``index``'s share of the evaluation set (every N-th of the first ``limit``)."""
     examples = task.test if limit is None else task.test[:limit]
     return examples[index::len(task.parties)]
-
-
-def _misbehave(config: FederationConfig, name: str, rnd: int) -> None:
-    """Faults ``crash:R`` and ``hang:R`` (robustness experiments): in round R, fail, or
-    answer only after the model party has stopped waiting for this round."""
-    kind, _, when = config.faults.get(name, "").partition(":")
-    if kind not in ("crash", "hang") or int(when) != rnd:
-        return
-    if kind == "crash":
-        raise RuntimeError(f"{name} crashed in round {rnd} (fault crash:{rnd})")
-    time.sleep(config.round_timeout + 5.0)
-
-
-def _party(config: FederationConfig, context: Context) -> tuple[str, tuple[Example, ...]]:
-    task = _task(config.task)
-    raw = context.node_config.get(PARTITION_KEY)
-    if not isinstance(raw, int) or not 0 <= raw < len(task.parties):
-        raise ValueError(f"node config {PARTITION_KEY} = {raw!r} names no data party of "
-                         f"{config.task} ({len(task.parties)} parties)")
-    return f"data-party-{raw}", task.parties[raw]
-
-
-def _task(spec: str) -> Task:
-    if spec not in _TASKS:
-        from crossbound.tasks.registry import load_task
-
-        _TASKS[spec] = load_task(spec)
-    return _TASKS[spec]
 
 
 def _model(config: FederationConfig, party: str) -> AdaptedModel:

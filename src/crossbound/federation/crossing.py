@@ -57,6 +57,8 @@ from crossbound.federation.contract import (
     single,
     tensors_to_arrays,
 )
+from crossbound.federation.offsite_plus import cross_ack_up, cross_bundle_down
+from crossbound.federation.secagg import cross_down, cross_up, stage_of
 
 __all__ = [  # the contract's names are re-exported: callers import them from here too
     "ADAPTER_UPDATE", "EVAL_METRICS", "GLOBAL_ADAPTER", "HELLO", "TRAIN_METRICS",
@@ -338,15 +340,11 @@ class BoundaryGrid(Grid):
         party = self.party_of(message)
         op = message.metadata.message_type
         if op == MessageType.QUERY:  # OT+: the emulated model, once per party
-            from crossbound.federation.offsite_plus import cross_bundle_down
-
             rnd = cross_bundle_down(self, message, party)
             return _Sent(party, op, rnd, {})
         if op not in (MessageType.TRAIN, MessageType.EVALUATE):
             raise ValueError(f"fed-adapter sends train and evaluate messages, not {op!r}")
         if self.secure and op == MessageType.TRAIN:
-            from crossbound.federation.secagg import cross_down, stage_of
-
             stage = stage_of(message)
             if stage is None:
                 raise ValueError("secure aggregation: a train message must be a SecAgg+ one")
@@ -400,8 +398,6 @@ class BoundaryGrid(Grid):
         """A reply without error: cross, validate and rebuild it; False: dropped."""
         meta = {"op": sent.op, "round": sent.round}
         if sent.op == MessageType.QUERY:
-            from crossbound.federation.offsite_plus import cross_ack_up
-
             return cross_ack_up(self, reply, sent)
         expected = TRAIN_METRICS if sent.op == MessageType.TRAIN else EVAL_METRICS
         try:
@@ -439,8 +435,6 @@ class BoundaryGrid(Grid):
     def _incoming_secure(self, reply: FlowerMessage, sent: _Sent) -> bool:
         """A SecAgg+ reply: cross and rebuild it; a masked update's record count is checked
         (its values cannot be: they are masked)."""
-        from crossbound.federation.secagg import cross_up
-
         try:
             count, numbers = cross_up(self, reply, sent)
         except (ContractViolation, MessageError, ValueError, TypeError, KeyError) as exc:

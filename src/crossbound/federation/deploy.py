@@ -60,8 +60,13 @@ from pathlib import Path
 from typing import IO, Any
 
 from crossbound.federation.config import FederationConfig
-from crossbound.federation.deployed import CONFIG_KEY, OUT_ENV, ROUNDS_FILE, STATUS_FILE
 from crossbound.result import Result
+
+# What this launcher and the apps it starts (crossbound.federation.deployed) agree on.
+CONFIG_KEY = "crossbound-config"  # run config: the FederationConfig as JSON
+OUT_ENV = "CROSSBOUND_FEDERATE_OUT"  # environment of the SuperLink: the output folder
+ROUNDS_FILE = "rounds.jsonl"
+STATUS_FILE = "status.json"
 
 CONNECTION = "crossbound"  # the SuperLink connection's name in the private Flower config
 APP_MODULE = "crossbound_fedapp"

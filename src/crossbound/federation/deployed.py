@@ -27,12 +27,10 @@ from flwr.clientapp import ClientApp
 from flwr.clientapp.typing import ClientAppCallable
 from flwr.serverapp import Grid, ServerApp
 
+from crossbound.federation.client import handle_evaluate, handle_hello, handle_train
 from crossbound.federation.config import FederationConfig
-
-CONFIG_KEY = "crossbound-config"  # run config: the FederationConfig as JSON
-OUT_ENV = "CROSSBOUND_FEDERATE_OUT"  # environment of the SuperLink: the output folder
-ROUNDS_FILE = "rounds.jsonl"
-STATUS_FILE = "status.json"
+from crossbound.federation.deploy import CONFIG_KEY, OUT_ENV, ROUNDS_FILE, STATUS_FILE
+from crossbound.federation.run import TRANSCRIPTS, check_parties, finish, finish_mutual, model_party
 
 
 def config_of(context: Context) -> FederationConfig:
@@ -76,7 +74,6 @@ def _serve(config: FederationConfig, out: Path, grid: Grid) -> None:
     import torch
 
     from crossbound.federation.adapter import adapter_tensors
-    from crossbound.federation.run import TRANSCRIPTS, check_parties, finish, model_party
     from crossbound.federation.server import ServerState, serve
     from crossbound.result import PeakMemory
     from crossbound.tasks.registry import load_task
@@ -104,7 +101,6 @@ def _serve(config: FederationConfig, out: Path, grid: Grid) -> None:
 
 def _serve_mutual(config: FederationConfig, task: Any, out: Path, grid: Grid) -> None:
     from crossbound.federation.mutual_server import MutualState, serve_mutual
-    from crossbound.federation.run import TRANSCRIPTS, finish_mutual
     from crossbound.models.loading import load_model
     from crossbound.models.precision import resolve_precision, torch_dtype
     from crossbound.result import PeakMemory
@@ -138,8 +134,6 @@ def _append_round(progress: Path) -> Any:
 
 
 def make_deployed_client_app() -> ClientApp:
-    from crossbound.federation.client import handle_evaluate, handle_hello, handle_train
-
     app = ClientApp(mods=[_secure_if_configured])
 
     @app.query()

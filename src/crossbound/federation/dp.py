@@ -59,6 +59,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import torch
 
 from crossbound.federation.adapter import Tensors
+from crossbound.federation.contract import arrays_to_tensors, tensors_to_arrays
 
 if TYPE_CHECKING:
     from flwr.app import ArrayRecord
@@ -150,8 +151,6 @@ def mean_update(updates: Sequence[Mapping[str, torch.Tensor]]) -> Tensors:
 def dp_round(config: FederationConfig, grid: BoundaryGrid, rnd: int, current: ArrayRecord,
              replies: Sequence[FlowerMessage], asked: int) -> ArrayRecord:
     """Aggregate a plain (not SecAgg+) round's validated replies with DP on."""
-    from crossbound.federation.contract import arrays_to_tensors, tensors_to_arrays
-
     start = arrays_to_tensors(current)
     parties = [grid.nodes[reply.metadata.src_node_id] for reply in replies]
     updates = [arrays_to_tensors(next(iter(reply.content.array_records.values())))

@@ -25,9 +25,9 @@ from crossbound.boundary.channel import Boundary
 from crossbound.boundary.contracts import MODEL_PARTY
 from crossbound.boundary.messages import Kind, Message
 from crossbound.federation.adapter import AdaptedModel, adapter_tensors, build_adapted, load_adapter
-from crossbound.federation.client import _misbehave, _party, _task
 from crossbound.federation.config import FederationConfig
 from crossbound.federation.contract import arrays_to_tensors, single, tensors_to_arrays
+from crossbound.federation.data_party import misbehave, party_of, task_of
 from crossbound.federation.knowledge import (
     CODEC_KEY,
     LM_KNOWLEDGE,
@@ -74,7 +74,7 @@ def transfer_set(config: FederationConfig, sm_tokenizer: Any, small: str) -> Tra
         from crossbound.training.topk_transfer import same_vocabulary
         from crossbound.upward.mutual_kt import public_transfer, tokenize_side
 
-        task = _task(config.task)
+        task = task_of(config.task)
         texts, answer_at = public_transfer(task,
                                            public_text(task, config.transfer_limit).examples)
         lm_tok = load_tokenizer(config.large)
@@ -95,15 +95,15 @@ def handle_train(config: FederationConfig, message: FlowerMessage,
     from crossbound.training.topk_transfer import local_topk
     from crossbound.upward.mutual_kt import answer_positions, student_rows
 
-    name, records = _party(config, context)
-    task = _task(config.task)
+    name, records = party_of(config, context)
+    task = task_of(config.task)
     small = config.small_of(name)
     adapted, done = _restore(config, small, context)
     transfer = transfer_set(config, adapted.tokenizer, small)
     boundary = _boundary(config, transfer)
     settings = dict(single(message.content.config_records, "ConfigRecord")[1])
     rnd = int(settings.get("server-round", 0))  # type: ignore[arg-type]
-    _misbehave(config, name, rnd)
+    misbehave(config, name, rnd)
     arrays = single(message.content.array_records, "ArrayRecord")[1]
     incoming = boundary.cross(Message(  # this party's own check of what it received
         Kind.TENSORS, MODEL_PARTY, name, arrays_to_tensors(arrays),
@@ -154,8 +154,8 @@ def handle_evaluate(config: FederationConfig, message: FlowerMessage,
     """Score this party's SM (as it is now) on the first ``eval_limit`` test records."""
     from crossbound.evaluate.utility import evaluate_model, headline
 
-    name, _ = _party(config, context)
-    task = _task(config.task)
+    name, _ = party_of(config, context)
+    task = task_of(config.task)
     adapted, _ = _restore(config, config.small_of(name), context)
     settings = dict(single(message.content.config_records, "ConfigRecord")[1])
     rnd = int(settings.get("server-round", 0))  # type: ignore[arg-type]
@@ -181,7 +181,7 @@ def _boundary(config: FederationConfig, transfer: Transfer) -> Boundary:
     guard = knowledge_guard(transfer.public)
     boundary.guard_contexts = {MODEL_PARTY: guard}
     boundary.guard_contexts.update({f"data-party-{i}": guard
-                                    for i in range(len(_task(config.task).parties))})
+                                    for i in range(len(task_of(config.task).parties))})
     return boundary
 
 

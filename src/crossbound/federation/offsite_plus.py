@@ -43,6 +43,7 @@ from crossbound.federation.config import FederationConfig
 from crossbound.federation.contract import (
     EMULATOR_BUNDLE,
     arrays_to_tensors,
+    fed_adapter_contract,
     single,
     tensors_to_arrays,
 )
@@ -385,7 +386,6 @@ def cross_ack_up(grid: Any, reply: FlowerMessage, sent: Any) -> bool:
 def client_store(config: FederationConfig, party: str, message: FlowerMessage) -> FlowerMessage:
     """The data party's side of the bundle: check it, store it, say what it stored."""
     from crossbound.boundary.channel import Boundary
-    from crossbound.federation.contract import fed_adapter_contract
 
     _, arrays = single(message.content.array_records, "ArrayRecord")
     _, settings = single(message.content.config_records, "ConfigRecord")

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from crossbound.federation.config import PARTY_NAME, FederationConfig
+from crossbound.federation.deploy import run_deployment
 from crossbound.result import PeakMemory, Result
 from crossbound.tasks.base import Task
 
@@ -62,8 +63,6 @@ def run_federation(config: FederationConfig, out_dir: str | Path | None = None, 
     parties = len(task.parties)
     _prepare_folder(out, overwrite)
     if config.runtime == "deployment":
-        from crossbound.federation.deploy import run_deployment
-
         status(f"{parties} data parties; starting a Flower SuperLink"
                + ("" if (deployment or {}).get("external") else
                   f" and {parties} SuperNodes on this machine"))

@@ -4,9 +4,13 @@ Flower 1.41 implements SecAgg+ (Bell et al., arXiv:2009.08524) only for its lega
 ``FitIns``/``FitRes`` pipeline: :class:`flwr.server.workflow.SecAggPlusWorkflow` on the server
 (it needs a ``LegacyContext`` and a legacy strategy) and :func:`flwr.client.mod.secaggplus_mod`
 on the client; the Message-API strategies (``flwr.serverapp.strategy``) have no secure
-aggregation. So a secure round here drives the workflow's four stages itself
-(:func:`secure_round`) over the same :class:`~crossbound.federation.crossing.BoundaryGrid`, and
-the data parties' train handler speaks ``FitIns``/``FitRes`` under the mod.
+aggregation. So a secure round drives the workflow's four stages itself
+(:func:`crossbound.federation.server.secure_round`) over the same
+:class:`~crossbound.federation.crossing.BoundaryGrid`, and the data parties' train handler
+speaks ``FitIns``/``FitRes`` under the mod. This module is the protocol's messages: how each
+crosses the boundary at the model party's end (:func:`cross_down`, :func:`cross_up`, which
+the grid calls) and what the data party's end reads and writes; the contract's SecAgg+ rules
+are in :mod:`~crossbound.federation.contract`.
 
 Each protocol message still crosses one party's boundary and is recorded in that party's
 transcript, as what actually crosses:
@@ -31,84 +35,27 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, Protocol, cast
 
 import numpy as np
 import torch
-from flwr.app import ArrayRecord, ConfigRecord, Context, MessageType, MetricRecord, RecordDict
+from flwr.app import ArrayRecord, ConfigRecord, MessageType, MetricRecord, RecordDict
 from flwr.app import Message as FlowerMessage
 from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFIGS, Key, Stage
 
-from crossbound.boundary.contracts import MODEL_PARTY, GuardContext, allow, register_guard
+from crossbound.boundary.contracts import MODEL_PARTY
 from crossbound.boundary.messages import Kind, Message
-from crossbound.federation.adapter import AdapterSpec, Tensors, non_finite
+from crossbound.federation.adapter import AdapterSpec, Tensors
 from crossbound.federation.contract import (
+    FACTOR,
     GLOBAL_ADAPTER,
-    SPEC_KEY,
+    KEYS,
+    MASKED,
     TRAIN_METRICS,
-    arrays_to_tensors,
-    tensors_to_arrays,
 )
 
-if TYPE_CHECKING:
-    from crossbound.federation.config import FederationConfig
-    from crossbound.federation.crossing import BoundaryGrid, _Sent
-
-KEYS = "fed-secagg-keys"  # public keys, encrypted key shares, key shares
-MASKED = "fed-secagg-masked-update"
-FACTOR = "weight-factor"  # the masked, quantised record-count weight (first masked array)
 FITINS, FITINS_CONFIG = "fitins.parameters", "fitins.config"
 FITRES = ("fitres.parameters", "fitres.num_examples", "fitres.metrics", "fitres.status")
-MOD_RANGE = 1 << 32  # masks are uniform mod 2**32 (Flower's default and maximum)
-MAX_KEY_BYTES = 4096  # one public key, ciphertext or share
-
-
-# ---------------------------------------------------------------- contract
-
-
-def keys_only(message: Message, context: GuardContext) -> str | None:
-    """Guard: key material is short uint8 vectors (no more than a few per neighbour)."""
-    if len(message.payload) > 4 * 1024:
-        return f"{len(message.payload)} key tensors are too many"
-    for name, tensor in message.payload.items():
-        if tensor.dtype != torch.uint8 or tensor.dim() != 1 or tensor.numel() > MAX_KEY_BYTES:
-            return f"{name} is not a byte string of at most {MAX_KEY_BYTES} bytes"
-    return None
-
-
-def masked_update_only(message: Message, context: GuardContext) -> str | None:
-    """Guard: a masked update has the adapter's names and shapes (plus ``weight-factor``),
-    int64 values in [0, 2**32)."""
-    spec = context.extra.get(SPEC_KEY)
-    if not isinstance(spec, AdapterSpec):
-        return "no adapter spec is registered for this party (GuardContext.extra)"
-    expected = {FACTOR: (1,), **spec.shapes}
-    if set(message.payload) != set(expected):
-        return "masked tensor names differ from the adapter's"
-    for name, tensor in message.payload.items():
-        if tuple(tensor.shape) != expected[name] or tensor.dtype != torch.int64:
-            return f"{name} is not int64 of shape {expected[name]}"
-        if bool((tensor < 0).any()) or bool((tensor >= MOD_RANGE).any()):
-            return f"{name} holds values outside [0, 2**32)"
-    return None
-
-
-register_guard("fed-secagg-keys", keys_only)
-register_guard("fed-secagg-masked", masked_update_only)
-
-
-def secure_rules(spec: AdapterSpec, parties_hint: int = 64) -> tuple[Any, ...]:
-    """The extra crossings SecAgg+ needs (see :func:`fed_adapter_contract`)."""
-    keys_limit = 64 * 1024 + 4 * MAX_KEY_BYTES * parties_hint
-    masked_limit = 2 * (spec.nbytes + 8) + 64 * 1024  # int64: twice the float32 adapter
-    return (
-        allow("model", Kind.TENSORS, max_bytes=keys_limit, artifacts={KEYS},
-              guards=("fed-secagg-keys",)),
-        allow("data", Kind.TENSORS, max_bytes=keys_limit, artifacts={KEYS},
-              guards=("fed-secagg-keys",)),
-        allow("data", Kind.TENSORS, max_bytes=masked_limit, artifacts={MASKED},
-              guards=("fed-secagg-masked",)),
-    )
 
 
 # ---------------------------------------------------------------- conversions
@@ -184,6 +131,29 @@ def decode_config(tensors: Mapping[str, torch.Tensor], meta: Mapping[str, Any]) 
 # ---------------------------------------------------------------- the model party's end
 
 
+class Grid(Protocol):
+    """What the crossings below need of the model party's grid
+    (:class:`~crossbound.federation.crossing.BoundaryGrid`)."""
+
+    @property
+    def spec(self) -> AdapterSpec: ...
+
+    def cross(self, party: str, rnd: int, direction: str, message: Message) -> Message: ...
+
+
+class Sent(Protocol):
+    """What the grid noted of the request a reply answers."""
+
+    @property
+    def party(self) -> str: ...
+
+    @property
+    def round(self) -> int: ...
+
+    @property
+    def stage(self) -> str | None: ...
+
+
 def stage_of(message: FlowerMessage) -> str | None:
     """The SecAgg+ stage a train message is in, or None (not a SecAgg+ message)."""
     content = message.content
@@ -193,7 +163,7 @@ def stage_of(message: FlowerMessage) -> str | None:
     return str(content.config_records[RECORD_KEY_CONFIGS][Key.STAGE])
 
 
-def cross_down(grid: BoundaryGrid, message: FlowerMessage, party: str, stage: str,
+def cross_down(grid: Grid, message: FlowerMessage, party: str, stage: str,
                ) -> tuple[int, Tensors]:
     """Cross one SecAgg+ request to ``party``; put back what crossed. Returns the round and
     the global adapter that went down (empty but in the ``collect`` stage)."""
@@ -226,7 +196,7 @@ def cross_down(grid: BoundaryGrid, message: FlowerMessage, party: str, stage: st
     return rnd, start
 
 
-def cross_up(grid: BoundaryGrid, reply: FlowerMessage, sent: _Sent) -> tuple[int | None, Any]:
+def cross_up(grid: Grid, reply: FlowerMessage, sent: Sent) -> tuple[int | None, Any]:
     """Cross one SecAgg+ reply from ``sent.party`` and rebuild it from what crossed; the
     number of records it reports (``collect`` stage) and its numbers."""
     content = reply.content
@@ -282,7 +252,7 @@ def cross_up(grid: BoundaryGrid, reply: FlowerMessage, sent: _Sent) -> tuple[int
     return count, numbers
 
 
-def _cross_config(grid: BoundaryGrid, party: str, rnd: int, direction: str, sender: str,
+def _cross_config(grid: Grid, party: str, rnd: int, direction: str, sender: str,
                   receiver: str, record: Mapping[str, Any], meta: dict[str, Any]) -> ConfigRecord:
     tensors, coded = encode_config(record)
     if not tensors and not coded["values"]:
@@ -295,121 +265,6 @@ def _cross_config(grid: BoundaryGrid, party: str, rnd: int, direction: str, send
                           info)
     crossed = grid.cross(party, rnd, direction, message)
     return decode_config(crossed.payload if tensors else {}, crossed.meta)
-
-
-# ---------------------------------------------------------------- one secure round
-
-
-def workflow_for(config: FederationConfig, max_weight: float) -> Any:
-    from flwr.server.workflow import SecAggPlusWorkflow
-
-    def amount(value: float) -> int | float:
-        return int(value) if value > 1 else float(value)
-
-    return SecAggPlusWorkflow(
-        num_shares=amount(config.secagg_shares),
-        reconstruction_threshold=amount(config.secagg_threshold),
-        max_weight=max_weight, clipping_range=config.secagg_clipping_range,
-        quantization_range=1 << config.secagg_quantization_bits, modulus_range=MOD_RANGE,
-        timeout=config.round_timeout)
-
-
-def secure_round(config: FederationConfig, grid: BoundaryGrid, rnd: int,
-                 current: ArrayRecord) -> ArrayRecord:
-    """Train round ``rnd`` with SecAgg+: every online party trains on ``current`` and the
-    model party learns only the weighted average of the updates that arrived."""
-    from flwr.server.compat.grid_client_proxy import GridClientProxy
-    from flwr.server.compat.legacy_context import LegacyContext
-    from flwr.server.workflow.constant import MAIN_CONFIGS_RECORD, MAIN_PARAMS_RECORD
-    from flwr.server.workflow.constant import Key as WorkflowKey
-    from flwr.server.workflow.secure_aggregation.secaggplus_workflow import WorkflowState
-
-    from crossbound.federation.server import QuorumError, check_quorum
-
-    nodes = list(grid.get_node_ids())
-    grid.note_absent(rnd, MessageType.TRAIN, nodes)
-    if len(nodes) < max(2, config.min_parties):
-        raise QuorumError(f"round {rnd}: {len(nodes)} data parties online; secure "
-                          f"aggregation needs at least {max(2, config.min_parties)}")
-    proxies = [GridClientProxy(node, grid, 0) for node in nodes]
-    context = LegacyContext(Context(run_id=0, node_id=0, node_config={}, state=RecordDict(),
-                                    run_config={}), strategy=cast(Any, _Everyone(proxies)))
-    context.state.config_records[MAIN_CONFIGS_RECORD] = ConfigRecord(
-        {WorkflowKey.CURRENT_ROUND: rnd})
-    context.state.array_records[MAIN_PARAMS_RECORD] = to_legacy(arrays_to_tensors(current),
-                                                                grid.spec)
-    # The largest weight a party may give its update: its record count as it registered
-    # (the masked weight is quantised relative to this); with DP every party weighs 1.
-    weight = 1.0 if config.dp != "none" else \
-        float(max(grid.links[grid.nodes[node]].train_examples for node in nodes))
-    workflow = workflow_for(config, weight)
-    state = WorkflowState()
-    for step in (workflow.setup_stage, workflow.share_keys_stage):
-        if not step(grid, context, state):
-            _fail(config, grid, rnd, state, step.__name__)
-    # Flower 1.41 counts a party that left before its key shares went out (setup or
-    # share_keys) among the dead whose masks the unmask stage removes; the others hold no
-    # share of its key and fail (KeyError). It added no mask to anyone's vector: drop it.
-    sampled = set(state.sampled_node_ids)
-    state.sampled_node_ids = set(state.active_node_ids)
-    if not workflow.collect_masked_vectors_stage(grid, context, state):
-        _fail(config, grid, rnd, state, "collect_masked_vectors_stage")
-    masked = set(state.active_node_ids)
-    # Its unmask stage also cancels a party's pairwise masks, when that party's vector did
-    # not come, with every neighbour it was given at setup; but only neighbours whose masked
-    # vector came hold such masks, and one that left before it had a public key makes the
-    # stage fail (KeyError). Give each such party only the neighbours that were summed.
-    for node in set(state.sampled_node_ids) - masked:
-        state.nid_to_neighbours[node] = state.nid_to_neighbours[node] & (masked | {node})
-    check_quorum(config, grid, rnd, len(masked))  # before anything unmasks
-    summed = context.state.array_records[MAIN_PARAMS_RECORD]
-    if not workflow.unmask_stage(grid, context, state) or \
-            context.state.array_records[MAIN_PARAMS_RECORD] is summed:
-        _fail(config, grid, rnd, state, "unmask_stage")
-    grid.ledger.secure[rnd] = {
-        "shares": state.num_shares, "threshold": state.threshold,
-        "masked_updates": sorted(grid.nodes[n] for n in masked),
-        "dropped_during_protocol": sorted(grid.nodes[n] for n in sampled - masked),
-        "unmasked_by": sorted(grid.nodes[n] for n in state.active_node_ids)}
-    tensors = from_legacy(context.state.array_records[MAIN_PARAMS_RECORD], grid.spec)
-    if (problem := non_finite(tensors)) is not None:
-        raise QuorumError(f"round {rnd}: the securely aggregated adapter is not finite "
-                          f"({problem})")
-    if config.dp != "none":  # the unweighted mean of clipped updates: put over n, add noise
-        from crossbound.federation.dp import dp_secure
-
-        tensors = dp_secure(config, grid, rnd, arrays_to_tensors(current), tensors,
-                            masked=len(masked), asked=len(nodes))
-    return tensors_to_arrays(tensors)
-
-
-def _fail(config: FederationConfig, grid: BoundaryGrid, rnd: int, state: Any, stage: str,
-          ) -> None:
-    from crossbound.federation.server import QuorumError, check_quorum
-
-    check_quorum(config, grid, rnd, len(state.active_node_ids))
-    raise QuorumError(f"round {rnd}: SecAgg+ stopped in {stage.removesuffix('_stage')}: too "
-                      f"few parties stayed for the threshold of {state.threshold} shares "
-                      f"({len(state.active_node_ids)} of {len(state.sampled_node_ids)} active)")
-
-
-class _Everyone:
-    """The legacy strategy the workflow consults: every online party trains; the workflow's
-    unmasked sum is the aggregate (each result carries it)."""
-
-    def __init__(self, proxies: list[Any]) -> None:
-        self.proxies = proxies
-
-    def configure_fit(self, server_round: int, parameters: Any, client_manager: Any,
-                      ) -> list[tuple[Any, Any]]:
-        from flwr.common import FitIns
-
-        return [(proxy, FitIns(parameters, {"server-round": server_round}))
-                for proxy in self.proxies]
-
-    def aggregate_fit(self, server_round: int, results: list[tuple[Any, Any]],
-                      failures: list[Any]) -> tuple[Any, dict[str, Any]]:
-        return (results[0][1].parameters if results else None), {}
 
 
 # ---------------------------------------------------------------- the data party's end

@@ -18,15 +18,18 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
 from flwr.serverapp import Grid, ServerApp
 from flwr.serverapp.strategy import FedAvg, FedMedian, FedTrimmedAvg
 
-from crossbound.federation.adapter import AdapterSpec, Tensors
+from crossbound.federation.adapter import AdapterSpec, Tensors, non_finite
 from crossbound.federation.config import FederationConfig
+from crossbound.federation.contract import MOD_RANGE
 from crossbound.federation.crossing import BoundaryGrid, arrays_to_tensors, tensors_to_arrays
+from crossbound.federation.dp import dp_round, dp_secure
+from crossbound.federation.secagg import from_legacy, to_legacy
 
 WEIGHT_KEY = "num-examples"
 REGISTER_TIMEOUT = 600.0  # seconds for every node to connect and say hello
@@ -185,8 +188,6 @@ def drive(config: FederationConfig, parties: int, initial: Tensors, grid: Bounda
         if hooks is not None:
             hooks.admitted(grid, rnd, config.round_timeout)
         if config.secure_aggregation:
-            from crossbound.federation.secagg import secure_round
-
             aggregate = secure_round(config, grid, rnd, current)
         else:
             aggregate = _plain_round(config, grid, strategy, rnd, current)
@@ -218,8 +219,6 @@ def _plain_round(config: FederationConfig, grid: BoundaryGrid, strategy: FedAvg,
     replies = list(grid.send_and_receive(messages, timeout=config.round_timeout))
     check_quorum(config, grid, rnd, len(replies))
     if config.dp != "none":  # clipped, unweighted, noised: crossbound.federation.dp
-        from crossbound.federation.dp import dp_round
-
         return dp_round(config, grid, rnd, current, replies, asked=len(messages))
     arrays, _ = strategy.aggregate_train(rnd, replies)
     if arrays is None:
@@ -282,3 +281,112 @@ def _report(grid: BoundaryGrid, state: ServerState, seen: _Seen, rnd: int,
     state.rounds.append(entry)
     if on_round is not None:
         on_round(entry)
+
+
+# ---------------------------------------------------------------- one secure round
+
+
+def workflow_for(config: FederationConfig, max_weight: float) -> Any:
+    from flwr.server.workflow import SecAggPlusWorkflow
+
+    def amount(value: float) -> int | float:
+        return int(value) if value > 1 else float(value)
+
+    return SecAggPlusWorkflow(
+        num_shares=amount(config.secagg_shares),
+        reconstruction_threshold=amount(config.secagg_threshold),
+        max_weight=max_weight, clipping_range=config.secagg_clipping_range,
+        quantization_range=1 << config.secagg_quantization_bits, modulus_range=MOD_RANGE,
+        timeout=config.round_timeout)
+
+
+def secure_round(config: FederationConfig, grid: BoundaryGrid, rnd: int,
+                 current: ArrayRecord) -> ArrayRecord:
+    """Train round ``rnd`` with SecAgg+: every online party trains on ``current`` and the
+    model party learns only the weighted average of the updates that arrived."""
+    from flwr.server.compat.grid_client_proxy import GridClientProxy
+    from flwr.server.compat.legacy_context import LegacyContext
+    from flwr.server.workflow.constant import MAIN_CONFIGS_RECORD, MAIN_PARAMS_RECORD
+    from flwr.server.workflow.constant import Key as WorkflowKey
+    from flwr.server.workflow.secure_aggregation.secaggplus_workflow import WorkflowState
+
+    nodes = list(grid.get_node_ids())
+    grid.note_absent(rnd, MessageType.TRAIN, nodes)
+    if len(nodes) < max(2, config.min_parties):
+        raise QuorumError(f"round {rnd}: {len(nodes)} data parties online; secure "
+                          f"aggregation needs at least {max(2, config.min_parties)}")
+    proxies = [GridClientProxy(node, grid, 0) for node in nodes]
+    context = LegacyContext(Context(run_id=0, node_id=0, node_config={}, state=RecordDict(),
+                                    run_config={}), strategy=cast(Any, _Everyone(proxies)))
+    context.state.config_records[MAIN_CONFIGS_RECORD] = ConfigRecord(
+        {WorkflowKey.CURRENT_ROUND: rnd})
+    context.state.array_records[MAIN_PARAMS_RECORD] = to_legacy(arrays_to_tensors(current),
+                                                                grid.spec)
+    # The largest weight a party may give its update: its record count as it registered
+    # (the masked weight is quantised relative to this); with DP every party weighs 1.
+    weight = 1.0 if config.dp != "none" else \
+        float(max(grid.links[grid.nodes[node]].train_examples for node in nodes))
+    workflow = workflow_for(config, weight)
+    state = WorkflowState()
+    for step in (workflow.setup_stage, workflow.share_keys_stage):
+        if not step(grid, context, state):
+            _fail(config, grid, rnd, state, step.__name__)
+    # Flower 1.41 counts a party that left before its key shares went out (setup or
+    # share_keys) among the dead whose masks the unmask stage removes; the others hold no
+    # share of its key and fail (KeyError). It added no mask to anyone's vector: drop it.
+    sampled = set(state.sampled_node_ids)
+    state.sampled_node_ids = set(state.active_node_ids)
+    if not workflow.collect_masked_vectors_stage(grid, context, state):
+        _fail(config, grid, rnd, state, "collect_masked_vectors_stage")
+    masked = set(state.active_node_ids)
+    # Its unmask stage also cancels a party's pairwise masks, when that party's vector did
+    # not come, with every neighbour it was given at setup; but only neighbours whose masked
+    # vector came hold such masks, and one that left before it had a public key makes the
+    # stage fail (KeyError). Give each such party only the neighbours that were summed.
+    for node in set(state.sampled_node_ids) - masked:
+        state.nid_to_neighbours[node] = state.nid_to_neighbours[node] & (masked | {node})
+    check_quorum(config, grid, rnd, len(masked))  # before anything unmasks
+    summed = context.state.array_records[MAIN_PARAMS_RECORD]
+    if not workflow.unmask_stage(grid, context, state) or \
+            context.state.array_records[MAIN_PARAMS_RECORD] is summed:
+        _fail(config, grid, rnd, state, "unmask_stage")
+    grid.ledger.secure[rnd] = {
+        "shares": state.num_shares, "threshold": state.threshold,
+        "masked_updates": sorted(grid.nodes[n] for n in masked),
+        "dropped_during_protocol": sorted(grid.nodes[n] for n in sampled - masked),
+        "unmasked_by": sorted(grid.nodes[n] for n in state.active_node_ids)}
+    tensors = from_legacy(context.state.array_records[MAIN_PARAMS_RECORD], grid.spec)
+    if (problem := non_finite(tensors)) is not None:
+        raise QuorumError(f"round {rnd}: the securely aggregated adapter is not finite "
+                          f"({problem})")
+    if config.dp != "none":  # the unweighted mean of clipped updates: put over n, add noise
+        tensors = dp_secure(config, grid, rnd, arrays_to_tensors(current), tensors,
+                            masked=len(masked), asked=len(nodes))
+    return tensors_to_arrays(tensors)
+
+
+def _fail(config: FederationConfig, grid: BoundaryGrid, rnd: int, state: Any, stage: str,
+          ) -> None:
+    check_quorum(config, grid, rnd, len(state.active_node_ids))
+    raise QuorumError(f"round {rnd}: SecAgg+ stopped in {stage.removesuffix('_stage')}: too "
+                      f"few parties stayed for the threshold of {state.threshold} shares "
+                      f"({len(state.active_node_ids)} of {len(state.sampled_node_ids)} active)")
+
+
+class _Everyone:
+    """The legacy strategy the workflow consults: every online party trains; the workflow's
+    unmasked sum is the aggregate (each result carries it)."""
+
+    def __init__(self, proxies: list[Any]) -> None:
+        self.proxies = proxies
+
+    def configure_fit(self, server_round: int, parameters: Any, client_manager: Any,
+                      ) -> list[tuple[Any, Any]]:
+        from flwr.common import FitIns
+
+        return [(proxy, FitIns(parameters, {"server-round": server_round}))
+                for proxy in self.proxies]
+
+    def aggregate_fit(self, server_round: int, results: list[tuple[Any, Any]],
+                      failures: list[Any]) -> tuple[Any, dict[str, Any]]:
+        return (results[0][1].parameters if results else None), {}

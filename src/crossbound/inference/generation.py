@@ -8,6 +8,8 @@ model party across the boundary is another
 
 :func:`direct_generate` is the LM alone — the baseline every speed-up is measured against and
 the reference every speculative output must equal token for token (greedy).
+:func:`expected_speedup` is speculative decoding's speed-up model: the statistics report it and
+the adaptive draft length (:mod:`~crossbound.inference.speculative`) maximises it.
 """
 
 from __future__ import annotations
@@ -65,6 +67,20 @@ class GenerationSettings:
     def outputs(self, tokenizer: Any, model: Any, rows: int) -> Outputs:
         return Outputs(tokenizer, rows, self.max_new_tokens,
                        eos_ids(tokenizer, model) if self.use_eos else set(), tuple(self.stop))
+
+
+def expected_speedup(alpha: float, gamma: int, cost_ratio: float) -> float:
+    """Expected wall-time speed-up over the LM alone (arXiv:2211.17192, Theorem 3.8).
+
+    ``alpha``: per-token acceptance probability; ``gamma``: drafts per step; ``cost_ratio``:
+    one draft pass over one LM pass. Tokens per step are ``(1 − α^{γ+1}) / (1 − α)``; a step
+    costs ``γ·c + 1`` LM passes. Assumes an LM pass over γ+1 tokens costs what one over a
+    single token does (nearly so when memory-bound; less so on a CPU).
+    """
+    if gamma < 1 or not 0.0 <= alpha <= 1.0 or cost_ratio < 0:
+        raise ValueError("need gamma >= 1, alpha in [0, 1] and cost_ratio >= 0")
+    tokens = gamma + 1.0 if alpha >= 1.0 else (1.0 - alpha ** (gamma + 1)) / (1.0 - alpha)
+    return tokens / (gamma * cost_ratio + 1.0)
 
 
 @dataclass
@@ -125,8 +141,6 @@ class DecodeStats:
         return self.gamma_sum / self.verify_passes if self.verify_passes else 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        from crossbound.inference.speculative import expected_speedup
-
         data: dict[str, Any] = {
             "engine": self.engine, "rows": self.rows, "new_tokens": self.new_tokens,
             "seconds": round(self.seconds, 4),

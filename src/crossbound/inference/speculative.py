@@ -33,6 +33,7 @@ from crossbound.inference.generation import (
     GenerationSettings,
     Target,
     check_prompts,
+    expected_speedup,
     still_generating,
 )
 from crossbound.inference.kv import DecodeState, Reply
@@ -44,20 +45,6 @@ from crossbound.inference.sampling import (
     probabilities,
 )
 from crossbound.inference.shortlist import ShortlistDraft
-
-
-def expected_speedup(alpha: float, gamma: int, cost_ratio: float) -> float:
-    """Expected wall-time speed-up over the LM alone (arXiv:2211.17192, Theorem 3.8).
-
-    ``alpha``: per-token acceptance probability; ``gamma``: drafts per step; ``cost_ratio``:
-    one draft pass over one LM pass. Tokens per step are ``(1 − α^{γ+1}) / (1 − α)``; a step
-    costs ``γ·c + 1`` LM passes. Assumes an LM pass over γ+1 tokens costs what one over a
-    single token does (nearly so when memory-bound; less so on a CPU).
-    """
-    if gamma < 1 or not 0.0 <= alpha <= 1.0 or cost_ratio < 0:
-        raise ValueError("need gamma >= 1, alpha in [0, 1] and cost_ratio >= 0")
-    tokens = gamma + 1.0 if alpha >= 1.0 else (1.0 - alpha ** (gamma + 1)) / (1.0 - alpha)
-    return tokens / (gamma * cost_ratio + 1.0)
 
 
 @dataclass(frozen=True)

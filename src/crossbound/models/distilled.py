@@ -1,23 +1,19 @@
-"""Small models distilled from a large one on public text, sharing its tokenizer.
+"""Small models distilled from a large one on public text, sharing its tokenizer: the recipe.
 
-A layer-dropped copy of an LM (``smollm2-135m:layers=6``) keeps the tokenizer but loses most
-of the LM's behaviour; distilling it from the full model on public text (forward KL on the
-whole next-token distribution, the teacher running beside it) recovers much of it. That is the
-model speculative decoding drafts with and proxy-tuning steers with. The model party builds it
-(it owns the teacher); the recipe is fixed and seeded, so the cached result is reproducible.
+A distilled model (``smollm2-135m-draft``) is a layer-dropped copy of an LM trained to imitate
+it on public text. The models layer knows it by its :class:`DistillRecipe` — the registry names
+the recipe and the cache keys the entry by the recipe's hash — and loads the entry once it is
+built. Building it trains a model, which is the training layer's work
+(:func:`crossbound.training.distilled_model.distill_into`); whoever prepares the entry hands
+that builder in as a :data:`Distiller` (``crossbound models prepare NAME`` does).
 """
 
 from __future__ import annotations
 
-import json
-import random
-import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import torch
 
 Status = Callable[[str], None]
 
@@ -35,100 +31,6 @@ class DistillRecipe:
     seed: int = 0
 
 
-def _texts(recipe: DistillRecipe) -> tuple[list[str], list[str]]:
-    from crossbound.tasks.corpora import load_corpus
-
-    texts = [t for name in recipe.corpora for t in load_corpus(name)]
-    random.Random(recipe.seed).shuffle(texts)
-    return texts[recipe.held_out :], texts[: recipe.held_out]
-
-
-def distill_into(recipe: DistillRecipe, folder: Path, status: Status | None = None,
-                 on_step: Callable[[int, float], None] | None = None) -> dict[str, Any]:
-    """Distil ``recipe.student`` from ``recipe.teacher`` and save it (HF format) in ``folder``.
-
-    Returns what the cache manifest records: the recipe, agreement with the teacher on
-    held-out text before and after, and the time taken.
-    """
-    from crossbound.evaluate.exposure import next_token_agreement
-    from crossbound.models.loading import load_model
-    from crossbound.training.causal_lm import backbone_and_head
-    from crossbound.training.distill import kd_loss
-
-    started = time.perf_counter()
-    torch.manual_seed(recipe.seed)
-    teacher = load_model(recipe.teacher)
-    student = load_model(recipe.student)
-    tok = student.tokenizer
-    train, held_out = _texts(recipe)
-    rows = [r for r in (tok(t, add_special_tokens=False)["input_ids"][: recipe.max_length]
-                        for t in train) if len(r) >= 8]
-    before = next_token_agreement(student.model, teacher.model, tok, held_out,
-                                  max_length=recipe.max_length)
-    if status:
-        status(f"distilling {recipe.student} from {recipe.teacher}: {recipe.steps} steps on "
-               f"{len(rows)} public texts (top-1 agreement before: "
-               f"{before['top1_agreement']:.3f})")
-    model = student.model
-    parts = backbone_and_head(model)
-    assert parts is not None, "distillation needs a causal LM with a separable LM head"
-    base, head, cap = parts
-    optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.lr)
-    warmup = max(1, recipe.steps // 10)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min((s + 1) / warmup,
-                                 max(0.0, (recipe.steps - s) / max(1, recipe.steps - warmup))))
-    rng = random.Random(recipe.seed)
-    order: list[int] = []
-    pad = tok.pad_token_id if tok.pad_token_id is not None else 0
-    model.train()
-    losses: list[float] = []
-    for step in range(recipe.steps):
-        if len(order) < recipe.batch_size:
-            fresh = list(range(len(rows)))
-            rng.shuffle(fresh)
-            order.extend(fresh)
-        chosen, order = order[: recipe.batch_size], order[recipe.batch_size :]
-        width = max(len(rows[i]) for i in chosen)
-        ids = torch.full((len(chosen), width), pad, dtype=torch.long)  # (B, T)
-        mask = torch.zeros((len(chosen), width), dtype=torch.long)
-        for j, i in enumerate(chosen):
-            ids[j, : len(rows[i])] = torch.tensor(rows[i])
-            mask[j, : len(rows[i])] = 1
-        keep = mask[:, 1:].bool()  # (B, T-1): position t has a real next token
-        with torch.no_grad():
-            t_logits = teacher.model(input_ids=ids, attention_mask=mask).logits[:, :-1][keep]
-        hidden = base(input_ids=ids, attention_mask=mask)[0][:, :-1][keep]  # (N, d)
-        s_logits = head(hidden)
-        if cap:
-            s_logits = torch.tanh(s_logits / cap) * cap
-        loss = kd_loss(s_logits, torch.log_softmax(t_logits.float(), -1)).mean()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        losses.append(float(loss.item()))
-        if on_step:
-            on_step(step, losses[-1])
-    model.eval()
-    after = next_token_agreement(model, teacher.model, tok, held_out,
-                                 max_length=recipe.max_length)
-    model.save_pretrained(folder)
-    tok.save_pretrained(folder)
-    info = {
-        "recipe": {**asdict(recipe), "corpora": list(recipe.corpora)},
-        "kept_layers": student.kept_layers,
-        "parameters": student.parameters,
-        "train_texts": len(rows),
-        "kd_loss_first": round(losses[0], 4),
-        "kd_loss_last": round(sum(losses[-10:]) / len(losses[-10:]), 4),
-        "held_out_before": before,
-        "held_out_after": after,
-        "distill_seconds": round(time.perf_counter() - started, 1),
-    }
-    (folder / "distillation.json").write_text(json.dumps(info, indent=2))
-    if status:
-        status(f"top-1 agreement with {recipe.teacher} on held-out text: "
-               f"{before['top1_agreement']:.3f} → {after['top1_agreement']:.3f}")
-    return info
+# Builds a distilled model from its recipe into a folder (HF format) and returns what the
+# cache manifest records; the status callback gets progress lines.
+Distiller = Callable[[DistillRecipe, Path, Status | None], dict[str, Any]]

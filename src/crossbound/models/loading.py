@@ -1,4 +1,8 @@
-"""Load a named model and its tokenizer, converting and caching GGUF weights on first use."""
+"""Load a named model and its tokenizer, converting and caching GGUF weights on first use.
+
+A distilled model loads from its cache entry once that is built; building one trains, which
+this layer leaves to its caller (:func:`prepare_model`'s ``distil``).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ import torch
 
 from crossbound.models.cache import CacheEntry, CorruptCacheEntry, cache_root, sha256_file
 from crossbound.models.derived import keep_layers, parse_layer_selection
+from crossbound.models.distilled import Distiller
 from crossbound.models.precision import frozen_dtype
 from crossbound.models.registry import ModelSpec, get_spec
 from crossbound.models.tiny import build_tiny
@@ -23,6 +28,10 @@ from crossbound.naming import parse_spec
 log = logging.getLogger(__name__)
 
 Status = Callable[[str], None]
+
+
+class ModelNotBuilt(RuntimeError):
+    """A distilled model's cache entry is missing (or corrupt) and no distiller was given."""
 
 
 @dataclass
@@ -101,13 +110,17 @@ def is_cached(spec: ModelSpec) -> bool:
 
 
 def prepare_model(
-    name: str, *, force: bool = False, verify: bool = False, status: Status | None = None
+    name: str, *, force: bool = False, verify: bool = False, status: Status | None = None,
+    distil: Distiller | None = None,
 ) -> Path | None:
     """Make sure the cached safetensors copy of a GGUF model (or a distilled model) exists and
     is intact.
 
     Returns the cache folder, or None for models that need no conversion. ``verify`` hashes
-    every cached file; ``force`` rebuilds regardless.
+    every cached file; ``force`` rebuilds regardless. A GGUF model is converted here when
+    needed; a distilled model is built by ``distil`` (training is not this layer's work:
+    :func:`crossbound.training.distilled_model.distill_into`), and without it a missing or
+    corrupt entry raises :class:`ModelNotBuilt`.
     """
     base, _ = parse_spec(name)
     spec = get_spec(base)
@@ -115,27 +128,30 @@ def prepare_model(
         return None
     entry = cache_entry(spec)
     with entry.lock():
+        missing = "a rebuild was asked for" if force else "it is not built yet"
         if entry.exists() and not force:
             try:
                 entry.verify(full=verify)
                 return entry.path
             except CorruptCacheEntry as exc:
-                log.warning("cache entry for %s is corrupt (%s); rebuilding it", spec.name, exc)
-                if status:
-                    status(f"cache entry for {spec.name} is corrupt ({exc}); rebuilding")
-        if spec.recipe is not None:
-            _build_distilled(spec, entry, status)
-        else:
+                missing = f"its cache entry is corrupt ({exc})"
+                if spec.recipe is None or distil is not None:
+                    log.warning("cache entry for %s is corrupt (%s); rebuilding it",
+                                spec.name, exc)
+                    if status:
+                        status(f"cache entry for {spec.name} is corrupt ({exc}); rebuilding")
+        if spec.recipe is None:
             _convert_gguf(spec, entry, status)
+        elif distil is None:
+            raise ModelNotBuilt(
+                f"{spec.name} is a distilled model and {missing}: build it once with "
+                f"`crossbound models prepare {spec.name}` (training it takes up to an hour "
+                f"on a CPU), or in Python with prepare_model({spec.name!r}, distil="
+                "distill_into) from crossbound.training.distilled_model")
+        else:
+            recipe, build = spec.recipe, distil
+            entry.build(lambda folder: build(recipe, folder, status))
     return entry.path
-
-
-def _build_distilled(spec: ModelSpec, entry: CacheEntry, status: Status | None) -> None:
-    from crossbound.models.distilled import distill_into
-
-    assert spec.recipe is not None
-    recipe = spec.recipe
-    entry.build(lambda folder: distill_into(recipe, folder, status))
 
 
 def _convert_gguf(spec: ModelSpec, entry: CacheEntry, status: Status | None) -> None:
@@ -245,7 +261,7 @@ def load_model(
     import_started = time.perf_counter()
     _quiet_transformers()
     if spec.origin in CACHED_ORIGINS:
-        prepare_model(spec.name, status=status)  # builds on first use, checks the entry
+        prepare_model(spec.name, status=status)  # converts a GGUF on first use; checks the entry
         _import_machinery(cache_entry(spec).path)
     else:
         _import_machinery(spec.locate() if spec.locate is not None else None)

@@ -156,7 +156,8 @@ REAL_MODELS: dict[str, ModelSpec] = {
             kind="causal-lm",
             origin="distilled",
             description="6 of SmolLM2-135M's 30 blocks, distilled from the full model on public "
-            "text (built on first use, about 10-20 minutes on 2 cores; cached)",
+            "text (built once by `crossbound models prepare`, about 10-20 minutes on 2 cores; "
+            "cached)",
             architecture="LlamaForCausalLM, 6 layers, hidden 576",
             tokenizer="smollm2",
             vocab_size=49_152,

@@ -53,7 +53,7 @@ def topk_logprobs(party: ModelParty, request: Message) -> Message:
     ``indices`` (B, T, k) int32; masked positions are zero. With ``meta.value_bits`` 4, 8 or
     16 the reply is compressed instead (:mod:`crossbound.boundary.logit_codec`, described by
     the reply's ``meta.codec``); 32 or absent: the plain reply. Read either form with
-    :func:`~crossbound.boundary.logit_codec.topk_from_message`.
+    :func:`~crossbound.boundary.messages.topk_from_message`.
     """
     ask = party.topk_request(request)
     values, indices = topk_every_position(party.model_for(request), ask.ids, ask.mask,

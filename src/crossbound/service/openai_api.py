@@ -30,18 +30,7 @@ from starlette.concurrency import run_in_threadpool
 
 from crossbound.boundary.contracts import MODEL_PARTY
 from crossbound.boundary.messages import Kind, Message, encode
-from crossbound.service.app import (
-    JSON_BODIES,
-    APIError,
-    Party,
-    ServiceState,
-    check_request_tokens,
-    get_state,
-    parse_body,
-    require_json,
-    run_turn,
-    stream_with_turns,
-)
+from crossbound.service.errors import APIError, parse_body, require_json
 from crossbound.service.generation import (
     MAX_TOP_LOGPROBS,
     Completion,
@@ -51,6 +40,15 @@ from crossbound.service.generation import (
     chat_logprobs,
     generate_text,
     legacy_logprobs,
+)
+from crossbound.service.state import (
+    JSON_BODIES,
+    Party,
+    ServiceState,
+    check_request_tokens,
+    get_state,
+    run_turn,
+    stream_with_turns,
 )
 
 log = logging.getLogger("crossbound.service")

@@ -23,8 +23,8 @@ import torch
 
 from crossbound.boundary.channel import Boundary
 from crossbound.boundary.contracts import MODEL_PARTY
-from crossbound.boundary.logit_codec import TopkCodec, topk_from_message
-from crossbound.boundary.messages import Kind, Message, MessageError, encode
+from crossbound.boundary.logit_codec import TopkCodec
+from crossbound.boundary.messages import Kind, Message, MessageError, encode, topk_from_message
 from crossbound.training.distill import TransferRow
 
 

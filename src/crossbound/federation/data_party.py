@@ -1,0 +1,52 @@
+"""What every data party's ClientApp shares, whichever strategy it runs.
+
+A node is data party ``data-party-<i>`` by its ``partition-id`` node config (set by the
+simulation runtime, or by ``--node-config`` on a SuperNode) and holds ``task.parties[i]``; the
+task is loaded once per process (a Ray actor serves many nodes in turn). ``fed-adapter``'s
+handlers (:mod:`~crossbound.federation.client`) and ``fed-mutual-kt``'s
+(:mod:`~crossbound.federation.mutual_client`) both use these, and the scripted faults of
+robustness experiments.
+"""
+
+from __future__ import annotations
+
+import time
+
+from flwr.app import Context
+
+from crossbound.federation.config import FederationConfig
+from crossbound.tasks.base import Example, Task
+
+PARTITION_KEY = "partition-id"  # what the simulation runtime puts in each node's config
+
+_TASKS: dict[str, Task] = {}  # per process: task spec -> task
+
+
+def misbehave(config: FederationConfig, name: str, rnd: int) -> None:
+    """Faults ``crash:R`` and ``hang:R`` (robustness experiments): in round R, fail, or
+    answer only after the model party has stopped waiting for this round."""
+    kind, _, when = config.faults.get(name, "").partition(":")
+    if kind not in ("crash", "hang") or int(when) != rnd:
+        return
+    if kind == "crash":
+        raise RuntimeError(f"{name} crashed in round {rnd} (fault crash:{rnd})")
+    time.sleep(config.round_timeout + 5.0)
+
+
+def party_of(config: FederationConfig, context: Context) -> tuple[str, tuple[Example, ...]]:
+    """The data party this node is (``data-party-<i>`` for partition ``i``) and its records."""
+    task = task_of(config.task)
+    raw = context.node_config.get(PARTITION_KEY)
+    if not isinstance(raw, int) or not 0 <= raw < len(task.parties):
+        raise ValueError(f"node config {PARTITION_KEY} = {raw!r} names no data party of "
+                         f"{config.task} ({len(task.parties)} parties)")
+    return f"data-party-{raw}", task.parties[raw]
+
+
+def task_of(spec: str) -> Task:
+    """The task ``spec``, loaded once per process."""
+    if spec not in _TASKS:
+        from crossbound.tasks.registry import load_task
+
+        _TASKS[spec] = load_task(spec)
+    return _TASKS[spec]
