@@ -18,8 +18,8 @@ from crossbound.bench.cells import PROFILES, enumerate_cells
 from crossbound.bench.normalise import normalise
 from crossbound.bench.plan import Budgets, parse_bytes, parse_seconds, plan
 from crossbound.bench.run import BenchArgs, run_bench
+from crossbound.catalog import all_strategies
 from crossbound.cli import app
-from crossbound.strategy import all_strategies
 
 runner = CliRunner()
 TASK = "clinic-triage:n=120,seed=3"

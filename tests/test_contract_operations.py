@@ -39,6 +39,7 @@ from crossbound.boundary.operations import (
     OneOf,
     Setting,
 )
+from crossbound.catalog import all_strategies
 from crossbound.downward.offsite import OFFSITE
 from crossbound.downward.offsite_data import receive_bundle
 from crossbound.models.derived import decoder_layers
@@ -49,7 +50,6 @@ from crossbound.parties.offsite import ADAPTER_ARTIFACT, OffsitePolicy
 from crossbound.service.app import Limits, create_app
 from crossbound.service.keys import KeyStore
 from crossbound.service.serve import CONTRACTS, contract_named
-from crossbound.strategy import all_strategies
 from crossbound.training.distill import TransferRow
 from crossbound.training.topk_transfer import transfer_payload
 from tests.servers import running_server

@@ -111,7 +111,7 @@ def test_logit_kd_over_http_equals_in_process(tmp_path):
 
 @pytest.mark.parametrize("strategy", ["private-prompt", "cascade"])
 def test_inference_strategies_over_http_equal_in_process(strategy, tmp_path):
-    from crossbound.strategy import get_strategy
+    from crossbound.catalog import get_strategy
 
     config = {"sanitizer": "regex", "sm_epochs": "0", "eval_limit": "10",
               "validation_limit": "8", "prompts_per_request": "4"}
@@ -157,7 +157,7 @@ def test_private_prompt_with_an_openai_compatible_party(service, tmp_path):
                    "train_limit": "16", "compare_local": "false", "max_length": "512"}),
 ])
 def test_upward_strategies_over_http_equal_in_process(strategy, config, tmp_path):
-    from crossbound.strategy import get_strategy
+    from crossbound.catalog import get_strategy
 
     remote, local = _over_http_and_in_process(strategy, config,
                                               get_strategy(strategy).contract, tmp_path)

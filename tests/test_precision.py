@@ -12,6 +12,7 @@ import copy
 import pytest
 import torch
 
+from crossbound.catalog import get_strategy
 from crossbound.evaluate.utility import choice_logprobs, choice_logprobs_reference
 from crossbound.inference.generation import GenerationSettings, encode_prompts
 from crossbound.inference.kv import DecodeState
@@ -24,7 +25,6 @@ from crossbound.models.precision import (
     resolve_precision,
 )
 from crossbound.runner import run_strategy
-from crossbound.strategy import get_strategy
 from crossbound.training.causal_lm import finetune
 
 TASK = "clinic-triage:n=120,canaries=0"

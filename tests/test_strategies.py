@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from crossbound.boundary.transcript import verify_transcript
+from crossbound.catalog import all_strategies
 from crossbound.evaluate.utility import (
     choice_logprobs,
     choice_logprobs_reference,
@@ -20,7 +21,7 @@ from crossbound.evaluate.utility import (
 from crossbound.models import load_model
 from crossbound.result import Result
 from crossbound.runner import run_strategy
-from crossbound.strategy import Registry, StrategyConfig, all_strategies
+from crossbound.strategy import Registry, StrategyConfig
 from crossbound.tasks.registry import load_task
 from crossbound.training.causal_lm import answer_loss, build_batch
 
@@ -218,9 +219,9 @@ def test_a_party_the_task_does_not_have_is_refused(tmp_path, strategy):
 
 def test_the_default_pair_gives_same_tokenizer_strategies_the_same_tokenizer_sm():
     from crossbound.bench.cells import enumerate_cells
+    from crossbound.catalog import default_small
     from crossbound.defaults import DEFAULT_LARGE, DEFAULT_SMALL, SAME_TOKENIZER_SMALL
     from crossbound.models.registry import get_spec
-    from crossbound.strategy import default_small
 
     assert get_spec(DEFAULT_LARGE).tokenizer == get_spec(SAME_TOKENIZER_SMALL).tokenizer
     assert get_spec(DEFAULT_LARGE).tokenizer != get_spec(DEFAULT_SMALL).tokenizer

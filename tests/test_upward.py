@@ -10,13 +10,13 @@ import torch
 
 from crossbound.boundary.logit_codec import TopkCodec
 from crossbound.boundary.messages import Kind, Message, MessageError
+from crossbound.catalog import get_strategy
 from crossbound.evaluate.synthetic_quality import TfidfKnn, label_agreement
 from crossbound.evaluate.utility import choice_logprobs
 from crossbound.models.loading import load_model
 from crossbound.parties import ModelParty
 from crossbound.parties.upward import UPWARD_MODEL
 from crossbound.runner import run_strategy
-from crossbound.strategy import get_strategy
 from crossbound.training.topk_transfer import local_topk
 from crossbound.upward.dp_synthetic import DPSyntheticConfig
 from crossbound.upward.mutual_kt import MutualKTConfig

@@ -10,6 +10,7 @@ from typing import Any
 from crossbound.boundary.channel import Boundary, Handler, Transport
 from crossbound.boundary.contracts import MODEL_PARTY
 from crossbound.boundary.transcript import Transcript, key_path
+from crossbound.catalog import get_strategy as _get_strategy
 from crossbound.models.precision import precision_scope
 from crossbound.result import PeakMemory, Result
 from crossbound.strategy import (
@@ -19,7 +20,6 @@ from crossbound.strategy import (
     SharedWork,
     StrategyConfig,
 )
-from crossbound.strategy import get_strategy as _get_strategy
 from crossbound.tasks.base import Task
 from crossbound.tasks.registry import load_task
 

@@ -280,33 +280,3 @@ class Registry:
 
     def names(self) -> list[str]:
         return sorted(self._items)
-
-
-def _load_families() -> None:
-    # Importing a family registers its strategies (decorators run at import of the family).
-    import crossbound.baselines
-    import crossbound.downward
-    import crossbound.inference
-    import crossbound.upward  # noqa: F401
-
-
-def all_strategies() -> dict[str, type[Strategy]]:
-    _load_families()
-    return dict(sorted(Registry._all.items()))
-
-
-def default_small(strategy: str, large: str) -> str:
-    """The SM a run gets when the user names none: the default pair's SM, or, for a strategy
-    that wants the LM's tokenizer and the default LM, the same-tokenizer SM."""
-    from crossbound.defaults import DEFAULT_LARGE, DEFAULT_SMALL, SAME_TOKENIZER_SMALL
-
-    if get_strategy(strategy).prefers_lm_tokenizer and large == DEFAULT_LARGE:
-        return SAME_TOKENIZER_SMALL
-    return DEFAULT_SMALL
-
-
-def get_strategy(name: str) -> type[Strategy]:
-    strategies = all_strategies()
-    if name not in strategies:
-        raise ValueError(f"unknown strategy {name!r}; registered: {', '.join(strategies)}")
-    return strategies[name]

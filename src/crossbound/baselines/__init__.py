@@ -4,8 +4,7 @@ They are the two corners of the trade-off: ``local-finetune`` sends nothing acro
 boundary, ``remote-lm`` sends the raw private prompts to the model party.
 """
 
-from crossbound.strategy import Registry
-
-BASELINES = Registry("baseline")
-
-from crossbound.baselines import local_finetune, remote_lm  # noqa: E402, F401  (registers)
+from crossbound.baselines import local_finetune, remote_lm  # noqa: F401  (registers)
+from crossbound.baselines.registry import (
+    BASELINES as BASELINES,  # the family's registry, re-exported
+)

@@ -11,7 +11,6 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
-from crossbound.baselines import BASELINES
 from crossbound.baselines.common import (
     QUICK_EVAL_LIMIT,
     QUICK_TRAINING,
@@ -22,6 +21,7 @@ from crossbound.baselines.common import (
     make_trainable,
     sm_utility,
 )
+from crossbound.baselines.registry import BASELINES
 from crossbound.boundary.contracts import NOTHING
 from crossbound.evaluate.leakage import small_model_leakage
 from crossbound.models.loading import load_model

@@ -11,8 +11,8 @@ from typing import Any
 
 import torch
 
-from crossbound.baselines import BASELINES
 from crossbound.baselines.common import QUICK_EVAL_LIMIT, eval_subset
+from crossbound.baselines.registry import BASELINES
 from crossbound.boundary.contracts import MODEL_PARTY, OPEN_TEXT
 from crossbound.boundary.messages import Kind, Message
 from crossbound.evaluate.utility import (

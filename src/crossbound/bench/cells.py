@@ -13,8 +13,9 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from crossbound.catalog import all_strategies
 from crossbound.defaults import DEFAULT_LARGE, DEFAULT_SMALL, SAME_TOKENIZER_SMALL
-from crossbound.strategy import Strategy, all_strategies
+from crossbound.strategy import Strategy
 
 PROFILES = ("quick", "full")
 # The private-record budgets a profile sweeps when --records is not given: the learning curve

@@ -37,10 +37,11 @@ from crossbound.bench.results import (
     write_json,
 )
 from crossbound.bench.shared import BenchShare
+from crossbound.catalog import get_strategy
 from crossbound.defaults import DEFAULT_LARGE, DEFAULT_SMALL
 from crossbound.result import machine, versions
 from crossbound.runner import run_strategy
-from crossbound.strategy import NullProgress, ProgressFactory, get_strategy
+from crossbound.strategy import NullProgress, ProgressFactory
 from crossbound.tasks.registry import load_task
 
 CELL_JSON = "cell.json"

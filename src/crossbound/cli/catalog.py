@@ -148,7 +148,7 @@ def strategies_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Every registered strategy: direction, what each party needs, and what crosses."""
-    from crossbound.strategy import all_strategies
+    from crossbound.catalog import all_strategies
 
     rows = [{"name": n, "direction": c.direction, "summary": c.summary,
              "model_party_needs": c.needs_model_party, "data_party_needs": c.needs_data_party,

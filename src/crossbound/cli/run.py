@@ -45,8 +45,8 @@ def run(
     """
     import os
 
+    from crossbound.catalog import default_small
     from crossbound.runner import run_strategy
-    from crossbound.strategy import default_small
 
     if small is None:
         try:

@@ -47,7 +47,7 @@ from crossbound.boundary.contracts import (
 )
 from crossbound.boundary.messages import Kind, Message
 from crossbound.boundary.operations import generate, score_choices
-from crossbound.downward import DOWNWARD
+from crossbound.downward.registry import DOWNWARD
 from crossbound.downward.synthetic_text import (
     SENTENCE_END,
     dedupe,

@@ -34,7 +34,7 @@ from crossbound.boundary.contracts import MODEL_PARTY, AccessContract, GuardCont
 from crossbound.boundary.logit_codec import VALUE_BITS
 from crossbound.boundary.messages import Kind, Message
 from crossbound.boundary.operations import generate, topk_logprobs
-from crossbound.downward import DOWNWARD
+from crossbound.downward.registry import DOWNWARD
 from crossbound.evaluate.leakage import small_model_leakage
 from crossbound.models.loading import load_model, load_tokenizer
 from crossbound.result import Result

@@ -42,13 +42,13 @@ from crossbound.boundary.contracts import (
 from crossbound.boundary.messages import Kind, Message
 from crossbound.boundary.operations import LM, generate, score_choices
 from crossbound.defaults import SAME_TOKENIZER_SMALL
-from crossbound.downward import DOWNWARD
 from crossbound.downward.offsite_data import (
     Received,
     export_adapter,
     receive_bundle,
     train_only_adapter,
 )
+from crossbound.downward.registry import DOWNWARD
 from crossbound.evaluate.exposure import emulator_gap
 from crossbound.evaluate.served import remote_metrics
 from crossbound.evaluate.utility import headline

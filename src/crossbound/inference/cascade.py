@@ -37,7 +37,6 @@ from crossbound.evaluate.utility import (
     subgroup_accuracy,
     within_label_sets,
 )
-from crossbound.inference import INFERENCE
 from crossbound.inference.querying import (
     DATA_PARTY,
     GUARD,
@@ -49,6 +48,7 @@ from crossbound.inference.querying import (
     sm_label_logprobs,
     tuned_sm,
 )
+from crossbound.inference.registry import INFERENCE
 from crossbound.inference.routing import (
     ROUTERS,
     LogisticRouter,

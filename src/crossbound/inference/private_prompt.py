@@ -46,7 +46,6 @@ from crossbound.evaluate.utility import (
     rouge_l,
     subgroup_accuracy,
 )
-from crossbound.inference import INFERENCE
 from crossbound.inference.querying import (
     DATA_PARTY,
     GUARD,
@@ -59,6 +58,7 @@ from crossbound.inference.querying import (
     sm_label_logprobs,
     tuned_sm,
 )
+from crossbound.inference.registry import INFERENCE
 from crossbound.result import Result
 from crossbound.strategy import RunContext, Strategy
 from crossbound.tasks.base import Example, Task

@@ -31,13 +31,13 @@ from crossbound.evaluate.utility import (
     rouge_l,
     subgroup_accuracy,
 )
-from crossbound.inference import INFERENCE
 from crossbound.inference.generation import GenerationSettings, Target, encode_prompts
 from crossbound.inference.proxy_tuning import (
     check_same_tokenizer,
     proxy_choice_scores,
     proxy_generate,
 )
+from crossbound.inference.registry import INFERENCE
 from crossbound.inference.remote import DATA_PARTY, TOKEN_STEPS, RemoteTarget
 from crossbound.models.loading import LoadedModel, load_model, load_tokenizer
 from crossbound.result import Result

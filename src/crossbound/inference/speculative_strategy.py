@@ -17,7 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from crossbound.inference import INFERENCE
 from crossbound.inference.cross_tokenizer import cross_speculative_generate
 from crossbound.inference.generation import (
     Generation,
@@ -28,6 +27,7 @@ from crossbound.inference.generation import (
     prompt_texts,
 )
 from crossbound.inference.proxy_tuning import same_tokenizer
+from crossbound.inference.registry import INFERENCE
 from crossbound.inference.remote import DATA_PARTY, TOKEN_STEPS, RemoteTarget
 from crossbound.inference.speculative import SpeculativeSettings, speculative_generate
 from crossbound.models.loading import load_model, load_tokenizer

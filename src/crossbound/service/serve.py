@@ -30,7 +30,7 @@ def contract_named(name: str) -> AccessContract:
     """A named contract, or the contract a registered strategy declares (by strategy name)."""
     if name in CONTRACTS:
         return CONTRACTS[name]
-    from crossbound.strategy import all_strategies
+    from crossbound.catalog import all_strategies
 
     strategies = all_strategies()
     if name in strategies:

@@ -47,7 +47,7 @@ from crossbound.privacy.dp import DPConfig, add_lora, dp_finetune, freeze_embedd
 from crossbound.result import Result
 from crossbound.strategy import RunContext, Strategy, StrategyConfig
 from crossbound.tasks.base import Example, Task
-from crossbound.upward import UPWARD
+from crossbound.upward.registry import UPWARD
 from crossbound.upward.sampling import sample_continuations
 
 DATA_PARTY = "data-party-0"

@@ -52,7 +52,7 @@ from crossbound.training.topk_transfer import (
     same_vocabulary,
     transfer_payload,
 )
-from crossbound.upward import UPWARD
+from crossbound.upward.registry import UPWARD
 
 DATA_PARTY = "data-party-0"
 GUARD = "no-raw-private-text"
