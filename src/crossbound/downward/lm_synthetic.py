@@ -29,6 +29,7 @@ import torch
 
 from crossbound.baselines.common import (
     QUICK_EVAL_LIMIT,
+    QUICK_TRAINING,
     check_party,
     eval_subset,
     evaluate_on,
@@ -207,9 +208,12 @@ class LMSyntheticData(Strategy):
     @classmethod
     def bench_settings(cls, profile: str) -> list[tuple[str, dict[str, str]]]:
         if profile == "quick":
-            # 3 messages per label of at most 24 new tokens; one epoch over them + the records.
-            limits = {"per_label": "3", "max_new_tokens": "24", "epochs": "1",
-                      "train_limit": "120", "eval_limit": QUICK_EVAL_LIMIT}
+            # 5 messages per label of at most 28 new tokens, written 16 prompts to a batch; the
+            # SM trains on them + the records as local-finetune's quick cell does (3 messages
+            # and one epoch left the SM below its own baseline at 16 records: 0.36 vs 0.68).
+            limits = {"per_label": "5", "max_new_tokens": "28", "prompts_per_request": "16",
+                      "lm_batch_size": "16", "train_limit": "120",
+                      "eval_limit": QUICK_EVAL_LIMIT, **QUICK_TRAINING}
             return [("sanitized-seeds", {**limits, "seed_privacy": "sanitize"})]
         return [("sanitized-seeds", {"seed_privacy": "sanitize"}),
                 ("perturbed-seeds-eps15", {"seed_privacy": "perturb", "seed_epsilon": "15"})]

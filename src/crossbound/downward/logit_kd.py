@@ -169,8 +169,9 @@ class LogitKD(Strategy):
         top16 = {"top_k": "16", "value_bits": "8"}
         top8 = {"top_k": "8", "value_bits": "8"}
         if profile == "quick":
-            # The LM scores 24 public texts (22 train, 2 held out for agreement); the SM trains
-            # as local-finetune's quick cell does.
+            # The LM scores 24 public texts once per bench (22 train, 2 held out for
+            # agreement; every budget reuses them; 40 scored the same at 16 and 64 records);
+            # the SM trains as local-finetune's quick cell does.
             limits = {"transfer_limit": "24", "train_limit": "120", "eval_limit": QUICK_EVAL_LIMIT,
                       **QUICK_TRAINING}
             return [("top16-8bit", {**top16, **limits})]

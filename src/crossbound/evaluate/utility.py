@@ -10,6 +10,7 @@ it against.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -29,6 +30,22 @@ def _label_token_ids(tokenizer: Any, choices: Sequence[str]) -> list[list[int]]:
 
 
 @torch.no_grad()
+def _last_logits_only(model: Any) -> dict[str, int]:
+    """``logits_to_keep=1`` where the model takes it: only the prompt's last position is read,
+    and the LM head over every position is a sixth (SmolLM2-135M) to a quarter (Qwen2.5-0.5B,
+    151k-token vocabulary) of a scoring pass's work."""
+    try:
+        params = inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):
+        return {}
+    if "logits_to_keep" in params:
+        return {"logits_to_keep": 1}
+    base = getattr(model, "get_base_model", None)  # a PEFT wrapper forwards **kwargs to it
+    if base is not None and any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return _last_logits_only(base())
+    return {}
+
+
 def choice_logprobs(
     model: Any,
     tokenizer: Any,
@@ -55,7 +72,8 @@ def choice_logprobs(
         mask = enc["attention_mask"]  # (B, T), left padded
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         first = model(
-            input_ids=enc["input_ids"], attention_mask=mask, position_ids=positions, use_cache=True
+            input_ids=enc["input_ids"], attention_mask=mask, position_ids=positions, use_cache=True,
+            **_last_logits_only(model),
         )
         b = mask.shape[0]
         # log-probs of each label's first token come from the prompt's last position: (B, C)

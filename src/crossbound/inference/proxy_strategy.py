@@ -52,8 +52,10 @@ class ProxyTuningConfig(StrategyConfig):
 
     ``alpha``: the strength of the SM's difference; ``alphas``: more values (comma-separated)
     scored from the same pass, for the sweep in the result. ``sm_epochs`` etc.: the SM's
-    local fine-tuning. ``lm_reference``: also fine-tune the LM itself the same way (an oracle:
-    needs the LM's weights in this process) and report the share of the gap closed.
+    local fine-tuning. ``lm_reference``: also fine-tune the LM itself (an oracle: needs the
+    LM's weights in this process) and report the share of the gap closed; ``lm_trainable``:
+    how (LoRA of rank ``lm_lora_rank`` by default: full fine-tuning of a 1.5B LM needs ~28 GB
+    of weights, gradients and AdamW state).
     """
 
     party: int = 0
@@ -69,6 +71,8 @@ class ProxyTuningConfig(StrategyConfig):
     train_limit: int | None = None
     eval_limit: int | None = 60
     lm_reference: bool = False
+    lm_trainable: Literal["full", "lora"] = "lora"
+    lm_lora_rank: int = 16
     max_new_tokens: int = 32  # free-text tasks
 
     def validate(self) -> None:
@@ -82,6 +86,8 @@ class ProxyTuningConfig(StrategyConfig):
             raise ValueError("batch_size >= 1, max_length >= 16, max_new_tokens in 1..512")
         if self.trainable not in ("full", "lora", "linear") or self.lora_rank < 1:
             raise ValueError("trainable must be full, lora or linear; lora_rank >= 1")
+        if self.lm_trainable not in ("full", "lora") or self.lm_lora_rank < 1:
+            raise ValueError("lm_trainable must be full or lora; lm_lora_rank >= 1")
         for name in ("train_limit", "eval_limit"):
             value = getattr(self, name)
             if value is not None and value < 1:
@@ -132,11 +138,13 @@ class ProxyTuning(Strategy):
         task = ctx.task
         check_party(task, cfg.party)
         with ctx.step(f"loading small model {ctx.small} (base and to tune)"):
-            base, tuned = load_model(ctx.small), load_model(ctx.small)
+            # The base SM is only run: held frozen (bf16 where the run is bf16).
+            base, tuned = load_model(ctx.small, frozen=True), load_model(ctx.small)
             tokenizer = load_tokenizer(ctx.large)
         check_same_tokenizer(tokenizer, base.tokenizer, "proxy-tuning's LM and SM")
         private = task.parties[cfg.party][: cfg.train_limit]
-        tuned.model = self._finetune(ctx, tuned, task, private, cfg.sm_epochs, "SM")
+        tuned.model = self._finetune(ctx, tuned, task, private, cfg.sm_epochs, "SM",
+                                     cfg.trainable, cfg.lora_rank)
         ctx.connect_model_party()
         test = eval_subset(task, cfg.eval_limit)
         if task.choices is not None:
@@ -172,11 +180,12 @@ class ProxyTuning(Strategy):
     # ------------------------------------------------------------ pieces
 
     def _finetune(self, ctx: RunContext, loaded: LoadedModel, task: Task,
-                  private: tuple[Example, ...], epochs: float, who: str) -> Any:
+                  private: tuple[Example, ...], epochs: float, who: str,
+                  trainable: str, lora_rank: int) -> Any:
         cfg = self.config
         assert isinstance(cfg, ProxyTuningConfig)
         pairs = [(task.prompt(ex), task.answer(ex)) for ex in private]
-        model = make_trainable(loaded.model, cfg.trainable, cfg.lora_rank)
+        model = make_trainable(loaded.model, trainable, lora_rank)
         steps = max(1, round(epochs * -(-len(pairs) // cfg.batch_size)))
         with ctx.step(f"{who} fine-tuning on private data", steps) as bar:
             finetune(model, loaded.tokenizer, pairs, epochs=epochs, lr=cfg.lr,
@@ -248,7 +257,9 @@ class ProxyTuning(Strategy):
         assert isinstance(cfg, ProxyTuningConfig)
         with ctx.step(f"loading {ctx.large} locally (oracle reference)"):
             lm = load_model(ctx.large)
-        lm.model = self._finetune(ctx, lm, task, private, cfg.lm_epochs, "LM (oracle)")
+        lm.model = self._finetune(ctx, lm, task, private, cfg.lm_epochs,
+                                  f"LM (oracle, {cfg.lm_trainable})", cfg.lm_trainable,
+                                  cfg.lm_lora_rank)
         with torch.no_grad():
             metrics = evaluate_on(ctx, "LM fine-tuned (oracle)", lm.model, lm.tokenizer, test,
                                   cfg.batch_size)
