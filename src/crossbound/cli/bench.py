@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from crossbound.cli.console import bar_factory, err, fail, out, plain, progress_display
-from crossbound.defaults import DEFAULT_LARGE, DEFAULT_SMALL
+from crossbound.defaults import DEFAULT_LARGE, DEFAULT_RECORDS, DEFAULT_SMALL
 
 
 def bench(
@@ -34,7 +34,8 @@ def bench(
     records: Annotated[str | None, typer.Option(
         "--records", help="Private-record budgets to sweep, e.g. 32,128,all: every cell that "
         "trains on private records runs once per budget (the learning curves). Default: "
-        "quick 32,128; full 32,128,all.")] = None,
+        + "; ".join(f"{name} {','.join(DEFAULT_RECORDS[name])}" for name in DEFAULT_RECORDS)
+        + ".")] = None,
     report: Annotated[bool, typer.Option(help="Write report.html and the PNG plots.")] = True,
 ) -> None:
     """Run strategies × mechanism settings on a task and record utility, privacy, exposure

@@ -29,7 +29,6 @@ def _label_token_ids(tokenizer: Any, choices: Sequence[str]) -> list[list[int]]:
     return ids
 
 
-@torch.no_grad()
 def _last_logits_only(model: Any) -> dict[str, int]:
     """``logits_to_keep=1`` where the model takes it: only the prompt's last position is read,
     and the LM head over every position is a sixth (SmolLM2-135M) to a quarter (Qwen2.5-0.5B,
@@ -46,6 +45,7 @@ def _last_logits_only(model: Any) -> dict[str, int]:
     return {}
 
 
+@torch.no_grad()
 def choice_logprobs(
     model: Any,
     tokenizer: Any,
