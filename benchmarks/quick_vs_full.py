@@ -79,6 +79,25 @@ def compare(quick: dict[str, Any], full: dict[str, Any]) -> list[dict[str, Any]]
     return rows
 
 
+def pooled(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """ρ over every (strategy, budget) point of the learning curves at once: does the quick
+    bench order the cells — where each strategy stands at each data size — as the full one
+    does? A strategy that does not depend on the budget (the same value at every budget in both
+    benches: the LM alone) counts once."""
+    if len(rows) < 2:
+        return None
+    points: dict[str, tuple[float, float]] = {}
+    for row in rows:
+        for name in row["strategies"]:
+            flat = all(r["quick"].get(name) == row["quick"][name]
+                       and r["full"].get(name) == row["full"][name] for r in rows)
+            points[name if flat else f"{name}@{row['records']}"] = (row["quick"][name],
+                                                                    row["full"][name])
+    names = sorted(points)
+    rho = spearman([points[n][0] for n in names], [points[n][1] for n in names])
+    return {"points": names, "spearman_rho": None if rho is None else round(rho, 3)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", type=Path, required=True, help="the quick bench's folder")
@@ -95,12 +114,17 @@ def main() -> None:
             print(f"  {name:22s} quick {row['quick'][name]:.3f}   full {row['full'][name]:.3f}")
         if row["only_quick"] or row["only_full"]:
             print(f"  only in quick: {row['only_quick']}; only in full: {row['only_full']}")
+    together = pooled(rows)
+    if together:
+        print(f"all budgets together: ρ = {together['spearman_rho']} over "
+              f"{len(together['points'])} (strategy, budget) points")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"quick": str(args.quick), "full": str(args.full),
                                         "quick_command": quick.get("command"),
                                         "full_command": full.get("command"),
-                                        "by_records": rows}, indent=2) + "\n")
+                                        "by_records": rows, "pooled": together},
+                                       indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -135,3 +135,78 @@ def test_the_import_graph_has_no_cycle_outside_the_allow_list():
         f"import cycles (every import counts, function-level ones too):\n{report}\n"
         "Break them by moving what both sides need into a lower module; a function-level "
         "import that only hides the cycle does not count as breaking it.")
+
+
+# ---------------------------------------------------------------- layers
+
+# The package's layers, lowest first: a module may import from its own layer and the ones
+# below, never from one above. A unit is a top-level module or subpackage of crossbound ("" is
+# the package root, a lazy facade over everything). Derived from the import graph: today only
+# the imports in ALLOWED_UPWARD reach up.
+LAYERS: tuple[frozenset[str], ...] = (
+    frozenset({"naming", "defaults", "result", "config_checks"}),  # plain values and checks
+    frozenset({"tasks"}),
+    frozenset({"models"}),
+    frozenset({"boundary"}),  # messages, contracts, transcripts: it imports no other unit
+    frozenset({"training", "evaluate", "privacy"}),  # the parties' tools; they use each other
+    frozenset({"parties"}),  # the model party and its operations
+    frozenset({"strategy"}),  # the strategy kit: configs, RunContext, registries
+    frozenset({"baselines", "downward", "upward", "inference"}),  # the strategy families
+    frozenset({"catalog"}),  # every strategy, by name
+    frozenset({"runner"}),  # runs any strategy of the catalogue
+    frozenset({"bench", "federation", "service"}),
+    frozenset({"cli", ""}),
+)
+RANK = {unit: rank for rank, layer in enumerate(LAYERS) for unit in layer}
+
+# Today's imports from a higher layer, (importer, imported), each with the reason it stands.
+# Any other upward import fails the test, and so does an entry here that no longer holds: the
+# list only shrinks.
+ALLOWED_UPWARD: frozenset[tuple[str, str]] = frozenset({
+    # Measuring a model the model party serves decodes its label scores (parties.scores_from)
+    # and takes the run's RunContext (a type only): it belongs above parties and the kit.
+    ("crossbound.evaluate.served", "crossbound.parties"),
+    ("crossbound.evaluate.served", "crossbound.strategy"),
+    # The model party's lm_step operation keeps KV-cached decoding sessions, which live with
+    # the inference family (speculative decoding, proxy-tuning) rather than with the parties.
+    ("crossbound.parties.basic_ops", "crossbound.inference.remote"),
+})
+
+
+def unit_of(module: str) -> str:
+    """The top-level unit a crossbound module belongs to ("" for the package root)."""
+    return module.split(".")[1] if "." in module else ""
+
+
+def upward_imports(graph: dict[str, set[str]]) -> set[tuple[str, str]]:
+    """(importer, imported) pairs where the imported module sits in a higher layer."""
+    return {(module, target) for module, targets in graph.items() for target in targets
+            if RANK[unit_of(target)] > RANK[unit_of(module)]}
+
+
+def test_upward_imports_are_found():
+    graph = {"crossbound.tasks.base": {"crossbound.naming", "crossbound.cli.run"},
+             "crossbound.cli.run": {"crossbound.tasks.base", "crossbound"},
+             "crossbound.training.x": {"crossbound.evaluate.y"}, "crossbound": set()}
+    assert upward_imports(graph) == {("crossbound.tasks.base", "crossbound.cli.run")}
+
+
+def test_every_unit_of_the_package_has_a_layer():
+    units = {unit_of(module) for module in import_graph()}
+    unplaced = sorted(units - set(RANK))
+    assert not unplaced, f"place these units of crossbound in LAYERS: {unplaced}"
+    assert not set(RANK) - units, f"LAYERS names units that are gone: {set(RANK) - units}"
+
+
+def test_no_module_imports_from_a_higher_layer():
+    graph = import_graph()
+    assert set(graph) and all(unit_of(m) in RANK for m in graph), "see the test above"
+    found = upward_imports(graph)
+    new = sorted(found - ALLOWED_UPWARD)
+    assert not new, (
+        "imports from a higher layer (LAYERS, lowest first):\n"
+        + "\n".join(f"{a} -> {b}" for a, b in new)
+        + "\nMove what the lower module needs down (or the importer up); a function-level "
+        "import counts too.")
+    gone = sorted(ALLOWED_UPWARD - found)
+    assert not gone, f"no longer imported: drop them from ALLOWED_UPWARD: {gone}"

@@ -12,7 +12,9 @@ from crossbound.boundary.contracts import (
     ContractViolation,
     GuardContext,
     allow,
+    get_guard,
     register_guard,
+    verbatim_private_text,
 )
 from crossbound.boundary.logit_codec import TopkCodec
 
@@ -135,3 +137,91 @@ def test_the_guard_reads_token_ids_inside_tensors_messages():
                        context)
     with pytest.raises(ContractViolation, match="cannot be checked"):
         contract.check(rows("hello"), GuardContext(private_texts=private))
+
+
+# ---------------------------------------------------------------- per-boundary guard overrides
+
+GUARDED = AccessContract("guarded-text", (
+    allow("data", Kind.TEXT, guards=("no-raw-private-text",)), allow("model", Kind.TEXT)))
+PRIVATE = ("Hello, this is Maria Okafor, I have had chest tightness since Tuesday and I am "
+           "worried about it")
+
+
+def _no_digits_either(message, context):
+    """A stronger check under the registered name: the verbatim check, then no digits."""
+    reason = verbatim_private_text(message, context)
+    if reason is not None:
+        return reason
+    return "digits" if any(ch.isdigit() for t in message.payload for ch in t) else None
+
+
+def _text(*payload):
+    return Message(Kind.TEXT, "data-party-0", "model-party", list(payload))
+
+
+def test_a_guard_override_holds_on_its_own_boundary_only():
+    registered = get_guard("no-raw-private-text")
+    strict, plain = Boundary(contract=GUARDED), Boundary(contract=GUARDED)
+    strict.attach(Echo())
+    plain.attach(Echo())
+    phone = _text("call me on 555-0192")
+    with strict.override_guard("no-raw-private-text", _no_digits_either):
+        with pytest.raises(ContractViolation, match="guard no-raw-private-text: digits"):
+            strict.request(phone)
+        assert not strict.admits(phone) and strict.messages == 0  # the pre-flight agrees
+        # Another boundary in the same process, at the same time, runs the registered guard
+        assert plain.admits(phone)
+        assert plain.request(phone).payload == ["call me on 555-0192"]
+        assert get_guard("no-raw-private-text") is registered  # the registry is untouched
+    assert strict.guard_overrides == {}  # the block's end takes the override back out
+    assert strict.request(phone).payload == ["call me on 555-0192"]
+
+
+def _refuse_all(message, context):
+    return "nothing today"
+
+
+def test_overrides_nest_and_name_registered_guards_only():
+    boundary = Boundary(contract=GUARDED)
+    with boundary.override_guard("no-raw-private-text", _no_digits_either):
+        with boundary.override_guard("no-raw-private-text", _refuse_all):
+            assert not boundary.admits(_text("fine"))
+        assert boundary.admits(_text("fine")) and not boundary.admits(_text("555"))
+    assert boundary.guard_overrides == {}
+    with (pytest.raises(ValueError, match="no guard named 'no-raw-private-txt'"),
+          boundary.override_guard("no-raw-private-txt", _refuse_all)):
+        pass
+    with pytest.raises(ValueError, match="override it there"):  # the registry takes no swaps
+        register_guard("no-raw-private-text", _refuse_all)
+
+
+class Wire:
+    """A remote transport that must never be reached."""
+
+    def __init__(self):
+        self.sent = []
+
+    def send(self, wire):
+        self.sent.append(wire)
+        raise AssertionError("a refused message reached the transport")
+
+
+def test_an_overriding_boundary_still_refuses_hostile_messages_before_sending(tmp_path):
+    # A data party trying to slip content past the stronger check: what the override refuses,
+    # and what the registered check it builds on refuses (a private record verbatim), are
+    # refused before anything is recorded or sent, in process or to a remote party.
+    with Transcript(tmp_path / "t.jsonl") as transcript:
+        wire = Wire()
+        remote = Boundary(transcript, contract=GUARDED, remote=wire)
+        local = Boundary(transcript, contract=GUARDED)
+        local.attach(Echo())
+        for boundary in (remote, local):
+            boundary.guard_contexts["data-party-0"] = GuardContext(private_texts=[PRIVATE])
+            with boundary.override_guard("no-raw-private-text", _no_digits_either):
+                for hostile in (_text("fine", "MRN 4829-117"), _text(f"Summarise: {PRIVATE}")):
+                    with pytest.raises(ContractViolation, match="no-raw-private-text"):
+                        boundary.request(hostile)
+                    with pytest.raises(ContractViolation, match="no-raw-private-text"):
+                        boundary.cross(hostile)
+        assert wire.sent == [] and transcript.summary()["entries"] == 0
+        assert remote.messages == local.messages == 0

@@ -59,6 +59,8 @@ from crossbound.federation.crossing import (
 from crossbound.federation.run import run_federation
 from crossbound.federation.server import QuorumError, ServerState, drive, make_strategy
 
+pytestmark = pytest.mark.federation
+
 Tamper = Callable[[int, FlowerMessage, FlowerMessage], FlowerMessage | None]
 TASK = "clinic-triage:n=80,seed=5,parties=3"
 TINY = {"task": TASK, "small": "tiny-small", "rounds": 2, "lr": 1e-2, "max_length": 64,

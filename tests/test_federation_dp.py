@@ -38,6 +38,8 @@ from tests.test_federation import (
     run_local,
 )
 
+pytestmark = pytest.mark.federation
+
 DELTA = 1e-5
 
 

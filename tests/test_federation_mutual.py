@@ -55,6 +55,8 @@ from tests.test_federation import (  # noqa: F401  (fixtures)
     one_thread,
 )
 
+pytestmark = pytest.mark.federation
+
 TASK = "clinic-triage:n=80,seed=5,parties=3"
 TINY = {"strategy": "fed-mutual-kt", "task": TASK, "large": "tiny-large",
         "small": "tiny-small", "party_small": {"data-party-2": "tiny-other"}, "rounds": 2,

@@ -46,6 +46,8 @@ from tests.test_federation import (  # noqa: F401  (fixtures)
     one_thread,
 )
 
+pytestmark = pytest.mark.federation
+
 TASK = "clinic-triage:n=80,seed=5,parties=3"
 OT = {"task": TASK, "emulator_of": "tiny-large", "adapter_bottom": 1, "adapter_top": 1,
       "rounds": 2, "lr": 1e-2, "max_length": 64, "lora_rank": 4, "eval_limit": 8,

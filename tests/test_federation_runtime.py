@@ -37,6 +37,8 @@ from tests.test_federation import (
     weighted_mean,
 )
 
+pytestmark = [pytest.mark.federation, pytest.mark.deployment, pytest.mark.slow]
+
 TASK = "clinic-triage:n=80,seed=5,parties=3"
 TINY = {"task": TASK, "small": "tiny-small", "lr": 1e-2, "max_length": 64, "lora_rank": 4,
         "eval_limit": 12}

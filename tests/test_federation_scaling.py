@@ -13,6 +13,8 @@ from types import ModuleType
 import pytest
 import torch
 
+pytestmark = pytest.mark.federation
+
 pytest.importorskip("flwr")
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "federation_scaling.py"

@@ -7,20 +7,20 @@ from typing import ClassVar
 import pytest
 import torch
 
-from crossbound.evaluate.inversion import (
+from crossbound.evaluate.hidden_states import (
     Activations,
-    LinearInverter,
-    MLPInverter,
-    attack_activations,
     collect_activations,
     collect_hidden,
     context_features,
-    inversion_attack,
-    nearest_embedding,
     num_blocks,
+)
+from crossbound.evaluate.inversion import (
+    attack_activations,
+    inversion_attack,
     recovery_scores,
     word_mask,
 )
+from crossbound.evaluate.inverters import LinearInverter, MLPInverter, nearest_embedding
 from crossbound.models.tiny import build_tiny
 from crossbound.privacy.activation_noise import add_activation_noise, mean_dim_std
 

@@ -12,7 +12,7 @@ from crossbound.boundary.contracts import ContractViolation
 from crossbound.boundary.http import HttpTransport
 from crossbound.boundary.messages import Kind, Message, MessageError
 from crossbound.boundary.transcript import Transcript
-from crossbound.downward.offsite import DATA_PARTY, OFFSITE, offsite_contract
+from crossbound.downward.offsite import OFFSITE, offsite_contract
 from crossbound.downward.offsite_data import receive_bundle, train_only_adapter
 from crossbound.models.derived import decoder_layers
 from crossbound.models.emulator import (
@@ -24,6 +24,7 @@ from crossbound.models.emulator import (
     validate_adapter,
 )
 from crossbound.models.loading import load_model
+from crossbound.naming import DATA_PARTY
 from crossbound.parties import ModelParty
 from crossbound.parties.offsite import ADAPTER_ARTIFACT, PLUGIN_MODEL
 from crossbound.runner import run_strategy

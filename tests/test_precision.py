@@ -138,6 +138,9 @@ def test_lora_under_bf16_holds_frozen_weights_in_bf16_and_trains_fp32_adapters()
     base = load_model("tiny-small")
     runs = {}
     for precision in ("fp32", "bf16"):
+        # The same adapters' initial values in both runs (LoRA draws them from the global RNG,
+        # which earlier tests leave in any state: the comparison was order-dependent).
+        torch.manual_seed(0)
         model = add_lora(copy.deepcopy(base.model), rank=8)
         with precision_scope(precision):  # type: ignore[arg-type]
             runs[precision] = finetune(model, base.tokenizer, _pairs(), epochs=8, lr=3e-2,
@@ -162,6 +165,7 @@ def test_dp_sgd_under_bf16_clips_and_noises_in_fp32_and_tracks_fp32() -> None:
     runs = {}
     for precision in ("fp32", "bf16"):
         lm = load_model("tiny-small")
+        torch.manual_seed(0)  # the same initial adapters in both runs
         model = add_lora(lm.model)
         with precision_scope(precision):  # type: ignore[arg-type]
             # Before the fix, bf16 failed in Opacus's noise step (a bf16 gradient assigned to

@@ -14,7 +14,7 @@ import re
 import pytest
 import torch
 
-from crossbound.boundary.contracts import MODEL_PARTY, get_guard
+from crossbound.boundary.contracts import MODEL_PARTY, get_guard, verbatim_private_text
 from crossbound.boundary.messages import Kind, Message
 from crossbound.inference.private_prompt import PrivatePromptConfig, fuse, pick_weight
 from crossbound.runner import MEASUREMENT_NAME, run_strategy
@@ -40,8 +40,10 @@ class OracleLM:
         self.records = [(_words(ex.text), ex.target) for ex in (*task.validation, *task.test)]
         self.helpful = helpful
         self.prompts: list[str] = []
+        self.registered_guards: set[object] = set()  # the process-wide guard, mid-run
 
     def handle(self, request: Message) -> Message:
+        self.registered_guards.add(get_guard("no-raw-private-text"))
         choices = request.meta["choices"]
         self.prompts += request.payload
         rows = []
@@ -104,6 +106,8 @@ def test_a_strong_lm_helps_and_no_structured_pii_crosses(tmp_path):
     entries = (tmp_path / MEASUREMENT_NAME).read_text().splitlines()
     assert len(entries) == 2
     assert result.metrics["efficiency"]["lm_calls"] == 2  # 22 prompts + content-free, by 16
+    # The sanitiser guard ran on the run's boundary only, never in the process-wide registry
+    assert lm.registered_guards == {verbatim_private_text}
     assert get_guard("no-raw-private-text") is guard
 
 
@@ -116,6 +120,7 @@ def test_an_unhelpful_lm_leaves_the_sm_alone(tmp_path):
     assert not (tmp_path / MEASUREMENT_NAME).exists()
 
 
+@pytest.mark.slow
 def test_prompts_the_guard_would_refuse_are_withheld_not_sent(tmp_path):
     # Perturbation at a huge ε changes nothing: every prompt is a private record verbatim, so
     # the guard would refuse it; none is sent and the SM answers alone.
@@ -132,6 +137,7 @@ def test_prompts_the_guard_would_refuse_are_withheld_not_sent(tmp_path):
     assert "perturbed" in result.metrics["privacy"]["protection"]
 
 
+@pytest.mark.slow
 def test_end_to_end_on_tiny_models(tmp_path):
     result = _run(tmp_path, sm_epochs=0.5, train_limit=16, eval_limit=6, validation_limit=4)
     m = result.metrics
@@ -142,6 +148,7 @@ def test_end_to_end_on_tiny_models(tmp_path):
     assert data["strategy"] == "private-prompt"
 
 
+@pytest.mark.slow
 def test_free_text_tasks_get_a_draft_and_a_local_answer(tmp_path):
     result = _run(tmp_path, task="support-qa", eval_limit=3, max_new_tokens=4,
                   reference_raw="true")

@@ -47,3 +47,16 @@ def test_compare_ranks_each_strategy_by_its_best_cell_per_budget():
     assert row["quick"]["kd"] == 0.5  # its best setting
     assert row["spearman_rho"] == pytest.approx(1.0)
     assert row["only_quick"] == [] and row["only_full"] == []
+
+
+def test_pooled_rho_ranks_every_strategy_at_every_budget_and_counts_flat_ones_once():
+    rows = [{"records": "16", "strategies": ["kd", "lm", "sm"],
+             "quick": {"kd": 0.5, "lm": 0.4, "sm": 0.3}, "full": {"kd": 0.8, "lm": 0.5, "sm": 0.6}},
+            {"records": "64", "strategies": ["kd", "lm", "sm"],
+             "quick": {"kd": 0.9, "lm": 0.4, "sm": 0.7}, "full": {"kd": 0.9, "lm": 0.5, "sm": 0.7}}]
+    together = quick_vs_full.pooled(rows)
+    assert together["points"] == ["kd@16", "kd@64", "lm", "sm@16", "sm@64"]
+    # quick order kd@64 > sm@64 > kd@16 > lm > sm@16; full kd@64 > kd@16 > sm@64 > sm@16 > lm
+    # rank differences 0, 1, 1, 1, 1 -> 1 - 6·4 / (5·24) = 0.8
+    assert together["spearman_rho"] == pytest.approx(0.8)
+    assert quick_vs_full.pooled(rows[:1]) is None  # one budget: the per-budget ρ says it all

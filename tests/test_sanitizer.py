@@ -8,19 +8,17 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
 
 import pytest
 from typer.testing import CliRunner
 
-from crossbound.boundary import Kind, Message
+from crossbound.boundary import Boundary, Kind, Message
 from crossbound.boundary.contracts import (
     AccessContract,
     ContractViolation,
     GuardContext,
     allow,
     get_guard,
-    register_guard,
 )
 from crossbound.cli import app
 from crossbound.evaluate.pii_detection import ALL, Span, covers, score_record
@@ -28,8 +26,9 @@ from crossbound.privacy import sanitizer as sanitizer_module
 from crossbound.privacy.recognizers import find_all
 from crossbound.privacy.sanitizer import (
     DEFAULT_MODEL,
+    GUARD_NAME,
     Sanitizer,
-    install_sanitizer_guard,
+    sanitizer_guard,
 )
 from crossbound.tasks.base import Example, PiiSpan
 from crossbound.tasks.clinic_triage import build_clinic_triage
@@ -153,36 +152,55 @@ def test_recall_targets_on_unseen_clinic_triage_seed() -> None:
 # ---------------------------------------------------------------- the boundary guard
 
 
-@pytest.fixture
-def original_guard() -> Iterator[None]:
-    guard = get_guard("no-raw-private-text")
-    yield
-    register_guard("no-raw-private-text", guard, replace=True)
-
-
-def test_guard_refuses_pii_and_allows_clean_text(original_guard: None) -> None:
+def test_guard_refuses_pii_and_allows_clean_text() -> None:
     contract = AccessContract("sanitised", (allow("data", Kind.TEXT, Kind.RECORDS,
-                                                  guards=("no-raw-private-text",)),))
+                                                  guards=(GUARD_NAME,)),))
+    guards = {GUARD_NAME: sanitizer_guard(REGEX_ONLY)}
     leaky = Message(Kind.TEXT, "data-party-0", "model-party",
                     ["Which department?", "Reply to jo.bloggs@example.com please"])
     clean = Message(Kind.TEXT, "data-party-0", "model-party",
                     ["Which department treats chest tightness? Patient [PERSON_1]."])
     contract.check(leaky)  # the built-in verbatim check alone lets it through
-    previous = install_sanitizer_guard(REGEX_ONLY)
-    assert previous is not get_guard("no-raw-private-text")
     with pytest.raises(ContractViolation, match=r"item 1 contains personal data \(EMAIL\)") as e:
-        contract.check(leaky)
+        contract.check(leaky, guards=guards)
     assert "jo.bloggs" not in str(e.value)  # the reason names kinds, never values
-    contract.check(clean)
+    contract.check(clean, guards=guards)
     records = Message(Kind.RECORDS, "data-party-0", "model-party",
                       [{"text": "call 212-555-0143", "label": "x"}])
     with pytest.raises(ContractViolation, match="PHONE"):
-        contract.check(records)
+        contract.check(records, guards=guards)
     # The verbatim check still runs underneath.
     private = "the quick brown fox jumps over the lazy dog near the river bank"
     with pytest.raises(ContractViolation, match="consecutive words"):
         contract.check(Message(Kind.TEXT, "data-party-0", "model-party", [private]),
-                       GuardContext(private_texts=[private]))
+                       GuardContext(private_texts=[private]), guards=guards)
+
+
+class Echo:
+    name = "model-party"
+
+    def handle(self, request: Message) -> Message:
+        return Message(Kind.TEXT, self.name, request.sender, request.payload)
+
+
+def test_the_sanitiser_guard_binds_one_boundary_not_the_process() -> None:
+    # Two runs in one process (the service, a bench): one sanitises, one does not. The
+    # sanitising run's boundary refuses PII; the other's applies the registered guard only.
+    registered = get_guard(GUARD_NAME)
+    contract = AccessContract("sanitised", (allow("data", Kind.TEXT, guards=(GUARD_NAME,)),
+                                            allow("model", Kind.TEXT)))
+    sanitising, plain = Boundary(contract=contract), Boundary(contract=contract)
+    sanitising.attach(Echo())
+    plain.attach(Echo())
+    hostile = Message(Kind.TEXT, "data-party-0", "model-party",
+                      ["Which department?", "I am Maria Okafor, call (415) 555-0192"])
+    with sanitising.override_guard(GUARD_NAME, sanitizer_guard(REGEX_ONLY)):
+        with pytest.raises(ContractViolation, match=r"item 1 contains personal data"):
+            sanitising.request(hostile)
+        assert sanitising.messages == 0
+        assert plain.request(hostile).payload == hostile.payload
+        assert get_guard(GUARD_NAME) is registered
+    assert get_guard(GUARD_NAME) is registered
 
 
 # ---------------------------------------------------------------- CLI

@@ -41,6 +41,8 @@ from crossbound.service.generation import SamplingParams, generate_text, token_s
 from crossbound.service.keys import KeyFileError, KeyStore
 from tests.servers import running_server
 
+pytestmark = pytest.mark.deployment
+
 KEY0 = "key-of-data-party-0-0123456789"
 KEY1 = "key-of-data-party-1-9876543210"
 P0, P1 = "data-party-0", "data-party-1"

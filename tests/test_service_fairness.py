@@ -31,6 +31,8 @@ from crossbound.service.keys import KeyStore
 from crossbound.service.turns import FairTurns
 from tests.servers import running_server
 
+pytestmark = pytest.mark.deployment
+
 KEY_A = "key-of-data-party-a-0123456789"
 KEY_B = "key-of-data-party-b-9876543210"
 A, B = "data-party-a", "data-party-b"

@@ -17,6 +17,8 @@ from crossbound.service.app import Limits, create_app
 from crossbound.service.keys import KeyStore
 from tests.fuzz_requests import FUZZ_CONTRACT, KEYS, FuzzRequest, requests
 
+pytestmark = pytest.mark.deployment
+
 LIMITS = Limits(max_body_bytes=64 * 1024, max_tokens=4, max_prompt_tokens=256,
                 max_request_tokens=2048)
 

@@ -11,6 +11,13 @@ import torch
 
 from crossbound.boundary.transcript import verify_transcript
 from crossbound.catalog import all_strategies
+from crossbound.config_checks import (
+    check_at_least,
+    check_choice,
+    check_in_range,
+    check_limits,
+    check_positive,
+)
 from crossbound.evaluate.utility import (
     choice_logprobs,
     choice_logprobs_reference,
@@ -19,9 +26,10 @@ from crossbound.evaluate.utility import (
     rouge_l,
 )
 from crossbound.models import load_model
+from crossbound.naming import DATA_PARTY, data_party
 from crossbound.result import Result
 from crossbound.runner import run_strategy
-from crossbound.strategy import Registry, StrategyConfig
+from crossbound.strategy import Registry, RunContext, Strategy, StrategyConfig
 from crossbound.tasks.registry import load_task
 from crossbound.training.causal_lm import answer_loss, build_batch
 
@@ -62,6 +70,69 @@ def test_registry_rejects_duplicates():
         registry.register(strategies["remote-lm"])
 
 
+def test_the_type_argument_sets_config_class_and_types_the_config():
+    from crossbound.baselines.remote_lm import RemoteLM, RemoteLMConfig
+
+    assert RemoteLM.config_class is RemoteLMConfig
+    assert RemoteLM().config == RemoteLMConfig()
+    with pytest.raises(TypeError, match="takes a RemoteLMConfig"):
+        RemoteLM(DemoConfig())  # type: ignore[arg-type]
+
+    class Demo(Strategy[DemoConfig]):
+        def run(self, ctx: RunContext) -> Result:
+            raise NotImplementedError
+
+    assert Demo.config_class is DemoConfig and Demo().config.rate == 0.1
+    with pytest.raises(TypeError, match="drop config_class"):
+        class Mismatched(Strategy[DemoConfig]):
+            config_class = RemoteLMConfig
+
+            def run(self, ctx: RunContext) -> Result:
+                raise NotImplementedError
+
+
+def test_config_checks_name_the_field_the_rule_and_the_value():
+    cfg = DemoConfig()
+    cfg.limit = 0
+    with pytest.raises(ValueError, match="limit must be >= 1 or None, got 0"):
+        check_limits(cfg, "limit")
+    cfg.limit = None
+    check_limits(cfg, "limit")
+    cfg.rate = float("nan")
+    with pytest.raises(ValueError, match="rate must be > 0, got nan"):
+        check_positive(cfg, "rate")
+    with pytest.raises(ValueError, match="rate must be >= 0, got nan"):
+        check_at_least(cfg, 0, "rate")
+    with pytest.raises(ValueError, match=r"seed must be in 1\.\.3, got 0"):
+        check_in_range(cfg, "seed", 1, 3)
+    with pytest.raises(ValueError, match="mode must be b or c, got 'a'"):
+        check_choice(cfg, "mode", ("b", "c"))
+
+
+def test_sm_training_checks_every_setting_under_its_own_name():
+    from crossbound.baselines.local_finetune import LocalFinetuneConfig
+    from crossbound.upward.mutual_kt import MutualKTConfig
+
+    for bad, message in (({"epochs": 0.0}, "epochs must be > 0"), ({"lr": -1.0}, "lr must be"),
+                         ({"batch_size": 0}, "batch_size must be >= 1"),
+                         ({"max_length": 8}, "max_length must be >= 16"),
+                         ({"trainable": "head"}, "trainable must be full, lora or linear"),
+                         ({"lora_rank": 0}, "lora_rank must be >= 1"),
+                         ({"eval_limit": 0}, "eval_limit must be >= 1 or None")):
+        with pytest.raises(ValueError, match=message):
+            LocalFinetuneConfig(**bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="sm_trainable must be full or lora, got 'linear'"):
+        MutualKTConfig(sm_trainable="linear")  # type: ignore[arg-type]
+
+
+def test_data_parties_are_named_in_one_place():
+    assert data_party(0) == DATA_PARTY == "data-party-0" and data_party(3) == "data-party-3"
+    with pytest.raises(ValueError, match=">= 0"):
+        data_party(-1)
+    with pytest.raises(TypeError):
+        data_party("1")  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("name", ["tiny-large", "tiny-other"])
 def test_fast_label_scoring_matches_the_reference(name):
     lm = load_model(name)
@@ -71,6 +142,9 @@ def test_fast_label_scoring_matches_the_reference(name):
     fast = choice_logprobs(lm.model, lm.tokenizer, prompts, choices, batch_size=2)
     slow = choice_logprobs_reference(lm.model, lm.tokenizer, prompts, choices)
     assert (fast - slow).abs().max() < 1e-4
+    # Scoring a model that trains (its weights require grad) builds no autograd graph: one did
+    # once, and a bench's SM scoring grew to 24 GB.
+    assert any(p.requires_grad for p in lm.model.parameters()) and not fast.requires_grad
 
 
 @pytest.mark.parametrize("name", ["tiny-large", "tiny-other"])

@@ -233,6 +233,7 @@ def lm_reference(model, p: TokenPerturber, attack: LMAttack, observed: list[int]
     return chosen[1:]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("k", [6, None])
 @torch.no_grad()
 def test_lm_attack_matches_the_slow_reference(tiny_small, k):
@@ -249,6 +250,7 @@ def test_lm_attack_matches_the_slow_reference(tiny_small, k):
     assert blind != fast  # the LM's scores did change choices
 
 
+@pytest.mark.slow
 def test_attacks_recover_more_at_large_epsilon(tiny, tiny_small):
     base = perturber(tiny, 1.0, seed=0)
     counts = public_counts(base, TEXTS * 3 + ["the patient says hello"])
@@ -280,4 +282,14 @@ def test_minilm_wordpiece_vocabulary():
     assert classes[tok.convert_tokens_to_ids("##ing")] == 1
     text = "Omar Ionescu reports chest pain."
     assert p.with_epsilon(math.inf).perturb(text) == tok.decode(p.encode(text))
-    assert isinstance(p.perturb(text), str)
+    # At a small ε almost no token survives (a keep rate near 1/V), yet the sequence keeps its
+    # length and each position its class (a word stays a word, a ##piece a ##piece).
+    loose = p.with_epsilon(1.0)
+    ids = loose.encode(text)
+    out = loose.perturb_ids([ids])[0]
+    assert len(out) == len(ids)
+    assert classes[torch.tensor(out)].tolist() == classes[torch.tensor(ids)].tolist()
+    changed = sum(x != y for x, y in zip(ids, out, strict=True))
+    assert loose.expected_keep_rate(token_ids=ids) < 0.05
+    assert changed >= len(ids) // 2
+    assert loose.perturb(text) != tok.decode(ids)

@@ -1,10 +1,14 @@
-"""Names with options: ``base:key=value,key=value`` (used for models and tasks).
+"""Names: specs with options, and the data parties' names.
 
-``smollm2-135m:layers=6`` and ``clinic-triage:n=500,seed=3`` read the same way everywhere.
+``base:key=value,key=value`` names models and tasks: ``smollm2-135m:layers=6`` and
+``clinic-triage:n=500,seed=3`` read the same way everywhere. Data party *i* is
+``data-party-<i>`` (:func:`data_party`) in every message, transcript and key file; the model
+party is ``boundary.contracts.MODEL_PARTY``.
 """
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 
@@ -42,3 +46,14 @@ def coerce(value: str) -> Any:
         except ValueError:
             pass
     return value
+
+
+def data_party(index: int) -> str:
+    """The name of data party ``index``: ``data-party-0``, ``data-party-1``, ..."""
+    if operator.index(index) < 0:  # TypeError for what is not an integer
+        raise ValueError(f"a data party's index is >= 0, got {index}")
+    return f"data-party-{operator.index(index)}"
+
+
+# The data party of a single-party run (every strategy's run speaks for party 0's side).
+DATA_PARTY = data_party(0)

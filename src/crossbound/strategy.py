@@ -3,7 +3,8 @@
 A strategy's :meth:`Strategy.run` receives a :class:`RunContext` (task, model names, the
 boundary, an output folder, progress) and returns a :class:`~crossbound.result.Result`. The
 families (downward, upward, inference, baseline) each keep a :class:`Registry`; names are unique
-across all of them.
+across all of them. ``docs/adding-a-strategy.md`` walks through adding one;
+:mod:`crossbound.config_checks` has the checks configs share.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 from crossbound.boundary.channel import Boundary, Handler
 from crossbound.boundary.contracts import AccessContract
@@ -214,8 +215,10 @@ class RunContext:
             task.close()
 
 
-class Strategy(ABC):
-    """One method of the taxonomy. Subclasses set the class attributes and implement ``run``."""
+class Strategy(ABC, Generic[C]):
+    """One method of the taxonomy: ``class LogitKD(Strategy[LogitKDConfig])``. Subclasses set
+    the class attributes and implement ``run``, which reads its settings from ``self.config``
+    (typed: a ``LogitKDConfig`` there). ``config_class`` comes from the type argument."""
 
     name: ClassVar[str]
     direction: ClassVar[Direction]
@@ -224,6 +227,8 @@ class Strategy(ABC):
     needs_model_party: ClassVar[str]  # what the model party must provide
     needs_data_party: ClassVar[str]  # what the data party must provide
     crosses: ClassVar[str]  # what crosses the boundary, in which direction
+    # The config's class: ``C`` at run time (a ClassVar cannot name a type variable). Set from
+    # ``Strategy[C]`` when the class does not set it itself.
     config_class: ClassVar[type[StrategyConfig]]
     contract: ClassVar[AccessContract]  # what may cross; everything else is refused
     # Whether text derived from private records (raw, sanitised or perturbed) crosses to the
@@ -237,8 +242,24 @@ class Strategy(ABC):
     # default LM there (offsite-tuning: the 1.5B's emulator bundle exceeds the message limit).
     lm_on_default_pair: ClassVar[str | None] = None
 
-    def __init__(self, config: StrategyConfig | None = None) -> None:
-        config = config if config is not None else self.config_class()
+    config: C
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        declared = _config_argument(cls)
+        if declared is None:
+            return
+        own = cls.__dict__.get("config_class")
+        if own is None:
+            cls.config_class = declared
+        elif own is not declared:
+            raise TypeError(f"{cls.__name__} is a Strategy[{declared.__name__}] but sets "
+                            f"config_class = {own.__name__}; drop config_class (the type "
+                            "argument sets it) or make them the same")
+
+    def __init__(self, config: C | None = None) -> None:
+        if config is None:
+            config = typing.cast(C, self.config_class())
         if not isinstance(config, self.config_class):
             raise TypeError(f"{self.name} takes a {self.config_class.__name__}, "
                             f"got {type(config).__name__}")
@@ -255,6 +276,17 @@ class Strategy(ABC):
         on a laptop-class CPU, ``full`` covers the mechanisms. Return ``[]`` to leave the
         strategy out of a profile. Labels name folders: lower-case letters, digits, ``.-_``."""
         return [("default", {})]
+
+
+def _config_argument(cls: type) -> type[StrategyConfig] | None:
+    """The config class ``cls`` itself names in a ``Strategy[...]`` base, if it names one (not
+    its parents': a subclass of a strategy may set a narrower ``config_class``)."""
+    for base in cls.__dict__.get("__orig_bases__", ()):
+        if typing.get_origin(base) is Strategy:
+            (argument,) = typing.get_args(base)
+            if isinstance(argument, type) and issubclass(argument, StrategyConfig):
+                return argument
+    return None
 
 
 S = TypeVar("S", bound=type[Strategy])

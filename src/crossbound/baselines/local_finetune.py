@@ -23,6 +23,12 @@ from crossbound.baselines.common import (
 )
 from crossbound.baselines.registry import BASELINES
 from crossbound.boundary.contracts import NOTHING
+from crossbound.config_checks import (
+    check_at_least,
+    check_choice,
+    check_limits,
+    check_sm_training,
+)
 from crossbound.evaluate.leakage import small_model_leakage
 from crossbound.models.loading import load_model
 from crossbound.privacy.dp import DPConfig, DPReport, dp_finetune, freeze_embeddings
@@ -63,24 +69,12 @@ class LocalFinetuneConfig(StrategyConfig):
 
     def validate(self) -> None:
         super().validate()
-        if self.party < 0:
-            raise ValueError(f"party must be >= 0, got {self.party}")
-        if self.epochs <= 0 or self.lr <= 0:
-            raise ValueError("epochs and lr must be > 0")
-        if self.batch_size < 1 or self.max_length < 16:
-            raise ValueError("batch_size must be >= 1 and max_length >= 16")
-        for name in ("train_limit", "eval_limit"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ValueError(f"{name} must be >= 1 or None, got {value}")
-        if self.trainable not in ("full", "lora", "linear"):
-            raise ValueError("trainable must be full, lora or linear")
-        if self.loss_on not in ("answer", "record"):
-            raise ValueError("loss_on must be answer or record")
-        if self.attack_limit < 2 or self.canary_candidates < 1:
-            raise ValueError("attack_limit must be >= 2 and canary_candidates >= 1")
-        if self.lora_rank < 1:
-            raise ValueError("lora_rank must be >= 1")
+        check_at_least(self, 0, "party")
+        check_sm_training(self)
+        check_limits(self, "train_limit", "eval_limit")
+        check_choice(self, "loss_on", ("answer", "record"))
+        check_at_least(self, 2, "attack_limit")
+        check_at_least(self, 1, "canary_candidates")
 
     @property
     def dp(self) -> DPConfig | None:
@@ -91,7 +85,7 @@ class LocalFinetuneConfig(StrategyConfig):
 
 
 @BASELINES.register
-class LocalFinetune(Strategy):
+class LocalFinetune(Strategy[LocalFinetuneConfig]):
     name = "local-finetune"
     direction = "baseline"
     summary = "The data party fine-tunes its SM on its private data alone"
@@ -99,7 +93,6 @@ class LocalFinetune(Strategy):
     needs_model_party = "nothing"
     needs_data_party = "an SM and private labelled data"
     crosses = "nothing"
-    config_class = LocalFinetuneConfig
     contract = NOTHING
 
     @classmethod
@@ -118,7 +111,6 @@ class LocalFinetune(Strategy):
 
     def run(self, ctx: RunContext) -> Result:
         cfg = self.config
-        assert isinstance(cfg, LocalFinetuneConfig)
         task = ctx.task
         check_party(task, cfg.party)
         with ctx.step(f"loading small model {ctx.small}"):

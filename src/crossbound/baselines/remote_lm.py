@@ -15,6 +15,7 @@ from crossbound.baselines.common import QUICK_EVAL_LIMIT, eval_subset
 from crossbound.baselines.registry import BASELINES
 from crossbound.boundary.contracts import MODEL_PARTY, OPEN_TEXT
 from crossbound.boundary.messages import Kind, Message
+from crossbound.config_checks import check_at_least, check_in_range, check_limits
 from crossbound.evaluate.utility import (
     calibrated,
     classification_metrics,
@@ -23,11 +24,10 @@ from crossbound.evaluate.utility import (
     rouge_l,
     subgroup_accuracy,
 )
+from crossbound.naming import DATA_PARTY
 from crossbound.parties import scores_from
 from crossbound.result import Result
 from crossbound.strategy import RunContext, Strategy, StrategyConfig
-
-DATA_PARTY = "data-party-0"
 
 
 @dataclass
@@ -41,16 +41,14 @@ class RemoteLMConfig(StrategyConfig):
 
     def validate(self) -> None:
         super().validate()
-        if not 1 <= self.prompts_per_request <= 1024:
-            raise ValueError("prompts_per_request must be in 1..1024")
-        if self.batch_size < 1 or not 1 <= self.max_new_tokens <= 512:
-            raise ValueError("batch_size must be >= 1 and max_new_tokens in 1..512")
-        if self.eval_limit is not None and self.eval_limit < 1:
-            raise ValueError("eval_limit must be >= 1 or None")
+        check_in_range(self, "prompts_per_request", 1, 1024)
+        check_at_least(self, 1, "batch_size")
+        check_in_range(self, "max_new_tokens", 1, 512)
+        check_limits(self, "eval_limit")
 
 
 @BASELINES.register
-class RemoteLM(Strategy):
+class RemoteLM(Strategy[RemoteLMConfig]):
     name = "remote-lm"
     direction = "baseline"
     summary = "The LM answers the data party's raw private prompts"
@@ -58,7 +56,6 @@ class RemoteLM(Strategy):
     needs_model_party = "an LM that scores labels or generates"
     needs_data_party = "private prompts"
     crosses = "data→model: raw private text; model→data: label scores or answers"
-    config_class = RemoteLMConfig
     contract = OPEN_TEXT
     private_text_crosses = True
 
@@ -70,7 +67,6 @@ class RemoteLM(Strategy):
 
     def run(self, ctx: RunContext) -> Result:
         cfg = self.config
-        assert isinstance(cfg, RemoteLMConfig)
         task = ctx.task
         ctx.connect_model_party(batch_size=cfg.batch_size)
         test = eval_subset(task, cfg.eval_limit)

@@ -9,9 +9,17 @@ so the same strategy code can later run over HTTP or Flower.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Protocol
 
-from crossbound.boundary.contracts import AccessContract, GuardContext
+from crossbound.boundary.contracts import (
+    AccessContract,
+    ContractViolation,
+    Guard,
+    GuardContext,
+    get_guard,
+)
 from crossbound.boundary.messages import Message, decode, encode
 from crossbound.boundary.transcript import Transcript
 
@@ -46,6 +54,9 @@ class Boundary:
         self.remote = remote  # where requests go for parties not attached in process
         self.contract = contract
         self.guard_contexts: dict[str, GuardContext] = {}  # party -> what its guards consult
+        # Guard name -> the stronger check this boundary runs under that name (see
+        # override_guard); other boundaries in the process keep the registered guard.
+        self.guard_overrides: dict[str, Guard] = {}
         self.max_message_bytes = max_message_bytes
         self.bytes_by_kind: Counter[str] = Counter()
         self.bytes_by_direction: Counter[str] = Counter()
@@ -69,6 +80,39 @@ class Boundary:
         """Whether requests to ``party`` have somewhere to go (attached, or remote)."""
         return party in self._handlers or self.remote is not None
 
+    @contextmanager
+    def override_guard(self, name: str, guard: Guard) -> Iterator[None]:
+        """Run ``guard`` wherever a contract rule names the registered guard ``name``, on this
+        boundary only and while the block runs (then the previous one is back).
+
+        A run that needs a stronger check (a sanitiser that refuses any PII under
+        ``no-raw-private-text``) installs it here rather than in the process-wide registry,
+        which other runs in the process (the service's, a bench's) resolve names through.
+        """
+        get_guard(name)  # only a registered name: a typo would add a check no rule names
+        previous = self.guard_overrides.get(name)
+        self.guard_overrides[name] = guard
+        try:
+            yield
+        finally:
+            if previous is None:
+                del self.guard_overrides[name]
+            else:
+                self.guard_overrides[name] = previous
+
+    def admits(self, message: Message) -> bool:
+        """Whether the contract's message rules (kinds, limits, guards) would let ``message``
+        cross, checked as :meth:`cross` checks them (this boundary's guard contexts and
+        overrides); nothing is sent or recorded. A data party's pre-flight."""
+        if self.contract is None:
+            return True
+        try:
+            self.contract.check(message, self.guard_contexts.get(message.sender),
+                                guards=self.guard_overrides)
+        except ContractViolation:
+            return False
+        return True
+
     def cross(self, message: Message) -> Message:
         """Check, serialise, record and deliver one message; return what the receiver gets.
 
@@ -88,7 +132,8 @@ class Boundary:
         if self.contract is not None:
             # Kinds, limits and guards, and the operation a data party's request asks for
             context = self.guard_contexts.get(message.sender)
-            self.contract.enforce(message, context, wire_bytes=len(wire))
+            self.contract.enforce(message, context, wire_bytes=len(wire),
+                                  guards=self.guard_overrides)
         if self.transcript is not None:
             self.transcript.append(message.sender, message.receiver, message.kind.value, wire)
         self.messages += 1

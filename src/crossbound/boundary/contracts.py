@@ -5,9 +5,11 @@ matches its direction and kind and every limit of that rule holds. Violations ra
 :class:`ContractViolation` *before* the message is serialised or sent.
 
 Rules can name **guards**, checks registered by name that look at the content (e.g.
-``"no-raw-private-text"``, which the privacy toolkit's sanitiser plugs into). A guard gets the
-message and the :class:`GuardContext` of the sending party (its private texts, for example) and
-returns a reason to refuse, or None.
+``"no-raw-private-text"``). A guard gets the message and the :class:`GuardContext` of the
+sending party (its private texts, for example) and returns a reason to refuse, or None. One
+boundary may hold a stronger check under a registered name (the privacy toolkit's sanitiser
+guard, for one run): its overrides are passed to :meth:`AccessContract.check` and consulted
+before the registry, so the override never reaches another boundary in the process.
 
 A contract also names the **operations** a data party may ask of the model party
 (:mod:`crossbound.boundary.operations`): a ``text`` message asking for label scores and one
@@ -18,7 +20,7 @@ request outside either is refused with :class:`OperationRefused` / :class:`Contr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -57,19 +59,30 @@ class GuardContext:
 
 
 Guard = Callable[[Message, GuardContext], str | None]
+# The guards every boundary in the process resolves names to. Registered once, at import, by
+# the module that defines a name; a boundary that needs a stronger check under a name (a run's
+# sanitiser) overrides it on itself (``Boundary.override_guard``), never here, so concurrent
+# runs in one process (the service, a bench) never see each other's checks.
 _GUARDS: dict[str, Guard] = {}
 
 
-def register_guard(name: str, guard: Guard, *, replace: bool = False) -> None:
-    """Register a content check by name (``replace`` lets a stronger check take a name over)."""
-    if name in _GUARDS and not replace:
-        raise ValueError(f"a guard named {name!r} is already registered")
+def register_guard(name: str, guard: Guard) -> None:
+    """Register a content check by name (once: the registry rejects a second one)."""
+    if name in _GUARDS:
+        raise ValueError(f"a guard named {name!r} is already registered; to use a stronger "
+                         "check on one boundary, override it there (Boundary.override_guard)")
     _GUARDS[name] = guard
 
 
-def get_guard(name: str) -> Guard:
+def get_guard(name: str, overrides: Mapping[str, Guard] | None = None) -> Guard:
+    """The guard ``name`` stands for: ``overrides``'s (one boundary's), else the registered one.
+
+    A name must be registered even where it is overridden, so a typo cannot slip a check past
+    the registry."""
     if name not in _GUARDS:
         raise ValueError(f"no guard named {name!r}; registered: {sorted(_GUARDS)}")
+    if overrides is not None and name in overrides:
+        return overrides[name]
     return _GUARDS[name]
 
 
@@ -137,10 +150,11 @@ class AccessContract:
         return None if self.operations is None else frozenset(o.name for o in self.operations)
 
     def enforce(self, message: Message, context: GuardContext | None = None,
-                wire_bytes: int | None = None) -> None:
+                wire_bytes: int | None = None, *,
+                guards: Mapping[str, Guard] | None = None) -> None:
         """Everything a boundary enforces: the message rules (:meth:`check`) and, for a data
         party's request, the operation rules (:meth:`check_operation`)."""
-        self.check(message, context, wire_bytes)
+        self.check(message, context, wire_bytes, guards=guards)
         self.check_operation(message)
 
     def check_operation(self, message: Message) -> None:
@@ -167,11 +181,13 @@ class AccessContract:
                                    f"{message.sender}: {problem}")
 
     def check(self, message: Message, context: GuardContext | None = None,
-              wire_bytes: int | None = None) -> None:
+              wire_bytes: int | None = None, *,
+              guards: Mapping[str, Guard] | None = None) -> None:
         """Raise :class:`ContractViolation` unless some rule allows ``message``.
 
         The message rules only (kinds, limits, guards): what a pre-flight asks ("would this
         text cross?"). A boundary calls :meth:`enforce`, which adds the operation rules.
+        ``guards``: the boundary's overrides of registered guard names (:func:`get_guard`).
         """
         sender_role, receiver_role = role_of(message.sender), role_of(message.receiver)
         if sender_role == receiver_role:
@@ -185,7 +201,7 @@ class AccessContract:
             raise ContractViolation(
                 f"contract {self.name!r} does not let the {sender_role} party send "
                 f"{message.kind.value} (allowed: {allowed})")
-        problems = [(rule, _rule_problem(rule, message, context, wire_bytes))
+        problems = [(rule, _rule_problem(rule, message, context, wire_bytes, guards))
                     for rule in candidates]
         if all(reason is not None for _, reason in problems):
             # Report the rule meant for this artifact, if one is (not another rule's
@@ -198,7 +214,7 @@ class AccessContract:
 
 
 def _rule_problem(rule: Allow, message: Message, context: GuardContext | None,
-                  wire_bytes: int | None) -> str | None:
+                  wire_bytes: int | None, guards: Mapping[str, Guard] | None) -> str | None:
     if rule.max_bytes is not None and wire_bytes is not None and wire_bytes > rule.max_bytes:
         return f"{wire_bytes} bytes exceed the limit of {rule.max_bytes}"
     payload = message.payload
@@ -217,7 +233,7 @@ def _rule_problem(rule: Allow, message: Message, context: GuardContext | None,
             return (f"artifact {artifact!r} is not one that may cross "
                     f"(allowed: {sorted(rule.artifacts)})")
     for name in rule.guards:
-        reason = get_guard(name)(message, context or GuardContext())
+        reason = get_guard(name, guards)(message, context or GuardContext())
         if reason is not None:
             return f"guard {name}: {reason}"
     return None

@@ -34,9 +34,18 @@ from crossbound.boundary.contracts import MODEL_PARTY, AccessContract, GuardCont
 from crossbound.boundary.logit_codec import VALUE_BITS
 from crossbound.boundary.messages import Kind, Message
 from crossbound.boundary.operations import generate, topk_logprobs
+from crossbound.config_checks import (
+    check_at_least,
+    check_choice,
+    check_in_range,
+    check_limits,
+    check_positive,
+    check_sm_training,
+)
 from crossbound.downward.registry import DOWNWARD
 from crossbound.evaluate.leakage import small_model_leakage
 from crossbound.models.loading import load_model, load_tokenizer
+from crossbound.naming import DATA_PARTY
 from crossbound.result import Result
 from crossbound.strategy import RunContext, Strategy, StrategyConfig
 from crossbound.tasks.corpora import corpus_names
@@ -57,8 +66,6 @@ from crossbound.training.topk_transfer import (
     same_tokenizer_rows,
     same_vocabulary,
 )
-
-DATA_PARTY = "data-party-0"
 
 LOGITS_DOWN = AccessContract(
     "logits-down",
@@ -119,38 +126,26 @@ class LogitKDConfig(StrategyConfig):
         if self.transfer != "public" and self.transfer not in corpus_names():
             raise ValueError(f"transfer must be 'public' or one of {corpus_names()}, "
                              f"got {self.transfer!r}")
-        if self.divergence not in DIVERGENCES:
-            raise ValueError(f"divergence must be one of {list(DIVERGENCES)}")
-        if self.mode not in ("token", "sequence"):
-            raise ValueError("mode must be token or sequence")
-        if not 1 <= self.top_k <= 1024:
-            raise ValueError("top_k must be in 1..1024 (the contract's limit)")
-        if self.value_bits not in VALUE_BITS:
-            raise ValueError(f"value_bits must be one of {list(VALUE_BITS)}")
-        if not 0.0 <= self.kd_weight <= 1.0:
-            raise ValueError("kd_weight must be in [0, 1]")
-        if not 0.0 < self.jsd_beta < 1.0 or self.temperature <= 0:
-            raise ValueError("jsd_beta must be in (0, 1) and temperature > 0")
-        if self.epochs <= 0 or self.lr <= 0:
-            raise ValueError("epochs and lr must be > 0")
-        if min(self.batch_size, self.transfer_batch_size, self.rows_per_request) < 1:
-            raise ValueError("batch sizes and rows_per_request must be >= 1")
-        if self.max_length < 16 or not 1 <= self.max_new_tokens <= 512:
-            raise ValueError("max_length must be >= 16 and max_new_tokens in 1..512")
+        check_choice(self, "divergence", DIVERGENCES)
+        check_choice(self, "mode", ("token", "sequence"))
+        check_in_range(self, "top_k", 1, 1024)  # the contract's limit
+        check_choice(self, "value_bits", VALUE_BITS)
+        check_in_range(self, "kd_weight", 0.0, 1.0)
+        if not 0.0 < self.jsd_beta < 1.0:
+            raise ValueError(f"jsd_beta must be in (0, 1), got {self.jsd_beta}")
+        check_positive(self, "temperature")
+        check_sm_training(self)
+        check_at_least(self, 1, "transfer_batch_size", "rows_per_request")
+        check_in_range(self, "max_new_tokens", 1, 512)
         if not 0.0 <= self.fidelity_share < 1.0:
-            raise ValueError("fidelity_share must be in [0, 1)")
-        for name in ("transfer_limit", "train_limit", "eval_limit"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ValueError(f"{name} must be >= 1 or None, got {value}")
-        if self.attack_limit < 2 or self.canary_candidates < 1:
-            raise ValueError("attack_limit must be >= 2 and canary_candidates >= 1")
-        if self.trainable not in ("full", "lora", "linear") or self.lora_rank < 1:
-            raise ValueError("trainable must be full, lora or linear; lora_rank >= 1")
+            raise ValueError(f"fidelity_share must be in [0, 1), got {self.fidelity_share}")
+        check_limits(self, "transfer_limit", "train_limit", "eval_limit")
+        check_at_least(self, 2, "attack_limit")
+        check_at_least(self, 1, "canary_candidates")
 
 
 @DOWNWARD.register
-class LogitKD(Strategy):
+class LogitKD(Strategy[LogitKDConfig]):
     name = "logit-kd"
     direction = "downward"
     summary = "The LM's top-k log-probs on public text teach the SM (compressed transport)"
@@ -159,7 +154,6 @@ class LogitKD(Strategy):
     needs_data_party = "an SM, private labelled data, public transfer text"
     crosses = ("data→model: public transfer text (token ids or prompts); "
                "model→data: compressed top-k log-probs (or generated text)")
-    config_class = LogitKDConfig
     contract = LOGITS_DOWN
 
     @classmethod
@@ -179,7 +173,6 @@ class LogitKD(Strategy):
 
     def run(self, ctx: RunContext) -> Result:
         cfg = self.config
-        assert isinstance(cfg, LogitKDConfig)
         task = ctx.task
         check_party(task, cfg.party)
         private = task.parties[cfg.party][: cfg.train_limit]
@@ -267,7 +260,6 @@ class LogitKD(Strategy):
         """The transfer texts and their source: public examples as task prompts, a chosen
         corpus as it is."""
         cfg = self.config
-        assert isinstance(cfg, LogitKDConfig)
         if cfg.transfer == "public":
             public = public_text(ctx.task, cfg.transfer_limit)
             return [ctx.task.prompt(ex) for ex in public.examples], public
@@ -277,7 +269,6 @@ class LogitKD(Strategy):
     def _continue(self, ctx: RunContext, prompts: list[str]) -> list[str]:
         """Sequence mode: the LM continues each transfer prompt; the SM learns the whole."""
         cfg = self.config
-        assert isinstance(cfg, LogitKDConfig)
         out: list[str] = []
         with ctx.step("LM continuing transfer prompts", len(prompts)) as bar:
             for start in range(0, len(prompts), cfg.rows_per_request):
@@ -296,7 +287,6 @@ class LogitKD(Strategy):
         """Teacher targets on the student's tokens for the training and the fidelity texts,
         alignment statistics, and what the replies cost on the wire."""
         cfg = self.config
-        assert isinstance(cfg, LogitKDConfig)
         texts = [*train_texts, *fidelity_texts]
         encoded = teacher_tok(texts, add_special_tokens=False, return_offsets_mapping=not same,
                               truncation=True, max_length=cfg.max_length)

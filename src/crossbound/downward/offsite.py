@@ -41,6 +41,14 @@ from crossbound.boundary.contracts import (
 )
 from crossbound.boundary.messages import Kind, Message
 from crossbound.boundary.operations import LM, generate, score_choices
+from crossbound.config_checks import (
+    check_at_least,
+    check_choice,
+    check_in_range,
+    check_limits,
+    check_positive,
+    check_sm_training,
+)
 from crossbound.defaults import SAME_TOKENIZER_SMALL
 from crossbound.downward.offsite_data import (
     Received,
@@ -54,6 +62,7 @@ from crossbound.evaluate.served import remote_metrics
 from crossbound.evaluate.utility import headline
 from crossbound.models.emulator import BUNDLE_DTYPES, adapter_state
 from crossbound.models.loading import load_model, load_tokenizer
+from crossbound.naming import DATA_PARTY
 from crossbound.parties.offsite import (
     ADAPTER_ARTIFACT,
     BUNDLE_ARTIFACT,
@@ -69,7 +78,6 @@ from crossbound.tasks.public_text import public_text
 from crossbound.training.causal_lm import TrainStats, answer_loss, build_batch, finetune
 from crossbound.training.memory import TrainingMemory, training_memory
 
-DATA_PARTY = "data-party-0"
 MiB = 1 << 20
 
 # Block parameters of the decoder layouts decoder_layers() knows; nothing else (embeddings,
@@ -166,38 +174,24 @@ class OffsiteTuningConfig(StrategyConfig):
 
     def validate(self) -> None:
         super().validate()
-        if self.party < 0:
-            raise ValueError(f"party must be >= 0, got {self.party}")
-        if self.adapter_bottom < 1 or self.adapter_top < 1:
-            raise ValueError("adapter_bottom and adapter_top must be >= 1")
+        check_at_least(self, 0, "party")
+        check_at_least(self, 1, "adapter_bottom", "adapter_top")
         if self.emulator_layers is not None and self.emulator_layers < 0:
             raise ValueError("emulator_layers must be >= 0 or None (half the middle)")
-        if self.distill_steps < 0:
-            raise ValueError("distill_steps must be >= 0")
+        check_at_least(self, 0, "distill_steps")
         if self.distill_corpus != "public" and self.distill_corpus not in corpus_names():
             raise ValueError(f"distill_corpus must be 'public' or one of {corpus_names()}")
-        if min(self.distill_limit, self.distill_batch_size) < 1 or self.distill_lr <= 0:
-            raise ValueError("distill_limit and distill_batch_size must be >= 1, distill_lr > 0")
-        if self.distill_max_length < 8 or self.distill_lm_weight < 0:
-            raise ValueError("distill_max_length must be >= 8 and distill_lm_weight >= 0")
-        if self.bundle_dtype not in BUNDLE_DTYPES:
-            raise ValueError(f"bundle_dtype must be one of {list(BUNDLE_DTYPES)}")
-        if self.trainable not in ("full", "lora") or self.lora_rank < 1:
-            raise ValueError("trainable must be full or lora; lora_rank >= 1")
-        if self.epochs <= 0 or self.lr <= 0:
-            raise ValueError("epochs and lr must be > 0")
+        check_at_least(self, 1, "distill_limit", "distill_batch_size")
+        check_positive(self, "distill_lr")
+        check_at_least(self, 8, "distill_max_length")
+        check_at_least(self, 0, "distill_lm_weight")
+        check_choice(self, "bundle_dtype", BUNDLE_DTYPES)
+        check_sm_training(self, choices=("full", "lora"))
         if self.full_lr is not None and not self.full_lr > 0:
             raise ValueError(f"full_lr must be > 0 (or unset: lr), got {self.full_lr}")
-        if self.batch_size < 1 or self.max_length < 16:
-            raise ValueError("batch_size must be >= 1 and max_length >= 16")
-        for name in ("train_limit", "eval_limit"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ValueError(f"{name} must be >= 1 or None, got {value}")
-        if not self.max_relative_change > 0:
-            raise ValueError("max_relative_change must be > 0")
-        if not 1 <= self.prompts_per_request <= 4096:
-            raise ValueError("prompts_per_request must be in 1..4096")
+        check_limits(self, "train_limit", "eval_limit")
+        check_positive(self, "max_relative_change")
+        check_in_range(self, "prompts_per_request", 1, 4096)
 
 
 @dataclass
@@ -218,7 +212,7 @@ class _Training:
 
 
 @DOWNWARD.register
-class OffsiteTuning(Strategy):
+class OffsiteTuning(Strategy[OffsiteTuningConfig]):
     name = "offsite-tuning"
     direction = "downward"
     summary = ("The data party tunes the LM's outer blocks on a layer-dropped emulator of the "
@@ -228,7 +222,6 @@ class OffsiteTuning(Strategy):
     needs_data_party = "private labelled data (no model of its own)"
     crosses = ("model→data: adapter + emulator weights (with embeddings and head); "
                "data→model: tuned adapter blocks")
-    config_class = OffsiteTuningConfig
     contract = OFFSITE
     # The 1.5B's bundle (untied 233M-parameter embedding and head, plus the blocks) exceeds the
     # 1 GiB message limit even in bf16; the 0.5B's fits in bf16, and full fine-tuning of the
@@ -247,7 +240,6 @@ class OffsiteTuning(Strategy):
 
     def run(self, ctx: RunContext) -> Result:
         cfg = self.config
-        assert isinstance(cfg, OffsiteTuningConfig)
         task = ctx.task
         check_party(task, cfg.party)
         private = task.parties[cfg.party][: cfg.train_limit]
@@ -323,7 +315,6 @@ class OffsiteTuning(Strategy):
 
     def _bundle_request(self, distill: list[str]) -> Message:
         cfg = self.config
-        assert isinstance(cfg, OffsiteTuningConfig)
         meta: dict[str, Any] = {
             "op": "offsite_bundle", "adapter_bottom": cfg.adapter_bottom,
             "adapter_top": cfg.adapter_top, "emulator_layers": cfg.emulator_layers,
@@ -344,7 +335,6 @@ class OffsiteTuning(Strategy):
     def _train(self, ctx: RunContext, label: str, model: Any, tokenizer: Any,
                pairs: list[tuple[str, str]], lr: float | None = None) -> _Training:
         cfg = self.config
-        assert isinstance(cfg, OffsiteTuningConfig)
         # The longest records make the largest batch: activations are counted on it.
         longest = sorted(pairs, key=lambda p: len(p[0]) + len(p[1]))[-cfg.batch_size:]
         memory = training_memory(model, build_batch(tokenizer, longest, cfg.max_length),
@@ -362,7 +352,6 @@ class OffsiteTuning(Strategy):
                        test: Any, metrics: dict[str, dict[str, float]]) -> _Training:
         """The reference: every weight of the LM fine-tuned on the same data and steps."""
         cfg = self.config
-        assert isinstance(cfg, OffsiteTuningConfig)
         with ctx.step(f"loading {ctx.large} for the full fine-tuning reference"):
             lm = load_model(ctx.large)
         for param in lm.model.parameters():

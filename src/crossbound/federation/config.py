@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from crossbound.config_checks import check_at_least, check_limits
 from crossbound.strategy import StrategyConfig
 
 Aggregation = Literal["fedavg", "median", "trimmed-mean"]
@@ -197,10 +198,8 @@ class FederationConfig(StrategyConfig):
         for name in ("task", "small", "out"):
             if not getattr(self, name).strip():
                 raise ValueError(f"{name} must not be empty")
-        for name in ("rounds", "batch_size", "lora_rank", "lora_alpha", "workers", "threads",
-                     "min_parties"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        check_at_least(self, 1, "rounds", "batch_size", "lora_rank", "lora_alpha", "workers",
+                       "threads", "min_parties")
         for name in ("local_epochs", "lr"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
@@ -212,8 +211,7 @@ class FederationConfig(StrategyConfig):
                              f"{self.aggregation!r}")
         if not 0 <= self.trim_fraction < 0.5:
             raise ValueError(f"trim_fraction must be in [0, 0.5), got {self.trim_fraction}")
-        if self.eval_limit is not None and self.eval_limit < 1:
-            raise ValueError(f"eval_limit must be >= 1 or None, got {self.eval_limit}")
+        check_limits(self, "eval_limit")
         if not self.round_timeout > 0:
             raise ValueError(f"round_timeout must be > 0 seconds, got {self.round_timeout}")
         if self.max_update_norm is not None and not self.max_update_norm > 0:
@@ -272,8 +270,7 @@ class FederationConfig(StrategyConfig):
             raise ValueError("large must not be empty")
         if not 1 <= self.top_k <= 1024 or self.value_bits not in VALUE_BITS:
             raise ValueError(f"top_k must be in 1..1024 and value_bits one of {VALUE_BITS}")
-        if self.transfer_limit is not None and self.transfer_limit < 1:
-            raise ValueError(f"transfer_limit must be >= 1 or None, got {self.transfer_limit}")
+        check_limits(self, "transfer_limit")
         if not 0.0 <= self.kd_weight < 1.0:
             raise ValueError("kd_weight must be in [0, 1): each SM keeps some cross-entropy "
                              "on its own records")

@@ -59,6 +59,7 @@ from crossbound.federation.contract import (
 )
 from crossbound.federation.offsite_plus import cross_ack_up, cross_bundle_down
 from crossbound.federation.secagg import cross_down, cross_up, stage_of
+from crossbound.naming import data_party
 
 __all__ = [  # the contract's names are re-exported: callers import them from here too
     "ADAPTER_UPDATE", "EVAL_METRICS", "GLOBAL_ADAPTER", "HELLO", "TRAIN_METRICS",
@@ -241,8 +242,8 @@ class BoundaryGrid(Grid):
         parties = self.parties
         if not isinstance(party, str) or (match := PARTY_NAME.match(party)) is None \
                 or int(match.group(1)) >= parties:
-            return (f"node {node} named itself {party!r}, not data-party-0 … "
-                    f"data-party-{parties - 1}")
+            return (f"node {node} named itself {party!r}, not {data_party(0)} … "
+                    f"{data_party(parties - 1)}")
         if not isinstance(examples, int) or isinstance(examples, bool) or examples < 1:
             return f"{party} reported {examples!r} training records"
         link = self.links.get(party)

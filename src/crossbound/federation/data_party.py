@@ -15,6 +15,7 @@ import time
 from flwr.app import Context
 
 from crossbound.federation.config import FederationConfig
+from crossbound.naming import data_party
 from crossbound.tasks.base import Example, Task
 
 PARTITION_KEY = "partition-id"  # what the simulation runtime puts in each node's config
@@ -40,7 +41,7 @@ def party_of(config: FederationConfig, context: Context) -> tuple[str, tuple[Exa
     if not isinstance(raw, int) or not 0 <= raw < len(task.parties):
         raise ValueError(f"node config {PARTITION_KEY} = {raw!r} names no data party of "
                          f"{config.task} ({len(task.parties)} parties)")
-    return f"data-party-{raw}", task.parties[raw]
+    return data_party(raw), task.parties[raw]
 
 
 def task_of(spec: str) -> Task:

@@ -39,6 +39,7 @@ from crossbound.federation.knowledge import (
     knowledge_guard,
     knowledge_limit,
 )
+from crossbound.naming import data_party
 from crossbound.training.distill import TransferRow
 from crossbound.training.topk_transfer import TopkReply, transfer_payload, transfer_rows_from
 
@@ -180,7 +181,7 @@ def _boundary(config: FederationConfig, transfer: Transfer) -> Boundary:
     boundary = Boundary(contract=fed_mutual_kt_contract(transfer.max_bytes(config.top_k)))
     guard = knowledge_guard(transfer.public)
     boundary.guard_contexts = {MODEL_PARTY: guard}
-    boundary.guard_contexts.update({f"data-party-{i}": guard
+    boundary.guard_contexts.update({data_party(i): guard
                                     for i in range(len(task_of(config.task).parties))})
     return boundary
 

@@ -26,6 +26,7 @@ from typing import Any
 
 from crossbound.federation.config import PARTY_NAME, FederationConfig
 from crossbound.federation.deploy import run_deployment
+from crossbound.naming import data_party
 from crossbound.result import PeakMemory, Result
 from crossbound.tasks.base import Task
 
@@ -143,7 +144,7 @@ def _simulate_mutual(config: FederationConfig, task: Task, out: Path, verbose: b
     status(f"model party: loading the LM {config.large}")
     # frozen weights in the federation's precision (LoRA trained on it stays fp32)
     lm = load_model(config.large, dtype=torch_dtype(resolve_precision(config.precision)))
-    smalls = sorted({config.small_of(f"data-party-{i}") for i in range(len(task.parties))})
+    smalls = sorted({config.small_of(data_party(i)) for i in range(len(task.parties))})
     status(f"{len(task.parties)} data parties ({', '.join(str(len(p)) for p in task.parties)} "
            f"records; SM {', '.join(smalls)}); "
            f"{len(public_text(task, config.transfer_limit).examples)} public transfer texts; "
@@ -259,7 +260,7 @@ def check_parties(config: FederationConfig, task: Task) -> None:
     parties = len(task.parties)
     empty = [i for i, records in enumerate(task.parties) if not records]
     if empty:
-        raise ValueError(f"{config.task}: data-party-{empty[0]} gets no training records "
+        raise ValueError(f"{config.task}: {data_party(empty[0])} gets no training records "
                          "under this split; use more records (n=...), fewer parties or a "
                          "larger Dirichlet alpha")
     for table, names in (("faults", config.faults), ("party_small", config.party_small)):
@@ -267,8 +268,8 @@ def check_parties(config: FederationConfig, task: Task) -> None:
             match = PARTY_NAME.match(name)
             if match is None or int(match.group(1)) >= parties:
                 raise ValueError(f"{table}: {name} does not exist ({config.task} has "
-                                 f"{parties} data parties: data-party-0 … "
-                                 f"data-party-{parties - 1})")
+                                 f"{parties} data parties: {data_party(0)} … "
+                                 f"{data_party(parties - 1)})")
     if config.min_parties > parties:
         raise ValueError(f"min_parties = {config.min_parties} exceeds the {parties} data "
                          f"parties of {config.task}; lower it")

@@ -32,13 +32,13 @@ from crossbound.baselines.common import (
 from crossbound.boundary.contracts import OPEN_TEXT, AccessContract, GuardContext, allow
 from crossbound.boundary.messages import Kind
 from crossbound.boundary.operations import score_choices
+from crossbound.config_checks import check_at_least, check_choice
 from crossbound.evaluate.utility import (
     classification_metrics,
     subgroup_accuracy,
     within_label_sets,
 )
 from crossbound.inference.querying import (
-    DATA_PARTY,
     GUARD,
     Protector,
     QueryConfig,
@@ -59,6 +59,7 @@ from crossbound.inference.routing import (
     features,
     threshold_for,
 )
+from crossbound.naming import DATA_PARTY
 from crossbound.result import Result
 from crossbound.strategy import RunContext, Strategy
 from crossbound.tasks.base import Example, Task
@@ -89,20 +90,18 @@ class CascadeConfig(QueryConfig):
 
     def validate(self) -> None:
         super().validate()
-        if self.router not in ROUTERS:
-            raise ValueError(f"router must be one of {', '.join(ROUTERS)}")
+        check_choice(self, "router", ROUTERS)
         if not 0.0 < self.target_quality <= 1.0:
             raise ValueError("target_quality must be in (0, 1]: a share of the always-LM "
                              "quality")
         if self.protect == "none" and not self.allow_raw:
             raise ValueError("protect=none sends escalated private prompts raw to the model "
                              "party; set allow_raw=true to accept that, or protect=sanitize")
-        if self.curve_points < 2:
-            raise ValueError("curve_points must be >= 2")
+        check_at_least(self, 2, "curve_points")
 
 
 @INFERENCE.register
-class Cascade(Strategy):
+class Cascade(Strategy[CascadeConfig]):
     name = "cascade"
     direction = "inference"
     summary = "The SM answers; a router sends the queries it is unsure of to the LM, protected"
@@ -111,7 +110,6 @@ class Cascade(Strategy):
     needs_data_party = "an SM (tuned locally first by default), private queries"
     crosses = ("data→model: protected prompts of escalated queries and of a calibration "
                "split; model→data: label scores")
-    config_class = CascadeConfig
     contract = CASCADE
     private_text_crosses = True  # protected prompts of the escalated queries
 
@@ -127,7 +125,6 @@ class Cascade(Strategy):
 
     def run(self, ctx: RunContext) -> Result:
         cfg = self.config
-        assert isinstance(cfg, CascadeConfig)
         task = ctx.task
         if task.choices is None:
             raise ValueError(f"cascade routes classification queries; {task.name} is "

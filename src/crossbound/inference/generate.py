@@ -30,10 +30,11 @@ from crossbound.inference.proxy_tuning import (
     proxy_generate,
     same_tokenizer,
 )
-from crossbound.inference.remote import DATA_PARTY, TOKEN_STEPS, RemoteTarget
+from crossbound.inference.remote import TOKEN_STEPS, RemoteTarget
 from crossbound.inference.speculative import SpeculativeSettings, speculative_generate
 from crossbound.models.loading import LoadedModel, load_model, load_tokenizer
 from crossbound.models.precision import Precision, precision_scope
+from crossbound.naming import DATA_PARTY
 
 Engine = Literal["direct", "speculative", "proxy-tuning"]
 ENGINES: tuple[Engine, ...] = ("direct", "speculative", "proxy-tuning")

@@ -39,6 +39,7 @@ from crossbound.baselines.common import (
 from crossbound.boundary.contracts import MODEL_PARTY, AccessContract, GuardContext, allow
 from crossbound.boundary.messages import Kind, Message
 from crossbound.boundary.operations import generate, score_choices
+from crossbound.config_checks import check_in_range
 from crossbound.evaluate.utility import (
     classification_metrics,
     generate_answers,
@@ -47,7 +48,6 @@ from crossbound.evaluate.utility import (
     subgroup_accuracy,
 )
 from crossbound.inference.querying import (
-    DATA_PARTY,
     GUARD,
     Protector,
     QueryConfig,
@@ -59,6 +59,7 @@ from crossbound.inference.querying import (
     tuned_sm,
 )
 from crossbound.inference.registry import INFERENCE
+from crossbound.naming import DATA_PARTY
 from crossbound.result import Result
 from crossbound.strategy import RunContext, Strategy
 from crossbound.tasks.base import Example, Task
@@ -92,8 +93,7 @@ class PrivatePromptConfig(QueryConfig):
             raise ValueError("private-prompt protects every prompt: protect must be sanitize, "
                              "perturb or sanitize+perturb (remote-lm sends raw prompts)")
         self.fusion_weights()  # raises on a bad list
-        if not 1 <= self.max_new_tokens <= 512:
-            raise ValueError("max_new_tokens must be in 1..512")
+        check_in_range(self, "max_new_tokens", 1, 512)
 
     def fusion_weights(self) -> list[float]:
         try:
@@ -124,7 +124,7 @@ def pick_weight(sm_logprobs: torch.Tensor, lm_logprobs: torch.Tensor, gold: torc
 
 
 @INFERENCE.register
-class PrivatePrompt(Strategy):
+class PrivatePrompt(Strategy[PrivatePromptConfig]):
     name = "private-prompt"
     direction = "inference"
     summary = "The LM drafts from sanitised or perturbed prompts; the SM answers from the raw one"
@@ -133,7 +133,6 @@ class PrivatePrompt(Strategy):
     needs_data_party = "an SM (tuned locally first by default), private prompts"
     crosses = ("data→model: sanitised or perturbed prompts; model→data: label scores or a "
                "draft answer")
-    config_class = PrivatePromptConfig
     contract = PRIVATE_PROMPT
     private_text_crosses = True  # protected copies of the private prompts
 
@@ -151,7 +150,6 @@ class PrivatePrompt(Strategy):
 
     def run(self, ctx: RunContext) -> Result:
         cfg = self.config
-        assert isinstance(cfg, PrivatePromptConfig)
         check_party(ctx.task, cfg.party)
         protector = Protector(cfg)
         with protector.guarding(ctx):

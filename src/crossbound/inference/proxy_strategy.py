@@ -23,6 +23,14 @@ from typing import Any, Literal
 import torch
 
 from crossbound.baselines.common import check_party, eval_subset, evaluate_on, make_trainable
+from crossbound.config_checks import (
+    check_at_least,
+    check_choice,
+    check_in_range,
+    check_limits,
+    check_positive,
+    check_sm_training,
+)
 from crossbound.evaluate.utility import (
     calibrated,
     classification_metrics,
@@ -38,8 +46,9 @@ from crossbound.inference.proxy_tuning import (
     proxy_generate,
 )
 from crossbound.inference.registry import INFERENCE
-from crossbound.inference.remote import DATA_PARTY, TOKEN_STEPS, RemoteTarget
+from crossbound.inference.remote import TOKEN_STEPS, RemoteTarget
 from crossbound.models.loading import LoadedModel, load_model, load_tokenizer
+from crossbound.naming import DATA_PARTY
 from crossbound.result import Result
 from crossbound.strategy import RunContext, Strategy, StrategyConfig
 from crossbound.tasks.base import Example, Task
@@ -77,21 +86,16 @@ class ProxyTuningConfig(StrategyConfig):
 
     def validate(self) -> None:
         super().validate()
-        if self.party < 0 or not math.isfinite(self.alpha):
-            raise ValueError("party must be >= 0 and alpha finite")
+        check_at_least(self, 0, "party")
+        if not math.isfinite(self.alpha):
+            raise ValueError(f"alpha must be finite, got {self.alpha}")
         self.alpha_values()
-        if self.sm_epochs <= 0 or self.lm_epochs <= 0 or self.lr <= 0:
-            raise ValueError("sm_epochs, lm_epochs and lr must be > 0")
-        if self.batch_size < 1 or self.max_length < 16 or not 1 <= self.max_new_tokens <= 512:
-            raise ValueError("batch_size >= 1, max_length >= 16, max_new_tokens in 1..512")
-        if self.trainable not in ("full", "lora", "linear") or self.lora_rank < 1:
-            raise ValueError("trainable must be full, lora or linear; lora_rank >= 1")
-        if self.lm_trainable not in ("full", "lora") or self.lm_lora_rank < 1:
-            raise ValueError("lm_trainable must be full or lora; lm_lora_rank >= 1")
-        for name in ("train_limit", "eval_limit"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ValueError(f"{name} must be >= 1 or None, got {value}")
+        check_sm_training(self, epochs="sm_epochs")
+        check_positive(self, "lm_epochs")
+        check_in_range(self, "max_new_tokens", 1, 512)
+        check_choice(self, "lm_trainable", ("full", "lora"))
+        check_at_least(self, 1, "lm_lora_rank")
+        check_limits(self, "train_limit", "eval_limit")
 
     def alpha_values(self) -> list[float]:
         """``alpha`` first, then the sweep's other values."""
@@ -110,7 +114,7 @@ class ProxyTuningConfig(StrategyConfig):
 
 
 @INFERENCE.register
-class ProxyTuning(Strategy):
+class ProxyTuning(Strategy[ProxyTuningConfig]):
     name = "proxy-tuning"
     direction = "inference"
     summary = "LM logits + α·(tuned SM − base SM): the LM adapted without touching it"
@@ -119,7 +123,6 @@ class ProxyTuning(Strategy):
     needs_data_party = "a small model with the LM's tokenizer, private labelled data"
     prefers_lm_tokenizer = True
     crosses = "data→model: token ids (test prompts, labels or answers); model→data: logits"
-    config_class = ProxyTuningConfig
     contract = TOKEN_STEPS
     private_text_crosses = True  # the test prompts, as token ids
 
@@ -134,7 +137,6 @@ class ProxyTuning(Strategy):
 
     def run(self, ctx: RunContext) -> Result:
         cfg = self.config
-        assert isinstance(cfg, ProxyTuningConfig)
         task = ctx.task
         check_party(task, cfg.party)
         with ctx.step(f"loading small model {ctx.small} (base and to tune)"):
@@ -183,7 +185,6 @@ class ProxyTuning(Strategy):
                   private: tuple[Example, ...], epochs: float, who: str,
                   trainable: str, lora_rank: int) -> Any:
         cfg = self.config
-        assert isinstance(cfg, ProxyTuningConfig)
         pairs = [(task.prompt(ex), task.answer(ex)) for ex in private]
         model = make_trainable(loaded.model, trainable, lora_rank)
         steps = max(1, round(epochs * -(-len(pairs) // cfg.batch_size)))
@@ -202,7 +203,7 @@ class ProxyTuning(Strategy):
                   tokenizer: Any, tuned: LoadedModel,
                   base: LoadedModel) -> dict[str, dict[str, float]]:
         cfg = self.config
-        assert isinstance(cfg, ProxyTuningConfig) and task.choices is not None
+        assert task.choices is not None
         # The content-free prompt (public) rides along last, for calibration.
         prompts = [task.prompt(ex) for ex in test] + [content_free_prompt(task)]
         with ctx.step("scoring labels: LM (over the boundary) + SMs", len(prompts)) as bar:
@@ -222,7 +223,6 @@ class ProxyTuning(Strategy):
                    tokenizer: Any, tuned: LoadedModel,
                    base: LoadedModel) -> dict[str, dict[str, float]]:
         cfg = self.config
-        assert isinstance(cfg, ProxyTuningConfig)
         prompts = encode_prompts(tokenizer, [task.prompt(ex) for ex in test])
         settings = GenerationSettings(max_new_tokens=cfg.max_new_tokens, stop=("\n",),
                                       seed=cfg.seed)
@@ -254,7 +254,6 @@ class ProxyTuning(Strategy):
                       test: tuple[Example, ...]) -> float:
         """The oracle: the LM itself fine-tuned on the private split, evaluated locally."""
         cfg = self.config
-        assert isinstance(cfg, ProxyTuningConfig)
         with ctx.step(f"loading {ctx.large} locally (oracle reference)"):
             lm = load_model(ctx.large)
         lm.model = self._finetune(ctx, lm, task, private, cfg.lm_epochs,

@@ -18,22 +18,17 @@ from typing import Any, Literal, TypeVar
 import torch
 
 from crossbound.baselines.common import make_trainable
-from crossbound.boundary.contracts import (
-    MODEL_PARTY,
-    ContractViolation,
-    get_guard,
-    register_guard,
-)
+from crossbound.boundary.contracts import MODEL_PARTY
 from crossbound.boundary.http import RemoteError
 from crossbound.boundary.messages import Kind, Message
 from crossbound.evaluate.utility import calibrated, choice_logprobs, content_free_prompt
 from crossbound.models.loading import load_model
+from crossbound.naming import DATA_PARTY
 from crossbound.parties import scores_from
 from crossbound.strategy import RunContext, StrategyConfig
 from crossbound.tasks.base import Example, Task
 from crossbound.training.causal_lm import finetune, sft_key
 
-DATA_PARTY = "data-party-0"
 GUARD = "no-raw-private-text"
 Protect = Literal["none", "sanitize", "perturb", "sanitize+perturb"]
 
@@ -124,7 +119,7 @@ class Protected:
 
 
 class Protector:
-    """Protects messages as ``cfg.protect`` says; while ``guarding()``, the boundary's
+    """Protects messages as ``cfg.protect`` says; while ``guarding()``, the run's boundary's
     ``no-raw-private-text`` guard also refuses any PII the sanitiser finds."""
 
     def __init__(self, cfg: QueryConfig) -> None:
@@ -137,17 +132,16 @@ class Protector:
 
     @contextmanager
     def guarding(self, ctx: RunContext) -> Iterator[None]:
-        previous = get_guard(GUARD)
-        if self.sanitizer is not None:
-            from crossbound.privacy.sanitizer import install_sanitizer_guard
-
-            with ctx.step(f"loading the {self.cfg.sanitizer} sanitiser"):
-                self.sanitizer.warm_up()
-            install_sanitizer_guard(self.sanitizer)
-        try:
+        if self.sanitizer is None:
             yield
-        finally:  # the guard registry is process-wide: leave it as it was found
-            register_guard(GUARD, previous, replace=True)
+            return
+        from crossbound.privacy.sanitizer import sanitizer_guard
+
+        with ctx.step(f"loading the {self.cfg.sanitizer} sanitiser"):
+            self.sanitizer.warm_up()
+        # On this run's boundary only: other runs in the process keep the registered guard.
+        with ctx.boundary.override_guard(GUARD, sanitizer_guard(self.sanitizer)):
+            yield
 
     def protect(self, ctx: RunContext, sm: Any, texts: Sequence[str]) -> Protected:
         cfg = self.cfg
@@ -174,15 +168,8 @@ class Protector:
 
 def admissible(ctx: RunContext, text: str) -> bool:
     """Whether the boundary would let ``text`` cross (checked locally; nothing is sent)."""
-    contract = ctx.boundary.contract
-    if contract is None:
-        return True
-    try:
-        contract.check(Message(Kind.TEXT, DATA_PARTY, MODEL_PARTY, [text], {"op": "check"}),
-                       ctx.boundary.guard_contexts.get(DATA_PARTY))
-    except ContractViolation:
-        return False
-    return True
+    return ctx.boundary.admits(Message(Kind.TEXT, DATA_PARTY, MODEL_PARTY, [text],
+                                       {"op": "check"}))
 
 
 def lm_label_logprobs(ctx: RunContext, task: Task, prompts: Sequence[str | None],

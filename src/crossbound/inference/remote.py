@@ -43,7 +43,6 @@ MAX_BLOCK_TOKENS = 1 << 16  # B·W of one request
 MAX_LOGIT_ROWS = 4096  # B·keep of a logits reply
 SESSION_PATTERN = r"[A-Za-z0-9_.-]{1,64}"
 SESSION_NAME = re.compile(f"^{SESSION_PATTERN}$")
-DATA_PARTY = "data-party-0"
 
 # One step of a session, every setting it may carry, as access contracts name it.
 LM_STEP: Operation = operation(

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from crossbound.config_checks import check_at_least, check_choice
 from crossbound.inference.cross_tokenizer import cross_speculative_generate
 from crossbound.inference.generation import (
     Generation,
@@ -28,9 +29,10 @@ from crossbound.inference.generation import (
 )
 from crossbound.inference.proxy_tuning import same_tokenizer
 from crossbound.inference.registry import INFERENCE
-from crossbound.inference.remote import DATA_PARTY, TOKEN_STEPS, RemoteTarget
+from crossbound.inference.remote import TOKEN_STEPS, RemoteTarget
 from crossbound.inference.speculative import SpeculativeSettings, speculative_generate
 from crossbound.models.loading import load_model, load_tokenizer
+from crossbound.naming import DATA_PARTY
 from crossbound.result import Result
 from crossbound.strategy import RunContext, Strategy, StrategyConfig
 from crossbound.tasks.public_text import PublicText, public_text
@@ -71,10 +73,8 @@ class SpeculativeConfig(StrategyConfig):
 
     def validate(self) -> None:
         super().validate()
-        if self.prompts not in ("test", "public"):
-            raise ValueError("prompts must be test or public")
-        if self.limit < 1 or self.batch_size < 1:
-            raise ValueError("limit and batch_size must be >= 1")
+        check_choice(self, "prompts", ("test", "public"))
+        check_at_least(self, 1, "limit", "batch_size")
         self.settings()  # sampling and length checks
         self.speculative()  # γ checks
 
@@ -91,7 +91,7 @@ class SpeculativeConfig(StrategyConfig):
 
 
 @INFERENCE.register
-class Speculative(Strategy):
+class Speculative(Strategy[SpeculativeConfig]):
     name = "speculative"
     direction = "inference"
     summary = "The SM drafts tokens, the LM verifies several per pass (same output, faster)"
@@ -101,7 +101,6 @@ class Speculative(Strategy):
     prefers_lm_tokenizer = True  # a same-tokenizer draft needs no re-tokenising
     crosses = ("data→model: token ids (prompts, drafts); model→data: the LM's argmax ids "
                "(greedy) or logits (sampling)")
-    config_class = SpeculativeConfig
     contract = TOKEN_STEPS
     private_text_crosses = True  # the prompts, as token ids (test prompts by default)
 
@@ -115,7 +114,6 @@ class Speculative(Strategy):
 
     def run(self, ctx: RunContext) -> Result:
         cfg = self.config
-        assert isinstance(cfg, SpeculativeConfig)
         task = ctx.task
         public: PublicText | None = None
         if cfg.prompts == "public":
@@ -208,7 +206,6 @@ class Speculative(Strategy):
                 target.close()
 
         cfg = self.config
-        assert isinstance(cfg, SpeculativeConfig)
         return _batched(ctx, "LM alone (reference)", len(prompts), cfg.batch_size, alone)
 
 

@@ -13,8 +13,9 @@ alone maps to the full name it belongs to ("Maria" → ``[PERSON_1]`` after "Mar
 The placeholder → original map stays with the data party; :meth:`SanitizedText.restore` puts the
 originals back into whatever text comes back across the boundary (an LM's answer, say).
 
-``install_sanitizer_guard`` makes the boundary's ``no-raw-private-text`` guard refuse any text
-in which the sanitiser still finds PII (on top of the verbatim-overlap check).
+:func:`sanitizer_guard` builds a stronger ``no-raw-private-text`` guard that also refuses any
+text in which the sanitiser still finds PII (on top of the verbatim-overlap check); a run
+installs it on its own boundary (``Boundary.override_guard``), never process-wide.
 """
 
 from __future__ import annotations
@@ -373,23 +374,21 @@ class Sanitizer:
 # ---------------------------------------------------------------- the boundary guard
 
 
-def install_sanitizer_guard(sanitizer: Sanitizer | None = None) -> Guard:
-    """Make ``no-raw-private-text`` refuse text in which ``sanitizer`` finds any PII.
+def sanitizer_guard(sanitizer: Sanitizer | None = None) -> Guard:
+    """A ``no-raw-private-text`` guard that also refuses text in which ``sanitizer`` finds PII.
 
     The verbatim-overlap check still runs first. The refusal names the kinds found, never the
-    values (the reason is logged and raised on the data party's side). Returns the guard that
-    was registered before, so a caller can put it back with ``register_guard(..., replace=True)``.
+    values (the reason is logged and raised on the data party's side). Install it on one
+    boundary, ``boundary.override_guard(GUARD_NAME, sanitizer_guard(s))``: the registry is
+    shared by every run in the process.
     """
     from crossbound.boundary.contracts import (
         Uninspectable,
-        get_guard,
         message_texts,
-        register_guard,
         verbatim_private_text,
     )
 
     checker = sanitizer or Sanitizer()
-    previous = get_guard(GUARD_NAME)
 
     def guard(message: Any, context: Any) -> str | None:
         reason = verbatim_private_text(message, context)
@@ -405,5 +404,4 @@ def install_sanitizer_guard(sanitizer: Sanitizer | None = None) -> Guard:
                 return f"item {index} contains personal data ({', '.join(kinds)}); sanitise it"
         return None
 
-    register_guard(GUARD_NAME, guard, replace=True)
-    return previous
+    return guard

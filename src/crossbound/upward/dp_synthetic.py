@@ -31,6 +31,13 @@ from crossbound.baselines.common import check_party, eval_subset
 from crossbound.boundary.contracts import MODEL_PARTY, AccessContract, GuardContext, allow
 from crossbound.boundary.messages import Kind, Message, encode
 from crossbound.boundary.operations import LM, score_choices
+from crossbound.config_checks import (
+    check_at_least,
+    check_in_range,
+    check_limits,
+    check_positive,
+    check_sm_training,
+)
 from crossbound.downward.synthetic_text import (
     dedupe,
     distance_to_real,
@@ -42,6 +49,7 @@ from crossbound.evaluate.served import remote_metrics
 from crossbound.evaluate.synthetic_quality import label_agreement
 from crossbound.evaluate.utility import headline
 from crossbound.models.loading import load_model
+from crossbound.naming import DATA_PARTY
 from crossbound.parties.upward import LM_FINETUNE, UPWARD_MODEL
 from crossbound.privacy.dp import DPConfig, add_lora, dp_finetune, freeze_embeddings
 from crossbound.result import Result
@@ -50,7 +58,6 @@ from crossbound.tasks.base import Example, Task
 from crossbound.upward.registry import UPWARD
 from crossbound.upward.sampling import sample_continuations
 
-DATA_PARTY = "data-party-0"
 GUARD = "no-raw-private-text"
 
 DP_RECORDS_UP = AccessContract(
@@ -118,32 +125,23 @@ class DPSyntheticConfig(StrategyConfig):
 
     def validate(self) -> None:
         super().validate()
-        if self.party < 0:
-            raise ValueError("party must be >= 0")
+        check_at_least(self, 0, "party")
         if (self.target_epsilon is None) == (self.noise_multiplier is None):
             raise ValueError("set exactly one of target_epsilon and noise_multiplier "
                              "(e.g. --set target_epsilon=3, or --set target_epsilon=none "
                              "--set noise_multiplier=1.0)")
         DPConfig(self.target_epsilon, self.noise_multiplier, self.max_grad_norm, self.delta,
                  self.accountant)  # its own checks
-        for name in ("sm_epochs", "sm_lr", "lm_epochs", "lm_lr", "temperature"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        check_sm_training(self, epochs="sm_epochs", lr="sm_lr", batch_size="sm_batch_size",
+                          trainable="sm_trainable", lora_rank="sm_lora_rank",
+                          choices=("lora", "full"))
+        check_positive(self, "lm_epochs", "lm_lr", "temperature")
         if not 0.0 < self.top_p <= 1.0 or not 0.0 < self.near_duplicate <= 1.0:
             raise ValueError("top_p and near_duplicate must be in (0, 1]")
-        for name in ("sm_batch_size", "sm_lora_rank", "per_label", "generation_batch_size",
-                     "min_chars", "min_words", "lm_lora_rank", "lm_batch_size",
-                     "prompts_per_request"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.max_length < 16 or not 1 <= self.max_new_tokens <= 512:
-            raise ValueError("max_length must be >= 16 and max_new_tokens in 1..512")
-        for name in ("train_limit", "eval_limit"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ValueError(f"{name} must be >= 1 or None, got {value}")
-        if self.sm_trainable not in ("lora", "full"):
-            raise ValueError("sm_trainable must be lora or full")
+        check_at_least(self, 1, "per_label", "generation_batch_size", "min_chars", "min_words",
+                       "lm_lora_rank", "lm_batch_size", "prompts_per_request")
+        check_in_range(self, "max_new_tokens", 1, 512)
+        check_limits(self, "train_limit", "eval_limit")
 
     @property
     def dp(self) -> DPConfig:
@@ -152,7 +150,7 @@ class DPSyntheticConfig(StrategyConfig):
 
 
 @UPWARD.register
-class DPSyntheticData(Strategy):
+class DPSyntheticData(Strategy[DPSyntheticConfig]):
     name = "dp-synthetic-data"
     direction = "upward"
     summary = "A DP-trained SM writes labelled records; only they cross; the LM learns (LoRA)"
@@ -161,7 +159,6 @@ class DPSyntheticData(Strategy):
     needs_data_party = "an SM, private labelled data"
     crosses = ("data→model: synthetic records (prompt + label) from the DP-trained SM; "
                "model→data: training metrics")
-    config_class = DPSyntheticConfig
     contract = DP_RECORDS_UP
     # The records are derived from private data, protected by DP rather than by the absence of
     # private text; the bench reads the leakage from the ε it reports.
@@ -177,7 +174,6 @@ class DPSyntheticData(Strategy):
 
     def run(self, ctx: RunContext) -> Result:
         cfg = self.config
-        assert isinstance(cfg, DPSyntheticConfig)
         task = ctx.task
         if task.choices is None:
             raise ValueError(f"dp-synthetic-data writes labelled records: it needs a "

@@ -33,9 +33,18 @@ from crossbound.boundary.contracts import MODEL_PARTY, AccessContract, GuardCont
 from crossbound.boundary.logit_codec import VALUE_BITS
 from crossbound.boundary.messages import Kind, Message
 from crossbound.boundary.operations import LM, score_choices, topk_logprobs
+from crossbound.config_checks import (
+    check_at_least,
+    check_choice,
+    check_in_range,
+    check_limits,
+    check_positive,
+    check_sm_training,
+)
 from crossbound.evaluate.served import remote_metrics
 from crossbound.evaluate.utility import headline
 from crossbound.models.loading import load_model, load_tokenizer
+from crossbound.naming import DATA_PARTY
 from crossbound.parties.upward import LM_DISTILL, UPWARD_MODEL
 from crossbound.result import Result
 from crossbound.strategy import RunContext, Strategy, StrategyConfig
@@ -54,7 +63,6 @@ from crossbound.training.topk_transfer import (
 )
 from crossbound.upward.registry import UPWARD
 
-DATA_PARTY = "data-party-0"
 GUARD = "no-raw-private-text"
 FLOOR = -1e4  # log-prob given to an empty top-k slot (a teacher token with no student token)
 
@@ -118,30 +126,22 @@ class MutualKTConfig(StrategyConfig):
 
     def validate(self) -> None:
         super().validate()
-        if self.party < 0 or not 1 <= self.rounds <= 50:
-            raise ValueError("party must be >= 0 and rounds in 1..50")
-        if not 1 <= self.top_k <= 1024 or self.value_bits not in VALUE_BITS:
-            raise ValueError(f"top_k must be in 1..1024 and value_bits one of {VALUE_BITS}")
-        for name in ("temperature", "sm_epochs", "sm_lr", "lm_epochs", "lm_lr"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        check_at_least(self, 0, "party")
+        check_in_range(self, "rounds", 1, 50)
+        check_in_range(self, "top_k", 1, 1024)
+        check_choice(self, "value_bits", VALUE_BITS)
+        check_positive(self, "temperature")
+        check_sm_training(self, epochs="sm_epochs", lr="sm_lr", batch_size="sm_batch_size",
+                          trainable="sm_trainable", lora_rank="sm_lora_rank",
+                          choices=("full", "lora"))
         if not 0.0 <= self.kd_weight < 1.0:
             raise ValueError("kd_weight must be in [0, 1): the SM always keeps some "
                              "cross-entropy on its private data")
-        if self.sm_trainable not in ("full", "lora"):
-            raise ValueError("sm_trainable must be full or lora")
-        if self.lm_targets not in ("answer", "all"):
-            raise ValueError("lm_targets must be answer or all")
-        for name in ("sm_batch_size", "sm_lora_rank", "lm_lora_rank", "lm_batch_size",
-                     "rows_per_request", "prompts_per_request"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.max_length < 16:
-            raise ValueError("max_length must be >= 16")
-        for name in ("transfer_limit", "train_limit", "eval_limit"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ValueError(f"{name} must be >= 1 or None, got {value}")
+        check_positive(self, "lm_epochs", "lm_lr")
+        check_at_least(self, 1, "lm_lora_rank", "lm_batch_size", "rows_per_request",
+                       "prompts_per_request")
+        check_choice(self, "lm_targets", ("answer", "all"))
+        check_limits(self, "transfer_limit", "train_limit", "eval_limit")
 
 
 @dataclass
@@ -154,7 +154,7 @@ class TokenSide:
 
 
 @UPWARD.register
-class MutualKT(Strategy):
+class MutualKT(Strategy[MutualKTConfig]):
     name = "mutual-kt"
     direction = "upward"
     summary = "SM and LM distil each other's top-k log-probs on public text, round by round"
@@ -164,7 +164,6 @@ class MutualKT(Strategy):
                         "else a built-in corpus)")
     crosses = ("data→model: public text (token ids) and the SM's top-k on it; "
                "model→data: the LM's top-k on the public text, training metrics")
-    config_class = MutualKTConfig
     contract = MUTUAL_LOGITS
 
     @classmethod
@@ -178,7 +177,6 @@ class MutualKT(Strategy):
 
     def run(self, ctx: RunContext) -> Result:
         cfg = self.config
-        assert isinstance(cfg, MutualKTConfig)
         task = ctx.task
         check_party(task, cfg.party)
         private = task.parties[cfg.party][: cfg.train_limit]
