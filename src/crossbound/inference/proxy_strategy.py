@@ -140,8 +140,9 @@ class ProxyTuning(Strategy[ProxyTuningConfig]):
         task = ctx.task
         check_party(task, cfg.party)
         with ctx.step(f"loading small model {ctx.small} (base and to tune)"):
-            # The base SM is only run: held frozen (bf16 where the run is bf16).
-            base, tuned = load_model(ctx.small, frozen=True), load_model(ctx.small)
+            # Both in the same precision, so that tuned - base is what training changed and
+            # not also the difference between bf16 weights and fp32 ones under autocast.
+            base, tuned = load_model(ctx.small), load_model(ctx.small)
             tokenizer = load_tokenizer(ctx.large)
         check_same_tokenizer(tokenizer, base.tokenizer, "proxy-tuning's LM and SM")
         private = task.parties[cfg.party][: cfg.train_limit]
