@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 from crossbound.boundary.contracts import MODEL_PARTY, OPEN_TEXT, AccessContract, allow
 from crossbound.boundary.messages import Kind, Message, encode
 from crossbound.boundary.operations import topk_logprobs
-from crossbound.inference.remote import LM_STEP
 from crossbound.parties import OPERATIONS
+from crossbound.parties.lm_sessions import LM_STEP
 
 KEYS = {"data-party-0": "fuzz-key-of-party-0-0123456789",
         "data-party-1": "fuzz-key-of-party-1-9876543210"}

@@ -123,7 +123,7 @@ def test_cycles_and_edges_are_found():
     graph = import_graph()
     assert {"crossbound.federation.config", "crossbound.federation.run"} <= graph[
         "crossbound.federation"]
-    assert "crossbound.parties" in graph["crossbound.evaluate.served"]
+    assert "crossbound.parties" in graph["crossbound.bench.shared"]
 
 
 def test_the_import_graph_has_no_cycle_outside_the_allow_list():
@@ -141,8 +141,7 @@ def test_the_import_graph_has_no_cycle_outside_the_allow_list():
 
 # The package's layers, lowest first: a module may import from its own layer and the ones
 # below, never from one above. A unit is a top-level module or subpackage of crossbound ("" is
-# the package root, a lazy facade over everything). Derived from the import graph: today only
-# the imports in ALLOWED_UPWARD reach up.
+# the package root, a lazy facade over everything). No import reaches up.
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"naming", "defaults", "result", "config_checks"}),  # plain values and checks
     frozenset({"tasks"}),
@@ -158,20 +157,6 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"cli", ""}),
 )
 RANK = {unit: rank for rank, layer in enumerate(LAYERS) for unit in layer}
-
-# Today's imports from a higher layer, (importer, imported), each with the reason it stands.
-# Any other upward import fails the test, and so does an entry here that no longer holds: the
-# list only shrinks.
-ALLOWED_UPWARD: frozenset[tuple[str, str]] = frozenset({
-    # Measuring a model the model party serves decodes its label scores (parties.scores_from)
-    # and takes the run's RunContext (a type only): it belongs above parties and the kit.
-    ("crossbound.evaluate.served", "crossbound.parties"),
-    ("crossbound.evaluate.served", "crossbound.strategy"),
-    # The model party's lm_step operation keeps KV-cached decoding sessions, which live with
-    # the inference family (speculative decoding, proxy-tuning) rather than with the parties.
-    ("crossbound.parties.basic_ops", "crossbound.inference.remote"),
-})
-
 
 def unit_of(module: str) -> str:
     """The top-level unit a crossbound module belongs to ("" for the package root)."""
@@ -201,12 +186,9 @@ def test_every_unit_of_the_package_has_a_layer():
 def test_no_module_imports_from_a_higher_layer():
     graph = import_graph()
     assert set(graph) and all(unit_of(m) in RANK for m in graph), "see the test above"
-    found = upward_imports(graph)
-    new = sorted(found - ALLOWED_UPWARD)
+    new = sorted(upward_imports(graph))
     assert not new, (
         "imports from a higher layer (LAYERS, lowest first):\n"
         + "\n".join(f"{a} -> {b}" for a, b in new)
         + "\nMove what the lower module needs down (or the importer up); a function-level "
         "import counts too.")
-    gone = sorted(ALLOWED_UPWARD - found)
-    assert not gone, f"no longer imported: drop them from ALLOWED_UPWARD: {gone}"

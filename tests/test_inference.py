@@ -26,7 +26,6 @@ from crossbound.inference.generation import (
     encode_prompts,
     expected_speedup,
 )
-from crossbound.inference.kv import DecodeState
 from crossbound.inference.proxy_tuning import (
     check_same_tokenizer,
     proxy_choice_scores,
@@ -45,6 +44,7 @@ from crossbound.inference.speculative import (
     SpeculativeSettings,
     speculative_generate,
 )
+from crossbound.models.kv import DecodeState
 from crossbound.models.loading import load_model
 from crossbound.models.tiny import build_tiny, build_tokenizer
 from crossbound.parties import ModelParty
@@ -578,7 +578,7 @@ def test_run_generate_for_the_cli(tmp_path):
 def test_speculative_over_http_matches_in_process(tmp_path):
     from crossbound.boundary.http import HttpTransport
     from crossbound.inference.generate import run_generate
-    from crossbound.inference.remote import TOKEN_STEPS
+    from crossbound.parties.lm_sessions import TOKEN_STEPS
     from crossbound.service.app import Limits, create_app
     from crossbound.service.keys import KeyStore
     from tests.servers import running_server

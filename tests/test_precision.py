@@ -15,8 +15,8 @@ import torch
 from crossbound.catalog import get_strategy
 from crossbound.evaluate.utility import choice_logprobs, choice_logprobs_reference
 from crossbound.inference.generation import GenerationSettings, encode_prompts
-from crossbound.inference.kv import DecodeState
 from crossbound.inference.speculative import SpeculativeSettings, speculative_generate
+from crossbound.models.kv import DecodeState
 from crossbound.models.loading import load_model
 from crossbound.models.precision import (
     active_precision,

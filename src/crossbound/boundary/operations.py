@@ -12,7 +12,7 @@ out takes the model party's default, which the model party keeps within its own 
 The plain LM operations every family shares (``generate``, ``score_choices``,
 ``topk_logprobs``, and the OpenAI routes' ``completions`` / ``chat.completions``) are declared
 here; a family's own operations are declared next to the model party's code that serves them
-(``parties.offsite``, ``parties.upward``, ``inference.remote``).
+(``parties.offsite``, ``parties.upward``, ``parties.lm_sessions``).
 """
 
 from __future__ import annotations

@@ -8,12 +8,14 @@ transcript, not counted as crossed): evaluation, not the protocol.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
 
 import torch
 
 from crossbound.boundary.contracts import MODEL_PARTY
 from crossbound.boundary.messages import Kind, Message
+from crossbound.boundary.replies import scores_from
 from crossbound.evaluate.utility import (
     calibrated,
     classification_metrics,
@@ -21,14 +23,27 @@ from crossbound.evaluate.utility import (
     rouge_l,
     subgroup_accuracy,
 )
-from crossbound.parties import scores_from
-from crossbound.tasks.base import Example
-
-if TYPE_CHECKING:
-    from crossbound.strategy import RunContext
+from crossbound.tasks.base import Example, Task
 
 
-def remote_metrics(ctx: RunContext, sender: str, examples: Sequence[Example], model: str,
+class _Progress(Protocol):
+    def advance(self, n: int = 1) -> None: ...
+
+
+class MeasurementChannel(Protocol):
+    """What measuring needs of a run (a :class:`~crossbound.strategy.RunContext` is one): its
+    task, its measurement channel and a progress step."""
+
+    @property
+    def task(self) -> Task: ...
+
+    def measure(self, message: Message) -> Message: ...
+
+    def step(self, label: str, total: int | None = None) -> AbstractContextManager[_Progress]:
+        ...
+
+
+def remote_metrics(ctx: MeasurementChannel, sender: str, examples: Sequence[Example], model: str,
                    prompts_per_request: int, label: str) -> dict[str, float]:
     """The task's metrics for a model the model party serves (``model``: ``lm`` or
     ``offsite-plugin``), asked the way a user of the deployed model would: prompts go out,

@@ -31,7 +31,6 @@ from crossbound.inference.generation import (
     Target,
     still_generating,
 )
-from crossbound.inference.kv import DecodeState, Reply
 from crossbound.inference.sampling import (
     accept_deterministic,
     accept_greedy,
@@ -40,6 +39,7 @@ from crossbound.inference.sampling import (
 )
 from crossbound.inference.shortlist import ShortlistDraft
 from crossbound.inference.speculative import GammaController, SpeculativeSettings
+from crossbound.models.kv import DecodeState, Reply
 
 
 def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:

@@ -24,17 +24,18 @@ from crossbound.inference.generation import (
     merge_stats,
     prompt_texts,
 )
-from crossbound.inference.kv import DecodeState
 from crossbound.inference.proxy_tuning import (
     check_same_tokenizer,
     proxy_generate,
     same_tokenizer,
 )
-from crossbound.inference.remote import TOKEN_STEPS, RemoteTarget
+from crossbound.inference.remote import RemoteTarget
 from crossbound.inference.speculative import SpeculativeSettings, speculative_generate
+from crossbound.models.kv import DecodeState
 from crossbound.models.loading import LoadedModel, load_model, load_tokenizer
 from crossbound.models.precision import Precision, precision_scope
 from crossbound.naming import DATA_PARTY
+from crossbound.parties.lm_sessions import TOKEN_STEPS
 
 Engine = Literal["direct", "speculative", "proxy-tuning"]
 ENGINES: tuple[Engine, ...] = ("direct", "speculative", "proxy-tuning")

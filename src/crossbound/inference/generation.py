@@ -2,7 +2,7 @@
 
 The LM is a :class:`Target`: something that takes ragged blocks of token ids for a batch and
 returns logits (or just their argmax) for the last positions, can take back each row's last
-tokens, and can drop rows. A local :class:`~crossbound.inference.kv.DecodeState` is one; a
+tokens, and can drop rows. A local :class:`~crossbound.models.kv.DecodeState` is one; a
 model party across the boundary is another
 (:class:`~crossbound.inference.remote.RemoteTarget`). The engines never look further.
 
@@ -21,9 +21,9 @@ from typing import Any, Protocol
 
 import torch
 
-from crossbound.inference.kv import Reply
 from crossbound.inference.sampling import Sampling, choose
 from crossbound.inference.stopping import Outputs, eos_ids
+from crossbound.models.kv import Reply
 
 
 class Target(Protocol):

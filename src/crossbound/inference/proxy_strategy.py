@@ -46,9 +46,10 @@ from crossbound.inference.proxy_tuning import (
     proxy_generate,
 )
 from crossbound.inference.registry import INFERENCE
-from crossbound.inference.remote import TOKEN_STEPS, RemoteTarget
+from crossbound.inference.remote import RemoteTarget
 from crossbound.models.loading import LoadedModel, load_model, load_tokenizer
 from crossbound.naming import DATA_PARTY
+from crossbound.parties.lm_sessions import TOKEN_STEPS
 from crossbound.result import Result
 from crossbound.strategy import RunContext, Strategy, StrategyConfig
 from crossbound.tasks.base import Example, Task

@@ -30,8 +30,8 @@ from crossbound.inference.generation import (
     check_prompts,
     still_generating,
 )
-from crossbound.inference.kv import DecodeState
 from crossbound.inference.sampling import choose
+from crossbound.models.kv import DecodeState
 
 PROBE = "Route the patient message: chest pain since Monday, call 555-0142. Ünïcode ✓ 3.14"
 

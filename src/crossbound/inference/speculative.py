@@ -36,7 +36,6 @@ from crossbound.inference.generation import (
     expected_speedup,
     still_generating,
 )
-from crossbound.inference.kv import DecodeState, Reply
 from crossbound.inference.sampling import (
     accept_greedy,
     accept_sampled,
@@ -45,6 +44,7 @@ from crossbound.inference.sampling import (
     probabilities,
 )
 from crossbound.inference.shortlist import ShortlistDraft
+from crossbound.models.kv import DecodeState, Reply
 
 
 @dataclass(frozen=True)

@@ -29,10 +29,11 @@ from crossbound.inference.generation import (
 )
 from crossbound.inference.proxy_tuning import same_tokenizer
 from crossbound.inference.registry import INFERENCE
-from crossbound.inference.remote import TOKEN_STEPS, RemoteTarget
+from crossbound.inference.remote import RemoteTarget
 from crossbound.inference.speculative import SpeculativeSettings, speculative_generate
 from crossbound.models.loading import load_model, load_tokenizer
 from crossbound.naming import DATA_PARTY
+from crossbound.parties.lm_sessions import TOKEN_STEPS
 from crossbound.result import Result
 from crossbound.strategy import RunContext, Strategy, StrategyConfig
 from crossbound.tasks.public_text import PublicText, public_text

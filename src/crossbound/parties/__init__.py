@@ -17,6 +17,7 @@ objects, only the messages that crossed the boundary.
 # Imported for their registrations, in this order (the order OPERATIONS lists them in): a
 # family registers its operations as its module is imported, so importing crossbound.parties
 # (or any module in it) is what makes every operation served and enumerable in OPERATIONS.
+from crossbound.boundary.replies import scores_from
 from crossbound.parties import basic_ops, offsite, upward  # noqa: F401
 from crossbound.parties.model_party import (
     DEFAULT_NEW_TOKENS,
@@ -35,7 +36,6 @@ from crossbound.parties.model_party import (
     model_op,
     owner_family,
     party_state,
-    scores_from,
     served_model,
 )
 

@@ -9,6 +9,7 @@ import torch
 
 from crossbound.boundary.messages import Kind, Message, MessageError
 from crossbound.evaluate.utility import choice_logprobs, generate_answers
+from crossbound.parties.lm_sessions import LMSessions
 from crossbound.parties.model_party import (
     DEFAULT_NEW_TOKENS,
     MAX_NEW_TOKENS,
@@ -63,7 +64,7 @@ def topk_logprobs(party: ModelParty, request: Message) -> Message:
 
 @party_state("lm_sessions")
 def _no_sessions(party: ModelParty) -> dict[str, Any]:
-    # KV-cached decoding sessions (inference.remote), per data party, made on demand: each
+    # KV-cached decoding sessions (parties.lm_sessions), per data party, made on demand: each
     # party has its own cap, so one party opening sessions never evicts another's.
     return {}
 
@@ -74,9 +75,6 @@ def lm_step(party: ModelParty, request: Message) -> Message:
     by_party: dict[str, Any] = party.state("lm_sessions")
     sessions = by_party.get(request.sender)
     if sessions is None:
-        # Imported here: the inference family imports crossbound.parties for its strategies.
-        from crossbound.inference.remote import LMSessions
-
         pad = party.lm.tokenizer.pad_token_id
         sessions = LMSessions(party.lm.model, pad if pad is not None else 0)
         by_party[request.sender] = sessions

@@ -241,11 +241,3 @@ def checked_ids(payload: dict[str, torch.Tensor],
     if not bool(((mask == 0) | (mask == 1)).all()) or not bool(mask.any(-1).all()):
         raise MessageError("mask must be 0/1 with at least one 1 in every row")
     return ids, mask
-
-
-def scores_from(reply: Message) -> torch.Tensor:
-    """The (prompts, choices) score tensor of a ``score_choices`` reply."""
-    if reply.kind != Kind.TENSORS or "choice_logprobs" not in reply.payload:
-        raise MessageError("expected a tensors reply with choice_logprobs")
-    scores: torch.Tensor = reply.payload["choice_logprobs"]
-    return scores
