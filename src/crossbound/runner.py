@@ -100,7 +100,9 @@ def run_strategy(
     try:
         with Transcript(transcript_path, keep_payloads=keep_payloads) as transcript, \
                 Transcript(measurement_path, keep_payloads=keep_payloads) as measured:
-            boundary = Boundary(transcript, contract=cls.contract, remote=remote)
+            # The contract is the config's, fixed before anything crosses (contract_for).
+            contract = cls.contract_for(cfg)
+            boundary = Boundary(transcript, contract=contract, remote=remote)
             if model_party is not None:
                 boundary.attach(model_party)
             # No contract on the measurement channel: it carries what the evaluation needs (raw
@@ -118,6 +120,10 @@ def run_strategy(
                 started = time.perf_counter()
                 result = cls(cfg).run(ctx)
                 wall = time.perf_counter() - started
+            if boundary.contract is not contract:
+                raise RuntimeError(f"{strategy} changed its boundary's contract during the run; "
+                                   "a run's contract is fixed before it starts: say what a "
+                                   "setting changes in its contract_for(config)")
             summary = transcript.summary()
             measured_summary = measured.summary()
         if measured_summary["entries"]:
@@ -173,6 +179,7 @@ def run_strategy(
             "entries": summary["entries"],
             "bytes": summary["bytes"],
             "head": summary["head"],
+            "contract": contract.name,  # what the transcript's messages were checked against
             # the head signed with the run's key, countersigned by a remote model party
             **transcript.final_checkpoint(remote),
         }

@@ -230,7 +230,9 @@ class Strategy(ABC, Generic[C]):
     # The config's class: ``C`` at run time (a ClassVar cannot name a type variable). Set from
     # ``Strategy[C]`` when the class does not set it itself.
     config_class: ClassVar[type[StrategyConfig]]
-    contract: ClassVar[AccessContract]  # what may cross; everything else is refused
+    # What may cross under the default config; everything else is refused. A run's contract
+    # is ``contract_for(config)``, fixed before the run starts.
+    contract: ClassVar[AccessContract]
     # Whether text derived from private records (raw, sanitised or perturbed) crosses to the
     # model party. The bench only calls a run leak-free when this is False *and* its PII scan
     # found nothing: a scan misses what it has no ground truth for.
@@ -264,6 +266,16 @@ class Strategy(ABC, Generic[C]):
             raise TypeError(f"{self.name} takes a {self.config_class.__name__}, "
                             f"got {type(config).__name__}")
         self.config = config
+
+    @classmethod
+    def contract_for(cls, config: C) -> AccessContract:
+        """The contract a run with ``config`` holds to: what may cross, and which operations a
+        request may name. It is known before the run starts — the runner wires the boundary
+        with it, and a server hosting the model party can enforce the same one — and holds for
+        the whole run: a strategy never changes ``ctx.boundary.contract``. Override it where a
+        setting changes what crosses (an opt-in to raw private text); the default is
+        ``contract``."""
+        return cls.contract
 
     @abstractmethod
     def run(self, ctx: RunContext) -> Result:

@@ -84,6 +84,13 @@ class LMSyntheticData(Strategy[LMSyntheticConfig]):
     private_text_crosses = True  # protected seeds are derived from private records
 
     @classmethod
+    def contract_for(cls, config: LMSyntheticConfig) -> AccessContract:
+        # Raw seeds cross only on the opt-in validate() insists on (allow_raw_seeds).
+        if config.seed_privacy == "none" and config.seeds_per_prompt > 0:
+            return RAW_SEEDS
+        return SYNTHETIC_DOWN
+
+    @classmethod
     def bench_settings(cls, profile: str) -> list[tuple[str, dict[str, str]]]:
         if profile == "quick":
             # 5 messages per label of at most 28 new tokens, written 16 prompts to a batch; the
@@ -104,8 +111,6 @@ class LMSyntheticData(Strategy[LMSyntheticConfig]):
                              f"set); {task.name} is free-text. Use logit-kd (mode=sequence) "
                              "or local-finetune for free-text tasks")
         check_party(task, cfg.party)
-        if cfg.seed_privacy == "none" and cfg.seeds_per_prompt > 0:
-            ctx.boundary.contract = RAW_SEEDS  # validate() made sure this was opted into
         if cfg.seed_privacy != "sanitize":
             return self._run(ctx, cfg, task, None)
         from crossbound.privacy.sanitizer import Sanitizer, sanitizer_guard

@@ -114,6 +114,11 @@ class Cascade(Strategy[CascadeConfig]):
     private_text_crosses = True  # protected prompts of the escalated queries
 
     @classmethod
+    def contract_for(cls, config: CascadeConfig) -> AccessContract:
+        # Raw escalated prompts only on the opt-in validate() insists on (allow_raw).
+        return OPEN_TEXT if config.protect == "none" else CASCADE
+
+    @classmethod
     def bench_settings(cls, profile: str) -> list[tuple[str, dict[str, str]]]:
         if profile == "quick":
             limits = {"sm_epochs": QUICK_TRAINING["epochs"], "lr": QUICK_TRAINING["lr"],
@@ -130,8 +135,6 @@ class Cascade(Strategy[CascadeConfig]):
             raise ValueError(f"cascade routes classification queries; {task.name} is "
                              "free-text (use private-prompt or remote-lm)")
         check_party(task, cfg.party)
-        if cfg.protect == "none":
-            ctx.boundary.contract = OPEN_TEXT  # validate() made sure this was opted into
         protector = Protector(cfg)
         with protector.guarding(ctx):
             return self._run(ctx, cfg, task, protector)
