@@ -39,8 +39,8 @@ torch.set_num_threads(threads)
 from crossbound.models.loading import load_model
 from crossbound.models.precision import (hold_frozen_weights_in_scope, precision_scope,
                                          torch_dtype)
-from crossbound.privacy.dp import add_lora
 from crossbound.training.causal_lm import answer_loss
+from crossbound.training.lora import add_lora
 
 def timed(fn, repeats):
     fn()  # warm-up: first-call allocations and kernel selection

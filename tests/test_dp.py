@@ -8,15 +8,13 @@ import torch
 from crossbound.models import load_model
 from crossbound.privacy.dp import (
     DPConfig,
-    add_lora,
     calibrate_noise,
     dp_finetune,
     epsilon_spent,
-    freeze_all_but_linear,
-    freeze_embeddings,
     per_sample_answer_loss,
 )
 from crossbound.training.causal_lm import build_batch
+from crossbound.training.lora import add_lora, freeze_all_but_linear, freeze_embeddings
 
 
 def test_accountants_match_the_values_opacus_publishes():

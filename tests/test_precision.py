@@ -133,7 +133,7 @@ def test_a_run_records_its_precision(tmp_path) -> None:
 
 
 def test_lora_under_bf16_holds_frozen_weights_in_bf16_and_trains_fp32_adapters() -> None:
-    from crossbound.privacy.dp import add_lora
+    from crossbound.training.lora import add_lora
 
     base = load_model("tiny-small")
     runs = {}
@@ -160,7 +160,8 @@ def test_lora_under_bf16_holds_frozen_weights_in_bf16_and_trains_fp32_adapters()
 
 
 def test_dp_sgd_under_bf16_clips_and_noises_in_fp32_and_tracks_fp32() -> None:
-    from crossbound.privacy.dp import DPConfig, add_lora, dp_finetune
+    from crossbound.privacy.dp import DPConfig, dp_finetune
+    from crossbound.training.lora import add_lora
 
     runs = {}
     for precision in ("fp32", "bf16"):

@@ -35,7 +35,7 @@ def evaluate_untuned(ctx: RunContext, model: Any, tokenizer: Any,
 def make_trainable(model: Any, trainable: str, lora_rank: int) -> Any:
     """Set up what trains: ``full`` (as is), ``lora`` (returns the PEFT-wrapped model) or
     ``linear`` (the blocks' linear layers only)."""
-    from crossbound.privacy.dp import add_lora, freeze_all_but_linear
+    from crossbound.training.lora import add_lora, freeze_all_but_linear
 
     if trainable == "lora":
         return add_lora(model, rank=lora_rank)

@@ -31,10 +31,11 @@ from crossbound.config_checks import (
 )
 from crossbound.evaluate.leakage import small_model_leakage
 from crossbound.models.loading import load_model
-from crossbound.privacy.dp import DPConfig, DPReport, dp_finetune, freeze_embeddings
+from crossbound.privacy.dp import DPConfig, DPReport, dp_finetune
 from crossbound.result import Result
 from crossbound.strategy import RunContext, Strategy, StrategyConfig
 from crossbound.training.causal_lm import LossOn, finetune, sft_key
+from crossbound.training.lora import freeze_embeddings
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """The LoRA adapter that travels in ``fed-adapter``: build it, read it, load it, check it.
 
 An adapter is a dict of named float32 tensors: the trainable LoRA weights of the SM wrapped
-by :func:`crossbound.privacy.dp.add_lora`, under their PEFT parameter names, e.g.
+by :func:`crossbound.training.lora.add_lora`, under their PEFT parameter names, e.g.
 ``base_model.model.model.layers.0.self_attn.q_proj.lora_A.default.weight`` of shape
 ``(rank, hidden)``. Its :class:`AdapterSpec` (names → shapes) is what both parties expect:
 nothing else may cross.
@@ -67,7 +67,7 @@ def build_adapted(small: str, rank: int, alpha: int, seed: int = 0) -> AdaptedMo
     """Load ``small`` and wrap it with fresh LoRA adapters (seeded: the initial global
     adapter is the same in every run with the same settings)."""
     from crossbound.models.loading import load_model
-    from crossbound.privacy.dp import add_lora
+    from crossbound.training.lora import add_lora
 
     loaded = load_model(small)
     torch.manual_seed(seed)

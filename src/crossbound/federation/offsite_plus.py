@@ -123,7 +123,7 @@ def make_bundle(lm: Any, config: FederationConfig) -> tuple[Bundle, Any]:
 
 def with_lora(emulator: Any, split: OffsiteSplit, config: FederationConfig) -> AdaptedModel:
     """LoRA on the emulated model's adapter blocks only (seeded, as ``build_adapted``)."""
-    from crossbound.privacy.dp import add_lora
+    from crossbound.training.lora import add_lora
 
     torch.manual_seed(config.seed)
     model = add_lora(emulator, rank=config.lora_rank, alpha=config.lora_alpha,

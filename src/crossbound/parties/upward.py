@@ -117,7 +117,7 @@ class UpwardOwner:
     # ------------------------------------------------------------ pieces
 
     def _session(self, party: str, settings: dict[str, Any]) -> _Tuned:
-        from crossbound.privacy.dp import add_lora
+        from crossbound.training.lora import add_lora
 
         session = self.sessions.get(party)
         if session is not None and not settings["reset"]:

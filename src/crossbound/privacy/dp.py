@@ -5,11 +5,10 @@ Poisson sampling of each batch (every record joins a step independently with pro
 and privacy accounting with both the RDP and the PRV accountant. Configure by target ε (the
 noise multiplier is calibrated for the planned number of steps) or by noise multiplier.
 
-What is trained: LoRA adapters on the linear layers (default; PEFT), the model's own linear
-layers, or every weight but the token embeddings and LM head (``freeze_embeddings``: the loss
-runs the head only at answer positions, so its per-sample gradients would be per position, and
-the head is usually tied to the embeddings). Norm layers, which Opacus has no hook for, get
-per-sample gradients through its functorch fallback.
+What is trained is set up beforehand (:mod:`crossbound.training.lora`): LoRA adapters on the
+linear layers, the model's own linear layers, or every weight but the token embeddings and LM
+head. Norm layers, which Opacus has no hook for, get per-sample gradients through its
+functorch fallback.
 """
 
 from __future__ import annotations
@@ -30,9 +29,9 @@ from crossbound.training.causal_lm import (
     backbone_and_head,
     build_batch,
 )
+from crossbound.training.loop import tail_mean, trainable_parameters
 
 Accountant = Literal["rdp", "prv"]
-LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
 @dataclass(frozen=True)
@@ -100,43 +99,6 @@ def per_sample_answer_loss(model: Any, batch: dict[str, torch.Tensor]) -> torch.
     return totals / counts
 
 
-def add_lora(model: Any, rank: int = 8, alpha: int = 16,
-             layers: list[int] | None = None) -> Any:
-    """Wrap ``model`` with LoRA adapters on its attention and MLP projections (PEFT); with
-    ``layers``, only in those transformer blocks (by index)."""
-    from peft import LoraConfig, get_peft_model
-
-    present = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
-    targets = [t for t in LORA_TARGETS if t in present]
-    if not targets:
-        raise ValueError(f"no LoRA target layers ({LORA_TARGETS}) in {type(model).__name__}")
-    config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=0.0, target_modules=targets,
-                        bias="none", task_type="CAUSAL_LM", layers_to_transform=layers)
-    return get_peft_model(model, config)
-
-
-def freeze_all_but_linear(model: Any) -> None:
-    """Train only the blocks' linear layers (the LM head, tied to the embeddings, stays)."""
-    head = model.get_output_embeddings()
-    for module in model.modules():
-        trainable = isinstance(module, torch.nn.Linear) and module is not head
-        for param in module.parameters(recurse=False):
-            param.requires_grad_(trainable)
-
-
-def freeze_embeddings(model: Any) -> list[str]:
-    """Freeze the token embeddings and the LM head (tied or not) for DP-SGD on every other
-    weight; the names of the parameters frozen."""
-    frozen: list[str] = []
-    modules = [model.get_input_embeddings(), model.get_output_embeddings()]
-    ids = {id(p) for m in modules if m is not None for p in m.parameters()}
-    for name, param in model.named_parameters():
-        if id(param) in ids:
-            param.requires_grad_(False)
-            frozen.append(name)
-    return frozen
-
-
 @dataclass(frozen=True)
 class DPReport:
     epsilon: float  # by the configured accountant
@@ -198,9 +160,7 @@ def dp_finetune(
     else:
         assert dp.noise_multiplier is not None
         sigma = dp.noise_multiplier
-    params = [p for p in model.parameters() if p.requires_grad]
-    if not params:
-        raise ValueError("nothing to train: add LoRA or unfreeze layers first")
+    params = trainable_parameters(model)
     device = params[0].device
     hold_frozen_weights_in_scope(model)  # bf16 runs: frozen weights in bf16, trained ones fp32
     wrapped = GradSampleModule(model, loss_reduction="mean")
@@ -239,9 +199,8 @@ def dp_finetune(
         wrapped._close()  # remove Opacus's hooks: the model is an ordinary module again
     if not losses:
         raise RuntimeError("no step drew any record; raise batch_size or epochs")
-    tail = losses[-max(1, len(losses) // 4):]
     stats = TrainStats(steps=steps, examples_seen=seen, first_loss=losses[0],
-                       last_loss=sum(tail) / len(tail), tokens=tokens)
+                       last_loss=tail_mean(losses, max(1, len(losses) // 4)), tokens=tokens)
     eps_rdp = epsilon_spent(sigma, sample_rate, steps, delta, "rdp")
     eps_prv = epsilon_spent(sigma, sample_rate, steps, delta, "prv")
     report = DPReport(epsilon=eps_rdp if dp.accountant == "rdp" else eps_prv,

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import torch
 
-from crossbound.models.precision import hold_frozen_weights_in_scope
+from crossbound.training.loop import LoopConfig, Shuffled, StepLoss, run_loop
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,22 @@ def build_batch(
         labels[i, : len(lab)] = torch.tensor(lab)
         mask[i, : len(ids)] = 1
     return {"input_ids": input_ids, "attention_mask": mask, "labels": labels}
+
+
+def text_batch(tokenizer: Any, texts: Sequence[str], max_length: int) -> dict[str, torch.Tensor]:
+    """Plain texts, each cut to ``max_length`` tokens: right-padded ids, mask and next-token
+    labels (-100 on padding). A text needs two or more tokens to give a label; callers drop
+    shorter ones beforehand."""
+    rows = [tokenizer(t, add_special_tokens=False)["input_ids"][:max_length] for t in texts]
+    width = max(len(r) for r in rows)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    ids = torch.full((len(rows), width), pad, dtype=torch.long)  # (B, T)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)] = torch.tensor(row)
+        mask[i, : len(row)] = 1
+    labels = ids.masked_fill(mask == 0, -100)
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
 
 def answer_loss(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -128,54 +144,21 @@ def finetune(
     if epochs <= 0 or lr <= 0 or batch_size < 1:
         raise ValueError("epochs and lr must be > 0 and batch_size >= 1")
     device = next(model.parameters()).device
-    params = [p for p in model.parameters() if p.requires_grad]
-    if not params:
-        raise ValueError("the model has no trainable parameters")
-    hold_frozen_weights_in_scope(model)  # bf16 runs: frozen weights in bf16, trained ones fp32
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     batches_per_epoch = math.ceil(len(pairs) / batch_size)
     total_steps = max(1, round(epochs * batches_per_epoch))
-    warmup = max(1, total_steps // 10)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda s: min((s + 1) / warmup, max(0.0, (total_steps - s) / max(1, total_steps - warmup))),
-    )
-    rng = random.Random(seed)
-    order: list[int] = []
-    losses: list[float] = []
-    first_loss = math.nan
-    tokens = 0
-    model.train()
-    try:
-        for step in range(total_steps):
-            if len(order) < batch_size:
-                fresh = list(range(len(pairs)))
-                rng.shuffle(fresh)
-                order.extend(fresh)
-            idx, order = order[:batch_size], order[batch_size:]
-            batch = build_batch(tokenizer, [pairs[i] for i in idx], max_length, loss_on)
-            batch = {k: v.to(device) for k, v in batch.items()}
-            loss = answer_loss(model, batch)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"training loss became {loss.item()} at step {step}")
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            value = float(loss.item())
-            first_loss = value if step == 0 else first_loss
-            losses.append(value)
-            tokens += int(batch["attention_mask"].sum())
-            if on_step:
-                on_step(step, value)
-    finally:
-        model.eval()
-    tail = losses[-batches_per_epoch:]
+    sampler = Shuffled(len(pairs), batch_size, random.Random(seed), fill=False)
+
+    def step_loss(_step: int) -> StepLoss:
+        batch = build_batch(tokenizer, [pairs[i] for i in sampler.draw()], max_length, loss_on)
+        batch = {k: v.to(device) for k, v in batch.items()}
+        return StepLoss(answer_loss(model, batch), int(batch["attention_mask"].sum()))
+
+    config = LoopConfig(steps=total_steps, lr=lr, weight_decay=weight_decay)
+    run = run_loop(model, step_loss, config, on_step=on_step)
     return TrainStats(
         steps=total_steps,
         examples_seen=total_steps * batch_size,
-        first_loss=first_loss,
-        last_loss=sum(tail) / len(tail),
-        tokens=tokens,
+        first_loss=run.losses[0],
+        last_loss=run.tail_mean(batches_per_epoch),
+        tokens=run.tokens,
     )

@@ -33,13 +33,8 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 
-from crossbound.models.precision import hold_frozen_weights_in_scope
-from crossbound.training.causal_lm import (
-    TrainStats,
-    answer_loss,
-    backbone_and_head,
-    build_batch,
-)
+from crossbound.training.causal_lm import TrainStats, answer_loss, backbone_and_head, build_batch
+from crossbound.training.loop import LoopConfig, Shuffled, StepLoss, run_loop
 
 Divergence = Literal["forward_kl", "reverse_kl", "jsd"]
 DIVERGENCES: tuple[str, ...] = ("forward_kl", "reverse_kl", "jsd")
@@ -99,14 +94,19 @@ def kd_loss(
     if divergence == "forward_kl":
         loss = (p * (lp - s_on_support)).sum(-1)
     else:
-        q = log_q.exp()
-        lq = log_q.masked_fill(~valid, 0.0)
-        if divergence == "reverse_kl":
-            loss = (q * (lq - lp)).sum(-1)
-        else:
-            log_m = torch.log((beta * p + (1 - beta) * q).clamp_min(1e-30))
-            loss = beta * (p * (lp - log_m)).sum(-1) + (1 - beta) * (q * (lq - log_m)).sum(-1)
+        loss = _reverse_or_jsd(divergence, p, lp, log_q.exp(), log_q.masked_fill(~valid, 0.0),
+                               beta)
     return loss * temperature**2
+
+
+def _reverse_or_jsd(divergence: Divergence, p: torch.Tensor, lp: torch.Tensor, q: torch.Tensor,
+                    lq: torch.Tensor, beta: float) -> torch.Tensor:
+    """Reverse KL or JSD(β) per row ``(N,)`` from p, q ``(N, m)`` and their logs (0 where p
+    and q are 0, so that no inf − inf reaches the backward)."""
+    if divergence == "reverse_kl":
+        return (q * (lq - lp)).sum(-1)
+    log_m = torch.log((beta * p + (1 - beta) * q).clamp_min(1e-30))
+    return beta * (p * (lp - log_m)).sum(-1) + (1 - beta) * (q * (lq - log_m)).sum(-1)
 
 
 # Quantised values can make the top-k sum to slightly more than 1; the tail keeps at least
@@ -149,11 +149,8 @@ def _bucket_divergence(student_logits: torch.Tensor, teacher_logprobs: torch.Ten
     lp, lq = log_p.masked_fill(~inside, 0.0), log_q.masked_fill(~inside, 0.0)
     if divergence == "forward_kl":
         loss = (p * (lp - lq)).sum(-1)
-    elif divergence == "reverse_kl":
-        loss = (q * (lq - lp)).sum(-1)
     else:
-        log_m = torch.log((beta * p + (1 - beta) * q).clamp_min(1e-30))
-        loss = beta * (p * (lp - log_m)).sum(-1) + (1 - beta) * (q * (lq - log_m)).sum(-1)
+        loss = _reverse_or_jsd(divergence, p, lp, q, lq, beta)
     return loss * temperature**2
 
 
@@ -260,61 +257,31 @@ def distill_finetune(
     if steps < 1 or lr <= 0 or batch_size < 1 or transfer_batch_size < 1:
         raise ValueError("steps, batch sizes must be >= 1 and lr > 0")
     device = next(model.parameters()).device
-    params = [p for p in model.parameters() if p.requires_grad]
-    if not params:
-        raise ValueError("the model has no trainable parameters")
-    hold_frozen_weights_in_scope(model)  # bf16 runs: frozen weights in bf16, trained ones fp32
-    optimizer = torch.optim.AdamW(params, lr=lr)
-    warmup = max(1, steps // 10)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / max(1, steps - warmup))))
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # one stream, drawn private batch first, then transfer batch
+    private = Shuffled(len(private_pairs), batch_size, rng) if w < 1.0 else None
+    rows = Shuffled(len(transfer), transfer_batch_size, rng) if w > 0.0 else None
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
 
-    def draw(order: list[int], size: int, n: int) -> tuple[list[int], list[int]]:
-        while len(order) < size:
-            fresh = list(range(n))
-            rng.shuffle(fresh)
-            order.extend(fresh)
-        return order[:size], order[size:]
+    def step_loss(_step: int) -> StepLoss:
+        loss = torch.zeros((), device=device)
+        tokens = 0
+        if private is not None:
+            batch = build_batch(tokenizer, [private_pairs[i] for i in private.draw()], max_length)
+            batch = {k: v.to(device) for k, v in batch.items()}
+            loss = loss + (1 - w) * answer_loss(model, batch)
+            tokens += int(batch["attention_mask"].sum())
+        if rows is not None:
+            inputs, keep, values, indices = transfer_batch([transfer[i] for i in rows.draw()], pad)
+            inputs = {k: v.to(device) for k, v in inputs.items()}
+            logits = student_logits_at(model, inputs, keep.to(device))
+            kd = kd_loss(logits, values.to(device),
+                         None if indices is None else indices.to(device),
+                         divergence=settings.divergence, beta=settings.beta,
+                         temperature=settings.temperature, tail=settings.tail)
+            loss = loss + w * kd.mean()
+            tokens += int(inputs["attention_mask"].sum())
+        return StepLoss(loss, tokens)
 
-    private_order: list[int] = []
-    transfer_order: list[int] = []
-    losses: list[float] = []
-    tokens = 0
-    model.train()
-    try:
-        for step in range(steps):
-            loss = torch.zeros((), device=device)
-            if w < 1.0:
-                idx, private_order = draw(private_order, batch_size, len(private_pairs))
-                batch = build_batch(tokenizer, [private_pairs[i] for i in idx], max_length)
-                batch = {k: v.to(device) for k, v in batch.items()}
-                loss = loss + (1 - w) * answer_loss(model, batch)
-                tokens += int(batch["attention_mask"].sum())
-            if w > 0.0:
-                idx, transfer_order = draw(transfer_order, transfer_batch_size, len(transfer))
-                inputs, keep, values, indices = transfer_batch([transfer[i] for i in idx], pad)
-                inputs = {k: v.to(device) for k, v in inputs.items()}
-                logits = student_logits_at(model, inputs, keep.to(device))
-                kd = kd_loss(logits, values.to(device),
-                             None if indices is None else indices.to(device),
-                             divergence=settings.divergence, beta=settings.beta,
-                             temperature=settings.temperature, tail=settings.tail)
-                loss = loss + w * kd.mean()
-                tokens += int(inputs["attention_mask"].sum())
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"training loss became {loss.item()} at step {step}")
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            losses.append(float(loss.item()))
-            if on_step:
-                on_step(step, losses[-1])
-    finally:
-        model.eval()
-    tail = losses[-max(1, len(losses) // 4):]
-    return TrainStats(steps=steps, examples_seen=steps * batch_size, first_loss=losses[0],
-                      last_loss=sum(tail) / len(tail), tokens=tokens)
+    run = run_loop(model, step_loss, LoopConfig(steps=steps, lr=lr), on_step=on_step)
+    return TrainStats(steps=steps, examples_seen=steps * batch_size, first_loss=run.losses[0],
+                      last_loss=run.tail_mean(max(1, steps // 4)), tokens=run.tokens)

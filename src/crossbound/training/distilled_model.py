@@ -28,8 +28,9 @@ from crossbound.evaluate.exposure import next_token_agreement
 from crossbound.models.distilled import DistillRecipe, Status
 from crossbound.models.loading import load_model
 from crossbound.tasks.corpora import load_corpus
-from crossbound.training.causal_lm import backbone_and_head
+from crossbound.training.causal_lm import backbone_and_head, text_batch
 from crossbound.training.distill import kd_loss
+from crossbound.training.loop import LoopConfig, Shuffled, StepLoss, run_loop
 
 
 def recipe_texts(recipe: DistillRecipe) -> tuple[list[str], list[str]]:
@@ -52,40 +53,23 @@ def distill_into(recipe: DistillRecipe, folder: Path, status: Status | None = No
     student = load_model(recipe.student)
     tok = student.tokenizer
     train, held_out = recipe_texts(recipe)
-    rows = [r for r in (tok(t, add_special_tokens=False)["input_ids"][: recipe.max_length]
-                        for t in train) if len(r) >= 8]
+    texts = [t for t in train
+             if len(tok(t, add_special_tokens=False)["input_ids"][: recipe.max_length]) >= 8]
     before = next_token_agreement(student.model, teacher.model, tok, held_out,
                                   max_length=recipe.max_length)
     if status:
         status(f"distilling {recipe.student} from {recipe.teacher}: {recipe.steps} steps on "
-               f"{len(rows)} public texts (top-1 agreement before: "
+               f"{len(texts)} public texts (top-1 agreement before: "
                f"{before['top1_agreement']:.3f})")
     model = student.model
     parts = backbone_and_head(model)
     assert parts is not None, "distillation needs a causal LM with a separable LM head"
     base, head, cap = parts
-    optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.lr)
-    warmup = max(1, recipe.steps // 10)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min((s + 1) / warmup,
-                                 max(0.0, (recipe.steps - s) / max(1, recipe.steps - warmup))))
-    rng = random.Random(recipe.seed)
-    order: list[int] = []
-    pad = tok.pad_token_id if tok.pad_token_id is not None else 0
-    model.train()
-    losses: list[float] = []
-    for step in range(recipe.steps):
-        if len(order) < recipe.batch_size:
-            fresh = list(range(len(rows)))
-            rng.shuffle(fresh)
-            order.extend(fresh)
-        chosen, order = order[: recipe.batch_size], order[recipe.batch_size :]
-        width = max(len(rows[i]) for i in chosen)
-        ids = torch.full((len(chosen), width), pad, dtype=torch.long)  # (B, T)
-        mask = torch.zeros((len(chosen), width), dtype=torch.long)
-        for j, i in enumerate(chosen):
-            ids[j, : len(rows[i])] = torch.tensor(rows[i])
-            mask[j, : len(rows[i])] = 1
+    sampler = Shuffled(len(texts), recipe.batch_size, random.Random(recipe.seed), fill=False)
+
+    def step_loss(_step: int) -> StepLoss:
+        batch = text_batch(tok, [texts[i] for i in sampler.draw()], recipe.max_length)
+        ids, mask = batch["input_ids"], batch["attention_mask"]  # (B, T)
         keep = mask[:, 1:].bool()  # (B, T-1): position t has a real next token
         with torch.no_grad():
             t_logits = teacher.model(input_ids=ids, attention_mask=mask).logits[:, :-1][keep]
@@ -94,15 +78,10 @@ def distill_into(recipe: DistillRecipe, folder: Path, status: Status | None = No
         if cap:
             s_logits = torch.tanh(s_logits / cap) * cap
         loss = kd_loss(s_logits, torch.log_softmax(t_logits.float(), -1)).mean()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        losses.append(float(loss.item()))
-        if on_step:
-            on_step(step, losses[-1])
-    model.eval()
+        return StepLoss(loss, int(mask.sum()))
+
+    config = LoopConfig(steps=recipe.steps, lr=recipe.lr, name="distillation")
+    losses = run_loop(model, step_loss, config, on_step=on_step).losses
     after = next_token_agreement(model, teacher.model, tok, held_out,
                                  max_length=recipe.max_length)
     model.save_pretrained(folder)
@@ -111,7 +90,7 @@ def distill_into(recipe: DistillRecipe, folder: Path, status: Status | None = No
         "recipe": {**asdict(recipe), "corpora": list(recipe.corpora)},
         "kept_layers": student.kept_layers,
         "parameters": student.parameters,
-        "train_texts": len(rows),
+        "train_texts": len(texts),
         "kd_loss_first": round(losses[0], 4),
         "kd_loss_last": round(sum(losses[-10:]) / len(losses[-10:]), 4),
         "held_out_before": before,

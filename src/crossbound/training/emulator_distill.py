@@ -15,9 +15,7 @@ and Gemma residual streams differ by orders of magnitude).
 
 from __future__ import annotations
 
-import math
 import random
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +24,8 @@ import torch
 
 from crossbound.models.derived import decoder_layers
 from crossbound.models.emulator import OffsiteSplit
+from crossbound.training.causal_lm import text_batch
+from crossbound.training.loop import LoopConfig, Shuffled, StepLoss, run_loop
 
 
 @dataclass(frozen=True)
@@ -60,21 +60,6 @@ class _Capture:
         return value
 
 
-def _batch(tokenizer: Any, texts: Sequence[str], max_length: int) -> dict[str, torch.Tensor]:
-    """Right-padded ids, mask and next-token labels (-100 on padding). Rows shorter than two
-    tokens are dropped by the caller beforehand."""
-    rows = [tokenizer(t, add_special_tokens=False)["input_ids"][:max_length] for t in texts]
-    width = max(len(r) for r in rows)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    ids = torch.full((len(rows), width), pad, dtype=torch.long)  # (B, T)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, row in enumerate(rows):
-        ids[i, : len(row)] = torch.tensor(row)
-        mask[i, : len(row)] = 1
-    labels = ids.masked_fill(mask == 0, -100)
-    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
-
-
 def distill_emulator(
     emulator: Any,
     lm: Any,
@@ -102,54 +87,37 @@ def distill_emulator(
     emu_blocks = decoder_layers(emulator)
     for param in emulator.parameters():
         param.requires_grad_(False)
-    trainable = [p for block in list(emu_blocks)[b : b + e] for p in block.parameters()]
-    for param in trainable:
-        param.requires_grad_(True)
-    optimizer = torch.optim.AdamW(trainable, lr=lr, weight_decay=0.0)
+    for block in list(emu_blocks)[b : b + e]:
+        block.requires_grad_(True)  # the kept middle blocks: the loop trains these alone
     teacher_at = _Capture(decoder_layers(lm)[split.top[0]])
     student_at = _Capture(emu_blocks[b + e])
-    rng = random.Random(seed)
-    order: list[int] = []
-    first = first_mse = last = last_mse = math.nan
-    tokens = 0
-    started = time.perf_counter()
-    emulator.train()
+    sampler = Shuffled(len(texts), batch_size, random.Random(seed), fill=False)
+    mses: list[float] = []
+
+    def step_loss(_step: int) -> StepLoss:
+        batch = text_batch(tokenizer, [texts[i] for i in sampler.draw()], max_length)
+        with torch.no_grad():
+            lm(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+            target = teacher_at.take().float()  # (B, T, H): the full middle's output
+        out = emulator(**batch)
+        hidden = student_at.take().float()  # (B, T, H): the emulated middle's output
+        keep = batch["attention_mask"].bool()
+        scale = target[keep].pow(2).mean().clamp(min=1e-12)
+        mse = (hidden[keep] - target[keep]).pow(2).mean() / scale
+        mses.append(float(mse.item()))
+        return StepLoss(mse + lm_weight * out.loss, int(batch["attention_mask"].sum()))
+
+    # Constant learning rate, no weight decay; the frozen weights stay fp32 (the emulator's
+    # adapter blocks are what the data party fine-tunes).
+    config = LoopConfig(steps=steps, lr=lr, weight_decay=0.0, schedule="constant",
+                        hold_frozen=False, name="emulator distillation")
     try:
-        for step in range(steps):
-            if len(order) < batch_size:
-                fresh = list(range(len(texts)))
-                rng.shuffle(fresh)
-                order.extend(fresh)
-            idx, order = order[:batch_size], order[batch_size:]
-            batch = _batch(tokenizer, [texts[i] for i in idx], max_length)
-            with torch.no_grad():
-                lm(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
-                target = teacher_at.take().float()  # (B, T, H): the full middle's output
-            out = emulator(**batch)
-            hidden = student_at.take().float()  # (B, T, H): the emulated middle's output
-            keep = batch["attention_mask"].bool()
-            scale = target[keep].pow(2).mean().clamp(min=1e-12)
-            mse = (hidden[keep] - target[keep]).pow(2).mean() / scale
-            loss = mse + lm_weight * out.loss
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"emulator distillation loss became {loss.item()} "
-                                         f"at step {step}")
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            last, last_mse = float(loss.item()), float(mse.item())
-            tokens += int(batch["attention_mask"].sum())
-            if step == 0:
-                first, first_mse = last, last_mse
-            if on_step:
-                on_step(step, last)
+        run = run_loop(emulator, step_loss, config, on_step=on_step)
     finally:
         teacher_at.handle.remove()
         student_at.handle.remove()
-        emulator.eval()
         for param in emulator.parameters():
             param.requires_grad_(False)
-    return DistillStats(steps=steps, first_loss=first, last_loss=last,
-                        first_relative_mse=first_mse, last_relative_mse=last_mse,
-                        seconds=time.perf_counter() - started, texts=len(texts), tokens=tokens)
+    return DistillStats(steps=steps, first_loss=run.losses[0], last_loss=run.losses[-1],
+                        first_relative_mse=mses[0], last_relative_mse=mses[-1],
+                        seconds=run.seconds, texts=len(texts), tokens=run.tokens)

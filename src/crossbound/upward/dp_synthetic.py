@@ -51,10 +51,11 @@ from crossbound.evaluate.utility import headline
 from crossbound.models.loading import load_model
 from crossbound.naming import DATA_PARTY
 from crossbound.parties.upward import LM_FINETUNE, UPWARD_MODEL
-from crossbound.privacy.dp import DPConfig, add_lora, dp_finetune, freeze_embeddings
+from crossbound.privacy.dp import DPConfig, dp_finetune
 from crossbound.result import Result
 from crossbound.strategy import RunContext, Strategy, StrategyConfig
 from crossbound.tasks.base import Example, Task
+from crossbound.training.lora import add_lora, freeze_embeddings
 from crossbound.upward.registry import UPWARD
 from crossbound.upward.sampling import sample_continuations
 
