@@ -1,16 +1,28 @@
-"""``crossbound sanitize``: replace PII with placeholders, or score how well that works."""
+"""``crossbound sanitize``: replace PII with placeholders, or score how well that works.
+
+``--jsonl IN`` sanitises a corpus in one process: one JSON object per line, its ``text`` field
+(``--field`` names another) replaced, every other field kept; progress goes to stderr.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
+import time
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
 from rich.table import Table
 
 from crossbound.cli.console import fail, out
+
+if TYPE_CHECKING:
+    from crossbound.privacy.batch import BatchStats
+    from crossbound.privacy.sanitizer import Sanitizer
+
+PROGRESS_EVERY_S = 5.0  # seconds between progress lines on stderr
 
 
 def _read_text(path: Path) -> str:
@@ -36,10 +48,28 @@ def sanitize(
     regex_only: Annotated[bool, typer.Option(
         help="Only crossbound's own recognisers: no Presidio/spaCy (fast, weaker on names).")]
     = False,
+    jsonl: Annotated[Path | None, typer.Option(
+        "--jsonl", metavar="IN",
+        help="Instead: sanitise every line of a JSON Lines file ('-': stdin), one document "
+             "per line; other fields are kept.")] = None,
+    field: Annotated[str, typer.Option(
+        "--field", help="With --jsonl: the field holding each document's text.")] = "text",
+    output: Annotated[Path | None, typer.Option(
+        "--out", metavar="OUT", help="With --jsonl: write here instead of stdout.")] = None,
 ) -> None:
     """Replace PII with consistent placeholders ([PERSON_1], [PHONE_1], ...), or evaluate that."""
     from crossbound.privacy.sanitizer import Sanitizer
 
+    if jsonl is not None:
+        if file is not None or evaluate is not None:
+            raise fail("--jsonl reads its documents from IN: give no FILE and no --evaluate")
+        if str(jsonl) != "-" and not jsonl.is_file():
+            raise fail(f"{jsonl}: no such file")
+        _sanitize_jsonl(jsonl, output, field, Sanitizer(presidio=not regex_only),
+                        entities=as_json, show_map=show_map)
+        return
+    if output is not None:
+        raise fail("--out goes with --jsonl (a single document is printed to stdout)")
     if evaluate is None and file is not None and str(file) != "-" and not file.is_file():
         raise fail(f"{file}: no such file")
     sanitizer = Sanitizer(presidio=not regex_only)
@@ -82,6 +112,36 @@ def sanitize(
              else f"analyzer built in {report.build_seconds:.1f} s (once per process); ")
     out.print(f"{build}sanitised {report.records} records in {report.seconds:.1f} s "
               f"({1000 * report.seconds / max(report.records, 1):.1f} ms/record)")
+
+
+def _sanitize_jsonl(source: Path, output: Path | None, field: str, sanitizer: Sanitizer, *,
+                    entities: bool, show_map: bool) -> None:
+    from crossbound.privacy.batch import JsonlError, sanitize_jsonl
+
+    last = time.perf_counter()
+
+    def progress(stats: BatchStats) -> None:
+        nonlocal last
+        if time.perf_counter() - last >= PROGRESS_EVERY_S:
+            last = time.perf_counter()
+            print(f"sanitised {stats.documents:,} documents "
+                  f"({stats.documents / max(stats.seconds, 1e-9):.1f}/s)", file=sys.stderr)
+
+    name = "<stdin>" if str(source) == "-" else str(source)
+    try:
+        with ExitStack() as stack:
+            lines: TextIO = sys.stdin if str(source) == "-" else stack.enter_context(
+                source.open(encoding="utf-8"))
+            sink: TextIO = sys.stdout if output is None or str(output) == "-" else (
+                stack.enter_context(output.open("w", encoding="utf-8")))
+            stats = sanitize_jsonl(lines, sink, sanitizer, field=field, entities=entities,
+                                   show_map=show_map, source=name, progress=progress)
+    except UnicodeDecodeError as exc:
+        raise fail(f"{name}: not UTF-8 text (byte {exc.start}: {exc.reason})") from exc
+    except (JsonlError, ImportError, RuntimeError, OSError) as exc:
+        raise fail(str(exc)) from exc
+    print(f"sanitised {stats.documents:,} documents ({stats.entities:,} entities replaced) "
+          f"in {stats.seconds:.1f} s", file=sys.stderr)
 
 
 def register(app: typer.Typer) -> None:
