@@ -106,14 +106,14 @@ def overrides(items: list[str]) -> dict[str, str]:
 
 def build_config(args: argparse.Namespace, parties: int, out: Path) -> Any:
     """The FederationConfig for N = ``parties``; values converted by the fields' types."""
-    from crossbound.federation.config import FederationConfig
+    from crossbound.federation.strategies import config_from_overrides
 
     fixed = {"strategy": args.strategy, "small": args.small, "rounds": str(args.rounds),
              "secure_aggregation": str(args.secure), "runtime": "simulation",
              "task": task_spec(args.task, parties, args.partition, args.alpha),
              "out": str(out)}
     try:
-        return FederationConfig.from_overrides({**overrides(args.settings), **fixed})
+        return config_from_overrides({**overrides(args.settings), **fixed})
     except (ValueError, TypeError) as exc:
         raise BadInput(str(exc)) from exc
 

@@ -47,8 +47,7 @@ from crossbound.federation.adapter import (
     adapter_tensors,
     build_adapted,
 )
-from crossbound.federation.client import make_client_app
-from crossbound.federation.config import FederationConfig, load_config
+from crossbound.federation.adapter_config import FedAdapterConfig
 from crossbound.federation.crossing import (
     ADAPTER_UPDATE,
     GLOBAL_ADAPTER,
@@ -56,8 +55,9 @@ from crossbound.federation.crossing import (
     fed_adapter_contract,
     guard_context,
 )
-from crossbound.federation.run import run_federation
+from crossbound.federation.run import make_client_app, run_federation
 from crossbound.federation.server import QuorumError, ServerState, drive, make_strategy
+from crossbound.federation.strategies import load_config
 
 pytestmark = pytest.mark.federation
 
@@ -159,7 +159,7 @@ class LocalGrid(Grid):
         return self.pull_messages(self.push_messages(messages))
 
 
-def run_local(config: FederationConfig, folder: Path, tamper: Tamper | None = None,
+def run_local(config: FedAdapterConfig, folder: Path, tamper: Tamper | None = None,
               on_round: Callable[[Any, LocalGrid], None] | None = None, parties: int = 3,
               ) -> tuple[ServerState, BoundaryGrid, LocalGrid]:
     """The model party's ``drive`` over a LocalGrid: a whole federation, no Ray. On an
@@ -224,20 +224,20 @@ def replace_metric(reply: FlowerMessage, key: str, value: Any) -> FlowerMessage:
 
 
 def test_config_round_trips_through_toml_and_json(tmp_path):
-    config = FederationConfig(**TINY, aggregation="median", max_update_norm=5.0,
+    config = FedAdapterConfig(**TINY, aggregation="median", max_update_norm=5.0,
                               faults={"data-party-1": "scale:10"})
     for name in ("fed.toml", "fed.json"):
         path = config.write(tmp_path / name)
         assert load_config(path) == config
-    assert load_config(FederationConfig().write(tmp_path / "d.toml")) == FederationConfig()
-    assert "faults" not in FederationConfig().to_toml()
+    assert load_config(FedAdapterConfig().write(tmp_path / "d.toml")) == FedAdapterConfig()
+    assert "faults" not in FedAdapterConfig().to_toml()
     # TOML has no null: None is written (and may be given) as "none"
-    assert load_config(FederationConfig(eval_limit=None).write(tmp_path / "n.toml")) \
+    assert load_config(FedAdapterConfig(eval_limit=None).write(tmp_path / "n.toml")) \
         .eval_limit is None
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ('roundz = 3', r"no field\(s\) \['roundz'\]"),
+    ('roundz = 3', r"fed-adapter has no setting 'roundz'; its settings: seed, precision"),
     ('rounds = "3"', r"rounds must be int, got '3' \(str\)"),
     ('rounds = 0', r"rounds must be >= 1"),
     ('aggregation = "mean"', r"aggregation must be one of \['fedavg', 'median', 'trimmed"),
@@ -275,7 +275,7 @@ def test_cli_reports_a_bad_config_in_one_line(tmp_path):
 
 
 def test_config_that_names_a_missing_party_fails_before_flower_starts(tmp_path):
-    config = FederationConfig(**{**TINY, "faults": {"data-party-7": "nan"}})
+    config = FedAdapterConfig(**{**TINY, "faults": {"data-party-7": "nan"}})
     with pytest.raises(ValueError, match="data-party-7 does not exist"):
         run_federation(config, tmp_path)
 
@@ -299,12 +299,12 @@ def test_fedavg_of_known_arrays_is_the_weighted_mean(flower_identity):
     b = np.array([[5.0, -2.0], [0.0, 8.0]], dtype=np.float32)
     c = np.array([[-1.0, 0.5], [9.0, 1.0]], dtype=np.float32)
     counts = (3, 1, 4)
-    strategy = make_strategy(FederationConfig(aggregation="fedavg"), 3)
+    strategy = make_strategy(FedAdapterConfig(aggregation="fedavg"), 3)
     arrays, _ = strategy.aggregate_train(1, _replies(list(zip((a, b, c), counts, strict=True))))
     assert arrays is not None
     expected = (3 * a + 1 * b + 4 * c) / 8
     np.testing.assert_allclose(arrays["w"].numpy(), expected, rtol=1e-6)
-    median = make_strategy(FederationConfig(aggregation="median"), 3)
+    median = make_strategy(FedAdapterConfig(aggregation="median"), 3)
     arrays, _ = median.aggregate_train(1, _replies(list(zip((a, b, c), counts, strict=True))))
     assert arrays is not None
     np.testing.assert_allclose(arrays["w"].numpy(), np.median(np.stack([a, b, c]), axis=0))
@@ -344,7 +344,7 @@ def test_the_contract_lets_only_the_agreed_adapter_and_numbers_cross():
 
 
 def test_local_federation_records_every_crossing_and_drops_a_nan_update(tmp_path, flower_identity):
-    config = FederationConfig(**TINY, faults={"data-party-2": "nan"})
+    config = FedAdapterConfig(**TINY, faults={"data-party-2": "nan"})
     state, grid, local = run_local(config, tmp_path / "transcripts")
     # Round 0 (registration + initial score) and both rounds are reported, with utility and
     # bytes each way for every party.
@@ -391,7 +391,7 @@ def test_replies_that_break_the_rules_are_refused_or_dropped(tmp_path, flower_id
             return reply
         return reply
 
-    config = FederationConfig(**{**TINY, "rounds": 1, "evaluate_initial": False,
+    config = FedAdapterConfig(**{**TINY, "rounds": 1, "evaluate_initial": False,
                                  "min_parties": 1})
     state, grid, _ = run_local(config, tmp_path / "t", tamper)
     dropped = {d["party"]: (d["why"], d["reason"]) for d in grid.ledger.dropped}
@@ -414,7 +414,7 @@ def test_a_round_where_every_party_fails_stops_the_run(tmp_path, flower_identity
         return FlowerMessage(Error(code=3, reason=f"party {i} ran out of memory"),
                              reply_to=message)
 
-    config = FederationConfig(**{**TINY, "rounds": 1, "evaluate_initial": False})
+    config = FedAdapterConfig(**{**TINY, "rounds": 1, "evaluate_initial": False})
     with pytest.raises(QuorumError, match="round 1: no data party returned an update") as exc:
         run_local(config, tmp_path / "t", fail)
     assert "data-party-0: error (the data party failed: party 0 ran out of memory)" \
@@ -435,7 +435,7 @@ def cli_run(tmp_path_factory):
     """``crossbound federate`` on Ray: 3 tiny parties, 2 FedAvg rounds, party 2 sends NaN."""
     pytest.importorskip("ray")
     folder = tmp_path_factory.mktemp("federate")
-    config = FederationConfig(**TINY, faults={"data-party-2": "nan"},
+    config = FedAdapterConfig(**TINY, faults={"data-party-2": "nan"},
                               out=str(folder / "not-used"))
     path = config.write(folder / "fed.toml")
     result = CliRunner().invoke(cli_app, ["federate", str(path), "--out", str(folder / "run")])
@@ -496,7 +496,7 @@ def test_federate_transcripts_hold_every_crossing_and_the_fedavg_of_honest_updat
 
 def test_median_aggregation_resists_a_huge_update_on_the_simulation_runtime(tmp_path):
     pytest.importorskip("ray")
-    config = FederationConfig(**TINY, aggregation="median",
+    config = FedAdapterConfig(**TINY, aggregation="median",
                               faults={"data-party-2": "scale:1000"})
     reports: list[Any] = []
     result = run_federation(config, tmp_path, on_round=reports.append)
@@ -524,7 +524,7 @@ def test_median_aggregation_resists_a_huge_update_on_the_simulation_runtime(tmp_
 
 def test_a_party_that_crashes_for_one_round_drops_out_of_it_and_is_used_again(
         tmp_path, flower_identity):
-    config = FederationConfig(**TINY, faults={"data-party-1": "crash:1"})
+    config = FedAdapterConfig(**TINY, faults={"data-party-1": "crash:1"})
     state, _, _ = run_local(config, tmp_path / "t")
     assert [r.aggregated for r in state.rounds[1:]] == [2, 3]
     assert state.rounds[1].dropped_out == {"data-party-1": "error"}
@@ -547,7 +547,7 @@ def test_a_party_that_does_not_answer_in_time_drops_out_of_that_round(tmp_path,
             message.content["config"]["server-round"] == 1
         return None if i == 0 and first else reply
 
-    config = FederationConfig(**{**TINY, "round_timeout": 0.3, "evaluate_initial": False})
+    config = FedAdapterConfig(**{**TINY, "round_timeout": 0.3, "evaluate_initial": False})
     state, _, _ = run_local(config, tmp_path / "t", hang)
     assert state.rounds[1].dropped_out == {"data-party-0": "timeout"}
     assert state.rounds[1].aggregated == 2
@@ -556,7 +556,7 @@ def test_a_party_that_does_not_answer_in_time_drops_out_of_that_round(tmp_path,
 
 def test_too_few_parties_in_a_round_stop_the_run_naming_who_was_missing(tmp_path,
                                                                           flower_identity):
-    config = FederationConfig(**{**TINY, "evaluate_initial": False, "min_parties": 2,
+    config = FedAdapterConfig(**{**TINY, "evaluate_initial": False, "min_parties": 2,
                                  "faults": {"data-party-0": "crash:2", "data-party-2": "nan"}})
     with pytest.raises(QuorumError) as caught:
         run_local(config, tmp_path / "t")
@@ -567,7 +567,7 @@ def test_too_few_parties_in_a_round_stop_the_run_naming_who_was_missing(tmp_path
     grid = caught.value.grid  # type: ignore[attr-defined]
     assert 2 not in grid.ledger.train or set(grid.ledger.train[2]) == {"data-party-1"}
     # min_parties = 1 lets the same run finish on the one honest party.
-    config = FederationConfig(**{**config.to_dict(), "min_parties": 1})
+    config = FedAdapterConfig(**{**config.to_dict(), "min_parties": 1})
     state, _, _ = run_local(config, tmp_path / "t1")
     assert [r.aggregated for r in state.rounds[1:]] == [2, 1]
 
@@ -580,7 +580,7 @@ def test_an_offline_party_drops_out_and_comes_back_under_a_new_node_id(tmp_path,
         if report.round == 2:  # ... and a new one starts for the same data
             local.rejoin(2, 2002)
 
-    config = FederationConfig(**{**TINY, "rounds": 3, "evaluate_initial": False})
+    config = FedAdapterConfig(**{**TINY, "rounds": 3, "evaluate_initial": False})
     state, grid, _ = run_local(config, tmp_path / "t", on_round=churn)
     assert [r.aggregated for r in state.rounds[1:]] == [3, 2, 3]
     assert state.rounds[2].dropped_out == {"data-party-2": "offline"}
@@ -620,9 +620,9 @@ def assert_only_masked_updates_crossed(folder: Path, trained: list[str]) -> None
 def test_secure_aggregation_survives_a_party_dropping_out_within_the_threshold(
         tmp_path, flower_identity):
     faults = {"data-party-1": "crash:1"}  # after sharing its keys, before its masked update
-    plain, _, _ = run_local(FederationConfig(**{**SECURE, "secure_aggregation": False,
+    plain, _, _ = run_local(FedAdapterConfig(**{**SECURE, "secure_aggregation": False,
                                                 "faults": faults}), tmp_path / "plain")
-    state, _, _ = run_local(FederationConfig(**{**SECURE, "faults": faults}), tmp_path / "t")
+    state, _, _ = run_local(FedAdapterConfig(**{**SECURE, "faults": faults}), tmp_path / "t")
     report = state.rounds[1]
     assert report.dropped_out == {"data-party-1": "error"} and report.aggregated == 2
     assert report.secure == {"shares": 3, "threshold": 2,
@@ -634,7 +634,7 @@ def test_secure_aggregation_survives_a_party_dropping_out_within_the_threshold(
     assert_close_adapters(state.final, plain.final, QUANTISATION)
     assert_only_masked_updates_crossed(tmp_path / "t", ["data-party-0", "data-party-2"])
     # With min_parties = 3 the round stops before anything is unmasked.
-    config = FederationConfig(**{**SECURE, "faults": faults, "min_parties": 3})
+    config = FedAdapterConfig(**{**SECURE, "faults": faults, "min_parties": 3})
     with pytest.raises(QuorumError, match="only 2 of 3 data parties returned an update"):
         run_local(config, tmp_path / "q")
     stages = {m.meta.get("stage") for m in crossings(tmp_path / "q" / "data-party-0.jsonl")}
@@ -648,10 +648,10 @@ def test_secure_aggregation_survives_a_party_that_stops_answering_at_any_stage(
     # What each stage's reply carries (the mod consumes the request's stage name).
     marks = {"setup": "pk1", "share_keys": "dsts", "collect_masked_vectors": "masked_params",
              "unmask": "nids"}
-    survivors, _, _ = run_local(FederationConfig(**{**SECURE, "secure_aggregation": False,
+    survivors, _, _ = run_local(FedAdapterConfig(**{**SECURE, "secure_aggregation": False,
                                                     "faults": {"data-party-2": "nan"}}),
                                 tmp_path / "two")
-    everyone, _, _ = run_local(FederationConfig(**{**SECURE, "secure_aggregation": False}),
+    everyone, _, _ = run_local(FedAdapterConfig(**{**SECURE, "secure_aggregation": False}),
                                tmp_path / "three")
     for stage, mark in marks.items():
         def silence(i: int, message: FlowerMessage, reply: FlowerMessage,
@@ -660,7 +660,7 @@ def test_secure_aggregation_survives_a_party_that_stops_answering_at_any_stage(
                 reply.content.config_records.get(RECORD_KEY_CONFIGS)
             return None if i == 2 and settings is not None and mark in settings else reply
 
-        config = FederationConfig(**{**SECURE, "round_timeout": 0.5})
+        config = FedAdapterConfig(**{**SECURE, "round_timeout": 0.5})
         state, _, _ = run_local(config, tmp_path / stage, silence)
         secure = state.rounds[1].secure
         assert secure is not None and secure["unmasked_by"] == ["data-party-0", "data-party-1"]
@@ -693,11 +693,11 @@ def test_secure_aggregation_survives_a_party_gone_before_setup_and_another_crash
         return reply
 
     four = {**SECURE, "task": "clinic-triage:n=80,seed=5,parties=4"}
-    plain, _, _ = run_local(FederationConfig(**{
+    plain, _, _ = run_local(FedAdapterConfig(**{
         **four, "secure_aggregation": False,
         "faults": {"data-party-1": "crash:1", "data-party-3": "crash:1"}}),
         tmp_path / "plain", parties=4)
-    state, _, _ = run_local(FederationConfig(**{**four, "faults": {"data-party-3": "crash:1"}}),
+    state, _, _ = run_local(FedAdapterConfig(**{**four, "faults": {"data-party-3": "crash:1"}}),
                             tmp_path / "t", gone, parties=4)
     report = state.rounds[1]
     assert report.aggregated == 2
@@ -721,12 +721,12 @@ def test_secure_aggregation_refuses_a_malformed_masked_update_at_the_boundary(
             settings["masked_params"] = [npy_bytes(a) for a in masked]
         return reply
 
-    state, grid, _ = run_local(FederationConfig(**SECURE), tmp_path / "t", tamper)
+    state, grid, _ = run_local(FedAdapterConfig(**SECURE), tmp_path / "t", tamper)
     refused = [d for d in grid.ledger.dropped if d["party"] == "data-party-2"]
     assert [d["why"] for d in refused] == ["refused"]
     assert "outside [0, 2**32)" in refused[0]["reason"]
     assert state.rounds[1].secure["masked_updates"] == ["data-party-0", "data-party-1"]
-    plain, _, _ = run_local(FederationConfig(**{**SECURE, "secure_aggregation": False,
+    plain, _, _ = run_local(FedAdapterConfig(**{**SECURE, "secure_aggregation": False,
                                                 "faults": {"data-party-2": "nan"}}),
                             tmp_path / "plain")
     assert_close_adapters(state.final, plain.final, QUANTISATION)
@@ -734,9 +734,9 @@ def test_secure_aggregation_refuses_a_malformed_masked_update_at_the_boundary(
 
 def test_secure_aggregation_on_the_simulation_runtime_equals_fedavg(tmp_path, flower_identity):
     pytest.importorskip("ray")
-    config = FederationConfig(**SECURE)
+    config = FedAdapterConfig(**SECURE)
     result = run_federation(config, tmp_path / "secure")
-    plain, _, _ = run_local(FederationConfig(**{**SECURE, "secure_aggregation": False}),
+    plain, _, _ = run_local(FedAdapterConfig(**{**SECURE, "secure_aggregation": False}),
                             tmp_path / "plain")
     final = load_file(str(tmp_path / "secure" / "global-adapter.safetensors"))
     assert_close_adapters(final, plain.final, QUANTISATION)
@@ -756,12 +756,12 @@ def test_cli_deployment_flags_choose_the_deployment_runtime(tmp_path, monkeypatc
 
     seen: dict[str, Any] = {}
 
-    def fake(config: FederationConfig, out_dir: Any, **kwargs: Any) -> Any:
+    def fake(config: FedAdapterConfig, out_dir: Any, **kwargs: Any) -> Any:
         seen.update(config=config, **kwargs)
         raise RuntimeError("stop here")
 
     monkeypatch.setattr(run_module, "run_federation", fake)
-    path = FederationConfig(**TINY).write(tmp_path / "fed.toml")
+    path = FedAdapterConfig(**TINY).write(tmp_path / "fed.toml")
     result = CliRunner().invoke(cli_app, ["federate", str(path), "--deployment", "--tls",
                                           "--port", "9123"])
     assert result.exit_code == 1 and "stop here" in result.output
@@ -776,6 +776,6 @@ def test_a_relative_output_folder_works_for_the_deployment_runtime(tmp_path, mon
     from crossbound.federation.deploy import LocalDeployment
 
     monkeypatch.chdir(tmp_path)
-    deployment = LocalDeployment(FederationConfig(**TINY), Path("runs/x"), 3)
+    deployment = LocalDeployment(FedAdapterConfig(**TINY), Path("runs/x"), 3)
     assert deployment.out == tmp_path / "runs" / "x"
     assert deployment.folder.is_absolute() and deployment.home.is_absolute()

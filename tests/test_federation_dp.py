@@ -17,7 +17,7 @@ pytest.importorskip("flwr")
 
 from crossbound.boundary.messages import Kind
 from crossbound.federation.adapter import build_adapted
-from crossbound.federation.config import FederationConfig, load_config
+from crossbound.federation.adapter_config import FedAdapterConfig
 from crossbound.federation.crossing import GLOBAL_ADAPTER
 from crossbound.federation.dp import (
     central_aggregate,
@@ -26,7 +26,8 @@ from crossbound.federation.dp import (
     noise_multiplier,
     privatise_update,
 )
-from crossbound.federation.run import finish
+from crossbound.federation.fed_adapter import AdapterModelParty
+from crossbound.federation.strategies import load_config
 from crossbound.tasks.registry import load_task
 from tests.test_federation import (
     TINY,
@@ -82,7 +83,7 @@ def test_clipping_bounds_the_norm_exactly_and_leaves_small_updates_alone():
     for name in start:
         assert torch.equal(unclipped[name], small[name].double() - start[name].double())
     # What a party sends under central DP + SecAgg+ (float32): start + clipped δ.
-    config = FederationConfig(dp="central", dp_noise_multiplier=1.0, dp_clip=1.0,
+    config = FedAdapterConfig(dp="central", dp_noise_multiplier=1.0, dp_clip=1.0,
                               secure_aggregation=True)
     sent = privatise_update(config, big, start)
     assert all(t.dtype == torch.float32 for t in sent.values())
@@ -111,7 +112,7 @@ def test_central_noise_has_std_sigma_c_over_the_parties_asked():
 def test_local_noise_has_std_sigma_c_and_is_fresh_every_time():
     start = _adapter(0, 0.05)
     local = _with_delta(start, 3.0, 3)
-    config = FederationConfig(dp="local", dp_clip=0.5, dp_noise_multiplier=2.0)
+    config = FedAdapterConfig(dp="local", dp_clip=0.5, dp_noise_multiplier=2.0)
     first = privatise_update(config, local, start)
     clipped, _ = clip_delta(local, start, 0.5)
     noise = [first[n].double() - start[n].double() - clipped[n] for n in start]
@@ -158,12 +159,12 @@ def test_epsilon_is_opacus_accountants_over_full_participation_rounds(sigma, rou
 
 def test_noise_is_calibrated_to_the_target_epsilon_over_the_planned_rounds():
     for rounds in (1, 3):
-        config = FederationConfig(dp="central", dp_epsilon=3.0, rounds=rounds)
+        config = FedAdapterConfig(dp="central", dp_epsilon=3.0, rounds=rounds)
         sigma = noise_multiplier(config)
         assert 2.95 <= epsilons(sigma, rounds, DELTA)["prv"] <= 3.0
-    assert noise_multiplier(FederationConfig(dp="local", dp_noise_multiplier=0.9)) == 0.9
-    more = FederationConfig(dp="central", dp_epsilon=3.0, rounds=3)
-    assert noise_multiplier(more) > noise_multiplier(FederationConfig(
+    assert noise_multiplier(FedAdapterConfig(dp="local", dp_noise_multiplier=0.9)) == 0.9
+    more = FedAdapterConfig(dp="central", dp_epsilon=3.0, rounds=3)
+    assert noise_multiplier(more) > noise_multiplier(FedAdapterConfig(
         dp="central", dp_epsilon=3.0, rounds=1))  # more rounds, more noise per round
 
 
@@ -192,22 +193,22 @@ def test_bad_dp_settings_fail_with_a_message_naming_them(tmp_path, text, message
 
 def test_dp_settings_round_trip_and_combine_with_secagg_and_max_update_norm(tmp_path):
     for config in (
-            FederationConfig(dp="central", dp_epsilon=3.0, secure_aggregation=True),
-            FederationConfig(dp="central", dp_noise_multiplier=1.1, max_update_norm=5.0),
-            FederationConfig(dp="local", dp_noise_multiplier=0.5, dp_clip=0.2,
+            FedAdapterConfig(dp="central", dp_epsilon=3.0, secure_aggregation=True),
+            FedAdapterConfig(dp="central", dp_noise_multiplier=1.1, max_update_norm=5.0),
+            FedAdapterConfig(dp="local", dp_noise_multiplier=0.5, dp_clip=0.2,
                              dp_delta=1e-6)):
         assert load_config(config.write(tmp_path / "fed.toml")) == config
-    assert FederationConfig().dp == "none" and load_config(
-        FederationConfig().write(tmp_path / "d.toml")).dp_epsilon is None
+    assert FedAdapterConfig().dp == "none" and load_config(
+        FedAdapterConfig().write(tmp_path / "d.toml")).dp_epsilon is None
 
 
 # ---------------------------------------------------------------- whole tiny federations
 
 
-def _finish(config: FederationConfig, state: Any, out: Path) -> dict[str, Any]:
+def _finish(config: FedAdapterConfig, state: Any, out: Path) -> dict[str, Any]:
     """Write ``result.json`` for a LocalGrid run as a real run does, and read it back."""
     adapted = build_adapted(config.small, config.lora_rank, config.lora_alpha, config.seed)
-    finish(config, load_task(config.task), adapted, state, 0.0, 0.0, out)
+    AdapterModelParty(config, load_task(config.task), adapted, None, state).finish(0.0, 0.0, out)
     return json.loads((out / "result.json").read_text())
 
 
@@ -220,7 +221,7 @@ def _sent_down(folder: Path, rnd: int) -> dict[str, torch.Tensor]:
 
 @pytest.mark.usefixtures("flower_identity")
 def test_central_dp_run_clips_at_the_model_party_and_reports_epsilon(tmp_path):
-    config = FederationConfig(**TINY, dp="central", dp_epsilon=8.0, dp_clip=0.5,
+    config = FedAdapterConfig(**TINY, dp="central", dp_epsilon=8.0, dp_clip=0.5,
                               faults={"data-party-1": "crash:1"})
     state, grid, _ = run_local(config, tmp_path / "transcripts")
     data = _finish(config, state, tmp_path)
@@ -253,7 +254,7 @@ def test_central_dp_run_clips_at_the_model_party_and_reports_epsilon(tmp_path):
 
 @pytest.mark.usefixtures("flower_identity")
 def test_local_dp_run_sends_only_noised_updates_and_reports_epsilon(tmp_path):
-    config = FederationConfig(**TINY, dp="local", dp_noise_multiplier=0.5, dp_clip=0.2)
+    config = FedAdapterConfig(**TINY, dp="local", dp_noise_multiplier=0.5, dp_clip=0.2)
     state, _, _ = run_local(config, tmp_path / "transcripts")
     data = _finish(config, state, tmp_path)
     dp = data["metrics"]["privacy"]["dp"]
@@ -279,7 +280,7 @@ def test_local_dp_run_sends_only_noised_updates_and_reports_epsilon(tmp_path):
 def test_central_dp_under_secure_aggregation_clips_at_each_party_and_reports_epsilon(
         tmp_path):
     secure = {**TINY, "rounds": 1, "evaluate_initial": False}
-    config = FederationConfig(**secure, secure_aggregation=True, dp="central",
+    config = FedAdapterConfig(**secure, secure_aggregation=True, dp="central",
                               dp_noise_multiplier=1.0, dp_clip=0.5)
     state, _, _ = run_local(config, tmp_path / "transcripts")
     data = _finish(config, state, tmp_path)
@@ -293,7 +294,7 @@ def test_central_dp_under_secure_aggregation_clips_at_each_party_and_reports_eps
                                        ["data-party-0", "data-party-1", "data-party-2"])
     # The same parties' plain updates (training is seeded) give the noiseless aggregate:
     # what SecAgg+ released differs from it by noise of std σC/n (+ quantisation).
-    run_local(FederationConfig(**secure), tmp_path / "plain")
+    run_local(FedAdapterConfig(**secure), tmp_path / "plain")
     updates = last_updates(tmp_path / "plain", 1)
     start = _sent_down(tmp_path / "plain", 1)
     exact, _ = central_aggregate(start, [u for u, _ in updates.values()], 0.5, 0.0, 3)

@@ -27,8 +27,6 @@ from crossbound.boundary.contracts import MODEL_PARTY
 from crossbound.boundary.messages import Kind
 from crossbound.boundary.transcript import verify_transcript
 from crossbound.cli import app as cli_app
-from crossbound.federation.client import make_client_app
-from crossbound.federation.config import FederationConfig
 from crossbound.federation.contract import arrays_to_tensors, tensors_to_arrays
 from crossbound.federation.knowledge import (
     LM_KNOWLEDGE,
@@ -36,6 +34,7 @@ from crossbound.federation.knowledge import (
     combine_knowledge,
     row_cross_entropy,
 )
+from crossbound.federation.mutual_config import FedMutualKTConfig
 from crossbound.federation.mutual_server import (
     FEDERATION,
     KnowledgeGrid,
@@ -43,6 +42,7 @@ from crossbound.federation.mutual_server import (
     drive_mutual,
     lm_side,
 )
+from crossbound.federation.run import make_client_app
 from crossbound.federation.server import QuorumError
 from crossbound.models.loading import load_model
 from crossbound.tasks.registry import load_task
@@ -64,7 +64,7 @@ TINY = {"strategy": "fed-mutual-kt", "task": TASK, "large": "tiny-large",
         "eval_limit": 8, "transfer_limit": 6, "top_k": 4, "lm_targets": "all"}
 
 
-def run_local(config: FederationConfig, folder: Path, tamper: Tamper | None = None,
+def run_local(config: FedMutualKTConfig, folder: Path, tamper: Tamper | None = None,
               ) -> tuple[MutualState, KnowledgeGrid]:
     """The model party's ``drive_mutual`` over a LocalGrid: a whole federation, no Ray."""
     task = load_task(config.task)
@@ -93,7 +93,7 @@ def local_run(tmp_path_factory):
     for name in saved:
         setattr(TaskIdentity, name, 1)
     try:
-        state, grid = run_local(FederationConfig(**TINY), folder)
+        state, grid = run_local(FedMutualKTConfig(**TINY), folder)
     finally:
         for name, value in saved.items():
             setattr(TaskIdentity, name, value)
@@ -106,13 +106,13 @@ def local_run(tmp_path_factory):
 
 def test_config_validates_the_mutual_settings():
     with pytest.raises(ValueError, match="combine"):
-        FederationConfig(**{**TINY, "combine": "vote"})
+        FedMutualKTConfig(**{**TINY, "combine": "vote"})
     with pytest.raises(ValueError, match="lm_targets"):
-        FederationConfig(**{**TINY, "lm_targets": "some"})
-    config = FederationConfig(**TINY)
+        FedMutualKTConfig(**{**TINY, "lm_targets": "some"})
+    config = FedMutualKTConfig(**TINY)
     assert config.small_of("data-party-2") == "tiny-other"
     assert config.small_of("data-party-0") == "tiny-small"
-    assert FederationConfig.from_json(config.to_json()) == config
+    assert FedMutualKTConfig.from_json(config.to_json()) == config
 
 
 # ---------------------------------------------------------------- combining
@@ -217,7 +217,7 @@ def _private_ids(partition: int, message: FlowerMessage, reply: FlowerMessage
 
 @pytest.mark.usefixtures("flower_identity")
 def test_knowledge_that_is_not_a_public_text_is_refused_at_the_boundary(tmp_path):
-    config = FederationConfig(**{**TINY, "rounds": 1, "evaluate_initial": False})
+    config = FedMutualKTConfig(**{**TINY, "rounds": 1, "evaluate_initial": False})
     state, grid = run_local(config, tmp_path / "t", _private_ids)
     report = state.rounds[1]
     assert report.dropped_out == {"data-party-1": "refused"}
@@ -230,7 +230,7 @@ def test_knowledge_that_is_not_a_public_text_is_refused_at_the_boundary(tmp_path
 
 @pytest.mark.usefixtures("flower_identity")
 def test_a_party_that_crashes_drops_out_of_one_round_and_its_sm_rejoins(tmp_path):
-    config = FederationConfig(**{**TINY, "faults": {"data-party-0": "crash:1"},
+    config = FedMutualKTConfig(**{**TINY, "faults": {"data-party-0": "crash:1"},
                                  "evaluate_initial": False})
     state, _ = run_local(config, tmp_path / "t")
     first, second = state.rounds[1], state.rounds[2]
@@ -243,7 +243,7 @@ def test_a_party_that_crashes_drops_out_of_one_round_and_its_sm_rejoins(tmp_path
 
 @pytest.mark.usefixtures("flower_identity")
 def test_too_few_parties_stop_the_run_with_the_reason(tmp_path):
-    config = FederationConfig(**{**TINY, "rounds": 1, "evaluate_initial": False,
+    config = FedMutualKTConfig(**{**TINY, "rounds": 1, "evaluate_initial": False,
                                  "min_parties": 3, "faults": {"data-party-2": "crash:1"}})
     with pytest.raises(QuorumError, match="data-party-2"):
         run_local(config, tmp_path / "t")
@@ -251,7 +251,7 @@ def test_too_few_parties_stop_the_run_with_the_reason(tmp_path):
 
 @pytest.mark.usefixtures("flower_identity")
 def test_a_train_request_of_fed_mutual_kt_carries_the_lm_knowledge_only(tmp_path):
-    config = FederationConfig(**{**TINY, "rounds": 1})
+    config = FedMutualKTConfig(**{**TINY, "rounds": 1})
     task = load_task(config.task)
     lm = load_model(config.large)
     grid = KnowledgeGrid(LocalGrid(make_client_app(config), 3), tmp_path, lm_side(config,
@@ -271,7 +271,7 @@ def test_a_train_request_of_fed_mutual_kt_carries_the_lm_knowledge_only(tmp_path
 
 def test_federate_runs_fed_mutual_kt_on_the_simulation_runtime(tmp_path):
     pytest.importorskip("ray")
-    config = FederationConfig(**{**TINY, "out": str(tmp_path / "not-used")})
+    config = FedMutualKTConfig(**{**TINY, "out": str(tmp_path / "not-used")})
     path = config.write(tmp_path / "fed.toml")
     out = tmp_path / "run"
     result = CliRunner().invoke(cli_app, ["federate", str(path), "--out", str(out)])

@@ -23,8 +23,7 @@ from flwr.app import MessageType
 from crossbound.boundary.messages import Kind
 from crossbound.boundary.transcript import verify_transcript
 from crossbound.federation.adapter import adapter_tensors
-from crossbound.federation.client import make_client_app
-from crossbound.federation.config import FederationConfig
+from crossbound.federation.adapter_config import FedAdapterConfig
 from crossbound.federation.contract import EMULATOR_BUNDLE, GLOBAL_ADAPTER
 from crossbound.federation.crossing import BoundaryGrid
 from crossbound.federation.offsite_plus import (
@@ -37,7 +36,9 @@ from crossbound.federation.offsite_plus import (
     store_of,
     to_wire,
 )
+from crossbound.federation.run import make_client_app
 from crossbound.federation.server import ServerState, drive
+from crossbound.federation.strategies import config_from_dict
 from crossbound.tasks.registry import load_task
 from tests.test_federation import (  # noqa: F401  (fixtures)
     LocalGrid,
@@ -54,9 +55,11 @@ OT = {"task": TASK, "emulator_of": "tiny-large", "adapter_bottom": 1, "adapter_t
       "bundle_dtype": "float32"}
 
 
-def ot_config(tmp_path: Path, **changes: Any) -> FederationConfig:
-    return FederationConfig.from_dict({**OT, "out": str(tmp_path / "out"),
-                                       "party_store": str(tmp_path / "store"), **changes})
+def ot_config(tmp_path: Path, **changes: Any) -> FedAdapterConfig:
+    config = config_from_dict({**OT, "out": str(tmp_path / "out"),
+                               "party_store": str(tmp_path / "store"), **changes})
+    assert isinstance(config, FedAdapterConfig)
+    return config
 
 
 def randomised(party: ModelParty, seed: int = 3) -> dict[str, torch.Tensor]:
@@ -131,14 +134,14 @@ def test_a_data_party_refuses_a_bundle_that_does_not_match_its_digest_or_config(
     ({"emulator_of": None}, "adapter_bottom is an OT\\+ setting"),
     ({"small": "tiny-small"}, "small is not used with emulator_of"),
     ({"adapter_top": 0}, "adapter_top must be >= 1"),
-    ({"strategy": "fed-mutual-kt"}, "emulator_of \\(OT\\+\\) is a fed-adapter setting"),
+    ({"strategy": "fed-mutual-kt"}, "is a fed-adapter setting; fed-mutual-kt does not use it"),
 ])
 def test_bad_ot_plus_settings_are_refused_naming_the_setting(tmp_path, changes, message):
     with pytest.raises(ValueError, match=message):
         ot_config(tmp_path, **changes)
 
 
-def run_ot_local(config: FederationConfig, folder: Path, on_round: Any = None,
+def run_ot_local(config: FedAdapterConfig, folder: Path, on_round: Any = None,
                  ) -> tuple[ServerState, BoundaryGrid, LocalGrid, ModelParty]:
     task = load_task(config.task)
     party = ModelParty.prepare(config)
@@ -219,7 +222,7 @@ def test_a_party_that_never_got_the_emulator_drops_out_with_a_reason(tmp_path):
 def test_federate_ot_plus_on_the_simulation_runtime(tmp_path):
     from crossbound.federation.run import run_federation
 
-    config = FederationConfig.from_dict({**OT, "rounds": 1, "out": str(tmp_path / "out")})
+    config = FedAdapterConfig.from_dict({**OT, "rounds": 1, "out": str(tmp_path / "out")})
     result = run_federation(config, tmp_path / "out")
     offsite = result.metrics["offsite"]
     assert len(offsite["plugin_utility_per_round"]) == 2

@@ -23,8 +23,9 @@ pytest.importorskip("flwr")
 from safetensors.torch import load_file
 
 from crossbound.boundary.transcript import verify_transcript
-from crossbound.federation.config import FederationConfig
+from crossbound.federation.adapter_config import FedAdapterConfig
 from crossbound.federation.deploy import LocalDeployment, _descendants
+from crossbound.federation.mutual_config import FedMutualKTConfig
 from crossbound.federation.secagg import MASKED
 from tests.test_federation import (
     QUANTISATION,
@@ -68,7 +69,7 @@ def _alive(pid: int) -> bool:
 
 
 def test_deployment_runtime_completes_when_a_supernode_is_killed_mid_run(tmp_path):
-    config = FederationConfig(**TINY, rounds=2, evaluate_initial=False, round_timeout=40.0,
+    config = FedAdapterConfig(**TINY, rounds=2, evaluate_initial=False, round_timeout=40.0,
                               runtime="deployment", out=str(tmp_path / "unused"))
     out = tmp_path / "run"
     out.mkdir()
@@ -113,7 +114,7 @@ def test_deployment_runtime_completes_when_a_supernode_is_killed_mid_run(tmp_pat
 
 @pytest.mark.usefixtures("flower_identity")
 def test_secure_aggregation_over_tls_on_the_deployment_runtime_equals_fedavg(tmp_path):
-    config = FederationConfig(**{**SECURE, "runtime": "deployment", "round_timeout": 60.0})
+    config = FedAdapterConfig(**{**SECURE, "runtime": "deployment", "round_timeout": 60.0})
     out = tmp_path / "run"
     out.mkdir()
     with LocalDeployment(config, out, 3, tls=True) as deployment:
@@ -127,7 +128,7 @@ def test_secure_aggregation_over_tls_on_the_deployment_runtime_equals_fedavg(tmp
                                        ["data-party-0", "data-party-1", "data-party-2"])
     assert MASKED in result.metrics["federation"]["contract"][-1]
     # The same round in this process without secure aggregation: FedAvg of plain updates.
-    plain, _, _ = run_local(FederationConfig(**{**SECURE, "secure_aggregation": False}),
+    plain, _, _ = run_local(FedAdapterConfig(**{**SECURE, "secure_aggregation": False}),
                             tmp_path / "plain")
     final = load_file(str(out / "global-adapter.safetensors"))
     assert_close_adapters(final, plain.final, QUANTISATION)
@@ -136,8 +137,8 @@ def test_secure_aggregation_over_tls_on_the_deployment_runtime_equals_fedavg(tmp
 def test_fed_mutual_kt_on_the_deployment_runtime_survives_a_killed_supernode(tmp_path):
     from tests.test_federation_mutual import TINY as MUTUAL
 
-    config = FederationConfig(**{**MUTUAL, "evaluate_initial": False, "round_timeout": 40.0,
-                                 "runtime": "deployment", "out": str(tmp_path / "unused")})
+    config = FedMutualKTConfig(**{**MUTUAL, "evaluate_initial": False, "round_timeout": 40.0,
+                                  "runtime": "deployment", "out": str(tmp_path / "unused")})
     out = tmp_path / "run"
     out.mkdir()
     reports: list[Any] = []

@@ -148,12 +148,12 @@ def test_offsite_distils_its_emulator_on_the_builtin_corpus(user_file, tmp_path)
 
 
 def test_fed_mutual_kt_parties_agree_on_the_builtin_transfer_set(user_file):
-    from crossbound.federation.config import FederationConfig
     from crossbound.federation.mutual_client import transfer_set
+    from crossbound.federation.mutual_config import FedMutualKTConfig
     from crossbound.federation.mutual_server import lm_side
     from crossbound.models.loading import load_model
 
-    config = FederationConfig(strategy="fed-mutual-kt", task=user_file, large="tiny-large",
+    config = FedMutualKTConfig(task=user_file, large="tiny-large",
                               small="tiny-small", transfer_limit=3, max_length=64)
     lm = load_model("tiny-large")
     server = lm_side(config, load_task(user_file), lm)

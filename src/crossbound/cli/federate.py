@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,10 +12,30 @@ from rich.table import Table
 from crossbound.cli.console import err, fail, out, plain
 
 
+def _list_strategies(value: bool) -> None:
+    """``--list-strategies``: every registered federated strategy and its own settings."""
+    if not value:
+        return
+    from crossbound.federation.config import FederationConfig
+    from crossbound.federation.strategies import FEDERATED_STRATEGIES
+
+    shared = FederationConfig.settings()
+    table = Table(title="federated strategies (strategy = ...)")
+    for column in ("strategy", "what it does", "its settings (beside the shared ones)"):
+        table.add_column(column)
+    for name, spec in sorted(FEDERATED_STRATEGIES.items()):
+        own = [key for key in spec.config_class.settings() if key not in shared]
+        table.add_row(name, spec.summary, ", ".join(own))
+    out.print(table)
+    out.print(f"shared settings: {', '.join(shared)}", highlight=False, soft_wrap=True)
+    raise typer.Exit()
+
+
 def federate(
     config_path: Annotated[Path, typer.Argument(
         metavar="CONFIG", help="A .toml or .json federation config (see crossbound.federation"
-        ".config: strategy, task with parties=N, small, rounds, aggregation, ...).")],
+        ".config: strategy, task with parties=N, small, rounds, ...; --list-strategies "
+        "shows each strategy's settings).")],
     out_dir: Annotated[Path | None, typer.Option(
         "--out", help="Output folder (default: the config's `out`).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace a previous run in the folder.")]
@@ -35,6 +56,10 @@ def federate(
     tls: Annotated[bool, typer.Option(
         "--tls", help="With --deployment: TLS between the SuperNodes and the SuperLink, with "
         "a throwaway CA made for this run (OUT/deployment/certs/ca.pem).")] = False,
+    list_strategies: Annotated[bool, typer.Option(
+        "--list-strategies", is_eager=True, callback=_list_strategies,
+        help="List the registered federated strategies and their settings, and exit.")]
+    = False,
 ) -> None:
     """Run a federation on Flower (its simulation runtime, or with --deployment a SuperLink
     and SuperNode processes).
@@ -47,12 +72,12 @@ def federate(
     strategy's contract and recorded in one hash-chained transcript per data party
     (OUT/transcripts/data-party-N.jsonl); the result is OUT/result.json.
     """
-    from crossbound.federation.config import FederationConfig, load_config
+    from crossbound.federation.strategies import load_config
 
     try:
         config = load_config(config_path)
         if deployment or external_supernodes or tls:
-            config = FederationConfig.from_dict({**config.to_dict(), "runtime": "deployment"})
+            config = dataclasses.replace(config, runtime="deployment")
     except (ValueError, FileNotFoundError) as exc:
         raise fail(str(exc)) from exc
     try:
@@ -136,7 +161,7 @@ def _print_summary(data: dict[str, Any], folder: Path) -> None:
     dp = data["metrics"]["privacy"].get("dp")
     if dp:  # ε per data party over all rounds
         secure += f" + {dp['mode']} DP, ε = {dp['epsilon']:.2f}"
-    mutual = data["strategy"] == "fed-mutual-kt"
+    mutual = "lm_per_round" in utility  # fed-mutual-kt: the LM's column, then each SM's
     table = Table(title=plain(f"{data['strategy']} ({federation['aggregation']}{secure}) on "
                                f"{data['task']['name']}"))
     table.add_column("round", justify="right")

@@ -16,6 +16,9 @@ from typing import Any
 
 import torch
 
+from crossbound.models.loading import load_model
+from crossbound.training.lora import add_lora
+
 Tensors = dict[str, torch.Tensor]
 
 
@@ -66,9 +69,6 @@ class AdaptedModel:
 def build_adapted(small: str, rank: int, alpha: int, seed: int = 0) -> AdaptedModel:
     """Load ``small`` and wrap it with fresh LoRA adapters (seeded: the initial global
     adapter is the same in every run with the same settings)."""
-    from crossbound.models.loading import load_model
-    from crossbound.training.lora import add_lora
-
     loaded = load_model(small)
     torch.manual_seed(seed)
     model = add_lora(loaded.model, rank=rank, alpha=alpha)

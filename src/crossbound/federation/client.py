@@ -6,7 +6,8 @@ fine-tunes it on its own records (answer loss) and returns only the adapter's we
 its record count and losses; on evaluation it scores the global adapter on its share of the
 test split (``test[i::N]`` of the first ``eval_limit`` records: the parties' shares add up to
 the whole evaluation set). Every reply is checked against the ``fed-adapter`` contract on
-this side too, before it is sent.
+this side too, before it is sent. The handlers are :data:`DATA_PARTY`, which
+:mod:`crossbound.federation.strategies` registers for ``fed-adapter``.
 
 The SM and the task are loaded once per process (a Ray actor serves many nodes in turn) and
 the adapter is overwritten from the received arrays on every message, so nothing of one
@@ -19,15 +20,15 @@ import time
 from typing import Any
 
 import torch
-from flwr.app import ArrayRecord, ConfigRecord, Context, MessageType, MetricRecord, RecordDict
+from flwr.app import ArrayRecord, Context, MessageType, MetricRecord, RecordDict
 from flwr.app import Message as FlowerMessage
-from flwr.clientapp import ClientApp
+from flwr.client.mod import secaggplus_mod
 from flwr.clientapp.typing import Mod
 
-import crossbound.federation.mutual_client as mutual_client
 from crossbound.boundary.channel import Boundary
 from crossbound.boundary.contracts import MODEL_PARTY
 from crossbound.boundary.messages import Kind, Message
+from crossbound.evaluate.utility import evaluate_model, headline
 from crossbound.federation.adapter import (
     AdaptedModel,
     adapter_tensors,
@@ -35,84 +36,58 @@ from crossbound.federation.adapter import (
     build_adapted,
     load_adapter,
 )
-from crossbound.federation.config import FederationConfig
+from crossbound.federation.adapter_config import FedAdapterConfig
 from crossbound.federation.crossing import (
     ADAPTER_UPDATE,
-    HELLO,
     arrays_to_tensors,
     fed_adapter_contract,
     guard_context,
     tensors_to_arrays,
 )
-from crossbound.federation.data_party import misbehave, party_of, task_of
-from crossbound.models.precision import precision_scope
+from crossbound.federation.data_party import (
+    DataPartyHandlers,
+    misbehave,
+    party_of,
+    register,
+    task_of,
+)
+from crossbound.federation.dp import privatise_update
+from crossbound.federation.offsite_plus import EMULATOR_OP, client_store, store_of, stored_model
+from crossbound.federation.secagg import fitins_adapter, fitres_content
 from crossbound.tasks.base import Example, Task
+from crossbound.training.causal_lm import finetune
 
 # Per process: (small, rank, alpha) -> model.
 _MODELS: dict[tuple[str, int, int], AdaptedModel] = {}
 
 
-def make_client_app(config: FederationConfig) -> ClientApp:
-    """The data parties' ClientApp for ``config`` (the same app runs on every node); with
-    ``secure_aggregation``, train messages go through Flower's SecAgg+ mod."""
-    mods: list[Mod] = []
-    if config.secure_aggregation:
-        from flwr.client.mod import secaggplus_mod
-
-        mods.append(secaggplus_mod)
-    app = ClientApp(mods=mods)
-
-    # Each handler runs in the precision the federation asked for (bf16 autocast over fp32
-    # master weights where the CPU has it): a scope per message, since Flower may call them
-    # from any thread or process.
-    @app.query()
-    def hello(message: FlowerMessage, context: Context) -> FlowerMessage:
-        return handle_hello(config, message, context)
-
-    @app.train()
-    def train(message: FlowerMessage, context: Context) -> FlowerMessage:
-        with precision_scope(config.precision):
-            return handle_train(config, message, context)
-
-    @app.evaluate()
-    def evaluate(message: FlowerMessage, context: Context) -> FlowerMessage:
-        with precision_scope(config.precision):
-            return handle_evaluate(config, message, context)
-
-    return app
+def secure_mods(config: FedAdapterConfig) -> list[Mod]:
+    """With ``secure_aggregation``, train messages go through Flower's SecAgg+ mod."""
+    return [secaggplus_mod] if config.secure_aggregation else []
 
 
 # ---------------------------------------------------------------- handlers
 
 
-def handle_hello(config: FederationConfig, message: FlowerMessage,
+def handle_hello(config: FedAdapterConfig, message: FlowerMessage,
                  context: Context) -> FlowerMessage:
-    name, records = party_of(config, context)
+    """Registration, or under OT+ the emulated model the model party sends once."""
     op = next(iter(message.content.config_records.values())).get("op")
-    if config.emulator_of is not None and op == "emulator":  # OT+: the emulated model
-        from crossbound.federation.offsite_plus import client_store
-
+    if config.emulator_of is not None and op == EMULATOR_OP:
+        name, _ = party_of(config, context)
         return client_store(config, name, message)
-    if op != HELLO:
-        raise ValueError(f"unknown query {op!r}")
-    answer: dict[str, Any] = {"party": name, "train-examples": len(records)}
-    return FlowerMessage(RecordDict({"config": ConfigRecord(answer)}), reply_to=message)
+    return register(config, message, context)
 
 
-def handle_train(config: FederationConfig, message: FlowerMessage,
+def handle_train(config: FedAdapterConfig, message: FlowerMessage,
                  context: Context) -> FlowerMessage:
-    """Load the global adapter, fine-tune on this party's records, return the adapter
-    (``fed-mutual-kt``: :func:`crossbound.federation.mutual_client.handle_train`)."""
-    if config.strategy == "fed-mutual-kt":
-        return mutual_client.handle_train(config, message, context)
+    """Load the global adapter, fine-tune on this party's records, return the adapter."""
     name, records = party_of(config, context)
     task = task_of(config.task)
     adapted, start, rnd = _receive(config, message, name)
     misbehave(config, name, rnd)
     pairs = [(task.prompt(ex), task.answer(ex)) for ex in records]
     started = time.perf_counter()
-    from crossbound.training.causal_lm import finetune
-
     index = int(name.rsplit("-", 1)[1])
     stats = finetune(adapted.model, adapted.tokenizer, pairs, epochs=config.local_epochs,
                      lr=config.lr, batch_size=config.batch_size, max_length=config.max_length,
@@ -120,8 +95,6 @@ def handle_train(config: FederationConfig, message: FlowerMessage,
     seconds = time.perf_counter() - started
     local = adapter_tensors(adapted.model)
     if config.dp == "local" or (config.dp == "central" and config.secure_aggregation):
-        from crossbound.federation.dp import privatise_update
-
         # Clipped (local DP: and noised) here, before the boundary: what crosses is this.
         local = privatise_update(config, local, start)
     fault = config.faults.get(name, "")
@@ -135,8 +108,6 @@ def handle_train(config: FederationConfig, message: FlowerMessage,
                                          {"artifact": ADAPTER_UPDATE, "round": rnd}))
     _check_out(adapted, Message(Kind.METRICS, name, MODEL_PARTY, metrics, {"round": rnd}))
     if config.secure_aggregation:  # SecAgg+'s mod masks it (FitRes format) before it leaves
-        from crossbound.federation.secagg import fitres_content
-
         return FlowerMessage(fitres_content(update.payload, adapted.spec, metrics,
                                             equal_weight=config.dp != "none"),
                              reply_to=message)
@@ -145,14 +116,9 @@ def handle_train(config: FederationConfig, message: FlowerMessage,
     return FlowerMessage(content, reply_to=message)
 
 
-def handle_evaluate(config: FederationConfig, message: FlowerMessage,
+def handle_evaluate(config: FedAdapterConfig, message: FlowerMessage,
                     context: Context) -> FlowerMessage:
-    """Score the received global adapter on this party's share of the test split
-    (``fed-mutual-kt``: :func:`crossbound.federation.mutual_client.handle_evaluate`)."""
-    if config.strategy == "fed-mutual-kt":
-        return mutual_client.handle_evaluate(config, message, context)
-    from crossbound.evaluate.utility import evaluate_model, headline
-
+    """Score the received global adapter on this party's share of the test split."""
     name, _ = party_of(config, context)
     task = task_of(config.task)
     adapted, _, rnd = _receive(config, message, name)
@@ -178,11 +144,9 @@ def evaluation_share(task: Task, limit: int | None, index: int) -> tuple[Example
     return examples[index::len(task.parties)]
 
 
-def _model(config: FederationConfig, party: str) -> AdaptedModel:
+def _model(config: FedAdapterConfig, party: str) -> AdaptedModel:
     """The SM with LoRA (cached per process), or under OT+ the emulator ``party`` stored."""
     if config.emulator_of is not None:
-        from crossbound.federation.offsite_plus import store_of, stored_model
-
         return stored_model(store_of(config, party), config)
     key = (config.small, config.lora_rank, config.lora_alpha)
     if key not in _MODELS:
@@ -192,15 +156,13 @@ def _model(config: FederationConfig, party: str) -> AdaptedModel:
     return _MODELS[key]
 
 
-def _receive(config: FederationConfig, message: FlowerMessage,
+def _receive(config: FedAdapterConfig, message: FlowerMessage,
              party: str) -> tuple[AdaptedModel, dict[str, torch.Tensor], int]:
     """The cached SM with the received global adapter loaded; that adapter; the round."""
     adapted = _model(config, party)
     content = message.content
     settings: dict[str, Any]
     if config.secure_aggregation and message.metadata.message_type == MessageType.TRAIN:
-        from crossbound.federation.secagg import fitins_adapter
-
         start, settings = fitins_adapter(content, adapted.spec)  # SecAgg+: FitIns format
     else:
         arrays: ArrayRecord = next(iter(content.array_records.values()))
@@ -216,3 +178,6 @@ def _check_out(adapted: AdaptedModel, message: Message) -> Message:
     boundary = Boundary(contract=fed_adapter_contract(adapted.spec))
     boundary.guard_contexts[message.sender] = guard_context(adapted.spec)
     return boundary.cross(message)
+
+
+DATA_PARTY = DataPartyHandlers(handle_hello, handle_train, handle_evaluate, secure_mods)

@@ -84,7 +84,7 @@ client_app = make_deployed_client_app()
 def make_certificates(folder: Path, hosts: list[str]) -> tuple[Path, Path, Path]:
     """A throwaway certificate authority and a server certificate for ``hosts`` (IP
     addresses or names), valid for a day: (CA, certificate, key) PEM files in ``folder``."""
-    import datetime
+    import datetime  # only --tls needs these
     import ipaddress
 
     from cryptography import x509
@@ -312,7 +312,7 @@ class LocalDeployment:
     def write_app(self) -> Path:
         """The Flower app ``flwr run`` packs: pyproject.toml (the config in its run config)
         and a module that builds the apps."""
-        import tomli_w
+        import tomli_w  # a dependency of Flower: loaded only when a run is submitted
 
         app = self.folder / "app"
         app.mkdir(parents=True, exist_ok=True)
@@ -383,6 +383,7 @@ class LocalDeployment:
         path = self.out / ROUNDS_FILE
         if on_round is None or not path.exists():
             return
+        # Flower (server.py imports it): loaded once a round is reported, not with the launcher.
         from crossbound.federation.server import RoundReport
 
         lines = path.read_text(encoding="utf-8").splitlines()

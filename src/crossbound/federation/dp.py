@@ -60,12 +60,13 @@ import torch
 
 from crossbound.federation.adapter import Tensors
 from crossbound.federation.contract import arrays_to_tensors, tensors_to_arrays
+from crossbound.privacy.dp import calibrate_noise, epsilon_spent
 
 if TYPE_CHECKING:
     from flwr.app import ArrayRecord
     from flwr.app import Message as FlowerMessage
 
-    from crossbound.federation.config import FederationConfig
+    from crossbound.federation.adapter_config import FedAdapterConfig
     from crossbound.federation.crossing import BoundaryGrid
 
 UNIT = "data party (user-level)"
@@ -99,7 +100,7 @@ def gaussian_noise(like: Mapping[str, torch.Tensor], std: float,
             for name, t in like.items()}
 
 
-def privatise_update(config: FederationConfig, local: Mapping[str, torch.Tensor],
+def privatise_update(config: FedAdapterConfig, local: Mapping[str, torch.Tensor],
                      start: Mapping[str, torch.Tensor],
                      generator: torch.Generator | None = None) -> Tensors:
     """What an honest data party sends with DP on (float32): ``start`` + its clipped δ, plus
@@ -148,7 +149,7 @@ def mean_update(updates: Sequence[Mapping[str, torch.Tensor]]) -> Tensors:
 # ---------------------------------------------------------------- rounds (model party)
 
 
-def dp_round(config: FederationConfig, grid: BoundaryGrid, rnd: int, current: ArrayRecord,
+def dp_round(config: FedAdapterConfig, grid: BoundaryGrid, rnd: int, current: ArrayRecord,
              replies: Sequence[FlowerMessage], asked: int) -> ArrayRecord:
     """Aggregate a plain (not SecAgg+) round's validated replies with DP on."""
     start = arrays_to_tensors(current)
@@ -168,7 +169,7 @@ def dp_round(config: FederationConfig, grid: BoundaryGrid, rnd: int, current: Ar
     return tensors_to_arrays(aggregate)
 
 
-def dp_secure(config: FederationConfig, grid: BoundaryGrid, rnd: int,
+def dp_secure(config: FedAdapterConfig, grid: BoundaryGrid, rnd: int,
               start: Mapping[str, torch.Tensor], mean: Tensors, masked: int,
               asked: int) -> Tensors:
     """Finish a SecAgg+ round with DP on. ``mean``: the unmasked unweighted mean of the
@@ -181,7 +182,7 @@ def dp_secure(config: FederationConfig, grid: BoundaryGrid, rnd: int,
     return noised_average(start, summed, asked, std)
 
 
-def _note(grid: BoundaryGrid, rnd: int, config: FederationConfig, asked: int,
+def _note(grid: BoundaryGrid, rnd: int, config: FedAdapterConfig, asked: int,
           aggregated: int, clipped_by: str, clipped: int | None = None,
           norms: dict[str, float] | None = None) -> None:
     """Record what the model party can say about this round's DP step."""
@@ -211,13 +212,11 @@ def _quiet_accountant() -> Iterator[None]:
 def calibrated_sigma(epsilon: float, delta: float, rounds: int) -> float:
     """The smallest σ (PRV, Opacus's search) whose ε over ``rounds`` full-participation
     Gaussian rounds is at most ``epsilon`` at ``delta``."""
-    from crossbound.privacy.dp import calibrate_noise
-
     with _quiet_accountant():
         return calibrate_noise(epsilon, delta, 1.0, rounds, ACCOUNTANT)
 
 
-def noise_multiplier(config: FederationConfig) -> float:
+def noise_multiplier(config: FedAdapterConfig) -> float:
     """σ: ``dp_noise_multiplier``, or calibrated from ``dp_epsilon`` for ``config.rounds``
     (deterministic, so the model party and every data party get the same σ)."""
     if config.dp_noise_multiplier is not None:
@@ -229,14 +228,12 @@ def noise_multiplier(config: FederationConfig) -> float:
 
 def epsilons(sigma: float, rounds: int, delta: float) -> dict[str, float]:
     """ε after ``rounds`` Gaussian rounds of noise multiplier ``sigma`` at sample rate 1."""
-    from crossbound.privacy.dp import epsilon_spent
-
     with _quiet_accountant():
         return {accountant: epsilon_spent(sigma, 1.0, rounds, delta, accountant)
                 for accountant in ("prv", "rdp")}
 
 
-def dp_summary(config: FederationConfig, rounds: Sequence[Mapping[str, Any]],
+def dp_summary(config: FedAdapterConfig, rounds: Sequence[Mapping[str, Any]],
                ) -> dict[str, Any] | None:
     """``metrics.privacy.dp`` of a run (None with DP off); ``rounds``: RoundReport dicts."""
     if config.dp == "none":

@@ -7,7 +7,8 @@ sent), so a party that restarts its SuperNode starts again from the base SM — 
 texts; the party checks it against the contract, moves it onto its SM's tokens, trains its
 SM on ``kd_weight``·KD + (1 − ``kd_weight``)·CE(own records), scores the public texts with
 the tuned SM and sends that top-k back on the LM's tokens. An evaluate message asks for its
-SM's score on the first ``eval_limit`` test records.
+SM's score on the first ``eval_limit`` test records. The handlers are :data:`DATA_PARTY`,
+which :mod:`crossbound.federation.strategies` registers for ``fed-mutual-kt``.
 """
 
 from __future__ import annotations
@@ -24,10 +25,16 @@ from flwr.app import Message as FlowerMessage
 from crossbound.boundary.channel import Boundary
 from crossbound.boundary.contracts import MODEL_PARTY
 from crossbound.boundary.messages import Kind, Message
+from crossbound.evaluate.utility import evaluate_model, headline
 from crossbound.federation.adapter import AdaptedModel, adapter_tensors, build_adapted, load_adapter
-from crossbound.federation.config import FederationConfig
 from crossbound.federation.contract import arrays_to_tensors, single, tensors_to_arrays
-from crossbound.federation.data_party import misbehave, party_of, task_of
+from crossbound.federation.data_party import (
+    DataPartyHandlers,
+    misbehave,
+    party_of,
+    register,
+    task_of,
+)
 from crossbound.federation.knowledge import (
     CODEC_KEY,
     LM_KNOWLEDGE,
@@ -39,9 +46,24 @@ from crossbound.federation.knowledge import (
     knowledge_guard,
     knowledge_limit,
 )
+from crossbound.federation.mutual_config import FedMutualKTConfig
+from crossbound.models.loading import load_tokenizer
 from crossbound.naming import data_party
-from crossbound.training.distill import TransferRow
-from crossbound.training.topk_transfer import TopkReply, transfer_payload, transfer_rows_from
+from crossbound.tasks.public_text import public_text
+from crossbound.training.distill import KDSettings, TransferRow, distill_finetune
+from crossbound.training.topk_transfer import (
+    TopkReply,
+    local_topk,
+    same_vocabulary,
+    transfer_payload,
+    transfer_rows_from,
+)
+from crossbound.upward.mutual_kt import (
+    answer_positions,
+    public_transfer,
+    student_rows,
+    tokenize_side,
+)
 
 STATE_ARRAYS = "crossbound-sm-adapter"  # context.state: this party's SM LoRA weights
 STATE_CONFIG = "crossbound-sm-state"  # context.state: {"rounds": rounds trained}
@@ -66,15 +88,10 @@ class Transfer:
         return knowledge_limit(len(self.texts), max(len(r) for r in self.lm.ids), k)
 
 
-def transfer_set(config: FederationConfig, sm_tokenizer: Any, small: str) -> Transfer:
+def transfer_set(config: FedMutualKTConfig, sm_tokenizer: Any, small: str) -> Transfer:
     """The public transfer texts of ``config.task`` on the LM's and ``small``'s tokenizers."""
     key = (config.task, config.large, small, config.transfer_limit, config.max_length)
     if key not in _TRANSFERS:
-        from crossbound.models.loading import load_tokenizer
-        from crossbound.tasks.public_text import public_text
-        from crossbound.training.topk_transfer import same_vocabulary
-        from crossbound.upward.mutual_kt import public_transfer, tokenize_side
-
         task = task_of(config.task)
         texts, answer_at = public_transfer(task,
                                            public_text(task, config.transfer_limit).examples)
@@ -89,13 +106,9 @@ def transfer_set(config: FederationConfig, sm_tokenizer: Any, small: str) -> Tra
 # ---------------------------------------------------------------- handlers
 
 
-def handle_train(config: FederationConfig, message: FlowerMessage,
+def handle_train(config: FedMutualKTConfig, message: FlowerMessage,
                  context: Context) -> FlowerMessage:
     """Learn from the LM's top-k and the party's own records; answer with the SM's top-k."""
-    from crossbound.training.distill import KDSettings, distill_finetune
-    from crossbound.training.topk_transfer import local_topk
-    from crossbound.upward.mutual_kt import answer_positions, student_rows
-
     name, records = party_of(config, context)
     task = task_of(config.task)
     small = config.small_of(name)
@@ -150,11 +163,9 @@ def handle_train(config: FederationConfig, message: FlowerMessage,
         "config": ConfigRecord({CODEC_KEY: codec_json(codec.to_meta())})}), reply_to=message)
 
 
-def handle_evaluate(config: FederationConfig, message: FlowerMessage,
+def handle_evaluate(config: FedMutualKTConfig, message: FlowerMessage,
                     context: Context) -> FlowerMessage:
     """Score this party's SM (as it is now) on the first ``eval_limit`` test records."""
-    from crossbound.evaluate.utility import evaluate_model, headline
-
     name, _ = party_of(config, context)
     task = task_of(config.task)
     adapted, _ = _restore(config, config.small_of(name), context)
@@ -175,7 +186,7 @@ def handle_evaluate(config: FederationConfig, message: FlowerMessage,
 # ---------------------------------------------------------------- pieces
 
 
-def _boundary(config: FederationConfig, transfer: Transfer) -> Boundary:
+def _boundary(config: FedMutualKTConfig, transfer: Transfer) -> Boundary:
     """This party's own check of what it sends and receives (no transcript: the model
     party's end records)."""
     boundary = Boundary(contract=fed_mutual_kt_contract(transfer.max_bytes(config.top_k)))
@@ -186,7 +197,7 @@ def _boundary(config: FederationConfig, transfer: Transfer) -> Boundary:
     return boundary
 
 
-def _restore(config: FederationConfig, small: str,
+def _restore(config: FedMutualKTConfig, small: str,
              context: Context) -> tuple[AdaptedModel, int]:
     """The party's SM with its own LoRA weights (fresh, seeded ones before its first round)
     and how many rounds it has trained."""
@@ -227,3 +238,6 @@ def _replies(rows: list[TransferRow], transfer: Transfer) -> list[TopkReply]:
         replies.append(TopkReply(list(ids), torch.cat([row.values, torch.zeros(1, k)]),
                                  torch.cat([row.indices, torch.zeros(1, k, dtype=torch.long)])))
     return replies
+
+
+DATA_PARTY = DataPartyHandlers(register, handle_train, handle_evaluate)

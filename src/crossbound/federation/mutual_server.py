@@ -19,14 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flwr.app import ConfigRecord, Context, MessageType, RecordDict
+from flwr.app import ConfigRecord, MessageType, RecordDict
 from flwr.app import Message as FlowerMessage
-from flwr.serverapp import Grid, ServerApp
+from flwr.serverapp import Grid
 
 from crossbound.boundary.contracts import MODEL_PARTY, ContractViolation
 from crossbound.boundary.messages import Kind, Message, MessageError
+from crossbound.evaluate.utility import evaluate_model, headline
 from crossbound.federation.adapter import AdapterSpec
-from crossbound.federation.config import FederationConfig
 from crossbound.federation.contract import arrays_to_tensors, single, tensors_to_arrays
 from crossbound.federation.crossing import BoundaryGrid, _Sent
 from crossbound.federation.knowledge import (
@@ -43,16 +43,27 @@ from crossbound.federation.knowledge import (
     knowledge_guard,
     knowledge_limit,
 )
+from crossbound.federation.mutual_config import FedMutualKTConfig
 from crossbound.federation.server import (
     REGISTER_TIMEOUT,
     RoundReport,
     ServerState,
     _await_quorum,
     check_quorum,
+    run_on,
 )
-from crossbound.models.loading import LoadedModel
+from crossbound.models.loading import LoadedModel, load_tokenizer
+from crossbound.parties.upward import UpwardOwner
 from crossbound.tasks.base import Task
+from crossbound.tasks.public_text import public_text
 from crossbound.training.distill import TransferRow
+from crossbound.training.topk_transfer import (
+    local_topk,
+    same_tokenizer_rows,
+    transfer_payload,
+    transfer_rows_from,
+)
+from crossbound.upward.mutual_kt import public_transfer, tokenize_side
 
 FEDERATION = "federation"  # the UpwardOwner session that holds the federation's tuned LM
 
@@ -69,10 +80,7 @@ class LMSide:
         return knowledge_limit(len(self.ids), max(len(r) for r in self.ids), k)
 
 
-def lm_side(config: FederationConfig, task: Task, lm: LoadedModel) -> LMSide:
-    from crossbound.tasks.public_text import public_text
-    from crossbound.upward.mutual_kt import public_transfer, tokenize_side
-
+def lm_side(config: FedMutualKTConfig, task: Task, lm: LoadedModel) -> LMSide:
     vocab = int(lm.model.config.vocab_size)
     if len(lm.tokenizer) != vocab:
         raise ValueError(f"{config.large}: its tokenizer has {len(lm.tokenizer)} tokens but "
@@ -154,8 +162,6 @@ class KnowledgeGrid(BoundaryGrid):
                 return False
             self.ledger.evaluate.setdefault(sent.round, {})[sent.party] = numbers
             return True
-        from crossbound.training.topk_transfer import transfer_rows_from
-
         assert crossed is not None
         count, limit = numbers.get("num-examples"), self.links[sent.party].train_examples
         try:
@@ -179,45 +185,20 @@ class MutualState(ServerState):
     owner: Any = None  # the UpwardOwner holding the federation's tuned LM
 
 
-def make_mutual_server_app(config: FederationConfig, task: Task, lm: LoadedModel,
-                           folder: Path, state: MutualState,
-                           on_round: Callable[[RoundReport], None] | None = None) -> ServerApp:
-    app = ServerApp()
-
-    @app.main()
-    def main(grid: Grid, context: Context) -> None:
-        serve_mutual(config, task, lm, folder, state, grid, on_round)
-
-    return app
-
-
-def serve_mutual(config: FederationConfig, task: Task, lm: LoadedModel, folder: Path,
+def serve_mutual(config: FedMutualKTConfig, task: Task, lm: LoadedModel, folder: Path,
                  state: MutualState, grid: Grid,
                  on_round: Callable[[RoundReport], None] | None) -> None:
     side = lm_side(config, task, lm)
     knowledge_grid = KnowledgeGrid(grid, folder, side, config.top_k,
                                    keep_payloads=config.keep_payloads)
-    state.grid = knowledge_grid
-    try:
-        drive_mutual(config, task, lm, side, knowledge_grid, state, on_round)
-    except Exception as exc:
-        state.error = str(exc) or type(exc).__name__
-        raise
-    finally:
-        knowledge_grid.close()
+    run_on(knowledge_grid, state, lambda: drive_mutual(config, task, lm, side, knowledge_grid,
+                                                       state, on_round))
 
 
-def drive_mutual(config: FederationConfig, task: Task, lm: LoadedModel, side: LMSide,
+def drive_mutual(config: FedMutualKTConfig, task: Task, lm: LoadedModel, side: LMSide,
                  grid: KnowledgeGrid, state: MutualState,
                  on_round: Callable[[RoundReport], None] | None) -> None:
     """Registration, the initial scores, then ``config.rounds`` rounds of FedMKT."""
-    from crossbound.parties.upward import UpwardOwner
-    from crossbound.training.topk_transfer import (
-        local_topk,
-        same_tokenizer_rows,
-        transfer_payload,
-    )
-
     started = time.perf_counter()
     owner = UpwardOwner(lm)
     state.owner = owner
@@ -258,7 +239,7 @@ def drive_mutual(config: FederationConfig, task: Task, lm: LoadedModel, side: LM
         _report(grid, state, clock, rnd, facts, on_round)
 
 
-def _ask(config: FederationConfig, grid: KnowledgeGrid, op: str, rnd: int,
+def _ask(config: FedMutualKTConfig, grid: KnowledgeGrid, op: str, rnd: int,
          records: dict[str, Any] | None = None) -> None:
     """Send ``op`` with ``records`` to every online party (an evaluate request carries the
     round only, and goes to those whose training request this round did not time out or
@@ -273,12 +254,9 @@ def _ask(config: FederationConfig, grid: KnowledgeGrid, op: str, rnd: int,
         grid.send_and_receive(messages, timeout=config.round_timeout)
 
 
-def _score_lm(config: FederationConfig, task: Task, model: Any) -> float:
+def _score_lm(config: FedMutualKTConfig, task: Task, model: Any) -> float:
     """The LM's utility on the first ``eval_limit`` test records (measured by the model
     party itself: the test split is a benchmark both sides know, not training data)."""
-    from crossbound.evaluate.utility import evaluate_model, headline
-    from crossbound.models.loading import load_tokenizer
-
     examples = task.test if config.eval_limit is None else task.test[: config.eval_limit]
     scores = evaluate_model(model, load_tokenizer(config.large), task, examples,
                             config.batch_size)

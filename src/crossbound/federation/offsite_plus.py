@@ -35,11 +35,14 @@ from typing import Any
 import torch
 from flwr.app import ArrayRecord, ConfigRecord, MessageType, RecordDict
 from flwr.app import Message as FlowerMessage
+from safetensors.torch import load_file, save_file
 
+from crossbound.boundary.channel import Boundary
 from crossbound.boundary.contracts import MODEL_PARTY, ContractViolation
 from crossbound.boundary.messages import Kind, Message, MessageError
+from crossbound.evaluate.utility import evaluate_model, headline
 from crossbound.federation.adapter import AdaptedModel, AdapterSpec, Tensors, adapter_tensors
-from crossbound.federation.config import FederationConfig
+from crossbound.federation.adapter_config import FedAdapterConfig
 from crossbound.federation.contract import (
     EMULATOR_BUNDLE,
     arrays_to_tensors,
@@ -47,6 +50,7 @@ from crossbound.federation.contract import (
     single,
     tensors_to_arrays,
 )
+from crossbound.models.derived import decoder_layers
 from crossbound.models.emulator import (
     BUNDLE_DTYPES,
     OffsiteSplit,
@@ -56,6 +60,9 @@ from crossbound.models.emulator import (
     plan_split,
     unique_state,
 )
+from crossbound.models.loading import load_model, load_tokenizer
+from crossbound.models.precision import resolve_precision, torch_dtype
+from crossbound.training.lora import add_lora
 
 EMULATOR_OP = "emulator"  # the query op that carries it
 EMULATOR_ACK = ("op", "parameters")  # a data party's answer: what it stored
@@ -103,11 +110,9 @@ def digest_of(config: Mapping[str, Any], tensors: Mapping[str, torch.Tensor]) ->
     return h.hexdigest()
 
 
-def make_bundle(lm: Any, config: FederationConfig) -> tuple[Bundle, Any]:
+def make_bundle(lm: Any, config: FedAdapterConfig) -> tuple[Bundle, Any]:
     """The model party's side: split ``lm`` as configured, build the emulated model, and
     return its bundle and the emulated model itself (float32, for the model party's LoRA)."""
-    from crossbound.models.derived import decoder_layers
-
     split = plan_split(len(decoder_layers(lm)), config.adapter_bottom, config.adapter_top,
                        config.emulator_layers)
     emulator = build_emulator(lm, split)
@@ -121,10 +126,8 @@ def make_bundle(lm: Any, config: FederationConfig) -> tuple[Bundle, Any]:
     return Bundle(model_config, tensors, split, digest_of(model_config, tensors)), emulator
 
 
-def with_lora(emulator: Any, split: OffsiteSplit, config: FederationConfig) -> AdaptedModel:
+def with_lora(emulator: Any, split: OffsiteSplit, config: FedAdapterConfig) -> AdaptedModel:
     """LoRA on the emulated model's adapter blocks only (seeded, as ``build_adapted``)."""
-    from crossbound.training.lora import add_lora
-
     torch.manual_seed(config.seed)
     model = add_lora(emulator, rank=config.lora_rank, alpha=config.lora_alpha,
                      layers=split.adapter_positions)
@@ -155,8 +158,6 @@ def receive(folder: Path, meta: Mapping[str, Any], tensors: Tensors) -> int:
     if model.config.num_hidden_layers != len(split.kept):
         raise ValueError(f"the emulator has {model.config.num_hidden_layers} blocks, its split "
                          f"says {len(split.kept)}")
-    from safetensors.torch import save_file
-
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".emulator-", dir=folder.parent))
     try:
@@ -174,7 +175,7 @@ def receive(folder: Path, meta: Mapping[str, Any], tensors: Tensors) -> int:
     return sum(t.numel() for t in tensors.values())
 
 
-def stored_model(folder: Path, config: FederationConfig) -> AdaptedModel:
+def stored_model(folder: Path, config: FedAdapterConfig) -> AdaptedModel:
     """The emulator a data party stored, with LoRA on its adapter blocks (cached per digest;
     the caller overwrites the LoRA weights with the global adapter it receives)."""
     meta_path = folder / META_FILE
@@ -184,11 +185,7 @@ def stored_model(folder: Path, config: FederationConfig) -> AdaptedModel:
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
     digest = str(meta["digest"])
     if digest not in _EMULATED:
-        from safetensors.torch import load_file
-
         torch.set_num_threads(config.threads)
-        from crossbound.models.loading import load_tokenizer
-
         model = assemble_model(meta["config"], load_file(str(folder / WEIGHTS_FILE)))
         _EMULATED.clear()  # one emulator per run: drop an earlier run's
         adapted = with_lora(model, split_from_meta(meta["split"]), config)
@@ -199,7 +196,7 @@ def stored_model(folder: Path, config: FederationConfig) -> AdaptedModel:
     return _EMULATED[digest]
 
 
-def store_of(config: FederationConfig, party: str) -> Path:
+def store_of(config: FedAdapterConfig, party: str) -> Path:
     root = Path(config.party_store) if config.party_store else Path(config.out) / "parties"
     return root / party / STORE_FOLDER
 
@@ -265,16 +262,13 @@ def plugged(lm: Any, deltas: Mapping[str, torch.Tensor]) -> Iterator[Any]:
 class ModelParty:
     """The model party's OT+ side: its LM, the bundle it sends, and the plug-in scoring."""
 
-    config: FederationConfig
+    config: FedAdapterConfig
     lm: Any  # LoadedModel
     bundle: Bundle
     adapted: AdaptedModel  # the emulated model with LoRA: the adapter's names and spec
 
     @classmethod
-    def prepare(cls, config: FederationConfig) -> ModelParty:
-        from crossbound.models.loading import load_model
-        from crossbound.models.precision import resolve_precision, torch_dtype
-
+    def prepare(cls, config: FedAdapterConfig) -> ModelParty:
         assert config.emulator_of is not None
         # The LM in the federation's precision; the emulator built from it is fp32.
         dtype = torch_dtype(resolve_precision(config.precision))
@@ -293,8 +287,6 @@ class ModelParty:
     def score(self, task: Any, adapter: Mapping[str, torch.Tensor]) -> float:
         """The full LM with ``adapter`` plugged in, scored on the first ``eval_limit`` test
         records (the same records the parties score the emulator on)."""
-        from crossbound.evaluate.utility import evaluate_model, headline
-
         examples = task.test if self.config.eval_limit is None \
             else task.test[:self.config.eval_limit]
         with plugged(self.lm.model, self.lm_deltas(adapter)) as model:
@@ -383,10 +375,8 @@ def cross_ack_up(grid: Any, reply: FlowerMessage, sent: Any) -> bool:
     return True
 
 
-def client_store(config: FederationConfig, party: str, message: FlowerMessage) -> FlowerMessage:
+def client_store(config: FedAdapterConfig, party: str, message: FlowerMessage) -> FlowerMessage:
     """The data party's side of the bundle: check it, store it, say what it stored."""
-    from crossbound.boundary.channel import Boundary
-
     _, arrays = single(message.content.array_records, "ArrayRecord")
     _, settings = single(message.content.config_records, "ConfigRecord")
     meta = dict(settings)
@@ -442,8 +432,6 @@ def finish_offsite(result: Any, party: ModelParty, state: Any, out: Path) -> Non
     last round is how much worse the emulator the owner gave away is than the model it
     kept — its IP protection.
     """
-    from safetensors.torch import save_file
-
     rounds = [r.to_dict() for r in state.rounds]
     plugin = [(r.get("lm") or {}).get("plugin_utility") for r in rounds]
     emulator = [r["utility"] for r in rounds]

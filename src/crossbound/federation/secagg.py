@@ -41,7 +41,9 @@ import numpy as np
 import torch
 from flwr.app import ArrayRecord, ConfigRecord, MessageType, MetricRecord, RecordDict
 from flwr.app import Message as FlowerMessage
+from flwr.common import Code, FitRes, Status, ndarrays_to_parameters
 from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFIGS, Key, Stage
+from flwr.compat.common.recorddict_compat import fitres_to_recorddict, parameters_to_arrayrecord
 
 from crossbound.boundary.contracts import MODEL_PARTY
 from crossbound.boundary.messages import Kind, Message
@@ -75,9 +77,6 @@ def npy_array(data: bytes) -> np.ndarray:
 def to_legacy(tensors: Mapping[str, torch.Tensor], spec: AdapterSpec) -> ArrayRecord:
     """Named adapter tensors as a legacy ``Parameters`` record (keys "0", "1", … in the
     adapter's order; the names are implied by the spec both parties hold)."""
-    from flwr.common import ndarrays_to_parameters
-    from flwr.compat.common.recorddict_compat import parameters_to_arrayrecord
-
     arrays = [tensors[name].detach().cpu().numpy() for name in spec.shapes]
     return parameters_to_arrayrecord(ndarrays_to_parameters(arrays), keep_input=True)
 
@@ -281,9 +280,6 @@ def fitres_content(update: Mapping[str, torch.Tensor], spec: AdapterSpec,
     """The train reply secaggplus_mod expects (FitRes format); the mod masks the update and
     clears it from the reply before it leaves the party. The mod weights the update by the
     FitRes record count: ``equal_weight`` (DP on) gives it 1, for an unweighted average."""
-    from flwr.common import Code, FitRes, Status, ndarrays_to_parameters
-    from flwr.compat.common.recorddict_compat import fitres_to_recorddict
-
     arrays = [update[name].detach().cpu().numpy() for name in spec.shapes]
     fitres = FitRes(status=Status(Code.OK, "Success"),
                     parameters=ndarrays_to_parameters(arrays),

@@ -21,10 +21,18 @@ from pathlib import Path
 from typing import Any, Protocol, cast
 
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
-from flwr.serverapp import Grid, ServerApp
+from flwr.common import FitIns
+from flwr.server.compat.grid_client_proxy import GridClientProxy
+from flwr.server.compat.legacy_context import LegacyContext
+from flwr.server.workflow import SecAggPlusWorkflow
+from flwr.server.workflow.constant import MAIN_CONFIGS_RECORD, MAIN_PARAMS_RECORD
+from flwr.server.workflow.constant import Key as WorkflowKey
+from flwr.server.workflow.secure_aggregation.secaggplus_workflow import WorkflowState
+from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg, FedMedian, FedTrimmedAvg
 
 from crossbound.federation.adapter import AdapterSpec, Tensors, non_finite
+from crossbound.federation.adapter_config import FedAdapterConfig
 from crossbound.federation.config import FederationConfig
 from crossbound.federation.contract import MOD_RANGE
 from crossbound.federation.crossing import BoundaryGrid, arrays_to_tensors, tensors_to_arrays
@@ -40,7 +48,7 @@ class QuorumError(RuntimeError):
     """Fewer than ``min_parties`` data parties took part in a round: the run stops."""
 
 
-def make_strategy(config: FederationConfig, parties: int) -> FedAvg:
+def make_strategy(config: FedAdapterConfig, parties: int) -> FedAvg:
     """Flower's strategy for ``config.aggregation``. Only its aggregation is used: the
     rounds (who is asked, how many answers suffice) are run by :func:`drive`."""
     common: dict[str, Any] = {
@@ -128,21 +136,7 @@ class ServerState:
     error: str | None = None  # why the run stopped early
 
 
-def make_server_app(config: FederationConfig, parties: int, initial: Tensors,
-                    spec: AdapterSpec, folder: Path, state: ServerState,
-                    on_round: Callable[[RoundReport], None] | None = None,
-                    hooks: RoundHooks | None = None) -> ServerApp:
-    """The model party's ServerApp: transcripts go to ``folder``; results into ``state``."""
-    app = ServerApp()
-
-    @app.main()
-    def main(grid: Grid, context: Context) -> None:
-        serve(config, parties, initial, spec, folder, state, grid, on_round, hooks)
-
-    return app
-
-
-def serve(config: FederationConfig, parties: int, initial: Tensors, spec: AdapterSpec,
+def serve(config: FedAdapterConfig, parties: int, initial: Tensors, spec: AdapterSpec,
           folder: Path, state: ServerState, grid: Grid,
           on_round: Callable[[RoundReport], None] | None,
           hooks: RoundHooks | None = None) -> None:
@@ -151,17 +145,24 @@ def serve(config: FederationConfig, parties: int, initial: Tensors, spec: Adapte
                                  max_update_norm=config.max_update_norm,
                                  secure=config.secure_aggregation,
                                  bundle_bytes=hooks.bundle_bytes if hooks else None)
-    state.grid = boundary_grid
+    run_on(boundary_grid, state, lambda: drive(config, parties, initial, boundary_grid, state,
+                                               on_round, hooks))
+
+
+def run_on(grid: BoundaryGrid, state: ServerState, rounds: Callable[[], None]) -> None:
+    """Run ``rounds`` on ``grid`` (kept in ``state.grid``): why it stopped early goes to
+    ``state.error``, and the grid's transcripts are closed however it ends."""
+    state.grid = grid
     try:
-        drive(config, parties, initial, boundary_grid, state, on_round, hooks)
+        rounds()
     except Exception as exc:
         state.error = str(exc) or type(exc).__name__
         raise
     finally:
-        boundary_grid.close()
+        grid.close()
 
 
-def drive(config: FederationConfig, parties: int, initial: Tensors, grid: BoundaryGrid,
+def drive(config: FedAdapterConfig, parties: int, initial: Tensors, grid: BoundaryGrid,
           state: ServerState, on_round: Callable[[RoundReport], None] | None,
           hooks: RoundHooks | None = None) -> None:
     """Register the parties, score the initial adapter, run the rounds.
@@ -213,7 +214,7 @@ def messages_for(grid: BoundaryGrid, op: str, rnd: int, arrays: ArrayRecord,
                     node, op) for node in nodes]
 
 
-def _plain_round(config: FederationConfig, grid: BoundaryGrid, strategy: FedAvg, rnd: int,
+def _plain_round(config: FedAdapterConfig, grid: BoundaryGrid, strategy: FedAvg, rnd: int,
                  current: ArrayRecord) -> ArrayRecord:
     messages = messages_for(grid, MessageType.TRAIN, rnd, current)
     replies = list(grid.send_and_receive(messages, timeout=config.round_timeout))
@@ -226,7 +227,7 @@ def _plain_round(config: FederationConfig, grid: BoundaryGrid, strategy: FedAvg,
     return arrays
 
 
-def _evaluate(config: FederationConfig, grid: BoundaryGrid, rnd: int,
+def _evaluate(config: FedAdapterConfig, grid: BoundaryGrid, rnd: int,
               current: ArrayRecord) -> None:
     messages = messages_for(grid, MessageType.EVALUATE, rnd, current)
     if messages:
@@ -286,9 +287,7 @@ def _report(grid: BoundaryGrid, state: ServerState, seen: _Seen, rnd: int,
 # ---------------------------------------------------------------- one secure round
 
 
-def workflow_for(config: FederationConfig, max_weight: float) -> Any:
-    from flwr.server.workflow import SecAggPlusWorkflow
-
+def workflow_for(config: FedAdapterConfig, max_weight: float) -> Any:
     def amount(value: float) -> int | float:
         return int(value) if value > 1 else float(value)
 
@@ -300,16 +299,10 @@ def workflow_for(config: FederationConfig, max_weight: float) -> Any:
         timeout=config.round_timeout)
 
 
-def secure_round(config: FederationConfig, grid: BoundaryGrid, rnd: int,
+def secure_round(config: FedAdapterConfig, grid: BoundaryGrid, rnd: int,
                  current: ArrayRecord) -> ArrayRecord:
     """Train round ``rnd`` with SecAgg+: every online party trains on ``current`` and the
     model party learns only the weighted average of the updates that arrived."""
-    from flwr.server.compat.grid_client_proxy import GridClientProxy
-    from flwr.server.compat.legacy_context import LegacyContext
-    from flwr.server.workflow.constant import MAIN_CONFIGS_RECORD, MAIN_PARAMS_RECORD
-    from flwr.server.workflow.constant import Key as WorkflowKey
-    from flwr.server.workflow.secure_aggregation.secaggplus_workflow import WorkflowState
-
     nodes = list(grid.get_node_ids())
     grid.note_absent(rnd, MessageType.TRAIN, nodes)
     if len(nodes) < max(2, config.min_parties):
@@ -365,7 +358,7 @@ def secure_round(config: FederationConfig, grid: BoundaryGrid, rnd: int,
     return tensors_to_arrays(tensors)
 
 
-def _fail(config: FederationConfig, grid: BoundaryGrid, rnd: int, state: Any, stage: str,
+def _fail(config: FedAdapterConfig, grid: BoundaryGrid, rnd: int, state: Any, stage: str,
           ) -> None:
     check_quorum(config, grid, rnd, len(state.active_node_ids))
     raise QuorumError(f"round {rnd}: SecAgg+ stopped in {stage.removesuffix('_stage')}: too "
@@ -382,8 +375,6 @@ class _Everyone:
 
     def configure_fit(self, server_round: int, parameters: Any, client_manager: Any,
                       ) -> list[tuple[Any, Any]]:
-        from flwr.common import FitIns
-
         return [(proxy, FitIns(parameters, {"server-round": server_round}))
                 for proxy in self.proxies]
 
