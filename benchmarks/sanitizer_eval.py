@@ -47,9 +47,13 @@ import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from crossbound.evaluate.pii_detection import Span as Pred
+from crossbound.evaluate.pii_detection import covers
+from crossbound.tasks.base import PiiSpan as Gold
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "benchmarks" / "data"
@@ -66,14 +70,6 @@ _MARK = re.compile(r"\[\[([A-Z]):(.+?)\]\]|\{\{(.+?)\}\}")
 # ---------------------------------------------------------------- the data set
 
 
-@dataclass(frozen=True)
-class Gold:
-    start: int
-    end: int
-    kind: str
-    value: str
-
-
 @dataclass
 class Message:
     id: str
@@ -85,7 +81,7 @@ class Message:
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "split": self.split, "tags": self.tags, "text": self.text,
-                "spans": [g.__dict__ for g in self.spans],
+                "spans": [asdict(g) for g in self.spans],
                 "keep": [{"start": g.start, "end": g.end, "value": g.value} for g in self.keep]}
 
     @classmethod
@@ -169,16 +165,8 @@ def rebuild_data() -> list[Message]:
 # ---------------------------------------------------------------- scoring
 
 
-@dataclass(frozen=True)
-class Pred:
-    start: int
-    end: int
-    kind: str
-
-
 def _covers(p: Pred, g: Gold) -> bool:
-    overlap = min(p.end, g.end) - max(p.start, g.start)
-    return overlap > 0 and overlap >= MIN_OVERLAP * (g.end - g.start)
+    return covers(p, g, MIN_OVERLAP)
 
 
 def _words(text: str) -> list[tuple[int, int]]:
@@ -226,8 +214,8 @@ def score(messages: Sequence[Message], predictions: Sequence[Sequence[Pred]]) ->
     total_gold = sum(gold.values())
     recall = rate(sum(redacted.values()), total_gold) or 0.0
     precision = rate(correct.get("ALL", 0), predicted.get("ALL", 0))
-    p = 1.0 if precision is None else precision
-    f2 = 5 * p * recall / (4 * p + recall) if p + recall else 0.0
+    prec = 1.0 if precision is None else precision
+    f2 = 5 * prec * recall / (4 * prec + recall) if prec + recall else 0.0
     return {"messages": len(messages), "kinds": kinds, "gold": total_gold,
             "predicted": predicted.get("ALL", 0), "recall": recall, "precision": precision,
             "f2": f2, "content_kept": rate(keep_kept, keep_total), "keep_spans": keep_total,
@@ -313,8 +301,7 @@ def clinic_triage_messages() -> list[Message]:
 
     task = build_clinic_triage()
     return [Message(ex.id, "clinic-triage-test", [], ex.text,
-                    [Gold(p.start, p.end, p.kind, p.value) for p in ex.pii
-                     if p.kind in KINDS])
+                    [p for p in ex.pii if p.kind in KINDS])
             for ex in task.test]
 
 
