@@ -18,6 +18,8 @@ KIND says how to read the files named by the ARGs (paths relative to the reposit
 - ``runs FILE ...``: one row per ``crossbound run`` result: task, model, strategy, utility.
 - ``domains FILE``: a cascade result's accuracy over the whole mix and per domain.
 - ``precision FILE``: ``benchmarks/precision.py``'s bf16-against-fp32 table.
+- ``sanitizer FILE DATASET``: ``benchmarks/sanitizer_eval.py``'s recall per kind, precision,
+  F2, content kept and time per message for each system on one of its datasets.
 
 The prose around a table is written by hand; the numbers in the table come from the files.
 tests/test_results_doc.py fails when a document and its files disagree.
@@ -259,12 +261,36 @@ def render_precision(args: list[str]) -> list[str]:
     return _table(header, rows)
 
 
+_SYSTEM_NAMES = {"crossbound": "crossbound", "presidio": "vanilla Presidio",
+                 "crossbound-regex": "crossbound's own recognisers only"}
+
+
+def render_sanitizer(args: list[str]) -> list[str]:
+    """Rows: each PII kind's recall (gold spans counted), then the totals; a column a system."""
+    dataset = _load(args[0])["datasets"][args[1]]
+    systems = dataset["systems"]
+    names = list(systems)
+    kinds = [kind for kind, row in systems[names[0]]["kinds"].items() if row["gold"]]
+    header = [f"{args[1]} ({dataset['messages']} messages)", "gold spans"]
+    header += [_SYSTEM_NAMES.get(name, name) for name in names]
+    rows = [[f"{kind} recall", str(systems[names[0]]["kinds"][kind]["gold"])]
+            + [_score(systems[name]["kinds"][kind]["recall"]) for name in names]
+            for kind in kinds]
+    for key, label in (("precision", "precision"), ("f2", "F2"),
+                       ("content_kept", "content kept")):
+        rows.append([label, ""] + [_score(systems[name][key]) for name in names])
+    rows.append(["ms per message", ""] + [f"{systems[name]['ms_per_message']:.1f}"
+                                          for name in names])
+    return _table(header, rows)
+
+
 RENDERERS: dict[str, Renderer] = {
     "bench": render_bench,
     "quick-vs-full": render_quick_vs_full,
     "runs": render_runs,
     "domains": render_domains,
     "precision": render_precision,
+    "sanitizer": render_sanitizer,
 }
 
 
