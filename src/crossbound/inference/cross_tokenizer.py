@@ -18,13 +18,13 @@ report it in LM tokens.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 
 from crossbound.inference.generation import (
+    DecodeClock,
     DecodeStats,
     Generation,
     GenerationSettings,
@@ -37,8 +37,7 @@ from crossbound.inference.sampling import (
     choose,
     probabilities,
 )
-from crossbound.inference.shortlist import ShortlistDraft
-from crossbound.inference.speculative import GammaController, SpeculativeSettings
+from crossbound.inference.speculative import SpeculativeSettings, drafting
 from crossbound.models.kv import DecodeState, Reply
 
 
@@ -74,14 +73,10 @@ def cross_speculative_generate(
     sampling, generator = settings.sampling, settings.generator()
     outputs = settings.outputs(lm_tokenizer, lm_model, len(prompts))
     reply: Reply = "argmax" if sampling.greedy else "logits"
-    if spec.draft_vocab:
-        draft_model = ShortlistDraft(draft_model, spec.draft_vocab)
-    draft = DecodeState(draft_model, draft_tokenizer.pad_token_id or 0)
-    control = GammaController(spec)
+    draft, control = drafting(draft_model, spec, draft_tokenizer.pad_token_id or 0)
     stats = DecodeStats(engine="speculative", rows=len(prompts),
                         extra={"mode": "cross-tokenizer"})
-    started = time.perf_counter()
-    lm_passes0, lm_seconds0 = target.forwards, target.seconds
+    clock = DecodeClock(target)
 
     lm_prompts = [list(lm_tokenizer(p)["input_ids"]) for p in prompts]
     if any(not p for p in lm_prompts):
@@ -150,30 +145,19 @@ def cross_speculative_generate(
         for i, row in enumerate(live):
             outputs.extend(row, [*lm_drafts[i][: kept_counts[i]], nxt[i]])
         target.rewind([len(d) - k for d, k in zip(lm_drafts, kept_counts, strict=True)])
-        drafted, accepted = sum(map(len, lm_drafts)), sum(kept_counts)
+        accepted = sum(kept_counts)
         rejections = sum(k < len(d) for d, k in zip(lm_drafts, kept_counts, strict=True))
-        stats.drafted += drafted
-        stats.accepted += accepted
-        stats.rejections += rejections
-        stats.verify_rows += len(live)
-        stats.verify_passes += 1
-        stats.gamma_sum += gamma
-        stats.step_lm_seconds += lm_pass_seconds
-        stats.step_sm_seconds += draft.seconds - sm_seconds0
-        stats.step_sm_passes += gamma
+        stats.add_verification(rows=len(live), gamma=gamma, drafted=sum(map(len, lm_drafts)),
+                               accepted=accepted, rejections=rejections,
+                               lm_seconds=lm_pass_seconds,
+                               sm_seconds=draft.seconds - sm_seconds0)
         control.update(accepted, rejections,
                        (draft.seconds - sm_seconds0) / gamma / lm_pass_seconds
                        if lm_pass_seconds > 0 else None)
         keep = still_generating(live, outputs)
         live, last, sm_held = _keep(target, draft, keep, live, nxt, sm_held)
 
-    stats.seconds = time.perf_counter() - started
-    stats.lm_forward_passes = target.forwards - lm_passes0
-    stats.lm_seconds = target.seconds - lm_seconds0
-    stats.sm_forward_passes = draft.forwards
-    stats.sm_seconds = draft.seconds
-    stats.new_tokens = sum(len(ids) for ids in outputs.ids)
-    return Generation(outputs.ids, outputs.texts(), list(outputs.reasons()), stats)
+    return clock.finish(stats, outputs, (draft,))
 
 
 def _greedy_drafts(draft: DecodeState, rows: list[list[int]], gamma: int) -> torch.Tensor:

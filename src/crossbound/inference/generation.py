@@ -107,6 +107,21 @@ class DecodeStats:
     step_sm_passes: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def add_verification(self, *, rows: int, gamma: int, drafted: int, accepted: int,
+                         rejections: int, lm_seconds: float, sm_seconds: float) -> None:
+        """Count one speculative step: the SM drafted ``gamma`` passes for ``rows`` rows
+        (``drafted`` tokens, ``sm_seconds``), the LM verified them in one pass (``lm_seconds``)
+        and kept ``accepted``; ``rejections`` rows ended on a rejected draft."""
+        self.drafted += drafted
+        self.accepted += accepted
+        self.rejections += rejections
+        self.verify_rows += rows
+        self.verify_passes += 1
+        self.gamma_sum += gamma
+        self.step_lm_seconds += lm_seconds
+        self.step_sm_seconds += sm_seconds
+        self.step_sm_passes += gamma
+
     @property
     def tokens_per_second(self) -> float:
         return self.new_tokens / self.seconds if self.seconds > 0 else 0.0
@@ -232,6 +247,46 @@ def still_generating(live: list[int], outputs: Outputs) -> list[int]:
     return [i for i, row in enumerate(live) if not outputs.done(row)]
 
 
+def advance_rows(outputs: Outputs, live: list[int], tokens: torch.Tensor,
+                 states: Sequence[Any]) -> tuple[list[int], torch.Tensor]:
+    """One token per live row: ``tokens[i]`` ``(B,)`` is row ``live[i]``'s. The rows that are
+    done leave ``live``, ``tokens`` and every KV-cached state in ``states`` (``select``);
+    returns the rows still generating and their last tokens (none left: ``[]``)."""
+    for i, row in enumerate(live):
+        outputs.extend(row, [int(tokens[i])])
+    keep = still_generating(live, outputs)
+    if not keep:
+        return [], tokens
+    if len(keep) < len(live):
+        for state in states:
+            state.select(keep)
+        tokens, live = tokens[keep], [live[i] for i in keep]
+    return live, tokens
+
+
+class DecodeClock:
+    """Measures one generation call: wall time from its creation, and the LM target's forward
+    passes and seconds since then (a remote target counts its round trips' time)."""
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self.started = time.perf_counter()
+        self.passes0, self.seconds0 = target.forwards, target.seconds
+
+    def finish(self, stats: DecodeStats, outputs: Outputs,
+               small: Sequence[Any] = ()) -> Generation:
+        """Fill in ``stats`` — time, the LM's passes and seconds, the local models' (``small``:
+        KV-cached states) totals, new tokens — and return the call's generation."""
+        stats.seconds = time.perf_counter() - self.started
+        stats.lm_forward_passes = self.target.forwards - self.passes0
+        stats.lm_seconds = self.target.seconds - self.seconds0
+        if small:
+            stats.sm_forward_passes = sum(s.forwards for s in small)
+            stats.sm_seconds = sum(s.seconds for s in small)
+        stats.new_tokens = sum(len(ids) for ids in outputs.ids)
+        return Generation(outputs.ids, outputs.texts(), list(outputs.reasons()), stats)
+
+
 @torch.no_grad()
 def direct_generate(target: Target, tokenizer: Any, prompts: Sequence[Sequence[int]],
                     settings: GenerationSettings, model: Any = None) -> Generation:
@@ -243,26 +298,12 @@ def direct_generate(target: Target, tokenizer: Any, prompts: Sequence[Sequence[i
     outputs = settings.outputs(tokenizer, model, len(prompts))
     sampling, generator = settings.sampling, settings.generator()
     reply: Reply = "argmax" if sampling.greedy else "logits"
-    stats = DecodeStats(engine="direct", rows=len(prompts))
-    started = time.perf_counter()
-    passes0, seconds0 = target.forwards, target.seconds
+    clock = DecodeClock(target)
     live = list(range(len(prompts)))
     rows: list[list[int]] = [list(p) for p in prompts]
     while live:
         out = target.feed(rows, 1, reply)[:, -1]
         tokens = out if sampling.greedy else choose(out, sampling, generator)
-        for i, row in enumerate(live):
-            outputs.extend(row, [int(tokens[i])])
-        keep = still_generating(live, outputs)
-        if len(keep) < len(live):
-            if not keep:
-                break
-            target.select(keep)
-            tokens = tokens[keep]
-            live = [live[i] for i in keep]
+        live, tokens = advance_rows(outputs, live, tokens, (target,))
         rows = [[int(t)] for t in tokens]
-    stats.seconds = time.perf_counter() - started
-    stats.lm_forward_passes = target.forwards - passes0
-    stats.lm_seconds = target.seconds - seconds0
-    stats.new_tokens = sum(len(ids) for ids in outputs.ids)
-    return Generation(outputs.ids, outputs.texts(), list(outputs.reasons()), stats)
+    return clock.finish(DecodeStats(engine="direct", rows=len(prompts)), outputs)

@@ -16,19 +16,19 @@ the proxy's label scores from one pass — so α can be swept without running th
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 
 from crossbound.inference.generation import (
+    DecodeClock,
     DecodeStats,
     Generation,
     GenerationSettings,
     Target,
+    advance_rows,
     check_prompts,
-    still_generating,
 )
 from crossbound.inference.sampling import choose
 from crossbound.models.kv import DecodeState
@@ -79,9 +79,7 @@ def proxy_generate(target: Target, tuned: Any, base: Any, tokenizer: Any,
     sampling, generator = settings.sampling, settings.generator()
     pad = tokenizer.pad_token_id or 0
     small = [DecodeState(tuned, pad), DecodeState(base, pad)]
-    stats = DecodeStats(engine="proxy-tuning", rows=len(prompts), extra={"proxy_alpha": alpha})
-    started = time.perf_counter()
-    passes0, seconds0 = target.forwards, target.seconds
+    clock = DecodeClock(target)
     live = list(range(len(prompts)))
     rows: list[list[int]] = [list(p) for p in prompts]
     while live:
@@ -89,23 +87,10 @@ def proxy_generate(target: Target, tuned: Any, base: Any, tokenizer: Any,
         tuned_logits, base_logits = (s.feed(rows, 1)[:, -1] for s in small)
         tokens = choose(proxy_logits(lm_logits, tuned_logits, base_logits, alpha), sampling,
                         generator)
-        for i, row in enumerate(live):
-            outputs.extend(row, [int(tokens[i])])
-        keep = still_generating(live, outputs)
-        if len(keep) < len(live):
-            if not keep:
-                break
-            for state in (target, *small):
-                state.select(keep)
-            tokens, live = tokens[keep], [live[i] for i in keep]
+        live, tokens = advance_rows(outputs, live, tokens, (target, *small))
         rows = [[int(t)] for t in tokens]
-    stats.seconds = time.perf_counter() - started
-    stats.lm_forward_passes = target.forwards - passes0
-    stats.lm_seconds = target.seconds - seconds0
-    stats.sm_forward_passes = sum(s.forwards for s in small)
-    stats.sm_seconds = sum(s.seconds for s in small)
-    stats.new_tokens = sum(len(ids) for ids in outputs.ids)
-    return Generation(outputs.ids, outputs.texts(), list(outputs.reasons()), stats)
+    stats = DecodeStats(engine="proxy-tuning", rows=len(prompts), extra={"proxy_alpha": alpha})
+    return clock.finish(stats, outputs, small)
 
 
 def label_token_ids(tokenizer: Any, choices: Sequence[str]) -> list[list[int]]:

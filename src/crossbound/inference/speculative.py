@@ -20,7 +20,6 @@ the boundary (greedy verification then only needs the LM's argmax ids to cross b
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +27,7 @@ from typing import Any
 import torch
 
 from crossbound.inference.generation import (
+    DecodeClock,
     DecodeStats,
     Generation,
     GenerationSettings,
@@ -115,6 +115,15 @@ class GammaController:
 
 
 @torch.no_grad()
+def drafting(draft_model: Any, spec: SpeculativeSettings,
+             pad: int) -> tuple[DecodeState, GammaController]:
+    """The SM's KV-cached drafting state (drafting over the first ``spec.draft_vocab`` token
+    ids only, where set) and the controller of its γ."""
+    if spec.draft_vocab:
+        draft_model = ShortlistDraft(draft_model, spec.draft_vocab)
+    return DecodeState(draft_model, pad), GammaController(spec)
+
+
 def speculative_generate(
     target: Target,
     draft_model: Any,
@@ -138,13 +147,9 @@ def speculative_generate(
     # rows end exactly where the LM alone would end them.
     outputs = settings.outputs(tokenizer, lm_model, len(prompts))
     reply: Reply = "argmax" if sampling.greedy else "logits"
-    if spec.draft_vocab:
-        draft_model = ShortlistDraft(draft_model, spec.draft_vocab)
-    draft = DecodeState(draft_model, tokenizer.pad_token_id or 0)
-    control = GammaController(spec)
+    draft, control = drafting(draft_model, spec, tokenizer.pad_token_id or 0)
     stats = DecodeStats(engine="speculative", rows=len(prompts))
-    started = time.perf_counter()
-    lm_passes0, lm_seconds0 = target.forwards, target.seconds
+    clock = DecodeClock(target)
 
     # Prefill: the LM reads the prompts and picks the first token; the SM reads prompt + that
     # token in its first drafting pass.
@@ -193,27 +198,16 @@ def speculative_generate(
         pending = [[int(nxt[i])] if int(n[i]) < gamma else [int(drafts[i, -1]), int(nxt[i])]
                    for i in range(len(live))]
         rejections = int((n < gamma).sum())
-        stats.drafted += gamma * len(live)
-        stats.accepted += int(n.sum())
-        stats.rejections += rejections
-        stats.verify_rows += len(live)
-        stats.verify_passes += 1
-        stats.gamma_sum += gamma
-        stats.step_lm_seconds += lm_pass_seconds
-        stats.step_sm_seconds += draft.seconds - sm_seconds0
-        stats.step_sm_passes += gamma
+        stats.add_verification(rows=len(live), gamma=gamma, drafted=gamma * len(live),
+                               accepted=int(n.sum()), rejections=rejections,
+                               lm_seconds=lm_pass_seconds,
+                               sm_seconds=draft.seconds - sm_seconds0)
         control.update(int(n.sum()), rejections,
                        sm_pass_seconds / lm_pass_seconds if lm_pass_seconds > 0 else None)
         keep = still_generating(live, outputs)
         live, last, pending = _keep_rows(target, draft, keep, live, nxt, pending)
 
-    stats.seconds = time.perf_counter() - started
-    stats.lm_forward_passes = target.forwards - lm_passes0
-    stats.lm_seconds = target.seconds - lm_seconds0
-    stats.sm_forward_passes = draft.forwards
-    stats.sm_seconds = draft.seconds
-    stats.new_tokens = sum(len(ids) for ids in outputs.ids)
-    return Generation(outputs.ids, outputs.texts(), list(outputs.reasons()), stats)
+    return clock.finish(stats, outputs, (draft,))
 
 
 def _draft(draft: DecodeState, pending: list[list[int]], gamma: int,
