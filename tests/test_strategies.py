@@ -125,6 +125,82 @@ def test_sm_training_checks_every_setting_under_its_own_name():
         MutualKTConfig(sm_trainable="linear")  # type: ignore[arg-type]
 
 
+def test_setting_groups_carry_defaults_checks_and_narrowed_literals():
+    from crossbound.downward.lm_synthetic_config import LMSyntheticConfig
+    from crossbound.downward.logit_kd import LogitKDConfig
+    from crossbound.downward.offsite import OffsiteTuningConfig
+    from crossbound.inference.proxy_strategy import ProxyTuningConfig
+    from crossbound.upward.dp_synthetic import DPSyntheticConfig
+    from crossbound.upward.mutual_kt import MutualKTConfig
+
+    # a group's setting declared again keeps the group's check and takes the new default
+    assert LogitKDConfig().epochs == 3.0 and LogitKDConfig().attacks is False
+    assert ProxyTuningConfig().eval_limit == 60
+    assert (DPSyntheticConfig().lm_lr, MutualKTConfig().lm_lr) == (5e-4, 1e-3)
+    with pytest.raises(ValueError, match="epochs must be > 0"):
+        LogitKDConfig(epochs=0.0)
+    # a narrowed Literal: offsite-tuning trains its adapter blocks full or with LoRA only
+    with pytest.raises(ValueError, match="trainable must be full or lora, got 'linear'"):
+        OffsiteTuningConfig(trainable="linear")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"near_duplicate must be in \(0, 1\]"):
+        LMSyntheticConfig(near_duplicate=0.0)
+    with pytest.raises(ValueError, match="lm_batch_size must be >= 1"):
+        DPSyntheticConfig(lm_batch_size=0)
+    assert MutualKTConfig(lm_epochs=3.0).lm_training() == {
+        "epochs": 3.0, "lr": 1e-3, "lora_rank": 8, "batch_size": 8}
+
+
+def test_every_literal_setting_is_checked_by_the_base():
+    with pytest.raises(ValueError, match="mode must be a or b, got 'c'"):
+        DemoConfig(mode="c")  # type: ignore[arg-type]
+    from crossbound.inference.cascade import CascadeConfig
+
+    with pytest.raises(ValueError, match="router must be max_prob, margin, entropy or learned"):
+        CascadeConfig(router="best")  # type: ignore[arg-type]
+
+
+def test_bench_cells_are_declared_per_profile_and_read_only():
+    from crossbound.strategy import cells
+    from crossbound.upward.dp_synthetic import DPSyntheticData
+
+    declared = cells(quick=[("small", {"eval_limit": "5"})])
+    with pytest.raises(TypeError):
+        declared["full"] = []  # type: ignore[index]
+
+    class Demo(Strategy[DemoConfig]):
+        bench_cells = declared
+
+        def run(self, ctx: RunContext) -> Result:
+            raise NotImplementedError
+
+    assert Demo.bench_settings("quick") == [("small", {"eval_limit": "5"})]
+    assert Demo.bench_settings("full") == []  # a profile not named runs none
+    assert DPSyntheticData.bench_settings("quick") == []
+    assert [label for label, _ in DPSyntheticData.bench_settings("full")] == ["eps3", "eps8"]
+
+
+def test_kit_measurement_rules():
+    from crossbound.baselines.common import label_metrics, mean_rouge
+
+    task = load_task(TASK)
+    examples = task.test[:4]
+    assert task.choices is not None
+    ids = torch.tensor([task.choices.index(ex.target) for ex in examples])
+    scores = torch.nn.functional.one_hot(ids, len(task.choices)).float()
+    assert label_metrics(task, examples, ids) == label_metrics(task, examples, scores)
+    assert label_metrics(task, examples, ids)["accuracy"] == 1.0
+    assert mean_rouge([ex.target for ex in examples], examples) == 1.0
+
+
+def test_query_strategies_take_their_config_class_from_the_generic_base():
+    from crossbound.inference.cascade import Cascade, CascadeConfig
+    from crossbound.inference.private_prompt import PrivatePrompt, PrivatePromptConfig
+
+    assert Cascade.config_class is CascadeConfig
+    assert PrivatePrompt.config_class is PrivatePromptConfig
+    assert Cascade.private_text_crosses and PrivatePrompt.private_text_crosses
+
+
 def test_data_parties_are_named_in_one_place():
     assert data_party(0) == DATA_PARTY == "data-party-0" and data_party(3) == "data-party-3"
     with pytest.raises(ValueError, match=">= 0"):

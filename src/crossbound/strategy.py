@@ -4,7 +4,9 @@ A strategy's :meth:`Strategy.run` receives a :class:`RunContext` (task, model na
 boundary, an output folder, progress) and returns a :class:`~crossbound.result.Result`. The
 families (downward, upward, inference, baseline) each keep a :class:`Registry`; names are unique
 across all of them. ``docs/adding-a-strategy.md`` walks through adding one;
-:mod:`crossbound.config_checks` has the checks configs share.
+:mod:`crossbound.config_checks` has the checks and the groups of settings configs share;
+:mod:`crossbound.baselines.common` is the strategies' kit (records, the SM's tuning, asking the
+LM, measurement rules).
 """
 
 from __future__ import annotations
@@ -13,26 +15,43 @@ import dataclasses
 import json
 import typing
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 from crossbound.boundary.channel import Boundary, Handler
-from crossbound.boundary.contracts import AccessContract
+from crossbound.boundary.contracts import AccessContract, GuardContext
 from crossbound.boundary.messages import Message
+from crossbound.config_checks import Settings, check_literals
 from crossbound.models.precision import Precision, check_precision
-from crossbound.naming import coerce
+from crossbound.naming import DATA_PARTY, coerce
 from crossbound.result import Result
-from crossbound.tasks.base import Task
+from crossbound.tasks.base import Example, Task
+
+if typing.TYPE_CHECKING:
+    from crossbound.models.loading import LoadedModel
 
 Direction = Literal["downward", "upward", "inference", "baseline"]
+# A strategy's bench cells: profile -> (setting label, --set-style overrides) pairs.
+BenchCells = Mapping[str, Sequence[tuple[str, Mapping[str, str]]]]
+
+
+def cells(**profiles: Sequence[tuple[str, Mapping[str, str]]]) -> BenchCells:
+    """A strategy's ``bench_cells``, read-only: ``cells(quick=[("default", {...})],
+    full=[...])``; a profile not named runs none of its cells."""
+    return MappingProxyType({profile: tuple((label, MappingProxyType(dict(overrides)))
+                                            for label, overrides in settings)
+                             for profile, settings in profiles.items()})
 
 
 @dataclass
-class StrategyConfig:
-    """Base of every strategy's config: validated on creation, JSON round-trip."""
+class StrategyConfig(Settings):
+    """Base of every strategy's config: validated on creation, JSON round-trip. The groups of
+    settings configs share (:mod:`crossbound.config_checks`) come before it in a config's
+    bases: ``class MyConfig(SMFineTuning, Records, StrategyConfig)``."""
 
     seed: int = 0
     # Numeric precision of every model the run loads and trains (models/precision.py): bf16
@@ -45,9 +64,11 @@ class StrategyConfig:
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the bad field and the allowed values. Subclasses extend."""
+        super().validate()
         if self.seed < 0:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
         check_precision(self.precision)
+        check_literals(self)  # every Literal setting, here once for all configs
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -185,6 +206,33 @@ class RunContext:
             lm = load_model(self.large, frozen=True)  # the model party only runs its LM
             self.boundary.attach(ModelParty(lm, batch_size=batch_size))
 
+    def load_small(self, *, frozen: bool = False) -> LoadedModel:
+        """The data party's SM (``small``): ``frozen`` where nothing of it trains — weights in
+        the run's precision, bf16 where the CPU has it — else fp32 weights to train."""
+        from crossbound.models.loading import load_model
+
+        with self.step(f"loading small model {self.small}"):
+            return load_model(self.small, frozen=frozen)
+
+    def guard_private(self, private: Iterable[Example],
+                      public_texts: Iterable[str] = ()) -> GuardContext:
+        """Have the boundary's content guards (``no-raw-private-text``) refuse any message of
+        the data party that repeats one of the ``private`` records; word runs of
+        ``public_texts`` stay shareable (templated records repeat them). Returns the guard
+        context, for what a strategy adds to it (a tokenizer's ``decode``, ``extra``)."""
+        context = GuardContext(private_texts=[ex.text for ex in private],
+                               public_texts=list(public_texts))
+        self.boundary.guard_contexts[DATA_PARTY] = context
+        return context
+
+    def save_small_model(self, result: Result, model: Any, tokenizer: Any) -> None:
+        """Write the tuned SM (safetensors) and its tokenizer to ``OUT/small-model`` and name
+        it in the result's artifacts."""
+        folder = self.out_dir / "small-model"
+        model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+        result.artifacts["small_model"] = str(folder)
+
     def train_once(self, key: dict[str, Any], model: Any, train: Callable[[], T]) -> T:
         """Run ``train`` (a fine-tuning of ``model`` in place), unless this bench already ran
         the training ``key`` describes: then ``model`` gets its weights (see ``shared``).
@@ -243,6 +291,11 @@ class Strategy(ABC, Generic[C]):
     # The LM the bench gives this strategy's cells on the default pair, when it cannot use the
     # default LM there (offsite-tuning: the 1.5B's emulator bundle exceeds the message limit).
     lm_on_default_pair: ClassVar[str | None] = None
+    # The cells ``crossbound bench`` runs, per profile: (setting label, ``--set``-style
+    # overrides) pairs; a profile not named runs none of this strategy's cells. ``quick`` must
+    # fit the whole bench in minutes on a laptop-class CPU, ``full`` covers the mechanisms.
+    # Labels name folders: lower-case letters, digits, ``.-_``.
+    bench_cells: ClassVar[BenchCells] = cells(quick=[("default", {})], full=[("default", {})])
 
     config: C
 
@@ -281,20 +334,28 @@ class Strategy(ABC, Generic[C]):
     def run(self, ctx: RunContext) -> Result:
         """Carry out the method end to end and return its result (metrics, artifacts)."""
 
+    def new_result(self, ctx: RunContext, *, small: str | None = None) -> Result:
+        """The result a run fills in: this strategy, its config and the models (``small``: what
+        the data party's model is, when it is not ``ctx.small``). The runner adds the task,
+        efficiency, exposure, the PII scan and the transcript."""
+        return Result(strategy=self.name, config=self.config.to_dict(), task={},
+                      models={"large": ctx.large, "small": ctx.small if small is None else small})
+
     @classmethod
     def bench_settings(cls, profile: str) -> list[tuple[str, dict[str, str]]]:
         """The cells ``crossbound bench`` runs for this strategy in ``profile``: (setting
-        label, ``--set``-style overrides) pairs. ``quick`` must fit the whole bench in minutes
-        on a laptop-class CPU, ``full`` covers the mechanisms. Return ``[]`` to leave the
-        strategy out of a profile. Labels name folders: lower-case letters, digits, ``.-_``."""
-        return [("default", {})]
+        label, ``--set``-style overrides) pairs, as ``bench_cells`` declares them (a strategy
+        whose cells must be computed overrides this)."""
+        return [(label, dict(overrides)) for label, overrides in cls.bench_cells.get(profile, ())]
 
 
 def _config_argument(cls: type) -> type[StrategyConfig] | None:
-    """The config class ``cls`` itself names in a ``Strategy[...]`` base, if it names one (not
-    its parents': a subclass of a strategy may set a narrower ``config_class``)."""
+    """The config class ``cls`` itself names in a ``Strategy[...]`` base (or a generic
+    subclass's, ``QueryStrategy[CascadeConfig]``), if it names one (not its parents': a
+    subclass of a strategy may set a narrower ``config_class``)."""
     for base in cls.__dict__.get("__orig_bases__", ()):
-        if typing.get_origin(base) is Strategy:
+        origin = typing.get_origin(base)  # Strategy, or a generic base above it
+        if isinstance(origin, type) and issubclass(origin, Strategy):
             (argument,) = typing.get_args(base)
             if isinstance(argument, type) and issubclass(argument, StrategyConfig):
                 return argument

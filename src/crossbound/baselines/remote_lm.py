@@ -7,27 +7,21 @@ utility is the LM's, every private record it is asked about crosses the boundary
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-import torch
-
-from crossbound.baselines.common import QUICK_EVAL_LIMIT, eval_subset
-from crossbound.baselines.registry import BASELINES
-from crossbound.boundary.contracts import MODEL_PARTY, OPEN_TEXT
-from crossbound.boundary.messages import Kind, Message
-from crossbound.config_checks import check_at_least, check_in_range, check_limits
-from crossbound.evaluate.utility import (
-    calibrated,
-    classification_metrics,
-    content_free_prompt,
-    headline,
-    rouge_l,
-    subgroup_accuracy,
+from crossbound.baselines.common import (
+    QUICK_EVAL_LIMIT,
+    eval_subset,
+    label_metrics,
+    lm_generate,
+    lm_label_scores,
+    mean_rouge,
 )
-from crossbound.naming import DATA_PARTY
-from crossbound.parties import scores_from
+from crossbound.baselines.registry import BASELINES
+from crossbound.boundary.contracts import OPEN_TEXT
+from crossbound.config_checks import check_at_least, check_in_range, check_limits
+from crossbound.evaluate.utility import headline
 from crossbound.result import Result
-from crossbound.strategy import RunContext, Strategy, StrategyConfig
+from crossbound.strategy import RunContext, Strategy, StrategyConfig, cells
 
 
 @dataclass
@@ -59,55 +53,25 @@ class RemoteLM(Strategy[RemoteLMConfig]):
     contract = OPEN_TEXT
     private_text_crosses = True
 
-    @classmethod
-    def bench_settings(cls, profile: str) -> list[tuple[str, dict[str, str]]]:
-        if profile == "quick":
-            return [("raw-prompts", {"eval_limit": QUICK_EVAL_LIMIT})]
-        return [("raw-prompts", {})]
+    bench_cells = cells(quick=[("raw-prompts", {"eval_limit": QUICK_EVAL_LIMIT})],
+                        full=[("raw-prompts", {})])
 
     def run(self, ctx: RunContext) -> Result:
         cfg = self.config
         task = ctx.task
         ctx.connect_model_party(batch_size=cfg.batch_size)
         test = eval_subset(task, cfg.eval_limit)
-        predictions: list[str] = []
-        raw_scores: list[torch.Tensor] = []
-        with ctx.step("LM answering over the boundary", len(test)) as bar:
-            for start in range(0, len(test), cfg.prompts_per_request):
-                chunk = test[start : start + cfg.prompts_per_request]
-                prompts = [task.prompt(ex) for ex in chunk]
-                if start == 0 and task.choices is not None:
-                    # One public content-free prompt rides along for label calibration.
-                    prompts.append(content_free_prompt(task))
-                meta: dict[str, Any]
-                if task.choices is not None:
-                    meta = {"op": "score_choices", "choices": list(task.choices)}
-                else:
-                    meta = {"op": "generate", "max_new_tokens": cfg.max_new_tokens}
-                reply = ctx.boundary.request(
-                    Message(Kind.TEXT, DATA_PARTY, MODEL_PARTY, prompts, meta)
-                )
-                if task.choices is not None:
-                    raw_scores.append(scores_from(reply))
-                else:
-                    predictions.extend(reply.payload)
-                bar.advance(len(chunk))
+        prompts = [task.prompt(ex) for ex in test]
+        label = "LM answering over the boundary"
         if task.choices is not None:
-            scores = torch.cat(raw_scores)
-            # The content-free row is the last one of the first request; move it out.
-            first = min(cfg.prompts_per_request, len(test))
-            free = scores[first]
-            rows = torch.cat([scores[:first], scores[first + 1 :]])
-            best = calibrated(rows, free)
-            predictions = [task.choices[i] for i in best.argmax(-1).tolist()]
-            metrics = {**classification_metrics(predictions, [ex.target for ex in test],
-                                                task.choices),
-                       **subgroup_accuracy(predictions, test)}
+            # calibrated by a public content-free prompt that rides along
+            metrics = label_metrics(task, test, lm_label_scores(
+                ctx, task, prompts, cfg.prompts_per_request, label=label))
         else:
-            rouge = [rouge_l(p, ex.target) for p, ex in zip(predictions, test, strict=True)]
-            metrics = {"rouge_l": sum(rouge) / len(rouge)}
-        result = Result(strategy=self.name, config=cfg.to_dict(), task={},
-                        models={"large": ctx.large, "small": ctx.small})
+            answers = lm_generate(ctx, prompts, cfg.prompts_per_request, cfg.max_new_tokens,
+                                  label=label)
+            metrics = {"rouge_l": mean_rouge(answers, test)}
+        result = self.new_result(ctx)
         result.metrics["utility"] = {"lm_before": headline(metrics, task), **metrics,
                                      "eval_examples": len(test)}
         # What PII crossed is measured from the transcript by the runner (privacy.pii_crossed).

@@ -28,12 +28,19 @@ from typing import Any
 from crossbound.baselines.common import (
     QUICK_EVAL_LIMIT,
     QUICK_TRAINING,
-    check_party,
+    answer_pairs,
     eval_subset,
     evaluate_on,
     evaluate_untuned,
+    guarded_by_sanitizer,
+    load_sm_to_tune,
     make_trainable,
+    private_records,
+    protected_text_contract,
+    require_labels,
+    sm_finetune,
     sm_utility,
+    train_report,
 )
 from crossbound.boundary.contracts import AccessContract, allow
 from crossbound.boundary.messages import Kind
@@ -42,26 +49,16 @@ from crossbound.downward.lm_synthesis import Synthesiser
 from crossbound.downward.lm_synthetic_config import LMSyntheticConfig
 from crossbound.downward.registry import DOWNWARD
 from crossbound.downward.synthetic_text import distance_to_real
-from crossbound.models.loading import load_model
 from crossbound.result import Result
-from crossbound.strategy import RunContext, Strategy
+from crossbound.strategy import RunContext, Strategy, cells
 from crossbound.tasks.base import Example, Task
-from crossbound.training.causal_lm import finetune
 
-GUARD = "no-raw-private-text"
-
-SYNTHETIC_DOWN = AccessContract(
+# Prompts carry the instruction and protected seeds (the sanitiser guards the run's boundary
+# with seed_privacy=sanitize).
+SYNTHETIC_DOWN = protected_text_contract(
     "synthetic-data-down",
-    (
-        # Prompts carry the instruction and protected seeds; the guard refuses any text that
-        # repeats a private record (and, with seed_privacy=sanitize, any PII the sanitiser finds).
-        allow("data", Kind.TEXT, guards=(GUARD,)),
-        allow("model", Kind.TEXT, Kind.TENSORS),
-    ),
     "The data party sends generation and re-labelling prompts (sanitised or perturbed seeds, "
-    "never raw private text); the model party returns generated text or label scores.",
-    operations=(*generate(), score_choices()),
-)
+    "never raw private text); the model party returns generated text or label scores.")
 RAW_SEEDS = AccessContract(
     "raw-private-seeds-to-lm",
     (allow("data", Kind.TEXT), allow("model", Kind.TEXT, Kind.TENSORS)),
@@ -90,75 +87,60 @@ class LMSyntheticData(Strategy[LMSyntheticConfig]):
             return RAW_SEEDS
         return SYNTHETIC_DOWN
 
-    @classmethod
-    def bench_settings(cls, profile: str) -> list[tuple[str, dict[str, str]]]:
-        if profile == "quick":
-            # 5 messages per label of at most 28 new tokens, written 16 prompts to a batch; the
-            # SM trains on them + the records as local-finetune's quick cell does (3 messages
-            # and one epoch left the SM below its own baseline at 16 records: 0.36 vs 0.68).
-            limits = {"per_label": "5", "max_new_tokens": "28", "prompts_per_request": "16",
-                      "lm_batch_size": "16", "train_limit": "120",
-                      "eval_limit": QUICK_EVAL_LIMIT, **QUICK_TRAINING}
-            return [("sanitized-seeds", {**limits, "seed_privacy": "sanitize"})]
-        return [("sanitized-seeds", {"seed_privacy": "sanitize"}),
-                ("perturbed-seeds-eps15", {"seed_privacy": "perturb", "seed_epsilon": "15"})]
+    bench_cells = cells(
+        # 5 messages per label of at most 28 new tokens, written 16 prompts to a batch; the SM
+        # trains on them + the records as local-finetune's quick cell does (3 messages and one
+        # epoch left the SM below its own baseline at 16 records: 0.36 vs 0.68).
+        quick=[("sanitized-seeds", {"per_label": "5", "max_new_tokens": "28",
+                                    "prompts_per_request": "16", "lm_batch_size": "16",
+                                    "train_limit": "120", "eval_limit": QUICK_EVAL_LIMIT,
+                                    **QUICK_TRAINING, "seed_privacy": "sanitize"})],
+        full=[("sanitized-seeds", {"seed_privacy": "sanitize"}),
+              ("perturbed-seeds-eps15", {"seed_privacy": "perturb", "seed_epsilon": "15"})],
+    )
 
     def run(self, ctx: RunContext) -> Result:
         cfg = self.config
         task = ctx.task
-        if task.choices is None:
-            raise ValueError(f"lm-synthetic-data needs a classification task (one with a label "
-                             f"set); {task.name} is free-text. Use logit-kd (mode=sequence) "
-                             "or local-finetune for free-text tasks")
-        check_party(task, cfg.party)
+        require_labels(task, self.name, "Use logit-kd (mode=sequence) or local-finetune for "
+                                        "free-text tasks")
+        private = private_records(task, cfg)
         if cfg.seed_privacy != "sanitize":
-            return self._run(ctx, cfg, task, None)
-        from crossbound.privacy.sanitizer import Sanitizer, sanitizer_guard
+            return self._run(ctx, cfg, task, private, None)
+        from crossbound.privacy.sanitizer import Sanitizer
 
         sanitizer = Sanitizer(presidio=cfg.sanitizer == "presidio")
-        with ctx.step(f"loading the {cfg.sanitizer} sanitiser"):
-            sanitizer.warm_up()
-        # The guard also refuses any PII the sanitiser finds — on this run's boundary only:
-        # other runs in the process (a service's, a bench's) keep the registered guard.
-        with ctx.boundary.override_guard(GUARD, sanitizer_guard(sanitizer)):
-            return self._run(ctx, cfg, task, sanitizer)
+        with guarded_by_sanitizer(ctx, sanitizer, cfg.sanitizer):
+            return self._run(ctx, cfg, task, private, sanitizer)
 
     def _run(self, ctx: RunContext, cfg: LMSyntheticConfig, task: Task,
-             sanitizer: Any) -> Result:
-        assert task.choices is not None
-        private = task.parties[cfg.party][: cfg.train_limit]
-        with ctx.step(f"loading small model {ctx.small}"):
-            # LoRA trains adapters only: the base is frozen, held in the run's precision
-            sm = load_model(ctx.small, frozen=cfg.trainable == "lora")
+             private: tuple[Example, ...], sanitizer: Any) -> Result:
+        choices = require_labels(task, self.name)
+        sm = load_sm_to_tune(ctx, cfg.trainable)
         syn = Synthesiser(ctx, cfg, sanitizer).synthesise(task, private, sm)
 
         test = eval_subset(task, cfg.eval_limit)
         before = evaluate_untuned(ctx, sm.model, sm.tokenizer, test, cfg.batch_size)
-        model = sm.model
-        model = make_trainable(model, cfg.trainable, cfg.lora_rank)
+        model = make_trainable(sm.model, cfg.trainable, cfg.lora_rank)
         examples = [Example(id=r["id"], text=r["text"], target=r["label"]) for r in syn.records]
         if cfg.mix_private:
             examples += list(private)
-        pairs = [(task.prompt(ex), task.answer(ex)) for ex in examples]
-        steps = max(1, round(cfg.epochs * -(-len(pairs) // cfg.batch_size)))
+        pairs = answer_pairs(task, examples)
         started = time.perf_counter()
-        with ctx.step("SM fine-tuning on synthetic" + (" + private" if cfg.mix_private else ""),
-                      steps) as bar:
-            stats = finetune(model, sm.tokenizer, pairs, epochs=cfg.epochs, lr=cfg.lr,
-                             batch_size=cfg.batch_size, max_length=cfg.max_length,
-                             seed=cfg.seed, on_step=lambda _s, _l: bar.advance())
+        stats = sm_finetune(ctx, "SM fine-tuning on synthetic" +
+                            (" + private" if cfg.mix_private else ""), model, sm.tokenizer,
+                            pairs, cfg, epochs=cfg.epochs, seed=cfg.seed)
         train_seconds = time.perf_counter() - started
         after = evaluate_on(ctx, "SM after", model, sm.tokenizer, test, cfg.batch_size)
 
-        result = Result(strategy=self.name, config=cfg.to_dict(), task={},
-                        models={"large": ctx.large, "small": ctx.small},
-                        artifacts=dict(syn.artifacts))
+        result = self.new_result(ctx)
+        result.artifacts.update(syn.artifacts)
         result.metrics["utility"] = sm_utility(task, before, after, len(test))
         per_label = Counter(r["label"] for r in syn.records)
         texts = [r["text"] for r in syn.records]
         result.metrics["synthetic"] = {
             **syn.stages,
-            "per_label": {label: per_label.get(label, 0) for label in task.choices},
+            "per_label": {label: per_label.get(label, 0) for label in choices},
             "duplicates_removed": syn.removed,
             "dropped": dict(Counter(r["dropped"] for r in syn.rejected)),
             "label_agreement_rate": None if syn.agreement is None else round(syn.agreement, 4),
@@ -172,11 +154,7 @@ class LMSyntheticData(Strategy[LMSyntheticConfig]):
         }
         result.metrics["efficiency"].update({
             **{k: round(v, 3) for k, v in syn.seconds.items()},
-            "train_seconds": round(train_seconds, 3),
-            "train_steps": stats.steps,
-            "train_tokens": stats.tokens,
-            "train_loss_first": round(stats.first_loss, 4),
-            "train_loss_last": round(stats.last_loss, 4),
+            **train_report(stats, train_seconds),
         })
         raw = cfg.seed_privacy == "none" and bool(syn.seeds_sent)
         result.metrics["privacy"] = {
@@ -188,8 +166,5 @@ class LMSyntheticData(Strategy[LMSyntheticConfig]):
             "refused_by_guard": {k: syn.refused[k] for k in ("seeds", "prompts", "relabel")},
         }
         if cfg.save_model:
-            folder = ctx.out_dir / "small-model"
-            model.save_pretrained(folder)
-            sm.tokenizer.save_pretrained(folder)
-            result.artifacts["small_model"] = str(folder)
+            ctx.save_small_model(result, model, sm.tokenizer)
         return result

@@ -23,35 +23,39 @@ import torch
 from crossbound.baselines.common import (
     QUICK_EVAL_LIMIT,
     QUICK_TRAINING,
-    check_party,
+    TopkTransport,
+    answer_pairs,
+    attack_sm,
     eval_subset,
     evaluate_on,
     evaluate_untuned,
+    lm_generate,
+    load_sm_to_tune,
     make_trainable,
+    private_records,
     sm_utility,
+    train_report,
 )
-from crossbound.boundary.contracts import MODEL_PARTY, AccessContract, GuardContext, allow
-from crossbound.boundary.logit_codec import VALUE_BITS
-from crossbound.boundary.messages import Kind, Message
+from crossbound.boundary.contracts import AccessContract, allow
+from crossbound.boundary.messages import Kind
 from crossbound.boundary.operations import generate, topk_logprobs
 from crossbound.config_checks import (
+    Attacks,
+    Records,
+    SMFineTuning,
     check_at_least,
-    check_choice,
     check_in_range,
     check_limits,
     check_positive,
-    check_sm_training,
 )
 from crossbound.downward.registry import DOWNWARD
-from crossbound.evaluate.leakage import small_model_leakage
-from crossbound.models.loading import load_model, load_tokenizer
+from crossbound.models.loading import load_tokenizer
 from crossbound.naming import DATA_PARTY
 from crossbound.result import Result
-from crossbound.strategy import RunContext, Strategy, StrategyConfig
+from crossbound.strategy import RunContext, Strategy, StrategyConfig, cells
 from crossbound.tasks.corpora import corpus_names
 from crossbound.tasks.public_text import PublicText, corpus_text, public_text
 from crossbound.training.distill import (
-    DIVERGENCES,
     Divergence,
     KDSettings,
     TransferRow,
@@ -81,7 +85,7 @@ LOGITS_DOWN = AccessContract(
 
 
 @dataclass
-class LogitKDConfig(StrategyConfig):
+class LogitKDConfig(TopkTransport, Attacks, SMFineTuning, Records, StrategyConfig):
     """Distil the LM into the SM on public transfer text, mixed with CE on private labels.
 
     ``transfer``: ``public`` (the task's public split, as prompts; a task without one uses
@@ -90,58 +94,40 @@ class LogitKDConfig(StrategyConfig):
     each transfer token costs on the wire (``value_bits=32``: plain float32 values).
     ``tail``: also teach the teacher's mass outside its top-k, as one "everything else"
     bucket (no extra bytes; see ``training.distill.kd_loss``).
-    ``kd_weight``: w in w·KD + (1 − w)·CE.
+    ``kd_weight``: w in w·KD + (1 − w)·CE. ``epochs``: passes over the private data (the
+    transfer set cycles alongside).
     """
 
-    party: int = 0
+    epochs: float = 3.0
+    attacks: bool = False
     transfer: str = "public"
     transfer_limit: int | None = 200  # transfer texts used (None: all)
     mode: Literal["token", "sequence"] = "token"
     divergence: Divergence = "forward_kl"
     jsd_beta: float = 0.5
     temperature: float = 1.0
-    top_k: int = 16
-    value_bits: int = 8
     tail: bool = False
     kd_weight: float = 0.5
-    epochs: float = 3.0  # passes over the private data (the transfer set cycles alongside)
-    lr: float = 2e-4
-    batch_size: int = 8
     transfer_batch_size: int = 8
-    max_length: int = 192
     max_new_tokens: int = 32  # sequence mode: tokens the LM generates per transfer prompt
-    train_limit: int | None = None
-    eval_limit: int | None = 200
-    trainable: Literal["full", "lora", "linear"] = "full"
-    lora_rank: int = 8
     fidelity_share: float = 0.1  # transfer texts held out to measure SM/LM agreement
     rows_per_request: int = 16
     save_model: bool = False
-    attacks: bool = False  # membership inference and canary exposure on the tuned SM
-    attack_limit: int = 100
-    canary_candidates: int = 200
 
     def validate(self) -> None:
         super().validate()
         if self.transfer != "public" and self.transfer not in corpus_names():
             raise ValueError(f"transfer must be 'public' or one of {corpus_names()}, "
                              f"got {self.transfer!r}")
-        check_choice(self, "divergence", DIVERGENCES)
-        check_choice(self, "mode", ("token", "sequence"))
-        check_in_range(self, "top_k", 1, 1024)  # the contract's limit
-        check_choice(self, "value_bits", VALUE_BITS)
         check_in_range(self, "kd_weight", 0.0, 1.0)
         if not 0.0 < self.jsd_beta < 1.0:
             raise ValueError(f"jsd_beta must be in (0, 1), got {self.jsd_beta}")
         check_positive(self, "temperature")
-        check_sm_training(self)
         check_at_least(self, 1, "transfer_batch_size", "rows_per_request")
         check_in_range(self, "max_new_tokens", 1, 512)
         if not 0.0 <= self.fidelity_share < 1.0:
             raise ValueError(f"fidelity_share must be in [0, 1), got {self.fidelity_share}")
-        check_limits(self, "transfer_limit", "train_limit", "eval_limit")
-        check_at_least(self, 2, "attack_limit")
-        check_at_least(self, 1, "canary_candidates")
+        check_limits(self, "transfer_limit")
 
 
 @DOWNWARD.register
@@ -156,37 +142,34 @@ class LogitKD(Strategy[LogitKDConfig]):
                "model→data: compressed top-k log-probs (or generated text)")
     contract = LOGITS_DOWN
 
-    @classmethod
-    def bench_settings(cls, profile: str) -> list[tuple[str, dict[str, str]]]:
-        # Two points on the bytes/quality curve of the compressed transport
-        # (benchmarks/logit_transport.py: ~56 and ~31 bytes per scored token).
-        top16 = {"top_k": "16", "value_bits": "8"}
-        top8 = {"top_k": "8", "value_bits": "8"}
-        if profile == "quick":
-            # The LM scores 24 public texts once per bench (22 train, 2 held out for
-            # agreement; every budget reuses them; 40 scored the same at 16 and 64 records);
-            # the SM trains as local-finetune's quick cell does.
-            limits = {"transfer_limit": "24", "train_limit": "120", "eval_limit": QUICK_EVAL_LIMIT,
-                      **QUICK_TRAINING}
-            return [("top16-8bit", {**top16, **limits})]
-        return [("top16-8bit", top16), ("top8-8bit", top8)]
+    # Two points on the bytes/quality curve of the compressed transport
+    # (benchmarks/logit_transport.py: ~56 and ~31 bytes per scored token).
+    bench_cells = cells(
+        # The LM scores 24 public texts once per bench (22 train, 2 held out for agreement;
+        # every budget reuses them; 40 scored the same at 16 and 64 records); the SM trains
+        # as local-finetune's quick cell does.
+        quick=[("top16-8bit", {"top_k": "16", "value_bits": "8", "transfer_limit": "24",
+                               "train_limit": "120", "eval_limit": QUICK_EVAL_LIMIT,
+                               **QUICK_TRAINING})],
+        full=[("top16-8bit", {"top_k": "16", "value_bits": "8"}),
+              ("top8-8bit", {"top_k": "8", "value_bits": "8"})],
+    )
 
     def run(self, ctx: RunContext) -> Result:
         cfg = self.config
         task = ctx.task
-        check_party(task, cfg.party)
-        private = task.parties[cfg.party][: cfg.train_limit]
+        private = private_records(task, cfg)
         texts, public = self._transfer_texts(ctx)
-        ctx.boundary.guard_contexts[DATA_PARTY] = GuardContext(
-            private_texts=[ex.text for ex in private], public_texts=public.guard_texts(task))
+        guard = ctx.guard_private(private, public.guard_texts(task))
         ctx.connect_model_party()
-        with ctx.step(f"loading small model {ctx.small}"):
-            # LoRA trains adapters only: the base is frozen, held in the run's precision
-            sm = load_model(ctx.small, frozen=cfg.trainable == "lora")
-            teacher_tok = load_tokenizer(ctx.large)
-        ctx.boundary.guard_contexts[DATA_PARTY].decode = teacher_tok.decode
+        sm = load_sm_to_tune(ctx, cfg.trainable)
+        teacher_tok = load_tokenizer(ctx.large)
+        guard.decode = teacher_tok.decode
         if cfg.mode == "sequence":
-            texts = self._continue(ctx, texts)
+            continued = lm_generate(ctx, texts, cfg.rows_per_request, cfg.max_new_tokens,
+                                    label="LM continuing transfer prompts")
+            # sequence mode: the SM learns the whole, prompt and continuation
+            texts = [p + c for p, c in zip(texts, continued, strict=True)]
         n_fid = round(cfg.fidelity_share * len(texts)) if len(texts) > 1 else 0
         fidelity_texts, train_texts = texts[:n_fid], texts[n_fid:]
         same = same_vocabulary(teacher_tok, sm.tokenizer)
@@ -196,9 +179,8 @@ class LogitKD(Strategy[LogitKDConfig]):
         query_seconds = time.perf_counter() - started
         test = eval_subset(task, cfg.eval_limit)
         before = evaluate_untuned(ctx, sm.model, sm.tokenizer, test, cfg.batch_size)
-        model = sm.model
-        model = make_trainable(model, cfg.trainable, cfg.lora_rank)
-        pairs = [(task.prompt(ex), task.answer(ex)) for ex in private]
+        model = make_trainable(sm.model, cfg.trainable, cfg.lora_rank)
+        pairs = answer_pairs(task, private)
         steps = max(1, math.ceil(cfg.epochs * len(pairs) / cfg.batch_size))
         settings = KDSettings(divergence=cfg.divergence, beta=cfg.jsd_beta,
                               temperature=cfg.temperature, kd_weight=cfg.kd_weight,
@@ -212,20 +194,13 @@ class LogitKD(Strategy[LogitKDConfig]):
                                      on_step=lambda _s, _l: bar.advance())
         train_seconds = time.perf_counter() - started
         after = evaluate_on(ctx, "SM after", model, sm.tokenizer, test, cfg.batch_size)
-        result = Result(strategy=self.name, config=cfg.to_dict(), task={},
-                        models={"large": ctx.large, "small": ctx.small})
+        result = self.new_result(ctx)
         result.metrics["utility"] = sm_utility(task, before, after, len(test))
-        transfer_tokens = sum(int(r.positions.shape[0]) for r in rows)
         result.metrics["efficiency"].update({
-            "train_seconds": round(train_seconds, 3),
+            **train_report(stats, train_seconds),
             "teacher_query_seconds": round(query_seconds, 3),
-            "train_steps": stats.steps,
-            "train_tokens": stats.tokens,
-            "seconds_per_step": round(train_seconds / stats.steps, 4),
-            "train_loss_first": round(stats.first_loss, 4),
-            "train_loss_last": round(stats.last_loss, 4),
             "transfer_texts": len(train_texts),
-            "transfer_target_positions": transfer_tokens,
+            "transfer_target_positions": sum(int(r.positions.shape[0]) for r in rows),
             # what one scored token cost on the wire: the top-k replies' bytes, headers
             # included, over the tokens the LM scored
             "topk_bytes_per_token": round(wire["reply_bytes"] / max(1, wire["tokens"]), 2),
@@ -239,19 +214,10 @@ class LogitKD(Strategy[LogitKDConfig]):
                                      "transfer": "public" if public.corpus is None
                                      else f"corpus {public.corpus}"}
         public.record(result)
-        if cfg.attacks:
-            with ctx.step("attacks on the tuned SM (membership, canaries)"):
-                # the untuned SM: trained on none of it
-                reference = load_model(ctx.small, frozen=True)
-                result.metrics["privacy"].update(small_model_leakage(
-                    model, sm.tokenizer, task, private, [reference.model],
-                    limit=cfg.attack_limit, canary_candidates=cfg.canary_candidates,
-                    seed=cfg.seed, max_length=cfg.max_length))
+        attack_sm(ctx, result.metrics["privacy"], cfg, model, sm.tokenizer, private,
+                  seed=cfg.seed, max_length=cfg.max_length)
         if cfg.save_model:
-            folder = ctx.out_dir / "small-model"
-            model.save_pretrained(folder)
-            sm.tokenizer.save_pretrained(folder)
-            result.artifacts["small_model"] = str(folder)
+            ctx.save_small_model(result, model, sm.tokenizer)
         return result
 
     # ------------------------------------------------------------ pieces
@@ -265,20 +231,6 @@ class LogitKD(Strategy[LogitKDConfig]):
             return [ctx.task.prompt(ex) for ex in public.examples], public
         public = corpus_text(cfg.transfer, cfg.transfer_limit)
         return public.texts, public
-
-    def _continue(self, ctx: RunContext, prompts: list[str]) -> list[str]:
-        """Sequence mode: the LM continues each transfer prompt; the SM learns the whole."""
-        cfg = self.config
-        out: list[str] = []
-        with ctx.step("LM continuing transfer prompts", len(prompts)) as bar:
-            for start in range(0, len(prompts), cfg.rows_per_request):
-                chunk = prompts[start : start + cfg.rows_per_request]
-                reply = ctx.boundary.request(Message(
-                    Kind.TEXT, DATA_PARTY, MODEL_PARTY, chunk,
-                    {"op": "generate", "max_new_tokens": cfg.max_new_tokens}))
-                out.extend(p + c for p, c in zip(chunk, reply.payload, strict=True))
-                bar.advance(len(chunk))
-        return out
 
     def _targets(
         self, ctx: RunContext, train_texts: list[str], fidelity_texts: list[str],

@@ -31,7 +31,14 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from crossbound.baselines.common import check_party, eval_subset, evaluate_on
+from crossbound.baselines.common import (
+    answer_pairs,
+    eval_subset,
+    evaluate_on,
+    private_records,
+    sm_finetune,
+    train_report,
+)
 from crossbound.boundary.contracts import (
     MODEL_PARTY,
     AccessContract,
@@ -42,12 +49,11 @@ from crossbound.boundary.contracts import (
 from crossbound.boundary.messages import Kind, Message
 from crossbound.boundary.operations import LM, generate, score_choices
 from crossbound.config_checks import (
+    Records,
+    SMFineTuning,
     check_at_least,
-    check_choice,
     check_in_range,
-    check_limits,
     check_positive,
-    check_sm_training,
 )
 from crossbound.defaults import SAME_TOKENIZER_SMALL
 from crossbound.downward.offsite_data import (
@@ -60,7 +66,7 @@ from crossbound.downward.registry import DOWNWARD
 from crossbound.evaluate.exposure import emulator_gap
 from crossbound.evaluate.served import remote_metrics
 from crossbound.evaluate.utility import headline
-from crossbound.models.emulator import BUNDLE_DTYPES, adapter_state
+from crossbound.models.emulator import adapter_state
 from crossbound.models.loading import load_model, load_tokenizer
 from crossbound.naming import DATA_PARTY
 from crossbound.parties.offsite import (
@@ -71,11 +77,11 @@ from crossbound.parties.offsite import (
     PLUGIN_MODEL,
 )
 from crossbound.result import PeakMemory, Result
-from crossbound.strategy import RunContext, Strategy, StrategyConfig
+from crossbound.strategy import RunContext, Strategy, StrategyConfig, cells
 from crossbound.tasks.base import Task
 from crossbound.tasks.corpora import corpus_names
 from crossbound.tasks.public_text import public_text
-from crossbound.training.causal_lm import TrainStats, answer_loss, build_batch, finetune
+from crossbound.training.causal_lm import TrainStats, answer_loss, build_batch
 from crossbound.training.memory import TrainingMemory, training_memory
 
 MiB = 1 << 20
@@ -132,7 +138,7 @@ OFFSITE = offsite_contract()
 
 
 @dataclass
-class OffsiteTuningConfig(StrategyConfig):
+class OffsiteTuningConfig(SMFineTuning, Records, StrategyConfig):
     """Offsite-tuning of the LM's outer blocks on an emulator of its middle.
 
     ``emulator_layers``: middle blocks the emulator keeps, evenly spaced (None: half, the
@@ -140,13 +146,15 @@ class OffsiteTuningConfig(StrategyConfig):
     ``distill_corpus`` (a corpus name, or ``public``: the task's public split, sent by the data
     party; a task without one sends the built-in fallback corpus, see ``tasks.public_text``).
     ``bundle_dtype``: the weights' dtype on the wire (the data party trains in float32).
-    ``max_relative_change``: the bound the data party asks the model party to apply to its
-    returned adapter (the model party's own policy may be tighter).
-    ``compare_full``: also fully fine-tune the LM on the same data and steps (reference), at
-    ``full_lr`` (None: ``lr``; LoRA's rates are far too high for every weight of the LM).
+    ``trainable``: the adapter blocks ``full`` or with ``lora`` adapters, trained as
+    local-finetune trains the SM. ``max_relative_change``: the bound the data party asks the
+    model party to apply to its returned adapter (the model party's own policy may be
+    tighter). ``compare_full``: also fully fine-tune the LM on the same data and steps
+    (reference), at ``full_lr`` (None: ``lr``; LoRA's rates are far too high for every weight
+    of the LM).
     """
 
-    party: int = 0
+    trainable: Literal["full", "lora"] = "full"
     adapter_bottom: int = 2
     adapter_top: int = 2
     emulator_layers: int | None = None
@@ -158,14 +166,6 @@ class OffsiteTuningConfig(StrategyConfig):
     distill_max_length: int = 128
     distill_lm_weight: float = 1.0
     bundle_dtype: Literal["float32", "bfloat16", "float16"] = "float32"
-    trainable: Literal["full", "lora"] = "full"
-    lora_rank: int = 8
-    epochs: float = 2.0
-    lr: float = 2e-4
-    batch_size: int = 8
-    max_length: int = 192
-    train_limit: int | None = None
-    eval_limit: int | None = 200
     max_relative_change: float = 1.0
     compare_full: bool = True
     full_lr: float | None = None
@@ -174,7 +174,6 @@ class OffsiteTuningConfig(StrategyConfig):
 
     def validate(self) -> None:
         super().validate()
-        check_at_least(self, 0, "party")
         check_at_least(self, 1, "adapter_bottom", "adapter_top")
         if self.emulator_layers is not None and self.emulator_layers < 0:
             raise ValueError("emulator_layers must be >= 0 or None (half the middle)")
@@ -185,11 +184,8 @@ class OffsiteTuningConfig(StrategyConfig):
         check_positive(self, "distill_lr")
         check_at_least(self, 8, "distill_max_length")
         check_at_least(self, 0, "distill_lm_weight")
-        check_choice(self, "bundle_dtype", BUNDLE_DTYPES)
-        check_sm_training(self, choices=("full", "lora"))
         if self.full_lr is not None and not self.full_lr > 0:
             raise ValueError(f"full_lr must be > 0 (or unset: lr), got {self.full_lr}")
-        check_limits(self, "train_limit", "eval_limit")
         check_positive(self, "max_relative_change")
         check_in_range(self, "prompts_per_request", 1, 4096)
 
@@ -205,10 +201,7 @@ class _Training:
         return {"peak_training_memory_mb": round(self.memory.total / MiB, 2),
                 "training_memory": self.memory.to_dict(),
                 "rss_growth_mb": round(self.rss_growth_mb, 1),
-                "train_seconds": round(self.seconds, 3), "train_steps": self.stats.steps,
-                "seconds_per_step": round(self.seconds / self.stats.steps, 4),
-                "train_loss_first": round(self.stats.first_loss, 4),
-                "train_loss_last": round(self.stats.last_loss, 4)}
+                **train_report(self.stats, self.seconds)}
 
 
 @DOWNWARD.register
@@ -228,31 +221,25 @@ class OffsiteTuning(Strategy[OffsiteTuningConfig]):
     # 0.5B — the reference — fits in memory.
     lm_on_default_pair = SAME_TOKENIZER_SMALL
 
-    @classmethod
-    def bench_settings(cls, profile: str) -> list[tuple[str, dict[str, str]]]:
-        if profile == "quick":
-            # Left to the full profile: building, training and plugging in an emulator and
-            # measuring the LM before and after take minutes a cell even on the 0.5B.
-            return []
-        bf16 = {"bundle_dtype": "bfloat16"}  # the 0.5B's bundle is 1.16 GB in float32
-        return [("adapter-full", bf16),
-                ("adapter-full-distilled", {**bf16, "distill_steps": "200"})]
+    # Full profile only: building, training and plugging in an emulator and measuring the LM
+    # before and after take minutes a cell even on the 0.5B. The 0.5B's bundle is 1.16 GB in
+    # float32: bf16 on the wire.
+    bench_cells = cells(full=[("adapter-full", {"bundle_dtype": "bfloat16"}),
+                              ("adapter-full-distilled", {"bundle_dtype": "bfloat16",
+                                                          "distill_steps": "200"})])
 
     def run(self, ctx: RunContext) -> Result:
         cfg = self.config
         task = ctx.task
-        check_party(task, cfg.party)
-        private = task.parties[cfg.party][: cfg.train_limit]
-        pairs = [(task.prompt(ex), task.answer(ex)) for ex in private]
+        private = private_records(task, cfg)
+        pairs = answer_pairs(task, private)
         test = eval_subset(task, cfg.eval_limit)
         # The data party sends public text only to distil on it (distill_corpus=public); only
         # then is it resolved, so the fallback corpus is not read for nothing.
         sent = (public_text(task, cfg.distill_limit)
                 if cfg.distill_steps and cfg.distill_corpus == "public" else None)
         distill = [task.prompt(ex) for ex in sent.examples] if sent is not None else []
-        guard = GuardContext(private_texts=[ex.text for ex in private],
-                             public_texts=[task.prompt(ex) for ex in task.public] + distill)
-        ctx.boundary.guard_contexts[DATA_PARTY] = guard
+        guard = ctx.guard_private(private, [task.prompt(ex) for ex in task.public] + distill)
         ctx.connect_model_party(batch_size=cfg.batch_size)
         tokenizer = load_tokenizer(ctx.large)
 
@@ -290,8 +277,7 @@ class OffsiteTuning(Strategy[OffsiteTuningConfig]):
         full = self._full_finetune(ctx, tokenizer, pairs, test, metrics) if cfg.compare_full \
             else None
 
-        result = Result(strategy=self.name, config=cfg.to_dict(), task={},
-                        models={"large": ctx.large, "small": "emulator of " + ctx.large})
+        result = self.new_result(ctx, small="emulator of " + ctx.large)
         result.metrics["utility"] = _utility(task, metrics, len(test))
         result.metrics["exposure"] = _exposure(task, metrics, acceptance, shipped, down,
                                                adapter_bytes)
@@ -339,13 +325,11 @@ class OffsiteTuning(Strategy[OffsiteTuningConfig]):
         longest = sorted(pairs, key=lambda p: len(p[0]) + len(p[1]))[-cfg.batch_size:]
         memory = training_memory(model, build_batch(tokenizer, longest, cfg.max_length),
                                  answer_loss)
-        steps = max(1, round(cfg.epochs * -(-len(pairs) // cfg.batch_size)))
         started = time.perf_counter()
-        with ctx.step(label, steps) as bar, PeakMemory() as rss:
+        with PeakMemory() as rss:
             baseline = rss.peak_mb
-            stats = finetune(model, tokenizer, pairs, epochs=cfg.epochs, lr=lr or cfg.lr,
-                             batch_size=cfg.batch_size, max_length=cfg.max_length,
-                             seed=cfg.seed, on_step=lambda _s, _l: bar.advance())
+            stats = sm_finetune(ctx, label, model, tokenizer, pairs, cfg, epochs=cfg.epochs,
+                                seed=cfg.seed, lr=lr)
         return _Training(stats, time.perf_counter() - started, memory, rss.peak_mb - baseline)
 
     def _full_finetune(self, ctx: RunContext, tokenizer: Any, pairs: list[tuple[str, str]],

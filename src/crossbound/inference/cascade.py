@@ -15,42 +15,27 @@ on the raw prompts as a reference, come over the run's measurement channel, not 
 
 from __future__ import annotations
 
-import dataclasses
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from crossbound.baselines.common import (
-    QUICK_EVAL_LIMIT,
-    QUICK_TRAINING,
-    QUICK_VALIDATION_LIMIT,
-    check_party,
-    eval_subset,
-)
-from crossbound.boundary.contracts import OPEN_TEXT, AccessContract, GuardContext, allow
+from crossbound.baselines.common import label_metrics, protected_text_contract, require_labels
+from crossbound.boundary.contracts import OPEN_TEXT, AccessContract
 from crossbound.boundary.messages import Kind
 from crossbound.boundary.operations import score_choices
-from crossbound.config_checks import check_at_least, check_choice
-from crossbound.evaluate.utility import (
-    classification_metrics,
-    subgroup_accuracy,
-    within_label_sets,
-)
+from crossbound.config_checks import check_at_least
+from crossbound.evaluate.utility import within_label_sets
 from crossbound.inference.querying import (
-    GUARD,
+    QUICK_QUERY,
     Protector,
     QueryConfig,
-    admissible,
+    QueryStrategy,
     lm_label_logprobs,
-    raw_label_reference,
     sm_label_logprobs,
-    tuned_sm,
 )
 from crossbound.inference.registry import INFERENCE
 from crossbound.inference.routing import (
-    ROUTERS,
     LogisticRouter,
     Router,
     apgr,
@@ -59,21 +44,15 @@ from crossbound.inference.routing import (
     features,
     threshold_for,
 )
-from crossbound.naming import DATA_PARTY
 from crossbound.result import Result
-from crossbound.strategy import RunContext, Strategy
+from crossbound.strategy import RunContext, cells
 from crossbound.tasks.base import Example, Task
 
-CASCADE = AccessContract(
+CASCADE = protected_text_contract(
     "cascade",
-    (
-        allow("data", Kind.TEXT, guards=(GUARD,)),
-        allow("model", Kind.TENSORS),
-    ),
     "The data party sends the protected prompts the router escalates (and a protected "
     "calibration split); the model party returns label scores.",
-    operations=(score_choices(),),
-)
+    replies=(Kind.TENSORS,), operations=(score_choices(),))
 
 
 @dataclass
@@ -90,7 +69,6 @@ class CascadeConfig(QueryConfig):
 
     def validate(self) -> None:
         super().validate()
-        check_choice(self, "router", ROUTERS)
         if not 0.0 < self.target_quality <= 1.0:
             raise ValueError("target_quality must be in (0, 1]: a share of the always-LM "
                              "quality")
@@ -101,7 +79,7 @@ class CascadeConfig(QueryConfig):
 
 
 @INFERENCE.register
-class Cascade(Strategy[CascadeConfig]):
+class Cascade(QueryStrategy[CascadeConfig]):
     name = "cascade"
     direction = "inference"
     summary = "The SM answers; a router sends the queries it is unsure of to the LM, protected"
@@ -111,62 +89,28 @@ class Cascade(Strategy[CascadeConfig]):
     crosses = ("data→model: protected prompts of escalated queries and of a calibration "
                "split; model→data: label scores")
     contract = CASCADE
-    private_text_crosses = True  # protected prompts of the escalated queries
 
     @classmethod
     def contract_for(cls, config: CascadeConfig) -> AccessContract:
         # Raw escalated prompts only on the opt-in validate() insists on (allow_raw).
         return OPEN_TEXT if config.protect == "none" else CASCADE
 
-    @classmethod
-    def bench_settings(cls, profile: str) -> list[tuple[str, dict[str, str]]]:
-        if profile == "quick":
-            limits = {"sm_epochs": QUICK_TRAINING["epochs"], "lr": QUICK_TRAINING["lr"],
-                      "train_limit": "120", "validation_limit": QUICK_VALIDATION_LIMIT,
-                      "eval_limit": QUICK_EVAL_LIMIT,
-                      "reference_raw": "false"}
-            return [("max-prob", {**limits, "router": "max_prob"})]
-        return [("max-prob", {"router": "max_prob"}), ("learned", {"router": "learned"})]
+    bench_cells = cells(quick=[("max-prob", {**QUICK_QUERY, "router": "max_prob"})],
+                        full=[("max-prob", {"router": "max_prob"}),
+                              ("learned", {"router": "learned"})])
 
-    def run(self, ctx: RunContext) -> Result:
-        cfg = self.config
-        task = ctx.task
-        if task.choices is None:
-            raise ValueError(f"cascade routes classification queries; {task.name} is "
-                             "free-text (use private-prompt or remote-lm)")
-        check_party(task, cfg.party)
-        protector = Protector(cfg)
-        with protector.guarding(ctx):
-            return self._run(ctx, cfg, task, protector)
+    def check_task(self, task: Task) -> None:
+        require_labels(task, self.name, "Use private-prompt or remote-lm")
 
-    def _prompts(self, ctx: RunContext, cfg: CascadeConfig, task: Task, protector: Protector,
-                 sm: Any, queries: list[Example]) -> tuple[list[str | None], dict[str, Any]]:
-        """Each query's protected prompt, or None where the guard would refuse it."""
-        protected = protector.protect(ctx, sm, [ex.text for ex in queries])
-        released = protected.texts if protector.sanitizer is not None else []
-        ctx.boundary.guard_contexts[DATA_PARTY] = GuardContext(
-            private_texts=[ex.text for ex in (*task.train, *queries)],
-            public_texts=[ex.text for ex in task.public] + released)
-        prompts: list[str | None] = []
-        for ex, text in zip(queries, protected.texts, strict=True):
-            prompt = task.prompt(dataclasses.replace(ex, text=text, pii=(), canary=None))
-            prompts.append(prompt if admissible(ctx, prompt) else None)
-        return prompts, {"protection": protected.how,
-                         "pii_replaced_by_kind": dict(sorted(protected.kinds.items()))}
-
-    def _run(self, ctx: RunContext, cfg: CascadeConfig, task: Task,
-             protector: Protector) -> Result:
-        assert task.choices is not None
-        started = time.perf_counter()
-        sm = tuned_sm(ctx, cfg, task)
-        tuned_seconds = time.perf_counter() - started
-        ctx.connect_model_party(batch_size=cfg.lm_batch_size)
-        test = list(eval_subset(task, cfg.eval_limit))
+    def answer(self, ctx: RunContext, sm: Any, test: list[Example],
+               protector: Protector) -> Result:
+        cfg, task = self.config, ctx.task
+        choices = require_labels(task, self.name)
         calibration = list(task.validation[: cfg.validation_limit])
         if len(calibration) < 2:
             raise ValueError(f"cascade needs >= 2 validation records to calibrate its router; "
                              f"{task.name} has {len(task.validation)}")
-        index = {label: i for i, label in enumerate(task.choices)}
+        index = {label: i for i, label in enumerate(choices)}
         gold_cal = torch.tensor([index[ex.target] for ex in calibration])
         gold_test = torch.tensor([index[ex.target] for ex in test])
         with ctx.step("SM answering every query"):
@@ -174,7 +118,7 @@ class Cascade(Strategy[CascadeConfig]):
                                     sm_label_logprobs(sm, task, [*calibration, *test],
                                                       cfg.batch_size))
         own_cal, own_test = own[: len(calibration)], own[len(calibration):]
-        prompts, privacy = self._prompts(ctx, cfg, task, protector, sm, [*calibration, *test])
+        prompts, protected = protector.prompts(ctx, sm, [*calibration, *test])
         cal_prompts, test_prompts = prompts[: len(calibration)], prompts[len(calibration):]
 
         # Calibration: the LM answers the (protected) calibration split once.
@@ -201,13 +145,7 @@ class Cascade(Strategy[CascadeConfig]):
         mask = torch.tensor(escalate, dtype=torch.bool)
         chosen[mask] = lm_escalated.argmax(-1)[mask]
 
-        def metrics(predicted_ids: torch.Tensor) -> dict[str, float]:
-            predicted = [task.choices[i] for i in predicted_ids.tolist()]  # type: ignore[index]
-            return {**classification_metrics(predicted, [ex.target for ex in test],
-                                             task.choices),  # type: ignore[arg-type]
-                    **subgroup_accuracy(predicted, test)}
-
-        final = metrics(chosen)
+        final = label_metrics(task, test, chosen)
         # What-if answers for the curve, and the raw-prompt reference: measurement channel.
         lm_all = within_label_sets(task, test, lm_label_logprobs(
             ctx, task, test_prompts, cfg.prompts_per_request, measurement=True,
@@ -241,19 +179,16 @@ class Cascade(Strategy[CascadeConfig]):
                     "sm_alone": round(float(sm_right[rows].float().mean()), 4),
                     "lm_always": round(float(lm_right[rows].float().mean()), 4),
                     "share_to_lm": round(float(mask[rows].float().mean()), 4)}
-        raw = raw_label_reference(ctx, task, test, cfg.prompts_per_request, utility) \
-            if cfg.reference_raw else None
+        raw = self.raw_reference(ctx, test, utility)
         if raw is not None:
             raw = within_label_sets(task, test, raw)
             utility["lm_raw"] = round(float((raw.argmax(-1) == gold_test).float().mean()), 4)
-        result = Result(strategy=self.name, config=cfg.to_dict(), task={},
-                        models={"large": ctx.large, "small": ctx.small})
+        result = self.new_result(ctx)
         result.metrics["utility"] = utility
         result.metrics["privacy"] = {
-            **privacy,
+            **protected.report(),
             "prompts_sent": sum(p is not None for p in cal_prompts) + sum(escalate),
             "prompts_withheld": sum(p is None for p in prompts),
             "contract": ctx.boundary.contract.name if ctx.boundary.contract else None,
         }
-        result.metrics["efficiency"] = {"sm_tuning_seconds": round(tuned_seconds, 3)}
         return result

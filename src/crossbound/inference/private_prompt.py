@@ -21,8 +21,6 @@ and its PII scan show only what the strategy itself sends.
 
 from __future__ import annotations
 
-import dataclasses
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,52 +28,31 @@ from typing import Any
 import torch
 
 from crossbound.baselines.common import (
-    QUICK_EVAL_LIMIT,
-    QUICK_TRAINING,
-    QUICK_VALIDATION_LIMIT,
-    check_party,
-    eval_subset,
+    label_metrics,
+    lm_generate,
+    mean_rouge,
+    protected_text_contract,
 )
-from crossbound.boundary.contracts import MODEL_PARTY, AccessContract, GuardContext, allow
-from crossbound.boundary.messages import Kind, Message
-from crossbound.boundary.operations import generate, score_choices
 from crossbound.config_checks import check_in_range
-from crossbound.evaluate.utility import (
-    classification_metrics,
-    generate_answers,
-    headline,
-    rouge_l,
-    subgroup_accuracy,
-)
+from crossbound.evaluate.utility import generate_answers, headline
 from crossbound.inference.querying import (
-    GUARD,
+    QUICK_QUERY,
     Protector,
     QueryConfig,
-    admissible,
+    QueryStrategy,
     lm_label_logprobs,
-    raw_label_reference,
     reference_or_refusal,
     sm_label_logprobs,
-    tuned_sm,
 )
 from crossbound.inference.registry import INFERENCE
-from crossbound.naming import DATA_PARTY
 from crossbound.result import Result
-from crossbound.strategy import RunContext, Strategy
+from crossbound.strategy import RunContext, cells
 from crossbound.tasks.base import Example, Task
 
-PRIVATE_PROMPT = AccessContract(
+PRIVATE_PROMPT = protected_text_contract(
     "private-prompt",
-    (
-        # Protected prompts only: the guard refuses word runs of a private record that the data
-        # party did not release, and (with the sanitiser installed) any PII it can find.
-        allow("data", Kind.TEXT, guards=(GUARD,)),
-        allow("model", Kind.TEXT, Kind.TENSORS),
-    ),
     "The data party sends sanitised or perturbed prompts; the model party returns label "
-    "scores or a draft answer. The final answer is made locally from the raw prompt.",
-    operations=(*generate(), score_choices()),
-)
+    "scores or a draft answer. The final answer is made locally from the raw prompt.")
 
 
 @dataclass
@@ -124,7 +101,7 @@ def pick_weight(sm_logprobs: torch.Tensor, lm_logprobs: torch.Tensor, gold: torc
 
 
 @INFERENCE.register
-class PrivatePrompt(Strategy[PrivatePromptConfig]):
+class PrivatePrompt(QueryStrategy[PrivatePromptConfig]):
     name = "private-prompt"
     direction = "inference"
     summary = "The LM drafts from sanitised or perturbed prompts; the SM answers from the raw one"
@@ -134,52 +111,19 @@ class PrivatePrompt(Strategy[PrivatePromptConfig]):
     crosses = ("data→model: sanitised or perturbed prompts; model→data: label scores or a "
                "draft answer")
     contract = PRIVATE_PROMPT
-    private_text_crosses = True  # protected copies of the private prompts
 
-    @classmethod
-    def bench_settings(cls, profile: str) -> list[tuple[str, dict[str, str]]]:
-        if profile == "quick":
-            # The LM's answer on raw prompts is remote-lm's cell: no reference run here.
-            limits = {"sm_epochs": QUICK_TRAINING["epochs"], "lr": QUICK_TRAINING["lr"],
-                      "train_limit": "120", "validation_limit": QUICK_VALIDATION_LIMIT,
-                      "eval_limit": QUICK_EVAL_LIMIT,
-                      "reference_raw": "false"}
-            return [("sanitize", {**limits, "protect": "sanitize"})]
-        return [("sanitize", {"protect": "sanitize"}),
-                ("perturb-eps16", {"protect": "perturb", "epsilon": "16"})]
+    bench_cells = cells(quick=[("sanitize", {**QUICK_QUERY, "protect": "sanitize"})],
+                        full=[("sanitize", {"protect": "sanitize"}),
+                              ("perturb-eps16", {"protect": "perturb", "epsilon": "16"})])
 
-    def run(self, ctx: RunContext) -> Result:
-        cfg = self.config
-        check_party(ctx.task, cfg.party)
-        protector = Protector(cfg)
-        with protector.guarding(ctx):
-            return self._run(ctx, cfg, ctx.task, protector)
-
-    def _run(self, ctx: RunContext, cfg: PrivatePromptConfig, task: Task,
-             protector: Protector) -> Result:
-        started = time.perf_counter()
-        sm = tuned_sm(ctx, cfg, task)
-        tuned_seconds = time.perf_counter() - started
-        ctx.connect_model_party(batch_size=cfg.lm_batch_size)
-        test = list(eval_subset(task, cfg.eval_limit))
+    def answer(self, ctx: RunContext, sm: Any, test: list[Example],
+               protector: Protector) -> Result:
+        cfg, task = self.config, ctx.task
         validation = list(task.validation[: cfg.validation_limit]) if task.choices else []
-        queries = validation + test
-        protected = protector.protect(ctx, sm, [ex.text for ex in queries])
-        # Sanitised prompts are what the data party chose to release: their word runs are no
-        # longer "raw private text" (the sanitiser half of the guard still checks them).
-        # Perturbed-only prompts get no such pass: a long verbatim run is refused.
-        released = protected.texts if protector.sanitizer is not None else []
-        ctx.boundary.guard_contexts[DATA_PARTY] = GuardContext(
-            private_texts=[ex.text for ex in (*task.train, *queries)],
-            public_texts=[ex.text for ex in task.public] + released)
-        prompts: list[str | None] = []
-        for ex, text in zip(queries, protected.texts, strict=True):
-            prompt = task.prompt(dataclasses.replace(ex, text=text, pii=(), canary=None))
-            prompts.append(prompt if admissible(ctx, prompt) else None)
+        prompts, protected = protector.prompts(ctx, sm, validation + test)
         withheld = sum(p is None for p in prompts)
 
-        result = Result(strategy=self.name, config=cfg.to_dict(), task={},
-                        models={"large": ctx.large, "small": ctx.small})
+        result = self.new_result(ctx)
         if task.choices is not None:
             utility = self._labels(ctx, cfg, task, sm, validation, test, prompts)
         else:
@@ -187,13 +131,11 @@ class PrivatePrompt(Strategy[PrivatePromptConfig]):
         result.metrics["utility"] = {**utility, "eval_examples": len(test),
                                      "validation_examples": len(validation)}
         result.metrics["privacy"] = {
-            "protection": protected.how,
+            **protected.report(),
             "prompts_sent": len(prompts) - withheld,
             "prompts_withheld": withheld,
-            "pii_replaced_by_kind": dict(sorted(protected.kinds.items())),
             "contract": self.contract.name,
         }
-        result.metrics["efficiency"] = {"sm_tuning_seconds": round(tuned_seconds, 3)}
         return result
 
     def _labels(self, ctx: RunContext, cfg: PrivatePromptConfig, task: Task, sm: Any,
@@ -213,41 +155,27 @@ class PrivatePrompt(Strategy[PrivatePromptConfig]):
         else:
             weight, by_weight = 1.0, {}
 
-        def metrics(scores: torch.Tensor) -> dict[str, float]:
-            predicted = [task.choices[i] for i in scores.argmax(-1).tolist()]  # type: ignore[index]
-            return {**classification_metrics(predicted, [ex.target for ex in test],
-                                             task.choices),  # type: ignore[arg-type]
-                    **subgroup_accuracy(predicted, test)}
-
-        final = metrics(fuse(own[n_val:], lm[n_val:], weight))
-        sm_alone = metrics(own[n_val:])
-        lm_protected = metrics(lm[n_val:])
+        final = label_metrics(task, test, fuse(own[n_val:], lm[n_val:], weight))
+        sm_alone = label_metrics(task, test, own[n_val:])
+        lm_protected = label_metrics(task, test, lm[n_val:])
         utility: dict[str, Any] = {
             "final": headline(final, task), **final,
             "sm_alone": headline(sm_alone, task), "sm_alone_metrics": sm_alone,
             "lm_protected": headline(lm_protected, task), "lm_protected_metrics": lm_protected,
             "fusion_weight": weight, "validation_accuracy_by_weight": by_weight,
         }
-        raw = raw_label_reference(ctx, task, test, cfg.prompts_per_request, utility) \
-            if cfg.reference_raw else None
+        raw = self.raw_reference(ctx, test, utility)
         if raw is not None:
-            lm_raw = metrics(raw)
+            lm_raw = label_metrics(task, test, raw)
             utility.update({"lm_raw": headline(lm_raw, task), "lm_raw_metrics": lm_raw})
         return utility
 
     def _free_text(self, ctx: RunContext, cfg: PrivatePromptConfig, task: Task, sm: Any,
                    test: list[Example], prompts: list[str | None],
                    restore: list[Callable[[str], str]]) -> dict[str, Any]:
-        send = [p for p in prompts if p is not None]
-        drafts: list[str] = []
-        with ctx.step("LM drafting from protected prompts", len(send)) as bar:
-            for start in range(0, len(send), cfg.prompts_per_request):
-                chunk = send[start : start + cfg.prompts_per_request]
-                reply = ctx.boundary.request(Message(
-                    Kind.TEXT, DATA_PARTY, MODEL_PARTY, chunk,
-                    {"op": "generate", "max_new_tokens": cfg.max_new_tokens}))
-                drafts.extend(reply.payload)
-                bar.advance(len(chunk))
+        drafts = lm_generate(ctx, [p for p in prompts if p is not None],
+                             cfg.prompts_per_request, cfg.max_new_tokens,
+                             label="LM drafting from protected prompts")
         it = iter(drafts)
         per_query = [next(it) if p is not None else "" for p in prompts]
         if restore:  # put the originals back, locally
@@ -261,27 +189,17 @@ class PrivatePrompt(Strategy[PrivatePromptConfig]):
             alone = generate_answers(sm.model, sm.tokenizer, [task.prompt(ex) for ex in test],
                                      cfg.max_new_tokens, cfg.batch_size)
 
-        def mean_rouge(answers: Sequence[str]) -> float:
-            return sum(rouge_l(a, ex.target) for a, ex in zip(answers, test, strict=True)) \
-                / len(test)
-
-        utility: dict[str, Any] = {"final": mean_rouge(final), "rouge_l": mean_rouge(final),
-                                   "sm_alone": mean_rouge(alone),
-                                   "lm_protected": mean_rouge(per_query)}
+        utility: dict[str, Any] = {"final": mean_rouge(final, test),
+                                   "rouge_l": mean_rouge(final, test),
+                                   "sm_alone": mean_rouge(alone, test),
+                                   "lm_protected": mean_rouge(per_query, test)}
         if cfg.reference_raw:
-            def answer_raw() -> list[str]:
-                raw: list[str] = []
-                for start in range(0, len(test), cfg.prompts_per_request):
-                    chunk = [task.prompt(ex)
-                             for ex in test[start : start + cfg.prompts_per_request]]
-                    raw.extend(ctx.measure(Message(
-                        Kind.TEXT, DATA_PARTY, MODEL_PARTY, chunk,
-                        {"op": "generate", "max_new_tokens": cfg.max_new_tokens})).payload)
-                return raw
-
-            answers, refused = reference_or_refusal(answer_raw)
+            answers, refused = reference_or_refusal(lambda: lm_generate(
+                ctx, [task.prompt(ex) for ex in test], cfg.prompts_per_request,
+                cfg.max_new_tokens, label="LM on the raw prompts (reference)",
+                measurement=True))
             if answers is None:
                 utility["lm_raw_refused"] = refused
             else:
-                utility["lm_raw"] = mean_rouge(answers)
+                utility["lm_raw"] = mean_rouge(answers, test)
         return utility

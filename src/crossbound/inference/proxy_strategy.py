@@ -22,23 +22,23 @@ from typing import Any, Literal
 
 import torch
 
-from crossbound.baselines.common import check_party, eval_subset, evaluate_on, make_trainable
+from crossbound.baselines.common import (
+    answer_pairs,
+    eval_subset,
+    evaluate_on,
+    finetuned,
+    label_metrics,
+    mean_rouge,
+    private_records,
+)
 from crossbound.config_checks import (
+    Records,
+    SMTraining,
     check_at_least,
-    check_choice,
     check_in_range,
-    check_limits,
     check_positive,
-    check_sm_training,
 )
-from crossbound.evaluate.utility import (
-    calibrated,
-    classification_metrics,
-    content_free_prompt,
-    headline,
-    rouge_l,
-    subgroup_accuracy,
-)
+from crossbound.evaluate.utility import calibrated, content_free_prompt, headline
 from crossbound.inference.generation import GenerationSettings, Target, encode_prompts
 from crossbound.inference.proxy_tuning import (
     check_same_tokenizer,
@@ -51,13 +51,12 @@ from crossbound.models.loading import LoadedModel, load_model, load_tokenizer
 from crossbound.naming import DATA_PARTY
 from crossbound.parties.lm_sessions import TOKEN_STEPS
 from crossbound.result import Result
-from crossbound.strategy import RunContext, Strategy, StrategyConfig
+from crossbound.strategy import RunContext, Strategy, StrategyConfig, cells
 from crossbound.tasks.base import Example, Task
-from crossbound.training.causal_lm import finetune
 
 
 @dataclass
-class ProxyTuningConfig(StrategyConfig):
+class ProxyTuningConfig(SMTraining, Records, StrategyConfig):
     """Proxy-tune the LM with the data party's SM (tuned on party ``party``'s private split).
 
     ``alpha``: the strength of the SM's difference; ``alphas``: more values (comma-separated)
@@ -68,18 +67,11 @@ class ProxyTuningConfig(StrategyConfig):
     of weights, gradients and AdamW state).
     """
 
-    party: int = 0
+    eval_limit: int | None = 60
     alpha: float = 1.0
     alphas: str = "0.5,1,2"
     sm_epochs: float = 1.0
     lm_epochs: float = 1.0
-    lr: float = 2e-4
-    batch_size: int = 8
-    max_length: int = 192
-    trainable: Literal["full", "lora", "linear"] = "full"
-    lora_rank: int = 8
-    train_limit: int | None = None
-    eval_limit: int | None = 60
     lm_reference: bool = False
     lm_trainable: Literal["full", "lora"] = "lora"
     lm_lora_rank: int = 16
@@ -87,16 +79,12 @@ class ProxyTuningConfig(StrategyConfig):
 
     def validate(self) -> None:
         super().validate()
-        check_at_least(self, 0, "party")
         if not math.isfinite(self.alpha):
             raise ValueError(f"alpha must be finite, got {self.alpha}")
         self.alpha_values()
-        check_sm_training(self, epochs="sm_epochs")
-        check_positive(self, "lm_epochs")
+        check_positive(self, "sm_epochs", "lm_epochs")
         check_in_range(self, "max_new_tokens", 1, 512)
-        check_choice(self, "lm_trainable", ("full", "lora"))
         check_at_least(self, 1, "lm_lora_rank")
-        check_limits(self, "train_limit", "eval_limit")
 
     def alpha_values(self) -> list[float]:
         """``alpha`` first, then the sweep's other values."""
@@ -127,26 +115,20 @@ class ProxyTuning(Strategy[ProxyTuningConfig]):
     contract = TOKEN_STEPS
     private_text_crosses = True  # the test prompts, as token ids
 
-    @classmethod
-    def bench_settings(cls, profile: str) -> list[tuple[str, dict[str, str]]]:
-        if profile == "quick":
-            # Left to the full profile: it tunes an SM and runs three models per token, and the
-            # inference direction is in the quick bench already (private-prompt, cascade,
-            # speculative).
-            return []
-        return [("alpha-1", {}), ("alpha-1-oracle", {"lm_reference": "true"})]
+    # Full profile only: it tunes an SM and runs three models per token, and the inference
+    # direction is in the quick bench already (private-prompt, cascade, speculative).
+    bench_cells = cells(full=[("alpha-1", {}), ("alpha-1-oracle", {"lm_reference": "true"})])
 
     def run(self, ctx: RunContext) -> Result:
         cfg = self.config
         task = ctx.task
-        check_party(task, cfg.party)
+        private = private_records(task, cfg)
         with ctx.step(f"loading small model {ctx.small} (base and to tune)"):
             # Both in the same precision, so that tuned - base is what training changed and
             # not also the difference between bf16 weights and fp32 ones under autocast.
             base, tuned = load_model(ctx.small), load_model(ctx.small)
             tokenizer = load_tokenizer(ctx.large)
         check_same_tokenizer(tokenizer, base.tokenizer, "proxy-tuning's LM and SM")
-        private = task.parties[cfg.party][: cfg.train_limit]
         tuned.model = self._finetune(ctx, tuned, task, private, cfg.sm_epochs, "SM",
                                      cfg.trainable, cfg.lora_rank)
         ctx.connect_model_party()
@@ -174,8 +156,7 @@ class ProxyTuning(Strategy[ProxyTuningConfig]):
             utility["gap_closed_by_alpha"] = {
                 k.split("@")[1]: ((v - heads["lm"]) / gap if gap > 0 else None)
                 for k, v in heads.items() if k.startswith("proxy@")}
-        result = Result(strategy=self.name, config=cfg.to_dict(), task={},
-                        models={"large": ctx.large, "small": ctx.small})
+        result = self.new_result(ctx)
         result.metrics["utility"] = utility
         result.metrics["privacy"] = {"private_records_sent": len(test),
                                      "training_records_sent": 0}
@@ -186,16 +167,9 @@ class ProxyTuning(Strategy[ProxyTuningConfig]):
     def _finetune(self, ctx: RunContext, loaded: LoadedModel, task: Task,
                   private: tuple[Example, ...], epochs: float, who: str,
                   trainable: str, lora_rank: int) -> Any:
-        cfg = self.config
-        pairs = [(task.prompt(ex), task.answer(ex)) for ex in private]
-        model = make_trainable(loaded.model, trainable, lora_rank)
-        steps = max(1, round(epochs * -(-len(pairs) // cfg.batch_size)))
-        with ctx.step(f"{who} fine-tuning on private data", steps) as bar:
-            finetune(model, loaded.tokenizer, pairs, epochs=epochs, lr=cfg.lr,
-                     batch_size=cfg.batch_size, max_length=cfg.max_length, seed=cfg.seed,
-                     on_step=lambda _s, _l: bar.advance())
-        model.eval()
-        return model
+        return finetuned(ctx, f"{who} fine-tuning on private data", loaded,
+                         answer_pairs(task, private), self.config, epochs=epochs,
+                         seed=self.config.seed, trainable=trainable, lora_rank=lora_rank)
 
     @staticmethod
     def _lm_target(ctx: RunContext) -> RemoteTarget:
@@ -212,14 +186,8 @@ class ProxyTuning(Strategy[ProxyTuningConfig]):
             scores = proxy_choice_scores(
                 lambda: self._lm_target(ctx), tuned.model, base.model, tokenizer, prompts,
                 task.choices, cfg.alpha_values(), cfg.batch_size, bar.advance, close=_close)
-        gold = [ex.target for ex in test]
-        metrics: dict[str, dict[str, float]] = {}
-        for key, table in scores.items():
-            best = calibrated(table[:-1], table[-1]).argmax(-1).tolist()
-            predicted = [task.choices[i] for i in best]
-            metrics[key] = {**classification_metrics(predicted, gold, task.choices),
-                            **subgroup_accuracy(predicted, test)}
-        return metrics
+        return {key: label_metrics(task, test, calibrated(table[:-1], table[-1]))
+                for key, table in scores.items()}
 
     def _free_text(self, ctx: RunContext, task: Task, test: tuple[Example, ...],
                    tokenizer: Any, tuned: LoadedModel,
@@ -243,8 +211,7 @@ class ProxyTuning(Strategy[ProxyTuningConfig]):
                     target.close()
                     answers.extend(t.strip() for t in out.texts)
                     bar.advance(len(chunk))
-            scores = [rouge_l(a, ex.target) for a, ex in zip(answers, test, strict=True)]
-            by_alpha[alpha] = {"rouge_l": sum(scores) / len(scores)}
+            by_alpha[alpha] = {"rouge_l": mean_rouge(answers, test)}
         metrics = {"lm": by_alpha[0.0],
                    **{f"proxy@{a:g}": by_alpha[a] for a in cfg.alpha_values()}}
         for key, loaded in (("tuned", tuned), ("base", base)):

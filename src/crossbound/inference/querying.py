@@ -8,7 +8,10 @@ over the protocol's boundary, or over the run's measurement channel for referenc
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import time
+from abc import abstractmethod
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -17,94 +20,132 @@ from typing import Any, Literal, TypeVar
 
 import torch
 
-from crossbound.baselines.common import make_trainable
+from crossbound.baselines.common import (
+    QUICK_EVAL_LIMIT,
+    QUICK_TRAINING,
+    QUICK_VALIDATION_LIMIT,
+    answer_pairs,
+    check_party,
+    eval_subset,
+    finetuned,
+    guarded_by_sanitizer,
+    lm_label_scores,
+    load_sm_to_tune,
+    private_records,
+)
 from crossbound.boundary.contracts import MODEL_PARTY
 from crossbound.boundary.http import RemoteError
 from crossbound.boundary.messages import Kind, Message
+from crossbound.config_checks import (
+    Records,
+    SMTraining,
+    check_at_least,
+    check_in_range,
+    check_limits,
+    check_positive,
+)
 from crossbound.evaluate.utility import calibrated, choice_logprobs, content_free_prompt
-from crossbound.models.loading import load_model
 from crossbound.naming import DATA_PARTY
-from crossbound.parties import scores_from
-from crossbound.strategy import RunContext, StrategyConfig
+from crossbound.result import Result
+from crossbound.strategy import RunContext, Strategy, StrategyConfig
 from crossbound.tasks.base import Example, Task
-from crossbound.training.causal_lm import finetune, sft_key
 
-GUARD = "no-raw-private-text"
 Protect = Literal["none", "sanitize", "perturb", "sanitize+perturb"]
 
 
 @dataclass
-class QueryConfig(StrategyConfig):
+class QueryConfig(SMTraining, Records, StrategyConfig):
     """The data party's side of a query-level strategy.
 
     ``sm_epochs``: local fine-tuning of the SM on party ``party``'s private data first (0: the
-    SM as it is). ``protect``: how a prompt is protected before it crosses — ``sanitize``
-    (pseudonyms by the ``presidio`` or faster ``regex`` recognisers), ``perturb`` (token
-    metric-DP at ``epsilon`` per token on the SM's input embeddings), both, or ``none``
-    (where the strategy allows it). ``reference_raw``: also measure the LM on the raw test
-    prompts, over the measurement channel (not the protocol).
+    SM as it is), as local-finetune tunes it. ``protect``: how a prompt is protected before it
+    crosses — ``sanitize`` (pseudonyms by the ``presidio`` or faster ``regex`` recognisers),
+    ``perturb`` (token metric-DP at ``epsilon`` per token on the SM's input embeddings), both,
+    or ``none`` (where the strategy allows it). ``validation_limit``: validation records (a
+    calibration split) where the strategy uses them. ``reference_raw``: also measure the LM on
+    the raw test prompts, over the measurement channel (not the protocol).
     """
 
-    party: int = 0
     protect: Protect = "sanitize"
     sanitizer: Literal["presidio", "regex"] = "presidio"
     epsilon: float = 16.0
     sm_epochs: float = 2.0
-    lr: float = 2e-4
-    batch_size: int = 8
-    max_length: int = 192
-    trainable: Literal["full", "lora", "linear"] = "full"
-    lora_rank: int = 8
-    train_limit: int | None = None
     validation_limit: int | None = 60
-    eval_limit: int | None = 200
     prompts_per_request: int = 16
     lm_batch_size: int = 8  # the model party's batch size (in process)
     reference_raw: bool = True
 
     def validate(self) -> None:
         super().validate()
-        if self.party < 0:
-            raise ValueError(f"party must be >= 0, got {self.party}")
-        if self.protect not in ("none", "sanitize", "perturb", "sanitize+perturb"):
-            raise ValueError("protect must be none, sanitize, perturb or sanitize+perturb")
-        if self.sanitizer not in ("presidio", "regex"):
-            raise ValueError("sanitizer must be presidio or regex")
-        if not self.epsilon > 0:
-            raise ValueError(f"epsilon must be > 0, got {self.epsilon}")
-        if self.sm_epochs < 0 or self.lr <= 0 or self.batch_size < 1 or self.max_length < 16:
-            raise ValueError("sm_epochs must be >= 0, lr > 0, batch_size >= 1, max_length >= 16")
-        if self.trainable not in ("full", "lora", "linear") or self.lora_rank < 1:
-            raise ValueError("trainable must be full, lora or linear; lora_rank >= 1")
-        for name in ("train_limit", "validation_limit", "eval_limit"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ValueError(f"{name} must be >= 1 or None, got {value}")
-        if not 1 <= self.prompts_per_request <= 1024 or self.lm_batch_size < 1:
-            raise ValueError("prompts_per_request must be in 1..1024 and lm_batch_size >= 1")
+        check_positive(self, "epsilon")
+        check_at_least(self, 0, "sm_epochs")
+        check_limits(self, "validation_limit")
+        check_in_range(self, "prompts_per_request", 1, 1024)
+        check_at_least(self, 1, "lm_batch_size")
+
+
+# The quick bench's query strategies: the SM tuned as local-finetune's quick cell tunes it (a
+# bench trains it once), the quick evaluation; the LM's answer on raw prompts is remote-lm's
+# cell, so no reference run.
+QUICK_QUERY = {"sm_epochs": QUICK_TRAINING["epochs"], "lr": QUICK_TRAINING["lr"],
+               "train_limit": "120", "validation_limit": QUICK_VALIDATION_LIMIT,
+               "eval_limit": QUICK_EVAL_LIMIT, "reference_raw": "false"}
 
 
 def tuned_sm(ctx: RunContext, cfg: QueryConfig, task: Task) -> Any:
     """The data party's SM, fine-tuned on its private data unless ``sm_epochs`` is 0."""
-    with ctx.step(f"loading small model {ctx.small}"):
-        # LoRA trains adapters only: the base is frozen, held in the run's precision
-        sm = load_model(ctx.small, frozen=cfg.trainable == "lora")
+    sm = load_sm_to_tune(ctx, cfg.trainable)
     if cfg.sm_epochs > 0:
-        private = task.parties[cfg.party][: cfg.train_limit]
-        pairs = [(task.prompt(ex), task.answer(ex)) for ex in private]
-        steps = max(1, round(cfg.sm_epochs * -(-len(pairs) // cfg.batch_size)))
-        sm.model = make_trainable(sm.model, cfg.trainable, cfg.lora_rank)
-        key = sft_key(pairs, trainable=cfg.trainable, lora_rank=cfg.lora_rank,
-                      epochs=cfg.sm_epochs, lr=cfg.lr, batch_size=cfg.batch_size,
-                      max_length=cfg.max_length, seed=cfg.seed, loss_on="answer")
-        with ctx.step("SM fine-tuning on private data", steps) as bar:
-            # the same training as local-finetune's at this budget: a bench runs it once
-            ctx.train_once(key, sm.model, lambda: finetune(
-                sm.model, sm.tokenizer, pairs, epochs=cfg.sm_epochs, lr=cfg.lr,
-                batch_size=cfg.batch_size, max_length=cfg.max_length, seed=cfg.seed,
-                loss_on="answer", on_step=lambda _s, _l: bar.advance()))
+        # the same training as local-finetune's at this budget: a bench runs it once
+        sm.model = finetuned(ctx, "SM fine-tuning on private data", sm,
+                             answer_pairs(task, private_records(task, cfg)), cfg,
+                             epochs=cfg.sm_epochs, seed=cfg.seed, share=True)
     sm.model.eval()
     return sm
+
+
+Q = TypeVar("Q", bound=QueryConfig)
+
+
+class QueryStrategy(Strategy[Q]):
+    """A query-level strategy: the data party tunes its SM locally (``tuned_sm``), protects
+    each prompt before it may cross (a ``Protector``, whose sanitiser also guards the run's
+    boundary), and asks the model party's LM. ``run`` does that opening; a subclass answers
+    the test queries in ``answer``."""
+
+    private_text_crosses = True  # protected copies of private prompts
+
+    def check_task(self, task: Task) -> None:
+        """Refuse a task the strategy cannot serve, before anything loads."""
+
+    @abstractmethod
+    def answer(self, ctx: RunContext, sm: Any, test: list[Example],
+               protector: Protector) -> Result:
+        """Answer the ``test`` queries with the tuned ``sm`` and the LM; the result."""
+
+    def raw_reference(self, ctx: RunContext, test: Sequence[Example],
+                      utility: dict[str, Any]) -> torch.Tensor | None:
+        """Where ``reference_raw`` asks, the LM's label log-probs on the raw ``test`` prompts
+        (see :func:`raw_label_reference`); else None."""
+        if not self.config.reference_raw:
+            return None
+        return raw_label_reference(ctx, ctx.task, test, self.config.prompts_per_request,
+                                   utility)
+
+    def run(self, ctx: RunContext) -> Result:
+        cfg = self.config
+        self.check_task(ctx.task)
+        check_party(ctx.task, cfg.party)
+        protector = Protector(cfg)
+        with protector.guarding(ctx):
+            started = time.perf_counter()
+            sm = tuned_sm(ctx, cfg, ctx.task)
+            tuned_seconds = time.perf_counter() - started
+            ctx.connect_model_party(batch_size=cfg.lm_batch_size)
+            result = self.answer(ctx, sm, list(eval_subset(ctx.task, cfg.eval_limit)),
+                                 protector)
+        result.metrics["efficiency"] = {"sm_tuning_seconds": round(tuned_seconds, 3)}
+        return result
 
 
 @dataclass
@@ -116,6 +157,11 @@ class Protected:
     kinds: Counter[str]
     how: str
     restore: list[Callable[[str], str]] = field(default_factory=list)
+
+    def report(self) -> dict[str, Any]:
+        """What a result's ``privacy`` says of the protection: how, and the PII replaced."""
+        return {"protection": self.how,
+                "pii_replaced_by_kind": dict(sorted(self.kinds.items()))}
 
 
 class Protector:
@@ -135,12 +181,7 @@ class Protector:
         if self.sanitizer is None:
             yield
             return
-        from crossbound.privacy.sanitizer import sanitizer_guard
-
-        with ctx.step(f"loading the {self.cfg.sanitizer} sanitiser"):
-            self.sanitizer.warm_up()
-        # On this run's boundary only: other runs in the process keep the registered guard.
-        with ctx.boundary.override_guard(GUARD, sanitizer_guard(self.sanitizer)):
+        with guarded_by_sanitizer(ctx, self.sanitizer, self.cfg.sanitizer):
             yield
 
     def protect(self, ctx: RunContext, sm: Any, texts: Sequence[str]) -> Protected:
@@ -166,6 +207,24 @@ class Protector:
         return out
 
 
+    def prompts(self, ctx: RunContext, sm: Any,
+                queries: Sequence[Example]) -> tuple[list[str | None], Protected]:
+        """Each query's task prompt around its protected text, or None where the guard would
+        refuse it (withheld: never sent); and what protecting did."""
+        task = ctx.task
+        protected = self.protect(ctx, sm, [ex.text for ex in queries])
+        # Sanitised prompts are what the data party chose to release: their word runs are no
+        # longer "raw private text" (the sanitiser half of the guard still checks them).
+        # Perturbed-only prompts get no such pass: a long verbatim run is refused.
+        released = protected.texts if self.sanitizer is not None else []
+        ctx.guard_private([*task.train, *queries], [ex.text for ex in task.public] + released)
+        prompts: list[str | None] = []
+        for ex, text in zip(queries, protected.texts, strict=True):
+            prompt = task.prompt(dataclasses.replace(ex, text=text, pii=(), canary=None))
+            prompts.append(prompt if admissible(ctx, prompt) else None)
+        return prompts, protected
+
+
 def admissible(ctx: RunContext, text: str) -> bool:
     """Whether the boundary would let ``text`` cross (checked locally; nothing is sent)."""
     return ctx.boundary.admits(Message(Kind.TEXT, DATA_PARTY, MODEL_PARTY, [text],
@@ -182,29 +241,10 @@ def lm_label_logprobs(ctx: RunContext, task: Task, prompts: Sequence[str | None]
     n_labels = len(task.choices)
     out = torch.full((len(prompts), n_labels), -math.log(n_labels))
     send = [i for i, p in enumerate(prompts) if p is not None]
-    rows: list[torch.Tensor] = []
-    free: torch.Tensor | None = None
-    with ctx.step(label, len(send)) as bar:
-        for start in range(0, len(send), per_request):
-            texts = [p for p in (prompts[i] for i in send[start : start + per_request])
-                     if p is not None]
-            count = len(texts)
-            if free is None:  # one public content-free prompt rides along, for calibration
-                texts.append(content_free_prompt(task))
-            message = Message(Kind.TEXT, DATA_PARTY, MODEL_PARTY, texts,
-                              {"op": "score_choices", "choices": list(task.choices)})
-            reply = ctx.measure(message) if measurement else ctx.boundary.request(message)
-            scores = scores_from(reply)
-            if scores.shape != (len(texts), n_labels):
-                raise ValueError(f"the LM returned scores of shape {tuple(scores.shape)} for "
-                                 f"{len(texts)} prompts and {n_labels} labels")
-            if free is None:
-                free, scores = scores[-1], scores[:-1]
-            rows.append(scores)
-            bar.advance(count)
+    scores = lm_label_scores(ctx, task, [p for p in prompts if p is not None], per_request,
+                             label=label, measurement=measurement)
     if send:
-        assert free is not None
-        out[torch.tensor(send)] = torch.log_softmax(calibrated(torch.cat(rows), free), dim=-1)
+        out[torch.tensor(send)] = torch.log_softmax(scores, dim=-1)
     return out
 
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from crossbound.config_checks import check_at_least, check_choice
+from crossbound.config_checks import check_at_least
 from crossbound.inference.cross_tokenizer import cross_speculative_generate
 from crossbound.inference.generation import (
     Generation,
@@ -35,7 +35,7 @@ from crossbound.models.loading import load_model, load_tokenizer
 from crossbound.naming import DATA_PARTY
 from crossbound.parties.lm_sessions import TOKEN_STEPS
 from crossbound.result import Result
-from crossbound.strategy import RunContext, Strategy, StrategyConfig
+from crossbound.strategy import RunContext, Strategy, StrategyConfig, cells
 from crossbound.tasks.public_text import PublicText, public_text
 
 
@@ -74,7 +74,6 @@ class SpeculativeConfig(StrategyConfig):
 
     def validate(self) -> None:
         super().validate()
-        check_choice(self, "prompts", ("test", "public"))
         check_at_least(self, 1, "limit", "batch_size")
         self.settings()  # sampling and length checks
         self.speculative()  # γ checks
@@ -105,13 +104,10 @@ class Speculative(Strategy[SpeculativeConfig]):
     contract = TOKEN_STEPS
     private_text_crosses = True  # the prompts, as token ids (test prompts by default)
 
-    @classmethod
-    def bench_settings(cls, profile: str) -> list[tuple[str, dict[str, str]]]:
-        if profile == "quick":
-            # Left to the full profile: it measures speed, not utility, so it cannot rank
-            # against the other cells (benchmarks/speculative.py measures it properly).
-            return []
-        return [("greedy", {}), ("sampled", {"temperature": "1.0", "top_p": "0.95"})]
+    # Full profile only: it measures speed, not utility, so it cannot rank against the other
+    # cells (benchmarks/speculative.py measures it properly).
+    bench_cells = cells(full=[("greedy", {}),
+                              ("sampled", {"temperature": "1.0", "top_p": "0.95"})])
 
     def run(self, ctx: RunContext) -> Result:
         cfg = self.config
@@ -176,8 +172,7 @@ class Speculative(Strategy[SpeculativeConfig]):
             same = sum(a == b for a, b in zip(ids, alone_ids, strict=True))
             # Sampled outputs match the LM's distribution, not its individual samples.
             utility["identical_to_lm"] = same / len(ids) if settings.sampling.greedy else None
-        result = Result(strategy=self.name, config=cfg.to_dict(), task={},
-                        models={"large": ctx.large, "small": ctx.small})
+        result = self.new_result(ctx)
         result.metrics["utility"] = utility
         result.metrics["efficiency"].update(efficiency)
         result.metrics["privacy"] = {

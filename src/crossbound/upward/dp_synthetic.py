@@ -27,16 +27,18 @@ from typing import Any, Literal
 
 import torch
 
-from crossbound.baselines.common import check_party, eval_subset
-from crossbound.boundary.contracts import MODEL_PARTY, AccessContract, GuardContext, allow
+from crossbound.baselines.common import GUARD, eval_subset, private_records, require_labels
+from crossbound.boundary.contracts import MODEL_PARTY, AccessContract, allow
 from crossbound.boundary.messages import Kind, Message, encode
 from crossbound.boundary.operations import LM, score_choices
 from crossbound.config_checks import (
+    LMTraining,
+    Records,
+    SyntheticFilters,
+    UpwardSMTraining,
     check_at_least,
     check_in_range,
-    check_limits,
     check_positive,
-    check_sm_training,
 )
 from crossbound.downward.synthetic_text import (
     dedupe,
@@ -48,18 +50,15 @@ from crossbound.downward.synthetic_text import (
 from crossbound.evaluate.served import remote_metrics
 from crossbound.evaluate.synthetic_quality import label_agreement
 from crossbound.evaluate.utility import headline
-from crossbound.models.loading import load_model
 from crossbound.naming import DATA_PARTY
 from crossbound.parties.upward import LM_FINETUNE, UPWARD_MODEL
 from crossbound.privacy.dp import DPConfig, dp_finetune
 from crossbound.result import Result
-from crossbound.strategy import RunContext, Strategy, StrategyConfig
+from crossbound.strategy import RunContext, Strategy, StrategyConfig, cells
 from crossbound.tasks.base import Example, Task
 from crossbound.training.lora import add_lora, freeze_embeddings
 from crossbound.upward.registry import UPWARD
 from crossbound.upward.sampling import sample_continuations
-
-GUARD = "no-raw-private-text"
 
 DP_RECORDS_UP = AccessContract(
     "dp-synthetic-records-up",
@@ -80,7 +79,8 @@ DP_RECORDS_UP = AccessContract(
 
 
 @dataclass
-class DPSyntheticConfig(StrategyConfig):
+class DPSyntheticConfig(LMTraining, SyntheticFilters, UpwardSMTraining, Records,
+                        StrategyConfig):
     """DP-SGD on the SM (LoRA), ``per_label`` sampled records per label, LoRA on the LM.
 
     Privacy: ``target_epsilon`` at ``delta`` (or a fixed ``noise_multiplier``), per-sample
@@ -88,12 +88,12 @@ class DPSyntheticConfig(StrategyConfig):
     (in expectation: Poisson sampling at ``sm_batch_size`` / n), ``sm_lr``; ``sm_trainable``
     ``lora`` (rank ``sm_lora_rank``) or ``full`` (every weight but the token embeddings and
     LM head).
-    Sampling: ``temperature``, ``top_p``, ``max_new_tokens``; ``consistency_filter`` keeps a
-    record only if the SM, scoring it under every label's prompt (each label's scores centred
-    over the records), finds its own label most likely. LM training at the model party:
-    ``lm_epochs``, ``lm_lr``, ``lm_lora_rank``, ``lm_batch_size``."""
+    Sampling: ``temperature``, ``top_p``, ``max_new_tokens``; the filters (``min_chars``,
+    ``min_words``, ``near_duplicate``) read the records alone, and ``consistency_filter`` keeps
+    a record only if the SM, scoring it under every label's prompt (each label's scores
+    centred over the records), finds its own label most likely. LM training at the model
+    party: ``lm_epochs``, ``lm_lr``, ``lm_lora_rank``, ``lm_batch_size``."""
 
-    party: int = 0
     target_epsilon: float | None = 3.0
     noise_multiplier: float | None = None
     delta: float = 1e-5
@@ -103,7 +103,6 @@ class DPSyntheticConfig(StrategyConfig):
     sm_lr: float = 2e-3
     sm_batch_size: int = 16
     sm_trainable: Literal["lora", "full"] = "lora"
-    sm_lora_rank: int = 8
     max_length: int = 128
     per_label: int = 40
     temperature: float = 0.8
@@ -111,38 +110,23 @@ class DPSyntheticConfig(StrategyConfig):
     consistency_filter: bool = True
     max_new_tokens: int = 80
     generation_batch_size: int = 16
-    min_chars: int = 20
-    min_words: int = 4
-    near_duplicate: float = 0.8
     filter_private_copies: bool = False
-    lm_epochs: float = 2.0
-    lm_lr: float = 5e-4
-    lm_lora_rank: int = 8
-    lm_batch_size: int = 8
     prompts_per_request: int = 16
-    train_limit: int | None = None
-    eval_limit: int | None = 200
     save_records: bool = True
 
     def validate(self) -> None:
         super().validate()
-        check_at_least(self, 0, "party")
         if (self.target_epsilon is None) == (self.noise_multiplier is None):
             raise ValueError("set exactly one of target_epsilon and noise_multiplier "
                              "(e.g. --set target_epsilon=3, or --set target_epsilon=none "
                              "--set noise_multiplier=1.0)")
-        DPConfig(self.target_epsilon, self.noise_multiplier, self.max_grad_norm, self.delta,
-                 self.accountant)  # its own checks
-        check_sm_training(self, epochs="sm_epochs", lr="sm_lr", batch_size="sm_batch_size",
-                          trainable="sm_trainable", lora_rank="sm_lora_rank",
-                          choices=("lora", "full"))
-        check_positive(self, "lm_epochs", "lm_lr", "temperature")
-        if not 0.0 < self.top_p <= 1.0 or not 0.0 < self.near_duplicate <= 1.0:
-            raise ValueError("top_p and near_duplicate must be in (0, 1]")
-        check_at_least(self, 1, "per_label", "generation_batch_size", "min_chars", "min_words",
-                       "lm_lora_rank", "lm_batch_size", "prompts_per_request")
+        _ = self.dp  # DPConfig checks its own settings
+        check_at_least(self, 16, "max_length")
+        check_positive(self, "temperature")
+        if not 0.0 < self.top_p <= 1.0:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        check_at_least(self, 1, "per_label", "generation_batch_size", "prompts_per_request")
         check_in_range(self, "max_new_tokens", 1, 512)
-        check_limits(self, "train_limit", "eval_limit")
 
     @property
     def dp(self) -> DPConfig:
@@ -165,36 +149,26 @@ class DPSyntheticData(Strategy[DPSyntheticConfig]):
     # private text; the bench reads the leakage from the ε it reports.
     private_text_crosses = True
 
-    @classmethod
-    def bench_settings(cls, profile: str) -> list[tuple[str, dict[str, str]]]:
-        if profile == "quick":
-            # Left to the full profile, as mutual-kt: tuning the 1.5B and measuring it again
-            # took 368 s for one cell at 32 records (2 cores, bf16).
-            return []
-        return [("eps3", {"target_epsilon": "3"}), ("eps8", {"target_epsilon": "8"})]
+    # Full profile only, as mutual-kt: tuning the 1.5B and measuring it again took 368 s for
+    # one cell at 32 records (2 cores, bf16).
+    bench_cells = cells(full=[("eps3", {"target_epsilon": "3"}),
+                              ("eps8", {"target_epsilon": "8"})])
 
     def run(self, ctx: RunContext) -> Result:
         cfg = self.config
         task = ctx.task
-        if task.choices is None:
-            raise ValueError(f"dp-synthetic-data writes labelled records: it needs a "
-                             f"classification task; {task.name} is free-text")
-        check_party(task, cfg.party)
-        private = task.parties[cfg.party][: cfg.train_limit]
+        require_labels(task, self.name)  # it writes labelled records
+        private = private_records(task, cfg)
         if len(private) < 2 * cfg.sm_batch_size:
             raise ValueError(f"{len(private)} private records are too few for DP-SGD with "
                              f"sm_batch_size={cfg.sm_batch_size}: lower sm_batch_size")
-        result = Result(strategy=self.name, config=cfg.to_dict(), task={},
-                        models={"large": ctx.large, "small": ctx.small})
+        result = self.new_result(ctx)
         seconds: dict[str, float] = {}
         # Only the measurement's test prompts cross as text; none may repeat a training record.
-        ctx.boundary.guard_contexts[DATA_PARTY] = GuardContext(
-            private_texts=[ex.text for ex in task.parties[cfg.party]],
-            public_texts=[ex.text for ex in task.public])
+        ctx.guard_private(task.parties[cfg.party], [ex.text for ex in task.public])
 
         # 1. The data party: DP-SGD on its SM, which learns to write a message given its label.
-        with ctx.step(f"loading small model {ctx.small}"):
-            sm = load_model(ctx.small)
+        sm = ctx.load_small()
         torch.manual_seed(cfg.seed)  # LoRA's initial weights: the same run gives the same SM
         if cfg.sm_trainable == "lora":
             model = add_lora(sm.model, rank=cfg.sm_lora_rank, alpha=2 * cfg.sm_lora_rank)
@@ -227,9 +201,8 @@ class DPSyntheticData(Strategy[DPSyntheticConfig]):
                                                target=r["label"]))} for r in records]
         ctx.connect_model_party(batch_size=cfg.lm_batch_size)
         message = Message(Kind.RECORDS, DATA_PARTY, MODEL_PARTY, wire, {
-            "op": "lm_finetune", "epochs": cfg.lm_epochs, "lr": cfg.lm_lr,
-            "lora_rank": cfg.lm_lora_rank, "batch_size": cfg.lm_batch_size,
-            "max_length": cfg.max_length + 64, "seed": cfg.seed, "reset": True})
+            "op": "lm_finetune", **cfg.lm_training(), "max_length": cfg.max_length + 64,
+            "seed": cfg.seed, "reset": True})
         started = time.perf_counter()
         with ctx.step(f"model party tuning its LM on {len(wire)} synthetic records"):
             reply = ctx.boundary.request(message)

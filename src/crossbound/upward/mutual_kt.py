@@ -23,31 +23,35 @@ from typing import Any, Literal
 import torch
 
 from crossbound.baselines.common import (
-    check_party,
+    GUARD,
+    TopkTransport,
+    answer_pairs,
     eval_subset,
     evaluate_on,
     evaluate_untuned,
+    load_sm_to_tune,
     make_trainable,
+    private_records,
 )
-from crossbound.boundary.contracts import MODEL_PARTY, AccessContract, GuardContext, allow
-from crossbound.boundary.logit_codec import VALUE_BITS
+from crossbound.boundary.contracts import MODEL_PARTY, AccessContract, allow
 from crossbound.boundary.messages import Kind, Message
 from crossbound.boundary.operations import LM, score_choices, topk_logprobs
 from crossbound.config_checks import (
+    LMTraining,
+    Records,
+    UpwardSMTraining,
     check_at_least,
-    check_choice,
     check_in_range,
     check_limits,
     check_positive,
-    check_sm_training,
 )
 from crossbound.evaluate.served import remote_metrics
 from crossbound.evaluate.utility import headline
-from crossbound.models.loading import load_model, load_tokenizer
+from crossbound.models.loading import load_tokenizer
 from crossbound.naming import DATA_PARTY
 from crossbound.parties.upward import LM_DISTILL, UPWARD_MODEL
 from crossbound.result import Result
-from crossbound.strategy import RunContext, Strategy, StrategyConfig
+from crossbound.strategy import RunContext, Strategy, StrategyConfig, cells
 from crossbound.tasks.base import Example, Task
 from crossbound.tasks.public_text import public_text
 from crossbound.training.distill import KDSettings, TransferRow, distill_finetune
@@ -63,7 +67,6 @@ from crossbound.training.topk_transfer import (
 )
 from crossbound.upward.registry import UPWARD
 
-GUARD = "no-raw-private-text"
 FLOOR = -1e4  # log-prob given to an empty top-k slot (a teacher token with no student token)
 
 MUTUAL_LOGITS = AccessContract(
@@ -87,7 +90,7 @@ MUTUAL_LOGITS = AccessContract(
 
 
 @dataclass
-class MutualKTConfig(StrategyConfig):
+class MutualKTConfig(TopkTransport, LMTraining, UpwardSMTraining, Records, StrategyConfig):
     """``rounds`` of two-way distillation on the task's public split (``transfer_limit`` texts,
     each the task prompt plus its public answer, so the label position carries knowledge).
 
@@ -100,48 +103,27 @@ class MutualKTConfig(StrategyConfig):
     language model than the LM everywhere else) or ``all`` positions, as FedMKT does.
     ``compare_local``: also train a control SM with the same CE steps and no LM knowledge."""
 
-    party: int = 0
+    lm_lr: float = 1e-3
     rounds: int = 3
     transfer_limit: int | None = 200
-    top_k: int = 16
-    value_bits: int = 8
     temperature: float = 1.0
-    sm_epochs: float = 1.0
-    sm_lr: float = 1e-3
-    sm_batch_size: int = 8
-    sm_trainable: Literal["full", "lora"] = "full"
-    sm_lora_rank: int = 8
     kd_weight: float = 0.5
-    lm_epochs: float = 2.0
-    lm_lr: float = 1e-3
-    lm_lora_rank: int = 8
-    lm_batch_size: int = 8
     lm_targets: Literal["answer", "all"] = "answer"
     max_length: int = 192
     rows_per_request: int = 16
-    train_limit: int | None = None
-    eval_limit: int | None = 200
     compare_local: bool = True
     prompts_per_request: int = 16
 
     def validate(self) -> None:
         super().validate()
-        check_at_least(self, 0, "party")
         check_in_range(self, "rounds", 1, 50)
-        check_in_range(self, "top_k", 1, 1024)
-        check_choice(self, "value_bits", VALUE_BITS)
         check_positive(self, "temperature")
-        check_sm_training(self, epochs="sm_epochs", lr="sm_lr", batch_size="sm_batch_size",
-                          trainable="sm_trainable", lora_rank="sm_lora_rank",
-                          choices=("full", "lora"))
+        check_at_least(self, 16, "max_length")
         if not 0.0 <= self.kd_weight < 1.0:
             raise ValueError("kd_weight must be in [0, 1): the SM always keeps some "
                              "cross-entropy on its private data")
-        check_positive(self, "lm_epochs", "lm_lr")
-        check_at_least(self, 1, "lm_lora_rank", "lm_batch_size", "rows_per_request",
-                       "prompts_per_request")
-        check_choice(self, "lm_targets", ("answer", "all"))
-        check_limits(self, "transfer_limit", "train_limit", "eval_limit")
+        check_at_least(self, 1, "rows_per_request", "prompts_per_request")
+        check_limits(self, "transfer_limit")
 
 
 @dataclass
@@ -166,32 +148,23 @@ class MutualKT(Strategy[MutualKTConfig]):
                "model→data: the LM's top-k on the public text, training metrics")
     contract = MUTUAL_LOGITS
 
-    @classmethod
-    def bench_settings(cls, profile: str) -> list[tuple[str, dict[str, str]]]:
-        if profile == "quick":
-            # Left to the full profile: the model party tunes a LoRA copy of its LM (~5 s a
-            # step for the 1.5B) and the LM after cannot come from the bench's shared answers,
-            # so one cell takes about as long as the rest of the quick bench.
-            return []
-        return [("3-rounds-top16", {})]
+    # Full profile only: the model party tunes a LoRA copy of its LM (~5 s a step for the
+    # 1.5B) and the LM after cannot come from the bench's shared answers, so one cell takes
+    # about as long as the rest of the quick bench.
+    bench_cells = cells(full=[("3-rounds-top16", {})])
 
     def run(self, ctx: RunContext) -> Result:
         cfg = self.config
         task = ctx.task
-        check_party(task, cfg.party)
-        private = task.parties[cfg.party][: cfg.train_limit]
-        pairs = [(task.prompt(ex), task.answer(ex)) for ex in private]
+        private = private_records(task, cfg)
+        pairs = answer_pairs(task, private)
         public = public_text(task, cfg.transfer_limit)
         texts, answer_at = public_transfer(task, public.examples)
-        ctx.boundary.guard_contexts[DATA_PARTY] = GuardContext(
-            private_texts=[ex.text for ex in task.parties[cfg.party]],
-            public_texts=public.guard_texts(task))
+        guard = ctx.guard_private(task.parties[cfg.party], public.guard_texts(task))
         ctx.connect_model_party(batch_size=cfg.lm_batch_size)
-        with ctx.step(f"loading small model {ctx.small}"):
-            # LoRA trains adapters only: the base is frozen, held in the run's precision
-            sm = load_model(ctx.small, frozen=cfg.sm_trainable == "lora")
-            lm_tok = load_tokenizer(ctx.large)
-        ctx.boundary.guard_contexts[DATA_PARTY].decode = lm_tok.decode
+        sm = load_sm_to_tune(ctx, cfg.sm_trainable)
+        lm_tok = load_tokenizer(ctx.large)
+        guard.decode = lm_tok.decode
         same = same_vocabulary(lm_tok, sm.tokenizer)
         lm_side = tokenize_side(lm_tok, texts, cfg.max_length)
         sm_side = tokenize_side(sm.tokenizer, texts, cfg.max_length)
@@ -202,8 +175,7 @@ class MutualKT(Strategy[MutualKTConfig]):
         lm_start = headline(remote_metrics(ctx, DATA_PARTY, test, "lm",
                                            cfg.prompts_per_request, "LM before (measurement)"),
                             task)
-        control = (load_model(ctx.small, frozen=cfg.sm_trainable == "lora").model
-                   if cfg.compare_local else None)
+        control = load_sm_to_tune(ctx, cfg.sm_trainable).model if cfg.compare_local else None
         torch.manual_seed(cfg.seed)  # LoRA's initial weights: the same run gives the same SM
         model = make_trainable(sm.model, cfg.sm_trainable, cfg.sm_lora_rank)
         if control is not None:
@@ -277,8 +249,7 @@ class MutualKT(Strategy[MutualKTConfig]):
             })
             rounds.append(row)
 
-        result = Result(strategy=self.name, config=cfg.to_dict(), task={},
-                        models={"large": ctx.large, "small": ctx.small})
+        result = self.new_result(ctx)
         last = rounds[-1]
         result.metrics["utility"] = {
             "lm_before": lm_start, "lm_after": last["lm"], "final": last["lm"],
@@ -379,7 +350,6 @@ def _distill_message(rows: list[TransferRow], cfg: MutualKTConfig, vocab: int,
     """An ``lm_distill`` request: rows ``(B, T)`` with target marks, top-k compressed."""
     payload, codec = transfer_payload(rows, cfg.value_bits, vocab)
     return Message(Kind.TENSORS, DATA_PARTY, MODEL_PARTY, payload, {
-        "op": "lm_distill", "codec": codec.to_meta(), "epochs": cfg.lm_epochs,
-        "lr": cfg.lm_lr, "lora_rank": cfg.lm_lora_rank, "batch_size": cfg.lm_batch_size,
+        "op": "lm_distill", "codec": codec.to_meta(), **cfg.lm_training(),
         "max_length": cfg.max_length, "temperature": cfg.temperature, "seed": cfg.seed,
         "reset": reset})
