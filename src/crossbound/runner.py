@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import time
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,9 @@ from crossbound.boundary.channel import Boundary, Handler, Transport
 from crossbound.boundary.contracts import MODEL_PARTY
 from crossbound.boundary.transcript import Transcript, key_path
 from crossbound.catalog import get_strategy as _get_strategy
+from crossbound.config_checks import Attacks
+from crossbound.evaluate.leakage import small_model_leakage
+from crossbound.models.loading import load_model
 from crossbound.models.precision import precision_scope
 from crossbound.result import PeakMemory, Result
 from crossbound.strategy import (
@@ -116,10 +120,14 @@ def run_strategy(
             )
             if shared is not None:
                 shared.begin_cell()
-            with PeakMemory() as memory, precision_scope(cfg.precision) as precision:
-                started = time.perf_counter()
-                result = cls(cfg).run(ctx)
-                wall = time.perf_counter() - started
+            with precision_scope(cfg.precision) as precision:
+                with PeakMemory() as memory:
+                    started = time.perf_counter()
+                    result = cls(cfg).run(ctx)
+                    wall = time.perf_counter() - started
+                # a measurement, not the method's work: outside its wall time and memory
+                attack_seconds = apply_attacks(ctx, cfg, result)
+            gc.collect()  # the tuned SM the run offered is let go here (with its cycles)
             if boundary.contract is not contract:
                 raise RuntimeError(f"{strategy} changed its boundary's contract during the run; "
                                    "a run's contract is fixed before it starts: say what a "
@@ -152,6 +160,8 @@ def run_strategy(
                 "by_direction": summary["bytes_by_direction"],
             },
         })
+        if attack_seconds is not None:
+            efficiency["attack_seconds"] = round(attack_seconds, 3)
         if shared is not None:
             _charge_reused(result, shared.reused())
         efficiency["lm_calls"] = boundary.lm_calls
@@ -188,6 +198,29 @@ def run_strategy(
         _after_failure(exc, out, (transcript_path, measurement_path), created)
         raise
     return result
+
+
+def apply_attacks(ctx: RunContext, cfg: StrategyConfig, result: Result) -> float | None:
+    """The measurement step after a run: where ``cfg`` asks (``attacks``, the ``Attacks``
+    group), membership inference and canary exposure on the tuned SM the run offered
+    (``ctx.offer_tuned_sm``), against the untuned SM as reference, into
+    ``result.metrics["privacy"]``. The offered model is let go either way. Returns the
+    attacks' seconds (None where none ran)."""
+    target, ctx.attack_target = ctx.attack_target, None
+    if not (isinstance(cfg, Attacks) and cfg.attacks):
+        return None
+    if target is None:
+        result.notes.append("attacks=true, but the run offered no tuned model to attack")
+        return None
+    started = time.perf_counter()
+    privacy = result.metrics.setdefault("privacy", {})
+    with ctx.step("attacks on the tuned SM (membership, canaries)"):
+        reference = load_model(ctx.small, frozen=True)  # the untuned SM: trained on none of it
+        privacy.update(small_model_leakage(
+            target.model, target.tokenizer, ctx.task, target.trained_on, [reference.model],
+            limit=cfg.attack_limit, canary_candidates=cfg.canary_candidates, seed=cfg.seed,
+            max_length=target.max_length, scope=target.scope))
+    return time.perf_counter() - started
 
 
 def _charge_reused(result: Result, reused: dict[str, float]) -> None:

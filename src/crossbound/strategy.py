@@ -32,6 +32,7 @@ from crossbound.result import Result
 from crossbound.tasks.base import Example, Task
 
 if typing.TYPE_CHECKING:
+    from crossbound.evaluate.membership import Scope
     from crossbound.models.loading import LoadedModel
 
 Direction = Literal["downward", "upward", "inference", "baseline"]
@@ -167,6 +168,20 @@ class SharedWork(Protocol):
 
 
 @dataclass
+class AttackTarget:
+    """A tuned SM a run offers to the runner's attacks (:meth:`RunContext.offer_tuned_sm`):
+    the model and its tokenizer, the records it trained on (the attacks' members), the longest
+    record it saw in tokens, and what it was trained on in each record (``scope``: ``answer``,
+    or ``sequence`` for the whole prompt + answer)."""
+
+    model: Any
+    tokenizer: Any
+    trained_on: Sequence[Example]
+    max_length: int
+    scope: Scope = "answer"
+
+
+@dataclass
 class RunContext:
     """Everything a strategy run gets from outside."""
 
@@ -182,6 +197,8 @@ class RunContext:
     measurement: Boundary | None = None
     # The bench's shared work: the in-process model party and SM trainings (SharedWork).
     shared: SharedWork | None = None
+    # What the run offers the runner's attacks (offer_tuned_sm); the runner takes it after run.
+    attack_target: AttackTarget | None = None
 
     def measure(self, message: Message) -> Message:
         """Send ``message`` over the measurement channel (see ``measurement``) and return the
@@ -232,6 +249,16 @@ class RunContext:
         model.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
         result.artifacts["small_model"] = str(folder)
+
+    def offer_tuned_sm(self, model: Any, tokenizer: Any, trained_on: Sequence[Example], *,
+                       max_length: int, scope: Scope = "answer") -> None:
+        """Offer the tuned SM ``model`` (trained on the records ``trained_on``, at most
+        ``max_length`` tokens each, on the answers or, ``scope="sequence"``, the whole records)
+        to the attacks. Where the config asks (``attacks``, the ``Attacks`` group of
+        :mod:`crossbound.config_checks`), the runner attacks it after ``run`` returns —
+        membership inference and canary exposure against the untuned SM, into
+        ``metrics["privacy"]`` — and then lets it go; a strategy never calls attack code."""
+        self.attack_target = AttackTarget(model, tokenizer, trained_on, max_length, scope)
 
     def train_once(self, key: dict[str, Any], model: Any, train: Callable[[], T]) -> T:
         """Run ``train`` (a fine-tuning of ``model`` in place), unless this bench already ran

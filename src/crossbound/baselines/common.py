@@ -3,8 +3,8 @@
 - records: :func:`private_records` (a data party's split, its limit, the party checked),
   :func:`answer_pairs`, :func:`eval_subset`, :func:`require_labels`;
 - the SM's tuning: :func:`load_sm_to_tune`, :func:`make_trainable`, :func:`sm_finetune` (shared
-  by a bench where asked), :func:`finetuned` (all three), :func:`train_report`,
-  :func:`attack_sm`;
+  by a bench where asked), :func:`finetuned` (all three), :func:`train_report` (a tuned SM
+  is offered to the runner's attacks with ``RunContext.offer_tuned_sm``);
 - the top-k transport's settings (:class:`TopkTransport`, a config group);
 - asking the model party's LM, over the protocol's boundary or the measurement channel:
   :func:`lm_generate`, :func:`lm_label_scores` (calibrated label scores);
@@ -15,8 +15,8 @@
 - the quick bench's sizes (``QUICK_*``), so that cells compare.
 
 The settings these read are the groups of :mod:`crossbound.config_checks` (``Records``,
-``SMTraining``, ``Attacks``); ``RunContext`` has the run's own helpers (``load_small``,
-``guard_private``, ``save_small_model``).
+``SMTraining``); ``RunContext`` has the run's own helpers (``load_small``,
+``guard_private``, ``save_small_model``, ``offer_tuned_sm``).
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ from crossbound.boundary.messages import Kind, Message
 from crossbound.boundary.operations import Operation, generate, score_choices
 from crossbound.boundary.replies import scores_from
 from crossbound.config_checks import (
-    Attacks,
     Records,
     Settings,
     SMTraining,
@@ -55,7 +54,6 @@ from crossbound.strategy import RunContext
 from crossbound.tasks.base import Example, Task
 
 if TYPE_CHECKING:
-    from crossbound.evaluate.membership import Scope
     from crossbound.models.loading import LoadedModel
     from crossbound.training.causal_lm import LossOn, TrainStats
 
@@ -169,26 +167,6 @@ def train_report(stats: TrainStats, seconds: float) -> dict[str, float | int]:
             "train_tokens": stats.tokens, "seconds_per_step": round(seconds / stats.steps, 4),
             "train_loss_first": round(stats.first_loss, 4),
             "train_loss_last": round(stats.last_loss, 4)}
-
-
-def attack_sm(ctx: RunContext, privacy: dict[str, Any], settings: Attacks, model: Any,
-              tokenizer: Any, trained_on: Sequence[Example], *, seed: int, max_length: int,
-              scope: Scope = "answer") -> None:
-    """Where ``settings.attacks`` asks: membership inference and canary exposure on the tuned
-    SM ``model`` (trained on ``trained_on``, records of ``max_length`` tokens at most), against
-    the untuned SM as reference; the measurements go into ``privacy``."""
-    if not settings.attacks:
-        return
-    from crossbound.evaluate.leakage import small_model_leakage
-    from crossbound.models.loading import load_model
-
-    with ctx.step("attacks on the tuned SM (membership, canaries)"):
-        # the untuned SM: trained on none of it
-        reference = load_model(ctx.small, frozen=True)
-        privacy.update(small_model_leakage(
-            model, tokenizer, ctx.task, trained_on, [reference.model],
-            limit=settings.attack_limit, canary_candidates=settings.canary_candidates,
-            seed=seed, max_length=max_length, scope=scope))
 
 
 @dataclass

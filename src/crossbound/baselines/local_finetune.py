@@ -14,7 +14,6 @@ from crossbound.baselines.common import (
     QUICK_EVAL_LIMIT,
     QUICK_TRAINING,
     answer_pairs,
-    attack_sm,
     eval_subset,
     evaluate_on,
     evaluate_untuned,
@@ -43,8 +42,8 @@ class LocalFinetuneConfig(Attacks, SMFineTuning, Records, StrategyConfig):
     ``linear`` (the blocks' linear layers). ``dp_epsilon`` (or ``dp_noise_multiplier``) turns
     on DP-SGD through Opacus; ``full`` then trains every weight but the token embeddings and
     LM head (see ``privacy.dp``); ``batch_size`` is the expected size of a Poisson-sampled
-    batch. ``attacks`` (on by default here): membership inference and canary exposure on the
-    tuned SM.
+    batch. ``attacks`` (on by default here): the runner measures membership inference and canary
+    exposure on the tuned SM.
     """
 
     save_model: bool = False  # write the tuned SM to OUT/small-model (safetensors)
@@ -122,9 +121,8 @@ class LocalFinetune(Strategy[LocalFinetuneConfig]):
         if dp_report is not None:
             result.metrics["privacy"]["dp"] = {**dp_report.to_dict(),
                                                **({"frozen": frozen} if frozen else {})}
-        attack_sm(ctx, result.metrics["privacy"], cfg, model, sm.tokenizer, private,
-                  seed=cfg.seed, max_length=cfg.max_length,
-                  scope="sequence" if cfg.loss_on == "record" else "answer")
+        ctx.offer_tuned_sm(model, sm.tokenizer, private, max_length=cfg.max_length,
+                           scope="sequence" if cfg.loss_on == "record" else "answer")
         if cfg.save_model:
             ctx.save_small_model(result, model, sm.tokenizer)
         return result

@@ -25,7 +25,6 @@ from crossbound.baselines.common import (
     QUICK_TRAINING,
     TopkTransport,
     answer_pairs,
-    attack_sm,
     eval_subset,
     evaluate_on,
     evaluate_untuned,
@@ -214,8 +213,7 @@ class LogitKD(Strategy[LogitKDConfig]):
                                      "transfer": "public" if public.corpus is None
                                      else f"corpus {public.corpus}"}
         public.record(result)
-        attack_sm(ctx, result.metrics["privacy"], cfg, model, sm.tokenizer, private,
-                  seed=cfg.seed, max_length=cfg.max_length)
+        ctx.offer_tuned_sm(model, sm.tokenizer, private, max_length=cfg.max_length)
         if cfg.save_model:
             ctx.save_small_model(result, model, sm.tokenizer)
         return result
