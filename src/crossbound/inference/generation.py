@@ -108,9 +108,11 @@ class DecodeStats:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def add_verification(self, *, rows: int, gamma: int, drafted: int, accepted: int,
-                         rejections: int, lm_seconds: float, sm_seconds: float) -> None:
-        """Count one speculative step: the SM drafted ``gamma`` passes for ``rows`` rows
-        (``drafted`` tokens, ``sm_seconds``), the LM verified them in one pass (``lm_seconds``)
+                         rejections: int, lm_seconds: float, sm_seconds: float,
+                         sm_passes: int | None = None) -> None:
+        """Count one speculative step: the proposer drafted up to ``gamma`` tokens for ``rows``
+        rows (``drafted`` tokens in ``sm_passes`` model passes — ``gamma`` when not given, 0
+        for a lookup — and ``sm_seconds``), the LM verified them in one pass (``lm_seconds``)
         and kept ``accepted``; ``rejections`` rows ended on a rejected draft."""
         self.drafted += drafted
         self.accepted += accepted
@@ -120,7 +122,7 @@ class DecodeStats:
         self.gamma_sum += gamma
         self.step_lm_seconds += lm_seconds
         self.step_sm_seconds += sm_seconds
-        self.step_sm_passes += gamma
+        self.step_sm_passes += gamma if sm_passes is None else sm_passes
 
     @property
     def tokens_per_second(self) -> float:
@@ -152,6 +154,11 @@ class DecodeStats:
             self.step_lm_seconds / self.verify_passes)
 
     @property
+    def tokens_per_lm_forward(self) -> float:
+        """New tokens per LM forward pass, prefill included (1 or less for the LM alone)."""
+        return self.new_tokens / self.lm_forward_passes if self.lm_forward_passes else 0.0
+
+    @property
     def mean_gamma(self) -> float:
         return self.gamma_sum / self.verify_passes if self.verify_passes else 0.0
 
@@ -161,6 +168,7 @@ class DecodeStats:
             "seconds": round(self.seconds, 4),
             "tokens_per_second": round(self.tokens_per_second, 3),
             "lm_forward_passes": self.lm_forward_passes,
+            "tokens_per_lm_forward": round(self.tokens_per_lm_forward, 4),
             "sm_forward_passes": self.sm_forward_passes,
             "lm_seconds": round(self.lm_seconds, 4), "sm_seconds": round(self.sm_seconds, 4),
         }
