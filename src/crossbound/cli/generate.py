@@ -20,6 +20,11 @@ def generate(
     large: Annotated[str, typer.Option(help="The model party's LM.")] = DEFAULT_LARGE,
     small: Annotated[str | None, typer.Option(
         help="speculative: the draft model; proxy-tuning: the tuned SM.")] = None,
+    draft: Annotated[str, typer.Option(
+        help="speculative: what drafts — model (--small), model:NAME, ngram (prompt lookup: "
+        "the last n-gram's earlier occurrence; ngram:max=3,min=1) or suffix (the longest "
+        "earlier match in the prompt, the text so far or earlier outputs; suffix:min=1,"
+        "factor=2). ngram and suffix load no model.")] = "model",
     small_base: Annotated[str | None, typer.Option(
         help="proxy-tuning: the SM before tuning.")] = None,
     prompt: Annotated[str | None, typer.Option(help="One prompt.")] = None,
@@ -33,7 +38,10 @@ def generate(
     chat: Annotated[bool, typer.Option(help="Wrap prompts in the LM's chat template.")] = False,
     gamma: Annotated[int, typer.Option(help="speculative: tokens drafted per step.")] = 4,
     adaptive: Annotated[bool, typer.Option(
-        help="speculative: adapt γ to the running acceptance rate.")] = True,
+        help="speculative: adapt γ to the running acceptance rate and the measured costs.")]
+    = True,
+    gamma_max: Annotated[int, typer.Option(
+        help="speculative: the most tokens drafted per step (adaptive γ's cap).")] = 10,
     draft_vocab: Annotated[int, typer.Option(
         help="speculative: the SM scores only the first N token ids (0: all).")] = 0,
     alpha: Annotated[float, typer.Option(help="proxy-tuning: weight of the SM difference.")]
@@ -45,6 +53,9 @@ def generate(
     remote: Annotated[str | None, typer.Option(
         help="URL of a `crossbound serve` model party (API key from $CROSSBOUND_API_KEY).")]
     = None,
+    added_latency_ms: Annotated[float, typer.Option(
+        help="Benchmarks only: wait this long (ms) on every request to --remote, as a slower "
+        "network would (0: off).")] = 0.0,
     as_json: Annotated[bool, typer.Option(
         "--json", help="Print texts and statistics as JSON.")] = False,
     precision: Annotated[str, typer.Option(
@@ -67,14 +78,16 @@ def generate(
         key = os.environ.get("CROSSBOUND_API_KEY", "")
         if not key:
             raise fail("--remote needs the data party's API key in $CROSSBOUND_API_KEY")
-        transport = HttpTransport(remote, key)
+        transport = HttpTransport(remote, key, added_latency_ms=added_latency_ms)
+    elif added_latency_ms:
+        raise fail("--added-latency-ms delays requests to a --remote model party; give --remote")
     try:
         result = run_generate(
             strategy, large=large, prompts=prompts, small=small, small_base=small_base,
-            max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
+            draft=draft, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
             stop=tuple(stop or ()), chat=chat, gamma=gamma, adaptive=adaptive,
-            draft_vocab=draft_vocab, alpha=alpha, batch_size=batch_size, seed=seed,
-            boundary=boundary, remote=transport, precision=check_precision(precision))
+            gamma_max=gamma_max, draft_vocab=draft_vocab, alpha=alpha, batch_size=batch_size,
+            seed=seed, boundary=boundary, remote=transport, precision=check_precision(precision))
     except (ValueError, PermissionError, FileNotFoundError, RuntimeError) as exc:
         raise fail(str(exc)) from exc
     finally:
@@ -92,6 +105,8 @@ def generate(
             f"{stats.get('lm_forward_passes')} LM forward passes")
     if stats.get("acceptance_rate") is not None:
         line += f", acceptance {stats['acceptance_rate']}"
+    if stats.get("tokens_per_lm_forward") is not None:
+        line += f", {stats['tokens_per_lm_forward']} tokens per LM forward"
     if "boundary" in result:
         line += (f"; {result['boundary']['bytes_per_token']} bytes and "
                  f"{result['boundary']['round_trips_per_token']} round trips per token crossed")

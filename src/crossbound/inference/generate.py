@@ -1,5 +1,8 @@
 """``crossbound generate``: text from the LM alone, speculatively, or proxy-tuned.
 
+Speculative decoding drafts with a small model (``--small``/``--draft model:NAME``) or with a
+lookup that loads none (``--draft ngram``, ``--draft suffix``).
+
 :func:`run_generate` is what the command calls. The LM runs in this process, or behind the
 boundary (``boundary=True``: an in-process model party, every step a recorded crossing; or
 ``remote``: a transport to a ``crossbound serve`` model party), in which case the result also
@@ -15,6 +18,7 @@ from typing import Any, Literal
 
 from crossbound.boundary.channel import Boundary, Transport
 from crossbound.inference.cross_tokenizer import cross_speculative_generate
+from crossbound.inference.drafts import DraftSpec, parse_draft
 from crossbound.inference.generation import (
     Generation,
     GenerationSettings,
@@ -30,7 +34,11 @@ from crossbound.inference.proxy_tuning import (
     same_tokenizer,
 )
 from crossbound.inference.remote import RemoteTarget
-from crossbound.inference.speculative import SpeculativeSettings, speculative_generate
+from crossbound.inference.speculative import (
+    SpeculativeSettings,
+    speculate,
+    speculative_generate,
+)
 from crossbound.models.kv import DecodeState
 from crossbound.models.loading import LoadedModel, load_model, load_tokenizer
 from crossbound.models.precision import Precision, precision_scope
@@ -71,6 +79,7 @@ def run_generate(
     prompts: Sequence[str],
     small: str | None = None,
     small_base: str | None = None,
+    draft: str = "model",
     max_new_tokens: int = 64,
     temperature: float = 0.0,
     top_k: int = 0,
@@ -79,6 +88,7 @@ def run_generate(
     chat: bool = False,
     gamma: int = 4,
     adaptive: bool = True,
+    gamma_max: int = 10,
     draft_vocab: int = 0,
     alpha: float = 1.0,
     batch_size: int = 8,
@@ -92,28 +102,20 @@ def run_generate(
 
     ``small``: the draft model (speculative; with another tokenizer than the LM's, its drafts
     are re-tokenised: :mod:`crossbound.inference.cross_tokenizer`) or the tuned SM
-    (proxy-tuning, with ``small_base`` the SM before tuning). ``chat`` wraps each prompt in
-    the LM's chat template. ``precision``: every model here only runs, so all are held in it
-    (bf16 where the CPU has it, under ``auto``); greedy speculative output equals the LM
-    alone's in the same precision.
+    (proxy-tuning, with ``small_base`` the SM before tuning). ``draft`` (speculative): what
+    proposes — ``model`` (``small``), ``model:NAME``, or a lookup that loads no model:
+    ``ngram`` (prompt lookup) or ``suffix`` (:mod:`crossbound.inference.drafts`).
+    ``chat`` wraps each prompt in the LM's chat template. ``precision``: every model here
+    only runs, so all are held in it (bf16 where the CPU has it, under ``auto``); greedy
+    speculative output equals the LM alone's in the same precision.
     """
-    with precision_scope(precision) as resolved:
-        result = _generate(strategy, large, prompts, small, small_base, max_new_tokens,
-                           temperature, top_k, top_p, stop, chat, gamma, adaptive, draft_vocab,
-                           alpha, batch_size, seed, boundary, remote)
-    result["stats"]["precision"] = resolved
-    return result
-
-
-def _generate(strategy: str, large: str, prompts: Sequence[str], small: str | None,
-              small_base: str | None, max_new_tokens: int, temperature: float, top_k: int,
-              top_p: float, stop: Sequence[str], chat: bool, gamma: int, adaptive: bool,
-              draft_vocab: int, alpha: float, batch_size: int, seed: int, boundary: bool,
-              remote: Transport | None) -> dict[str, Any]:
     if strategy not in ENGINES:
         raise ValueError(f"unknown generation strategy {strategy!r}; choose from "
                          f"{', '.join(ENGINES)}")
-    if strategy != "direct" and small is None:
+    drafting = parse_draft(draft)
+    if strategy == "speculative":
+        small = _draft_model(drafting, small)
+    elif strategy != "direct" and small is None:
         raise ValueError(f"{strategy} needs a small model (--small)")
     if strategy == "proxy-tuning" and small_base is None:
         raise ValueError("proxy-tuning needs the tuned SM (--small) and the SM before tuning "
@@ -122,8 +124,45 @@ def _generate(strategy: str, large: str, prompts: Sequence[str], small: str | No
         raise ValueError("batch_size must be >= 1")
     settings = GenerationSettings(max_new_tokens=max_new_tokens, temperature=temperature,
                                   top_k=top_k, top_p=top_p, stop=tuple(stop), seed=seed)
-    spec = SpeculativeSettings(gamma=gamma, adaptive=adaptive, gamma_max=max(gamma, 10),
-                               draft_vocab=draft_vocab)
+    spec = SpeculativeSettings(gamma=gamma, adaptive=adaptive,
+                               gamma_max=max(gamma, gamma_max), draft_vocab=draft_vocab)
+    with precision_scope(precision) as resolved:
+        result = _generate(strategy, large, prompts, small, small_base, drafting, settings,
+                           spec, chat, alpha, batch_size, boundary, remote)
+    result["settings"].update({"max_new_tokens": max_new_tokens, "temperature": temperature,
+                               "top_k": top_k, "top_p": top_p, "stop": list(stop),
+                               "chat": chat, "batch_size": batch_size, "seed": seed})
+    if strategy == "speculative":
+        result["settings"].update({"draft": drafting.label(small), "gamma": gamma,
+                                   "adaptive": adaptive, "gamma_max": spec.gamma_max,
+                                   "draft_vocab": draft_vocab})
+    if strategy == "proxy-tuning":
+        result["settings"]["alpha"] = alpha
+    result["stats"]["precision"] = resolved
+    return result
+
+
+def _draft_model(drafting: DraftSpec, small: str | None) -> str | None:
+    """The draft model speculative decoding loads (None: a lookup drafts)."""
+    if drafting.draft_free:
+        if small is not None:
+            raise ValueError(f"--draft {drafting.kind} drafts without a model: drop --small "
+                             f"{small}")
+        return None
+    if drafting.model and small and drafting.model != small:
+        raise ValueError(f"two draft models: --small {small} and --draft model:"
+                         f"{drafting.model}; give one")
+    name = drafting.model or small
+    if name is None:
+        raise ValueError("speculative needs a drafter: --small NAME (or --draft model:NAME), "
+                         "or a lookup that needs no model: --draft ngram or --draft suffix")
+    return name
+
+
+def _generate(strategy: str, large: str, prompts: Sequence[str], small: str | None,
+              small_base: str | None, drafting: DraftSpec, settings: GenerationSettings,
+              spec: SpeculativeSettings, chat: bool, alpha: float, batch_size: int,
+              boundary: bool, remote: Transport | None) -> dict[str, Any]:
     channel: Boundary | None = None
     lm: LoadedModel | None = None
     if remote is not None or boundary:
@@ -139,13 +178,16 @@ def _generate(strategy: str, large: str, prompts: Sequence[str], small: str | No
     smalls = [load_model(name, frozen=True) for name in (small, small_base) if name is not None]
     # Speculative decoding works across tokenizers (drafts are re-tokenised); proxy-tuning's
     # arithmetic is per token id and needs one tokenizer.
-    cross = strategy == "speculative" and not same_tokenizer(tokenizer, smalls[0].tokenizer)
+    cross = (strategy == "speculative" and bool(smalls)
+             and not same_tokenizer(tokenizer, smalls[0].tokenizer))
     if strategy == "proxy-tuning":
         for sm in smalls:
             check_same_tokenizer(tokenizer, sm.tokenizer, f"proxy-tuning's LM and {sm.name}")
     texts = prompt_texts(tokenizer, prompts, chat)
     ids = [] if cross else encode_prompts(tokenizer, texts)
     lm_model = lm.model if lm is not None else None
+    # One lookup proposer for every batch: a suffix proposer's corpus grows batch by batch.
+    lookup = drafting.proposer() if strategy == "speculative" and not smalls else None
 
     def target() -> Target:
         if channel is not None:
@@ -164,6 +206,9 @@ def _generate(strategy: str, large: str, prompts: Sequence[str], small: str | No
                 texts[start: start + batch_size], settings, spec, lm_model=lm_model)
         elif strategy == "direct":
             out = direct_generate(lm_target, tokenizer, chunk, settings, lm_model)
+        elif lookup is not None:
+            out = speculate(lm_target, lookup, tokenizer, chunk, settings, spec,
+                            lm_model=lm_model)
         elif strategy == "speculative":
             out = speculative_generate(lm_target, smalls[0].model, tokenizer, chunk, settings,
                                        spec, lm_model=lm_model)
@@ -178,13 +223,8 @@ def _generate(strategy: str, large: str, prompts: Sequence[str], small: str | No
     result: dict[str, Any] = {
         "strategy": strategy,
         "models": {"large": large, "small": small, "small_base": small_base},
-        "settings": {"max_new_tokens": max_new_tokens, "temperature": temperature,
-                     "top_k": top_k, "top_p": top_p, "stop": list(stop), "chat": chat,
-                     "batch_size": batch_size, "seed": seed,
-                     **({"gamma": gamma, "adaptive": adaptive, "draft_vocab": draft_vocab,
-                         "tokenizers": "different (drafts re-tokenised)" if cross else "same"}
-                        if strategy == "speculative" else {}),
-                     **({"alpha": alpha} if strategy == "proxy-tuning" else {})},
+        "settings": ({"tokenizers": "different (drafts re-tokenised)" if cross else "same"}
+                     if strategy == "speculative" and smalls else {}),
         "outputs": [{"prompt": p, "text": t, "finish": f, "new_tokens": len(i)}
                     for p, t, f, i in zip(prompts, (t for o in outs for t in o.texts),
                                           (f for o in outs for f in o.finish),

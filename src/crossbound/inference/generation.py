@@ -92,6 +92,7 @@ class DecodeStats:
     new_tokens: int = 0
     seconds: float = 0.0
     lm_forward_passes: int = 0
+    lm_row_passes: int = 0  # rows summed over the LM's passes (a batch of 8: 8 per pass)
     sm_forward_passes: int = 0
     lm_seconds: float = 0.0
     sm_seconds: float = 0.0
@@ -155,8 +156,9 @@ class DecodeStats:
 
     @property
     def tokens_per_lm_forward(self) -> float:
-        """New tokens per LM forward pass, prefill included (1 or less for the LM alone)."""
-        return self.new_tokens / self.lm_forward_passes if self.lm_forward_passes else 0.0
+        """New tokens per row per LM forward pass, the prefill included: 1 for the LM alone,
+        more where the LM kept drafts (each pass is a round trip when the LM is remote)."""
+        return self.new_tokens / self.lm_row_passes if self.lm_row_passes else 0.0
 
     @property
     def mean_gamma(self) -> float:
@@ -309,9 +311,11 @@ def direct_generate(target: Target, tokenizer: Any, prompts: Sequence[Sequence[i
     clock = DecodeClock(target)
     live = list(range(len(prompts)))
     rows: list[list[int]] = [list(p) for p in prompts]
+    stats = DecodeStats(engine="direct", rows=len(prompts))
     while live:
+        stats.lm_row_passes += len(rows)
         out = target.feed(rows, 1, reply)[:, -1]
         tokens = out if sampling.greedy else choose(out, sampling, generator)
         live, tokens = advance_rows(outputs, live, tokens, (target,))
         rows = [[int(t)] for t in tokens]
-    return clock.finish(DecodeStats(engine="direct", rows=len(prompts)), outputs)
+    return clock.finish(stats, outputs)

@@ -14,15 +14,14 @@ offers, so output stays the LM's own (greedy: token for token) whoever proposed:
   and one over a corpus of earlier outputs; the longest match's continuation (after
   SuffixDecoding, arXiv:2411.04975).
 
-``--draft`` names one: ``model`` (the run's small model), ``model:NAME``, ``ngram`` or
-``ngram:max=3,min=1``, ``suffix`` or ``suffix:factor=2,min=1`` (:func:`parse_draft`).
+``--draft`` names one (:mod:`.drafts`).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
@@ -30,9 +29,6 @@ import torch
 from crossbound.inference.sampling import Sampling, draw, probabilities
 from crossbound.inference.shortlist import ShortlistDraft
 from crossbound.models.kv import DecodeState
-from crossbound.naming import coerce, parse_spec
-
-DRAFT_KINDS = ("model", "ngram", "suffix")
 
 
 @dataclass
@@ -156,59 +152,3 @@ class ModelDraft(Proposer):
             self.state.select(list(keep))
         self.pending = [self.pending[i] for i in keep]
         self.last = [self.last[i] for i in keep]
-
-
-@dataclass(frozen=True)
-class DraftSpec:
-    """A parsed ``--draft``: the proposer's kind, the draft model's name (``model``: None for
-    the run's small model) and the proposer's options."""
-
-    kind: str
-    model: str | None = None
-    options: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def draft_free(self) -> bool:
-        return self.kind != "model"
-
-    def label(self, small: str | None = None) -> str:
-        """What drafted, for results: the model's name, or the proposer's spec."""
-        if self.kind == "model":
-            return self.model or small or "model"
-        opts = ",".join(f"{k}={v}" for k, v in self.options.items())
-        return self.kind + (f":{opts}" if opts else "")
-
-    def proposer(self) -> Proposer:
-        """A draft-free proposer (``model`` drafts need the model: :class:`ModelDraft`)."""
-        from crossbound.inference.lookup import NgramProposer, SuffixProposer
-
-        if self.kind == "ngram":
-            return NgramProposer(**self.options)
-        if self.kind == "suffix":
-            return SuffixProposer(**self.options)
-        raise ValueError("a model draft needs its model: build a ModelDraft")
-
-
-_OPTIONS = {"ngram": {"max": "max_n", "min": "min_n"},
-            "suffix": {"min": "min_match", "factor": "factor", "corpus": "max_corpus_tokens"}}
-
-
-def parse_draft(text: str) -> DraftSpec:
-    """``model``, ``model:NAME``, ``ngram[:max=3,min=1]`` or ``suffix[:min=1,factor=2]``."""
-    kind, sep, rest = text.strip().partition(":")
-    if kind == "model":
-        if sep and not rest.strip():
-            raise ValueError("--draft model:NAME needs a model name after ':'")
-        return DraftSpec("model", rest.strip() or None)
-    if kind not in DRAFT_KINDS:
-        raise ValueError(f"unknown draft {text!r}: use model, model:NAME, ngram or suffix "
-                         "(ngram:max=3,min=1; suffix:min=1,factor=2)")
-    _, raw = parse_spec(text)
-    names = _OPTIONS[kind]
-    unknown = sorted(set(raw) - set(names))
-    if unknown:
-        raise ValueError(f"draft {kind!r} has no option(s) {unknown}; it takes {sorted(names)}")
-    options = {names[k]: coerce(v) for k, v in raw.items()}
-    spec = DraftSpec(kind, None, options)
-    spec.proposer()  # checks the options' values
-    return spec

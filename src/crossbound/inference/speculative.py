@@ -196,6 +196,7 @@ def speculate(
     proposer.begin(prompts)
 
     # Prefill: the LM reads the prompts and picks the first token.
+    stats.lm_row_passes += len(prompts)
     first = target.feed([list(p) for p in prompts], 1, reply)[:, -1]
     last = (first if sampling.greedy else choose(first, sampling, generator)).tolist()
     live = list(range(len(prompts)))
@@ -217,6 +218,7 @@ def speculate(
                 drafts = [d[: max(0, min(spec.gamma_max, b - 1))]
                           for d, b in zip(drafts, budgets, strict=True)]
         width = max(len(d) for d in drafts)
+        stats.lm_row_passes += len(live)
         lm_before = target.seconds
         scored = target.feed([[t, *d] for t, d in zip(last, drafts, strict=True)], width + 1,
                              reply)

