@@ -26,19 +26,35 @@ reachable.
 
 Seven questions occur twice (same category each time, e.g. "What is ABS18?" and "What is ABS
 18?"); each distinct question is kept once, leaving 496, so no question is in two splits.
+
+``target="extract"`` is a generation task on the same questions and splits (ROUGE-L): the
+input is the question and the FAQ's answer text, the reference the answer's opening — its
+first sentence, and the next ones while it is under 8 words ("Yes, if you own the holiday
+home.") — quoted word for word. The FAQ answers in its opening sentence, so this is
+extracting the sentence that answers the question; the reference is a span of the input,
+which is what makes it input-grounded generation (prompt lookup and suffix drafts can copy).
+A model that quotes another sentence that also answers scores lower than it deserves.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import re
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 
 from crossbound.tasks.base import Example, Task
 from crossbound.tasks.package_data import package_file
-from crossbound.tasks.real import MIN_EXAMPLES, check_fractions, check_seed, seeded_split
+from crossbound.tasks.real import (
+    MIN_EXAMPLES,
+    Splits,
+    check_fractions,
+    check_seed,
+    seeded_split,
+)
 
 FAQ_PACKAGE = "zaragoza_construction_faq"
 FAQ_FILE = "data/faq-en.jsonl"
@@ -46,6 +62,12 @@ FAQ_INSTRUCTION = (
     "Which topic of Swedish construction law and practice does this question belong to?"
 )
 LABEL_MODES = ("english", "ids")
+TARGETS = ("topic", "extract")
+EXTRACT_INSTRUCTION = (
+    "Answer the question by quoting, word for word, the opening of the answer text (a "
+    "sentence or two)."
+)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'(])")
 
 # The dataset's category id -> the English label used by default. Written from the id and the
 # questions filed under it; kept distinct and prefix-free because labels are scored by their tokens.
@@ -125,6 +147,33 @@ def _read_faq(path: Path) -> tuple[tuple[str, str, str], ...]:
     return tuple(row for row in rows if len(labels[_question_key(row[0])]) == 1)
 
 
+@cache
+def _read_answers(path: Path) -> dict[str, str]:
+    answers: dict[str, str] = {}
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                record = json.loads(line)
+                answers[str(record.get("id"))] = re.sub(r"\s+", " ", str(record.get("a") or ""))
+    return {k: v.strip() for k, v in answers.items() if v.strip()}
+
+
+def construction_answers() -> dict[str, str]:
+    """Each FAQ record's answer text (whitespace-normalised), by the dataset's id."""
+    return _read_answers(package_file(FAQ_PACKAGE, FAQ_FILE))
+
+
+def answer_opening(answer: str, min_words: int = 8) -> str:
+    """The answer's first sentence, and the next ones while the text is under ``min_words``."""
+    sentences = _SENTENCE_END.split(answer.strip())
+    out = sentences[0]
+    for sentence in sentences[1:]:
+        if len(out.split()) >= min_words:
+            break
+        out += " " + sentence
+    return out
+
+
 def construction_questions() -> tuple[tuple[str, str, str], ...]:
     """Distinct (question, category, source id) triples from the FAQ, in file order."""
     # The file lookup is not cached, so a missing package is reported on every call.
@@ -137,8 +186,11 @@ def build_construction_faq(
     test: float = 0.2,
     public: float = 0.2,
     labels: str = "english",
+    target: str = "topic",
 ) -> Task:
-    """FAQ questions -> one of 39 topic categories (accuracy), every distinct question once.
+    """FAQ questions -> one of 39 topic categories (accuracy), every distinct question once;
+    with ``target="extract"``, question + answer text -> the answer's opening (ROUGE-L; see the
+    module notes).
 
     ``labels="english"`` (the default) names each category in English (``CATEGORY_NAMES``);
     ``labels="ids"`` keeps the dataset's (mostly Swedish) ids. The splits are the same in both.
@@ -152,6 +204,8 @@ def build_construction_faq(
     fractions = check_fractions(validation, test, public)
     if labels not in LABEL_MODES:
         raise ValueError(f"labels must be one of {', '.join(LABEL_MODES)}, got {labels!r}")
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {', '.join(TARGETS)}, got {target!r}")
     rows = construction_questions()
     if len(rows) < MIN_EXAMPLES:
         raise ValueError(
@@ -196,6 +250,8 @@ def build_construction_faq(
             f"{len(choices)} categories ({named}; the smallest has {smallest} questions) with "
             "no training question; lower the fractions"
         )
+    if target == "extract":  # the same questions and splits, as generation
+        return _extract_task(splits, fractions, seed, labels)
     return Task(
         name="construction-faq",
         description=(
@@ -219,3 +275,34 @@ def build_construction_faq(
         },
     )
 
+
+def _extract_task(splits: Splits, fractions: tuple[float, float, float], seed: int,
+                  labels: str) -> Task:
+    answers = construction_answers()
+
+    def extract(ex: Example) -> Example:
+        answer = answers[ex.meta["source_id"]]
+        return dataclasses.replace(ex, text=f"Question: {ex.text}\nAnswer text: {answer}",
+                                   target=answer_opening(answer))
+
+    def each(split: Sequence[Example]) -> tuple[Example, ...]:
+        return tuple(extract(ex) for ex in split if ex.meta["source_id"] in answers)
+
+    train = each(splits.train)
+    return Task(
+        name="construction-faq",
+        description=(
+            f"{len(train)} training questions on Swedish construction law and practice with "
+            "the FAQ's answer (Zaragoza AB FAQ, CC BY 4.0) -> the answer's opening, quoted"
+        ),
+        instruction=EXTRACT_INSTRUCTION,
+        parties=(train,),
+        validation=each(splits.validation),
+        test=each(splits.test),
+        public=each(splits.public),
+        choices=None,
+        metric="rouge_l",
+        # "target" only here: the topic task's params (and so its results) stay as they were
+        params={"seed": seed, "validation": fractions[0], "test": fractions[1],
+                "public": fractions[2], "labels": labels, "target": "extract"},
+    )
