@@ -18,6 +18,8 @@ KIND says how to read the files named by the ARGs (paths relative to the reposit
 - ``runs FILE ...``: one row per ``crossbound run`` result: task, model, strategy, utility.
 - ``domains FILE``: a cascade result's accuracy over the whole mix and per domain.
 - ``precision FILE``: ``benchmarks/precision.py``'s bf16-against-fp32 table.
+- ``proxy FILE``: a ``proxy-tuning`` result per α: accuracy and the share of the gap to the
+  fine-tuned LM closed.
 - ``sanitizer FILE DATASET``: ``benchmarks/sanitizer_eval.py``'s recall per kind, precision,
   F2, content kept and time per message for each system on one of its datasets.
 
@@ -261,6 +263,24 @@ def render_precision(args: list[str]) -> list[str]:
     return _table(header, rows)
 
 
+def render_proxy(args: list[str]) -> list[str]:
+    """The LM alone, the tuned expert alone, proxy-tuning per α and the fine-tuned LM."""
+    result = _load(args[0])
+    utility = result["metrics"]["utility"]
+    models = result["models"]
+    rows = [[f"{models['large']} alone (zero-shot)", _score(utility["lm_before"]), "0 %"],
+            [f"{models['small']} untuned", _score(utility["sm_before"]), ""],
+            [f"{models['small']} fine-tuned (the expert)", _score(utility["sm_after"]), ""]]
+    for alpha in sorted(utility["by_alpha"], key=float):
+        closed = utility.get("gap_closed_by_alpha", {}).get(alpha)
+        rows.append([f"proxy-tuning, α = {alpha}", _score(utility["by_alpha"][alpha]),
+                     "—" if closed is None else f"{100 * closed:.0f} %"])
+    if utility.get("lm_finetuned") is not None:
+        rows.append([f"{models['large']} fine-tuned ({result['config']['lm_trainable']}; the "
+                     "reference)", _score(utility["lm_finetuned"]), "100 %"])
+    return _table(["model", "accuracy", "gap closed"], rows)
+
+
 _SYSTEM_NAMES = {"crossbound": "crossbound", "presidio": "vanilla Presidio",
                  "crossbound-regex": "crossbound's own recognisers only"}
 
@@ -290,6 +310,7 @@ RENDERERS: dict[str, Renderer] = {
     "runs": render_runs,
     "domains": render_domains,
     "precision": render_precision,
+    "proxy": render_proxy,
     "sanitizer": render_sanitizer,
 }
 
