@@ -3,11 +3,14 @@
 Every ``import`` and ``from … import`` of a crossbound module counts, at any depth: a function-
 level import that only dodges a cycle is still an edge. ``from package import name`` is an
 edge to the package (its ``__init__`` runs) and to ``package.name`` where that is a module.
+A function-level import of a crossbound module must also say why it is there (it defers a
+heavy import): a ``# lazy:`` comment, or a module docstring that declares ``Lazy imports:``.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import crossbound
@@ -192,3 +195,106 @@ def test_no_module_imports_from_a_higher_layer():
         + "\n".join(f"{a} -> {b}" for a, b in new)
         + "\nMove what the lower module needs down (or the importer up); a function-level "
         "import counts too.")
+
+
+# ---------------------------------------------------------------- function-level imports
+
+# A crossbound import inside a function defers loading that module. That is only worth it for
+# start-up speed (the CLI's `--help`, the package root, the Flower-free federation registry):
+# such an import says so with a `# lazy: why` comment on its line or in the comment lines right
+# above it (which also cover the imports that directly follow it), or its module's docstring
+# declares it for every command ("Lazy imports: ..."). Anything else belongs at the top.
+LAZY_COMMENT = re.compile(r"#\s*lazy:", re.IGNORECASE)
+LAZY_DOCSTRING = "Lazy imports:"
+# (module, imported module): function-level imports in modules that another change was
+# rewriting when this check came in (speculative decoding, the sanitiser). Their owners declare
+# them lazy or move them, then drop the entry here.
+UNSETTLED: frozenset[tuple[str, str]] = frozenset({
+    ("crossbound.cli.generate", "crossbound.inference.generate"),
+    ("crossbound.cli.generate", "crossbound.models.precision"),
+    ("crossbound.cli.generate", "crossbound.boundary.http"),
+    ("crossbound.inference.generate", "crossbound.parties"),
+    ("crossbound.privacy.sanitizer", "crossbound.boundary.contracts"),
+})
+
+
+def undeclared_lazy_imports(source: str, module: str,
+                            is_package: bool = False) -> list[tuple[int, str]]:
+    """(line, imported module) of each crossbound import inside a function of ``source`` that
+    declares no reason to be there (see ``LAZY_COMMENT``)."""
+    tree = ast.parse(source)
+    if LAZY_DOCSTRING in (ast.get_docstring(tree) or ""):
+        return []
+    lines = source.splitlines()
+    nodes = sorted({id(n): n for fn in ast.walk(tree)
+                    if isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef)
+                    for n in ast.walk(fn) if isinstance(n, ast.Import | ast.ImportFrom)
+                    }.values(), key=lambda n: n.lineno)
+    covered_until = 0  # last line of a declared import: the one right after it is covered too
+    found = []
+    for node in nodes:
+        first, last = node.lineno, node.end_lineno or node.lineno
+        above = first - 1
+        comments = []
+        while above >= 1 and lines[above - 1].lstrip().startswith("#"):
+            comments.append(lines[above - 1])
+            above -= 1
+        declared = (covered_until == first - 1
+                    or any(LAZY_COMMENT.search(line) for line in lines[first - 1:last])
+                    or any(LAZY_COMMENT.search(line) for line in comments))
+        if declared:
+            covered_until = last
+        names = [n for n in _imported(node, module, is_package)
+                 if n == PACKAGE or n.startswith(PACKAGE + ".")]
+        if names and not declared:
+            found.append((first, names[0]))
+    return found
+
+
+def test_undeclared_lazy_imports_are_found():
+    source = (
+        '"""A module."""\n'
+        "import os\n"
+        "from crossbound.naming import coerce\n"
+        "def f():\n"
+        "    from crossbound.tasks import base\n"  # 5: undeclared
+        "    import json\n"  # not crossbound
+        "def g():\n"
+        "    # lazy: torch, only when asked\n"
+        "    # (a second comment line)\n"
+        "    from crossbound.models import loading\n"
+        "    from crossbound.models import precision\n"  # follows a declared one
+        "\n"
+        "    from . import sibling\n"  # 13: a blank line ends the declared run
+        "    from crossbound.result import Result  # lazy: why\n"
+    )
+    assert undeclared_lazy_imports(source, "crossbound.pkg.mod") == [
+        (5, "crossbound.tasks"), (13, "crossbound.pkg")]
+    declared = '"""A command.\n\nLazy imports: every command loads torch when it runs.\n"""\n'
+    assert undeclared_lazy_imports(declared + "def f():\n    import crossbound.runner\n",
+                                   "crossbound.cli.x") == []
+
+
+def test_function_level_imports_declare_why():
+    modules = _modules()
+
+    def home(name: str) -> str:  # the module a dotted name lives in
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name
+
+    undeclared = []
+    for module, path in modules.items():
+        found = undeclared_lazy_imports(path.read_text(encoding="utf-8"), module,
+                                        path.name == "__init__.py")
+        undeclared += [(module, line, name) for line, name in found
+                       if (module, home(name)) not in UNSETTLED]
+    assert not undeclared, (
+        "function-level imports of crossbound modules with no reason given:\n"
+        + "\n".join(f"{m}:{line} imports {name}" for m, line, name in undeclared)
+        + "\nMove each to the top of its module (an import cycle is broken by moving what both "
+        "sides need into a lower module, not by hiding it in a function). Where it defers a "
+        "heavy import (torch, transformers, Flower, Presidio) that the module otherwise does "
+        "not load, for start-up speed, say so: `# lazy: why` on its line or the line above, or "
+        "`Lazy imports: why` in the module docstring of a CLI module.")
+

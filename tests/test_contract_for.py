@@ -8,12 +8,15 @@ from __future__ import annotations
 import json
 
 import pytest
+from typer.testing import CliRunner
 
 from crossbound.boundary.contracts import OPEN_TEXT, AccessContract, role_of
 from crossbound.boundary.transcript import verify_transcript
 from crossbound.catalog import all_strategies, get_strategy
+from crossbound.cli import app as cli_app
 from crossbound.result import Result
 from crossbound.runner import run_strategy
+from crossbound.service.serve import ServeError, contract_named
 from crossbound.strategy import RunContext, Strategy, StrategyConfig
 
 TASK = "clinic-triage:n=120,seed=3"
@@ -111,3 +114,32 @@ def test_the_runner_refuses_a_contract_changed_mid_run(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="contract_for"):
         run_strategy(Swapper.name, task=TASK, large="tiny-large", small="tiny-small",
                      out_dir=tmp_path)
+
+
+def test_a_served_model_party_holds_to_the_contract_the_runs_settings_imply():
+    """``crossbound serve --contract STRATEGY [--set k=v]``: the contract a data party's run of
+    that strategy with those settings holds to (``contract_for``), not the class default."""
+    cascade = get_strategy("cascade")
+    assert contract_named("cascade") is cascade.contract
+    assert contract_named("cascade", {"protect": "none", "allow_raw": "true"}) is OPEN_TEXT
+    raw_seeds = {"seed_privacy": "none", "allow_raw_seeds": "true"}
+    assert contract_named("lm-synthetic-data", raw_seeds).name == "raw-private-seeds-to-lm"
+    assert contract_named(OPEN_TEXT.name) is OPEN_TEXT
+    with pytest.raises(ServeError, match="takes no settings"):
+        contract_named(OPEN_TEXT.name, {"protect": "none"})
+    with pytest.raises(ServeError, match=r"cascade's contract.*no setting 'nope'"):
+        contract_named("cascade", {"nope": "1"})
+    with pytest.raises(ServeError, match="allow_raw"):  # the config's own checks run
+        contract_named("cascade", {"protect": "none"})
+
+
+def test_serve_cli_takes_the_strategys_settings(tmp_path):
+    """The settings are checked before any model loads: a bad one exits at once (code 2)."""
+    keys = tmp_path / "keys.toml"
+    keys.write_text('[keys]\ndata-party-0 = "key-of-data-party-0-0123456789"\n')
+    runner = CliRunner()
+    base = ["serve", "--model", "tiny-large", "--keys", str(keys), "--contract", "cascade"]
+    refused = runner.invoke(cli_app, [*base, "--set", "protect=none"])
+    assert refused.exit_code == 2 and "allow_raw" in refused.output
+    malformed = runner.invoke(cli_app, [*base, "--set", "protect"])
+    assert malformed.exit_code == 1 and "expected key=value" in malformed.output

@@ -6,7 +6,6 @@ import contextlib
 import gc
 import time
 from pathlib import Path
-from typing import Any
 
 from crossbound.boundary.channel import Boundary, Handler, Transport
 from crossbound.boundary.contracts import MODEL_PARTY
@@ -14,7 +13,8 @@ from crossbound.boundary.transcript import Transcript, key_path
 from crossbound.catalog import get_strategy as _get_strategy
 from crossbound.config_checks import Attacks
 from crossbound.evaluate.leakage import small_model_leakage
-from crossbound.models.loading import load_model
+from crossbound.evaluate.pii_crossed import pii_crossed_summary
+from crossbound.models.loading import load_model, load_tokenizer
 from crossbound.models.precision import precision_scope
 from crossbound.result import PeakMemory, Result
 from crossbound.strategy import (
@@ -29,30 +29,6 @@ from crossbound.tasks.registry import load_task
 
 TRANSCRIPT_NAME = "transcript.jsonl"
 MEASUREMENT_NAME = "measurement-transcript.jsonl"
-
-
-def pii_crossed_summary(transcript_path: Path, task: Task,
-                        tokenizer: Any = None) -> dict[str, Any]:
-    """The task's ground-truth PII and canaries found in what crossed: counts, never values.
-
-    ``tokenizer`` decodes token-id messages so they are scanned too (token ids sent to the
-    model party are in the LM's tokenizer). ``crossbound audit --pii`` lists the values
-    themselves, for the data party's eyes only.
-    """
-    from crossbound.evaluate.pii_crossed import scan_transcript
-
-    scan = scan_transcript(transcript_path, task, max_findings=0, tokenizer=tokenizer)
-    return {
-        "occurrences": scan["occurrences"],
-        "distinct_values": scan["distinct_values"],
-        "by_pii_kind": scan["by_pii_kind"],
-        "distinct_by_pii_kind": scan["distinct_by_pii_kind"],
-        "by_direction": scan["by_direction"],
-        "canaries_crossed": len(scan["canaries_crossed"]),
-        "entries_scanned": scan["scanned"],
-        "entries_unscanned": scan["unscanned"],
-        "notes": scan["notes"],
-    }
 
 
 def run_strategy(
@@ -177,8 +153,6 @@ def run_strategy(
         privacy = result.metrics.setdefault("privacy", {})
         tokenizer = None
         if "token_ids" in summary["bytes_by_kind"]:
-            from crossbound.models.loading import load_tokenizer
-
             tokenizer = load_tokenizer(large)
         privacy["pii_crossed"] = pii_crossed_summary(transcript_path, the_task, tokenizer)
         # Which measurements this result carries, so a reader (and the bench) need not guess.

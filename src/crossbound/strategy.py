@@ -23,17 +23,18 @@ from types import MappingProxyType
 from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 from crossbound.boundary.channel import Boundary, Handler
-from crossbound.boundary.contracts import AccessContract, GuardContext
+from crossbound.boundary.contracts import MODEL_PARTY, AccessContract, GuardContext
 from crossbound.boundary.messages import Message
 from crossbound.config_checks import Settings, check_literals
-from crossbound.models.precision import Precision, check_precision
+from crossbound.models.loading import LoadedModel, load_model
+from crossbound.models.precision import Precision, check_precision, frozen_dtype
 from crossbound.naming import DATA_PARTY, coerce
+from crossbound.parties import ModelParty
 from crossbound.result import Result
 from crossbound.tasks.base import Example, Task
 
 if typing.TYPE_CHECKING:
     from crossbound.evaluate.membership import Scope
-    from crossbound.models.loading import LoadedModel
 
 Direction = Literal["downward", "upward", "inference", "baseline"]
 # A strategy's bench cells: profile -> (setting label, --set-style overrides) pairs.
@@ -209,10 +210,6 @@ class RunContext:
 
     def connect_model_party(self, batch_size: int = 8) -> None:
         """Make the model party reachable: load the LM in process, unless it is remote."""
-        from crossbound.boundary.contracts import MODEL_PARTY
-        from crossbound.models.loading import load_model
-        from crossbound.parties import ModelParty
-
         if self.boundary.reaches(MODEL_PARTY):
             return
         if self.shared is not None:
@@ -226,8 +223,6 @@ class RunContext:
     def load_small(self, *, frozen: bool = False) -> LoadedModel:
         """The data party's SM (``small``): ``frozen`` where nothing of it trains — weights in
         the run's precision, bf16 where the CPU has it — else fp32 weights to train."""
-        from crossbound.models.loading import load_model
-
         with self.step(f"loading small model {self.small}"):
             return load_model(self.small, frozen=frozen)
 
@@ -276,8 +271,6 @@ class RunContext:
         return self.shared.once(self._shared_key(key), compute)
 
     def _shared_key(self, key: dict[str, Any]) -> dict[str, Any]:
-        from crossbound.models.precision import frozen_dtype
-
         return {**key, "small": self.small, "task": self.task.fingerprint(),
                 "dtype": str(frozen_dtype())}
 

@@ -50,12 +50,14 @@ from crossbound.evaluate.utility import (
     subgroup_accuracy,
 )
 from crossbound.naming import DATA_PARTY
+from crossbound.privacy.sanitizer import sanitizer_guard
 from crossbound.strategy import RunContext
 from crossbound.tasks.base import Example, Task
+from crossbound.training.causal_lm import LossOn, TrainStats, finetune, sft_key
+from crossbound.training.lora import add_lora, freeze_all_but_linear
 
 if TYPE_CHECKING:
     from crossbound.models.loading import LoadedModel
-    from crossbound.training.causal_lm import LossOn, TrainStats
 
 # ---------------------------------------------------------------- records
 
@@ -105,8 +107,6 @@ def load_sm_to_tune(ctx: RunContext, trainable: str) -> LoadedModel:
 def make_trainable(model: Any, trainable: str, lora_rank: int) -> Any:
     """Set up what trains: ``full`` (as is), ``lora`` (returns the PEFT-wrapped model) or
     ``linear`` (the blocks' linear layers only)."""
-    from crossbound.training.lora import add_lora, freeze_all_but_linear
-
     if trainable == "lora":
         return add_lora(model, rank=lora_rank)
     if trainable == "linear":
@@ -127,8 +127,6 @@ def sm_finetune(ctx: RunContext, label: str, model: Any, tokenizer: Any,
     ``share``: a bench runs this training once and gives its weights to every cell that asks
     for the same one (``ctx.train_once``) — local-finetune's SM, which the query strategies
     tune too."""
-    from crossbound.training.causal_lm import finetune, sft_key
-
     rate = lr or settings.lr
     steps = max(1, round(epochs * -(-len(pairs) // settings.batch_size)))
     with ctx.step(label, steps) as bar:
@@ -211,8 +209,6 @@ def guarded_by_sanitizer(ctx: RunContext, sanitizer: Any, name: str) -> Iterator
     """While open, the run's ``GUARD`` also refuses any PII ``sanitizer`` (a
     ``privacy.sanitizer.Sanitizer``, its recognisers ``name``) finds — on this run's boundary
     only: other runs in the process (a service's, a bench's) keep the registered guard."""
-    from crossbound.privacy.sanitizer import sanitizer_guard
-
     with ctx.step(f"loading the {name} sanitiser"):
         sanitizer.warm_up()
     with ctx.boundary.override_guard(GUARD, sanitizer_guard(sanitizer)):

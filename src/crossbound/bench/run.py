@@ -29,6 +29,7 @@ from crossbound.bench.cells import (
     parse_records,
 )
 from crossbound.bench.normalise import normalise
+from crossbound.bench.report import write_report
 from crossbound.bench.results import (
     BENCH_SCHEMA,
     RESULTS_CSV,
@@ -252,7 +253,5 @@ def run_bench(
     write_json(out / RESULTS_JSON, results)
     write_csv(out / RESULTS_CSV, entries)
     if report:
-        from crossbound.bench.report import write_report
-
         write_report(results, out)
     return results

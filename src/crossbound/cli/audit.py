@@ -1,4 +1,8 @@
-"""``crossbound audit``: verify a transcript, summarise what crossed, count the PII in it."""
+"""``crossbound audit``: verify a transcript, summarise what crossed, count the PII in it.
+
+Lazy imports: transcripts and the PII scan (torch) load when the command runs, so ``crossbound
+--help`` stays fast.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,9 @@
 """``crossbound bench`` and ``crossbound plan``: the multi-objective benchmark and the budget
-planner on its results."""
+planner on its results.
+
+Lazy imports: the bench (torch, every strategy) loads when a command runs, so ``crossbound
+--help`` stays fast.
+"""
 
 from __future__ import annotations
 

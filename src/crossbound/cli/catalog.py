@@ -1,4 +1,8 @@
-"""``crossbound models``, ``tasks`` and ``strategies``: what there is to run, and with what."""
+"""``crossbound models``, ``tasks`` and ``strategies``: what there is to run, and with what.
+
+Lazy imports: models, tasks and strategies (torch) load when a command runs, so ``crossbound
+--help`` stays fast.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""What every command shares: the two consoles, error exits, plain text in markup, progress."""
+"""What every command shares: the two consoles, error exits, plain text in markup, ``--set``
+settings, progress."""
 
 from __future__ import annotations
 
@@ -35,6 +36,17 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     # ("nope[/x]", "[keys]") that rich would otherwise read as markup, drop, or choke on.
     err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)  # paths on one line
     return typer.Exit(code)
+
+
+def parse_settings(items: list[str] | None) -> dict[str, str]:
+    """``--set key=value`` options (a strategy's settings) as a dict, or the exit to raise."""
+    settings: dict[str, str] = {}
+    for item in items or []:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise fail(f"--set {item!r}: expected key=value")
+        settings[key.strip()] = value.strip()
+    return settings
 
 
 def plain(value: Any) -> str:

@@ -1,4 +1,8 @@
-"""``crossbound federate CONFIG``: many data parties, federated rounds on Flower."""
+"""``crossbound federate CONFIG``: many data parties, federated rounds on Flower.
+
+Lazy imports: the federation (torch; Flower once a run starts) loads when the command runs,
+so ``crossbound --help`` stays fast.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""``crossbound run STRATEGY``: one strategy end to end, and its result as a table."""
+"""``crossbound run STRATEGY``: one strategy end to end, and its result as a table.
+
+Lazy imports: the runner (torch, every strategy) loads when the command runs, so ``crossbound
+--help`` stays fast.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from crossbound.cli.console import bar_factory, fail, out, plain, progress_display
+from crossbound.cli.console import bar_factory, fail, out, parse_settings, plain, progress_display
 from crossbound.defaults import DEFAULT_LARGE, DEFAULT_SMALL, SAME_TOKENIZER_SMALL
 
 # The default pair (models/registry.py): Qwen2.5-Coder-1.5B as the LM, SmolLM2-135M as the
@@ -53,12 +57,7 @@ def run(
             small = default_small(strategy, large)
         except ValueError as exc:
             raise fail(str(exc)) from exc
-    overrides: dict[str, str] = {}
-    for item in settings or []:
-        key, eq, value = item.partition("=")
-        if not eq or not key:
-            raise fail(f"--set {item!r}: expected key=value")
-        overrides[key.strip()] = value.strip()
+    overrides = parse_settings(settings)
     transport: Any = None
     party: Any = None
     if remote and openai_url:

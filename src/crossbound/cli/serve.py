@@ -1,4 +1,8 @@
-"""``crossbound serve``: the model party over HTTP."""
+"""``crossbound serve``: the model party over HTTP.
+
+Lazy imports: the service (FastAPI, torch, every strategy) loads when the command runs, so
+``crossbound --help`` stays fast.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from crossbound.cli.console import err, fail
+from crossbound.cli.console import err, fail, parse_settings
 from crossbound.defaults import DEFAULT_LARGE
 
 
@@ -20,6 +24,10 @@ def serve(
     contract: Annotated[str, typer.Option(
         help="What may cross: raw-text-to-lm, nothing-crosses, or a strategy name (its "
         "contract).")] = "raw-text-to-lm",
+    settings: Annotated[list[str] | None, typer.Option(
+        "--set", help="With a strategy's --contract: its setting key=value (repeatable), for "
+        "the contract a run with those settings holds to (e.g. --contract cascade --set "
+        "protect=none --set allow_raw=true).")] = None,
     transcript: Annotated[Path | None, typer.Option(
         help="Append every crossing to this transcript (JSONL).")] = None,
     max_body_bytes: Annotated[int, typer.Option(help="Largest request body.")] = 8 << 20,
@@ -35,11 +43,12 @@ def serve(
     from crossbound.service.app import Limits
     from crossbound.service.serve import serve as run_service
 
+    overrides = parse_settings(settings)
     try:
         limits = Limits(max_body_bytes=max_body_bytes, max_tokens=max_tokens)
         run_service(model, keys_path=keys, host=host, port=port, contract=contract,
-                    transcript_path=transcript, limits=limits, artifact_dir=artifacts,
-                    status=err.print, precision=precision)
+                    settings=overrides, transcript_path=transcript, limits=limits,
+                    artifact_dir=artifacts, status=err.print, precision=precision)
     except (ValueError, FileNotFoundError) as exc:  # KeyFileError and ServeError included
         raise fail(str(exc), code=2) from exc
 

@@ -33,6 +33,7 @@ from crossbound.downward.synthetic_text import (
 from crossbound.evaluate.utility import calibrated, content_free_prompt
 from crossbound.naming import DATA_PARTY
 from crossbound.parties import scores_from
+from crossbound.privacy.token_dp import TokenPerturber
 from crossbound.strategy import RunContext
 from crossbound.tasks.base import Example, Task
 
@@ -170,8 +171,6 @@ class Synthesiser:
                 done = [s.text for s in self.sanitizer.sanitize_many([e.text for e in flat])]
                 how = f"seeds sanitised ({cfg.sanitizer} pseudonyms)"
             elif cfg.seed_privacy == "perturb":
-                from crossbound.privacy.token_dp import TokenPerturber
-
                 weights = sm.model.get_input_embeddings().weight.detach().float()
                 perturber = TokenPerturber(weights, sm.tokenizer, cfg.seed_epsilon,
                                            seed=cfg.seed)

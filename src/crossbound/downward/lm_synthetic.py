@@ -49,6 +49,7 @@ from crossbound.downward.lm_synthesis import Synthesiser
 from crossbound.downward.lm_synthetic_config import LMSyntheticConfig
 from crossbound.downward.registry import DOWNWARD
 from crossbound.downward.synthetic_text import distance_to_real
+from crossbound.privacy.sanitizer import Sanitizer
 from crossbound.result import Result
 from crossbound.strategy import RunContext, Strategy, cells
 from crossbound.tasks.base import Example, Task
@@ -107,8 +108,6 @@ class LMSyntheticData(Strategy[LMSyntheticConfig]):
         private = private_records(task, cfg)
         if cfg.seed_privacy != "sanitize":
             return self._run(ctx, cfg, task, private, None)
-        from crossbound.privacy.sanitizer import Sanitizer
-
         sanitizer = Sanitizer(presidio=cfg.sanitizer == "presidio")
         with guarded_by_sanitizer(ctx, sanitizer, cfg.sanitizer):
             return self._run(ctx, cfg, task, private, sanitizer)

@@ -10,7 +10,8 @@ What it cannot see: entries stored without payloads (``keep_payloads=False``) ar
 ``unscanned``; tensor payloads (logits, hidden states, weights) carry no text, and token ids are
 scanned only when a ``tokenizer`` is given to decode them. Paraphrased or re-formatted values
 (a phone number with different separators) are not counted; a leak found here is certain, the
-absence of findings is a lower bound.
+absence of findings is a lower bound. :func:`pii_crossed_summary` is what a result reports (the
+runner's ``privacy.pii_crossed``, the federation's per link): counts, never values.
 """
 
 from __future__ import annotations
@@ -214,4 +215,26 @@ def scan_transcript(
         "findings": findings,
         "findings_truncated": occurrences > len(findings),
         "notes": notes,
+    }
+
+
+def pii_crossed_summary(transcript_path: Path, task: Task,
+                        tokenizer: Any = None) -> dict[str, Any]:
+    """The task's ground-truth PII and canaries found in what crossed: counts, never values.
+
+    ``tokenizer`` decodes token-id messages so they are scanned too (token ids sent to the
+    model party are in the LM's tokenizer). ``crossbound audit --pii`` lists the values
+    themselves, for the data party's eyes only.
+    """
+    scan = scan_transcript(transcript_path, task, max_findings=0, tokenizer=tokenizer)
+    return {
+        "occurrences": scan["occurrences"],
+        "distinct_values": scan["distinct_values"],
+        "by_pii_kind": scan["by_pii_kind"],
+        "distinct_by_pii_kind": scan["distinct_by_pii_kind"],
+        "by_direction": scan["by_direction"],
+        "canaries_crossed": len(scan["canaries_crossed"]),
+        "entries_scanned": scan["scanned"],
+        "entries_unscanned": scan["unscanned"],
+        "notes": scan["notes"],
     }

@@ -23,12 +23,10 @@ import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from crossbound.privacy.sanitizer import Sanitizer, analyzer_build_seconds
 from crossbound.tasks.base import Example, PiiSpan
-
-if TYPE_CHECKING:
-    from crossbound.privacy.sanitizer import Sanitizer
 
 ALL = "ALL"
 
@@ -138,8 +136,6 @@ def score_record(example: Example, predicted: Sequence[Span], sanitized: str,
 def evaluate_pii_detection(examples: Iterable[Example], sanitizer: Sanitizer | None = None,
                            min_overlap: float = 0.5) -> PiiDetectionReport:
     """Sanitise every record (one document each) and score detection against its PII spans."""
-    from crossbound.privacy.sanitizer import Sanitizer, analyzer_build_seconds
-
     if not 0.0 < min_overlap <= 1.0:
         raise ValueError(f"min_overlap must be in (0, 1], got {min_overlap}")
     sanitizer = sanitizer or Sanitizer()

@@ -35,8 +35,8 @@ __all__ = ["FEDERATED_STRATEGIES", "FedAdapterConfig", "FedMutualKTConfig", "Fed
 def __getattr__(name: str) -> object:
     if name not in __all__:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    # Lazy: importing the package must not import torch, Flower or Ray (these modules import
-    # torch, not Flower or Ray).
+    # lazy: importing the package must not import torch, Flower or Ray (these modules import
+    # torch, not Flower or Ray)
     from crossbound.federation.adapter_config import FedAdapterConfig
     from crossbound.federation.config import FederationConfig
     from crossbound.federation.mutual_config import FedMutualKTConfig

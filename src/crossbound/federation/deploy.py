@@ -383,7 +383,8 @@ class LocalDeployment:
         path = self.out / ROUNDS_FILE
         if on_round is None or not path.exists():
             return
-        # Flower (server.py imports it): loaded once a round is reported, not with the launcher.
+        # lazy: Flower (server.py imports it), loaded once a round is reported, not with the
+        # launcher
         from crossbound.federation.server import RoundReport
 
         lines = path.read_text(encoding="utf-8").splitlines()

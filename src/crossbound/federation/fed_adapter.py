@@ -59,7 +59,7 @@ class AdapterModelParty:
     def prepare(cls, config: FedAdapterConfig, task: Task,
                 status: Callable[[str], None]) -> AdapterModelParty:
         """Load the model party's adapter (and, for OT+, its LM and the emulator it sends)."""
-        # Flower: imported when a run starts, not when a config is read.
+        # lazy: Flower (server.py imports it), loaded when a run starts, not with a config
         from crossbound.federation.server import ServerState
 
         if config.emulator_of is None:
@@ -67,7 +67,8 @@ class AdapterModelParty:
             adapted = build_adapted(config.small, config.lora_rank, config.lora_alpha,
                                     config.seed)
             return cls(config, task, adapted, None, ServerState())
-        from crossbound.federation.offsite_plus import ModelParty, OffsitePlusHooks  # Flower
+        # lazy: Flower, as above
+        from crossbound.federation.offsite_plus import ModelParty, OffsitePlusHooks
 
         status(f"model party: loading {config.emulator_of} and building its emulator")
         party = ModelParty.prepare(config)
@@ -83,14 +84,15 @@ class AdapterModelParty:
 
     def serve(self, grid: Grid, folder: Path, on_round: Callable[[Any], None] | None) -> None:
         """Register the parties on ``grid`` and run the rounds (transcripts in ``folder``)."""
-        from crossbound.federation.server import serve  # Flower: imported when a run starts
+        from crossbound.federation.server import serve  # lazy: Flower, when a run starts
 
         serve(self.config, len(self.task.parties), adapter_tensors(self.adapted.model),
               self.adapted.spec, folder, self.state, grid, on_round, self.hooks)
 
     def finish(self, wall: float, peak_mb: float, out: Path) -> Result:
         """Check that every round ran, save the global adapter and write ``result.json``."""
-        # Flower (through the federation's contract): loaded by the run already.
+        # lazy: Flower (dp.py imports it through the federation's contract), which the run
+        # has loaded by now
         from crossbound.federation.dp import dp_summary
 
         config, state = self.config, self.state
@@ -121,7 +123,7 @@ class AdapterModelParty:
                 "check single updates for finiteness or size. The transcripts hold what "
                 "crossed: key material, masked updates and key shares, never a plain update.")
         if self.hooks is not None:
-            from crossbound.federation.offsite_plus import finish_offsite  # Flower, as above
+            from crossbound.federation.offsite_plus import finish_offsite  # lazy: Flower
 
             finish_offsite(result, self.hooks.party, state, out)
         result.write(out)
@@ -154,6 +156,6 @@ def secure_summary(config: FedAdapterConfig) -> dict[str, Any] | None:
 
 def data_party() -> DataPartyHandlers:
     """The data parties' handlers (:mod:`crossbound.federation.client`)."""
-    from crossbound.federation.client import DATA_PARTY  # Flower: imported when a run starts
+    from crossbound.federation.client import DATA_PARTY  # lazy: Flower, when a run starts
 
     return DATA_PARTY

@@ -56,7 +56,8 @@ class MutualModelParty:
                 status: Callable[[str], None]) -> MutualModelParty:
         """Load the LM (frozen weights in the federation's precision; the LoRA trained on it
         stays fp32)."""
-        # Flower: imported when a run starts, not when a config is read.
+        # lazy: Flower (mutual_server.py imports it), loaded when a run starts, not with a
+        # config
         from crossbound.federation.mutual_server import MutualState
 
         status(f"model party: loading the LM {config.large}")
@@ -71,15 +72,14 @@ class MutualModelParty:
 
     def serve(self, grid: Grid, folder: Path, on_round: Callable[[Any], None] | None) -> None:
         """Register the parties on ``grid`` and run the rounds (transcripts in ``folder``)."""
-        # Flower: imported when a run starts.
-        from crossbound.federation.mutual_server import serve_mutual
+        from crossbound.federation.mutual_server import serve_mutual  # lazy: Flower, as above
 
         serve_mutual(self.config, self.task, self.lm, folder, self.state, grid, on_round)
 
     def finish(self, wall: float, peak_mb: float, out: Path) -> Result:
         """Save the LM's LoRA adapter (PEFT format) and write ``result.json`` with the LM's and
         every SM's utility per round."""
-        from crossbound.federation.mutual_server import FEDERATION  # Flower: loaded by the run
+        from crossbound.federation.mutual_server import FEDERATION  # lazy: Flower, as above
 
         config, task, state = self.config, self.task, self.state
         check_finished(config, state)
@@ -117,6 +117,6 @@ class MutualModelParty:
 
 def data_party() -> DataPartyHandlers:
     """The data parties' handlers (:mod:`crossbound.federation.mutual_client`)."""
-    from crossbound.federation.mutual_client import DATA_PARTY  # Flower: when a run starts
+    from crossbound.federation.mutual_client import DATA_PARTY  # lazy: Flower, as above
 
     return DATA_PARTY

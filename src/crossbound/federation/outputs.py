@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from crossbound.boundary.transcript import verify_transcript
+from crossbound.evaluate.pii_crossed import pii_crossed_summary
 from crossbound.federation.config import FederationConfig
 from crossbound.result import PeakMemory, Result
 from crossbound.tasks.base import Task
@@ -80,10 +81,6 @@ def federation_result(config: FederationConfig, task: Task, state: Any,
     transcripts), the rounds; ``aggregation`` and ``secure`` (secure aggregation: what the
     model party saw) describe how the parties' contributions were combined. The strategy
     adds its own metrics and notes."""
-    # Deferred: the runner imports every strategy family, which reading a config (this
-    # module's importers) should not load.
-    from crossbound.runner import pii_crossed_summary
-
     grid = state.grid
     rounds = [r.to_dict() for r in state.rounds]
     per_round = [r["utility"] for r in rounds]

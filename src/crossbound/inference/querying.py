@@ -46,6 +46,8 @@ from crossbound.config_checks import (
 )
 from crossbound.evaluate.utility import calibrated, choice_logprobs, content_free_prompt
 from crossbound.naming import DATA_PARTY
+from crossbound.privacy.sanitizer import Sanitizer
+from crossbound.privacy.token_dp import TokenPerturber
 from crossbound.result import Result
 from crossbound.strategy import RunContext, Strategy, StrategyConfig
 from crossbound.tasks.base import Example, Task
@@ -172,8 +174,6 @@ class Protector:
         self.cfg = cfg
         self.sanitizer: Any = None
         if "sanitize" in cfg.protect:
-            from crossbound.privacy.sanitizer import Sanitizer
-
             self.sanitizer = Sanitizer(presidio=cfg.sanitizer == "presidio")
 
     @contextmanager
@@ -196,8 +196,6 @@ class Protector:
                 out.restore = [d.restore for d in done]
                 how.append(f"sanitised ({cfg.sanitizer} pseudonyms)")
             if "perturb" in cfg.protect:
-                from crossbound.privacy.token_dp import TokenPerturber
-
                 weights = sm.model.get_input_embeddings().weight.detach().float()
                 perturber = TokenPerturber(weights, sm.tokenizer, cfg.epsilon, seed=cfg.seed)
                 out.texts = perturber.perturb_batch(out.texts)

@@ -54,6 +54,8 @@ from crossbound.models.emulator import (
 )
 from crossbound.models.loading import LoadedModel
 from crossbound.parties.model_party import OwnerReply, int_meta, owner_family
+from crossbound.tasks.corpora import corpus_names, load_corpus
+from crossbound.training.emulator_distill import distill_emulator
 
 BUNDLE_ARTIFACT = "offsite-bundle"
 ADAPTER_ARTIFACT = "offsite-adapter"
@@ -263,12 +265,9 @@ class OffsiteOwner:
         corpus = meta.get("distill_corpus")
         if texts and corpus is not None:
             raise MessageError("send distillation texts or name a corpus, not both")
-        if not texts:
-            from crossbound.tasks.corpora import corpus_names
-
-            if corpus not in corpus_names():
-                raise MessageError(f"meta.distill_corpus must be one of {corpus_names()} "
-                                   "when no distillation texts are sent")
+        if not texts and corpus not in corpus_names():
+            raise MessageError(f"meta.distill_corpus must be one of {corpus_names()} "
+                               "when no distillation texts are sent")
         if len(texts) > MAX_DISTILL_TEXTS:
             raise MessageError(f"at most {MAX_DISTILL_TEXTS} distillation texts per request")
         return {
@@ -286,9 +285,6 @@ class OffsiteOwner:
 
     def _distil(self, emulator: Any, split: OffsiteSplit,
                 settings: dict[str, Any]) -> dict[str, Any]:
-        from crossbound.tasks.corpora import load_corpus
-        from crossbound.training.emulator_distill import distill_emulator
-
         texts = settings["texts"] or load_corpus(settings["corpus"], settings["limit"])
         try:
             stats = distill_emulator(

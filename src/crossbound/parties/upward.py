@@ -31,6 +31,10 @@ from crossbound.boundary.messages import Kind, Message, MessageError
 from crossbound.boundary.operations import FLAG, CheckedBy, Integer, Number, Operation, operation
 from crossbound.models.loading import LoadedModel
 from crossbound.parties.model_party import OwnerReply, int_meta, owner_family
+from crossbound.training.causal_lm import finetune
+from crossbound.training.distill import KDSettings, distill_finetune
+from crossbound.training.lora import add_lora
+from crossbound.training.topk_transfer import transfer_rows_from
 
 UPWARD_MODEL = "upward-tuned"  # meta.model of a request this party's tuned LM should answer
 MAX_RECORDS = 4096
@@ -78,8 +82,6 @@ class UpwardOwner:
     # ------------------------------------------------------------ requests
 
     def finetune(self, request: Message) -> OwnerReply:
-        from crossbound.training.causal_lm import finetune
-
         if request.kind != Kind.RECORDS:
             raise MessageError(f"lm_finetune takes a records message, got {request.kind.value}")
         pairs = _checked_pairs(request.payload)
@@ -99,8 +101,6 @@ class UpwardOwner:
     def distill_rows(self, party: str, rows: list[Any], meta: dict[str, Any]) -> OwnerReply:
         """Distil checked transfer rows into ``party``'s copy; ``meta`` holds the settings
         (epochs, lr, batch_size, max_length, lora_rank, seed, reset, temperature, steps)."""
-        from crossbound.training.distill import KDSettings, distill_finetune
-
         settings = _train_settings(meta)
         steps = int_meta(meta, "steps", 0, 0, MAX_STEPS)
         if steps == 0:
@@ -117,8 +117,6 @@ class UpwardOwner:
     # ------------------------------------------------------------ pieces
 
     def _session(self, party: str, settings: dict[str, Any]) -> _Tuned:
-        from crossbound.training.lora import add_lora
-
         session = self.sessions.get(party)
         if session is not None and not settings["reset"]:
             if session.lora_rank != settings["lora_rank"]:
@@ -136,8 +134,6 @@ class UpwardOwner:
 
     def _transfer_rows(self, request: Message) -> list[Any]:
         """The request's tensors, checked, as :class:`TransferRow` objects in the LM's tokens."""
-        from crossbound.training.topk_transfer import transfer_rows_from
-
         return transfer_rows_from(request.payload, request.meta.get("codec"),
                                   int(self.lm.model.config.vocab_size))
 

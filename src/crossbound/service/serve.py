@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from crossbound.boundary.contracts import NOTHING, OPEN_TEXT, AccessContract
 from crossbound.boundary.transcript import Transcript
-from crossbound.service.app import Limits
+from crossbound.catalog import all_strategies
+from crossbound.models.loading import load_model
+from crossbound.models.precision import check_precision, resolve_precision, torch_dtype
+from crossbound.service.app import Limits, create_app
 from crossbound.service.keys import KeyStore
 
 log = logging.getLogger("crossbound.service")
@@ -26,17 +29,25 @@ class ServeError(ValueError):
     """The service cannot start with this configuration; the message says what to change."""
 
 
-def contract_named(name: str) -> AccessContract:
-    """A named contract, or the contract a registered strategy declares (by strategy name)."""
+def contract_named(name: str, settings: Mapping[str, str] | None = None) -> AccessContract:
+    """A named contract, or the contract a run of the strategy ``name`` holds to with
+    ``settings`` (``--set``-style overrides of its config; none: its defaults), as
+    ``Strategy.contract_for`` says: what the data party's run of it will be held to."""
     if name in CONTRACTS:
+        if settings:
+            raise ServeError(f"contract {name!r} takes no settings ({', '.join(settings)}); "
+                             "settings configure a strategy's contract: name the strategy")
         return CONTRACTS[name]
-    from crossbound.catalog import all_strategies
-
     strategies = all_strategies()
-    if name in strategies:
-        return strategies[name].contract
-    raise ServeError(f"unknown contract {name!r}; choose one of {sorted(CONTRACTS)} or a "
-                     f"strategy name ({', '.join(strategies)})")
+    if name not in strategies:
+        raise ServeError(f"unknown contract {name!r}; choose one of {sorted(CONTRACTS)} or a "
+                         f"strategy name ({', '.join(strategies)})")
+    cls = strategies[name]
+    try:
+        config = cls.config_class.from_overrides(dict(settings or {}))
+    except ValueError as exc:
+        raise ServeError(f"settings for {name}'s contract: {exc}") from exc
+    return cls.contract_for(config)
 
 
 def _is_loopback(host: str) -> bool:
@@ -55,6 +66,7 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     contract: str = OPEN_TEXT.name,
+    settings: Mapping[str, str] | None = None,
     transcript_path: str | Path | None = None,
     limits: Limits | None = None,
     artifact_dir: str | Path | None = None,
@@ -64,19 +76,17 @@ def serve(
 ) -> None:
     """Serve ``model`` as the model party until interrupted (blocks).
 
+    ``contract``: a contract's name, or a strategy's; ``settings`` (that strategy's config
+    overrides) pick the contract its run holds to (``contract_named``).
     ``precision``: the LM's weights (bf16 where the CPU has it, under ``auto``); LoRA copies
     the model party trains for upward strategies keep fp32 adapter weights over them.
     """
     import uvicorn
 
-    from crossbound.models.loading import load_model
-    from crossbound.models.precision import check_precision, resolve_precision, torch_dtype
-    from crossbound.service.app import create_app
-
     dtype = torch_dtype(resolve_precision(check_precision(precision)))
 
     keys = KeyStore.from_file(keys_path)  # KeyFileError (a ValueError) names the problem
-    chosen = contract_named(contract)
+    chosen = contract_named(contract, settings)
     if not 0 <= port <= 65535:
         raise ServeError(f"port {port} is out of range (0..65535)")
     if not _is_loopback(host):

@@ -16,7 +16,12 @@ from typing import Any
 
 from crossbound.naming import coerce, parse_spec
 from crossbound.tasks.base import Task
+from crossbound.tasks.clinic_triage import build_clinic_triage
+from crossbound.tasks.construction_faq import build_construction_faq
+from crossbound.tasks.loaders import load_file_task
+from crossbound.tasks.mixed import build_clinic_mix
 from crossbound.tasks.partition import Scheme, partition
+from crossbound.tasks.real import build_movie_sentiment, build_support_qa
 
 PARTITION_OPTIONS = ("parties", "partition", "alpha")
 
@@ -41,11 +46,6 @@ def register_task(spec: TaskSpec) -> None:
 def _ensure_builtins() -> None:
     if _TASKS:
         return
-    from crossbound.tasks.clinic_triage import build_clinic_triage
-    from crossbound.tasks.construction_faq import build_construction_faq
-    from crossbound.tasks.mixed import build_clinic_mix
-    from crossbound.tasks.real import build_movie_sentiment, build_support_qa
-
     register_task(TaskSpec(
         "clinic-triage",
         "Generated patient messages with PII and canaries -> department (or urgency, or a reply)",
@@ -102,8 +102,6 @@ def load_task(spec: str) -> Task:
             )
         task = builder(**options)
     elif Path(base).suffix.lower() in {".jsonl", ".csv"}:
-        from crossbound.tasks.loaders import load_file_task
-
         task = load_file_task(Path(base), **options)
     else:
         known = ", ".join(sorted(_TASKS))

@@ -52,10 +52,11 @@ from crossbound.evaluate.synthetic_quality import label_agreement
 from crossbound.evaluate.utility import headline
 from crossbound.naming import DATA_PARTY
 from crossbound.parties.upward import LM_FINETUNE, UPWARD_MODEL
-from crossbound.privacy.dp import DPConfig, dp_finetune
+from crossbound.privacy.dp import DPConfig, dp_finetune, per_sample_answer_loss
 from crossbound.result import Result
 from crossbound.strategy import RunContext, Strategy, StrategyConfig, cells
 from crossbound.tasks.base import Example, Task
+from crossbound.training.causal_lm import build_batch
 from crossbound.training.lora import add_lora, freeze_embeddings
 from crossbound.upward.registry import UPWARD
 from crossbound.upward.sampling import sample_continuations
@@ -309,9 +310,6 @@ def _likeliest_labels(model: Any, tokenizer: Any, task: Task, texts: Sequence[st
 
     Scores are the text's total log-likelihood ``(n, labels)``; each label's column is centred
     over the texts first, so a label whose prompt makes every text likelier gains nothing."""
-    from crossbound.privacy.dp import per_sample_answer_loss
-    from crossbound.training.causal_lm import build_batch
-
     assert task.choices is not None
     was_training = model.training
     model.eval()
