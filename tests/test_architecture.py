@@ -214,7 +214,6 @@ UNSETTLED: frozenset[tuple[str, str]] = frozenset({
     ("crossbound.cli.generate", "crossbound.models.precision"),
     ("crossbound.cli.generate", "crossbound.boundary.http"),
     ("crossbound.inference.generate", "crossbound.parties"),
-    ("crossbound.privacy.sanitizer", "crossbound.boundary.contracts"),
 })
 
 

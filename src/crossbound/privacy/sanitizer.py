@@ -437,6 +437,7 @@ def sanitizer_guard(sanitizer: Sanitizer | None = None) -> Guard:
     boundary, ``boundary.override_guard(GUARD_NAME, sanitizer_guard(s))``: the registry is
     shared by every run in the process.
     """
+    # lazy: boundary.contracts loads torch (the wire format); the sanitiser itself does not.
     from crossbound.boundary.contracts import (
         Uninspectable,
         message_texts,
