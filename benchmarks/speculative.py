@@ -1,69 +1,122 @@
-"""Speculative decoding: crossbound's engine against the LM alone and Hugging Face's.
+"""Speculative decoding: crossbound's proposers against the LM alone and Hugging Face's peers.
 
-On the same prompts (``clinic-triage`` test messages: a reply asked for in the SmolLM2 chat
-template, or the routing prompt continued plain)
-and the same pair (``smollm2-135m`` verifying, ``smollm2-135m-draft`` drafting), in one
-process, greedy:
+One process, one pair (default: ``qwen2.5-coder-1.5b`` verifying, ``qwen2.5-coder-0.5b`` — same
+tokenizer — drafting, bf16), greedy, on these prompt sets (``--tasks``):
+
+- ``grounded``: clinic-triage test messages to rewrite, extract from or summarise (in turn), in
+  the chat template — input-grounded generation, where the output copies its input;
+- ``faq-extract``: ``construction-faq:target=extract`` — quote the opening of a real FAQ answer;
+- ``triage-reply``: ``clinic-triage:target=reply`` — a templated one-line triage note (earlier
+  outputs predict it; the message does not);
+- ``chat``: a short, kind reply to a clinic-triage message (little to copy).
+
+Per task and batch size (``--batch-sizes``), the engines:
 
 - ``hf-generate``: the LM alone, ``model.generate`` (batched with left padding);
-- ``hf-assisted``: ``model.generate(assistant_model=draft)`` (batch 1 only: HF refuses more);
-- ``cb-direct``: the LM alone through crossbound's KV decoding state (its own overhead);
-- ``cb-speculative``: crossbound's speculative decoding (adaptive γ unless ``--gamma-fixed``);
-- ``cb-speculative-shortlist``: the same, the draft scoring only the first ``--draft-vocab``
-  token ids (0: this row is skipped).
+- ``hf-assisted``: ``generate(assistant_model=draft)``; ``hf-prompt-lookup``:
+  ``generate(prompt_lookup_num_tokens=10)`` (Hugging Face runs both at batch 1 only);
+- ``cb-direct``: the LM alone through crossbound's KV decoding state;
+- ``cb-model`` / ``cb-ngram`` / ``cb-suffix``: crossbound's speculative decoding with that
+  proposer (``--proposers``; adaptive γ up to ``--gamma-max`` unless ``--gamma-fixed``).
 
-Per engine and batch size: tokens, tokens/s, speed-up over ``hf-generate`` at the same batch
-size, whether the tokens equal ``hf-generate``'s; for crossbound's speculative decoding also
-the acceptance rate, α, mean accepted drafts per verification, mean γ, the draft/verify cost
-ratio c it measured, and the speed-up Leviathan et al.'s Theorem 3.8 predicts from them,
-(1 − α^{γ+1}) / ((1 − α)(γc + 1)). ``c_single_token`` is c measured apart: one draft forward
-over one LM forward, one token, batch 1.
+Each row: tokens/s, speed-up over ``hf-generate`` and ``cb-direct`` (same batch), over
+``hf-prompt-lookup`` (batch 1), whether the tokens equal ``hf-generate``'s and ``cb-direct``'s,
+acceptance, tokens per LM forward per row (a forward hook counts the LM's passes for every
+engine, Hugging Face's included), mean γ.
 
-    python benchmarks/speculative.py [--prompts 8] [--new-tokens 64] [--batch-sizes 1 8]
-        [--format chat|plain] [--gamma 4] [--gamma-fixed] [--draft-vocab 16384] [--out FILE]
+The remote LM (``--latency-ms 0,20,50``; ``--remote-tasks``, ``--remote-prompts``): the LM
+served by ``crossbound serve``'s app on loopback HTTP in this process, the data party's client
+adding that many ms to every request (``HttpTransport(added_latency_ms=...)``, a benchmark
+knob): ``cb-direct`` and every proposer, tokens/s and round trips per generated token.
+
+    python benchmarks/speculative.py                       # the pair, every task (~1 h)
+    python benchmarks/speculative.py --prompts 2 --max-new-tokens 32 --tasks grounded \\
+        --latency-ms 50                                     # a quick look (a few minutes)
+
+Writes ``benchmarks/results/speculative-<large>-<precision>.json`` (``--out``) and prints
+Markdown tables.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
+import sys
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from crossbound.inference.generation import (
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # tests/ holds the loopback test server
+
+from tests.servers import running_server  # noqa: E402
+
+from crossbound.boundary.channel import Boundary  # noqa: E402
+from crossbound.boundary.http import HttpTransport  # noqa: E402
+from crossbound.inference.drafts import parse_draft  # noqa: E402
+from crossbound.inference.generation import (  # noqa: E402
+    Generation,
     GenerationSettings,
+    Target,
     direct_generate,
     encode_prompts,
-    expected_speedup,
     merge_stats,
 )
-from crossbound.inference.kv import DecodeState
-from crossbound.inference.speculative import (
-    SpeculativeSettings,
-    speculative_generate,
+from crossbound.inference.proposers import ModelDraft, Proposer  # noqa: E402
+from crossbound.inference.remote import RemoteTarget  # noqa: E402
+from crossbound.inference.speculative import SpeculativeSettings, speculate  # noqa: E402
+from crossbound.inference.stopping import eos_ids  # noqa: E402
+from crossbound.models.kv import DecodeState  # noqa: E402
+from crossbound.models.loading import LoadedModel, load_model, prepare_model  # noqa: E402
+from crossbound.models.precision import precision_scope  # noqa: E402
+from crossbound.naming import DATA_PARTY  # noqa: E402
+from crossbound.parties.lm_sessions import TOKEN_STEPS  # noqa: E402
+from crossbound.result import machine, versions  # noqa: E402
+from crossbound.tasks.registry import load_task  # noqa: E402
+
+GROUNDED = (
+    "Rewrite this patient message in clear, formal English. Keep every detail: names, dates, "
+    "numbers and contact details.\n\n{text}",
+    "From this patient message, extract the patient's name, date of birth, contact details and "
+    "main complaint, one per line, quoting the message exactly.\n\n{text}",
+    "Summarise this patient message in two sentences for the clinician, keeping the patient's "
+    "name and every key detail.\n\n{text}",
 )
-from crossbound.inference.stopping import eos_ids
-from crossbound.models.loading import load_model, prepare_model
-from crossbound.result import machine, versions
-from crossbound.tasks.registry import load_task
-from crossbound.training.distilled_model import distill_into
-
-REPLY = "Write a short, kind reply to this patient message:\n\n{text}"
+CHAT = "Write a short, kind reply to this patient message:\n\n{text}"
+TASKS = ("grounded", "faq-extract", "triage-reply", "chat")
+KEY = "benchmark-data-party-key-0123456789"
 
 
-def _prompts(tokenizer: Any, n: int, form: str) -> list[list[int]]:
-    """``chat``: a reply to the message, asked in a user turn (the LM writes several
-    sentences); ``plain``: the task's routing prompt, continued as plain text."""
-    task = load_task("clinic-triage")
+def task_prompts(name: str, n: int) -> list[str]:
+    """The user turns of task ``name`` (its first ``n`` test examples)."""
+    if name == "faq-extract":
+        task = load_task("construction-faq:target=extract")
+        return [task.prompt(ex) for ex in task.test[:n]]
+    task = load_task("clinic-triage:target=reply")
     examples = task.test[:n]
-    if form == "chat":
-        return encode_prompts(tokenizer, [REPLY.format(text=ex.text) for ex in examples],
-                              chat=True)
-    return encode_prompts(tokenizer, [task.prompt(ex) for ex in examples])
+    if name == "grounded":
+        return [GROUNDED[i % 3].format(text=ex.text) for i, ex in enumerate(examples)]
+    if name == "triage-reply":
+        return [task.prompt(ex) for ex in examples]
+    if name == "chat":
+        return [CHAT.format(text=ex.text) for ex in examples]
+    raise ValueError(f"unknown task {name!r}: use {', '.join(TASKS)}")
+
+
+class PassCounter:
+    """Counts the LM's forward passes and the rows in them (a hook on the module)."""
+
+    def __init__(self, model: Any) -> None:
+        self.calls = self.rows = 0
+        model.register_forward_hook(self._hook)
+
+    def _hook(self, module: Any, args: Any, output: Any) -> None:
+        self.calls += 1
+        self.rows += int(output.logits.shape[0])
 
 
 def _trim(ids: list[int], eos: set[int]) -> list[int]:
@@ -76,9 +129,16 @@ def _trim(ids: list[int], eos: set[int]) -> list[int]:
 
 @torch.no_grad()
 def hf_generate(lm: Any, tok: Any, prompts: list[list[int]], batch: int, new: int,
-                eos: set[int], assistant: Any = None) -> tuple[list[list[int]], float]:
+                eos: set[int], **extra: Any) -> list[list[int]]:
+    """Greedy ``generate`` over batches with left padding; ``extra``: assistant_model or
+    prompt_lookup_num_tokens. The generation config is explicit: greedy, no repetition
+    penalty, the same EOS ids as crossbound's engines (an instruct model's own config may
+    sample or penalise repeats)."""
+    from transformers import GenerationConfig
+
+    config = GenerationConfig(max_new_tokens=new, do_sample=False, eos_token_id=sorted(eos),
+                              pad_token_id=tok.pad_token_id)
     out: list[list[int]] = []
-    started = time.perf_counter()
     for start in range(0, len(prompts), batch):
         chunk = prompts[start: start + batch]
         width = max(len(p) for p in chunk)
@@ -87,132 +147,271 @@ def hf_generate(lm: Any, tok: Any, prompts: list[list[int]], batch: int, new: in
         for b, p in enumerate(chunk):
             ids[b, width - len(p):] = torch.tensor(p)
             mask[b, width - len(p):] = 1
-        extra = {"assistant_model": assistant} if assistant is not None else {}
-        gen = lm.generate(input_ids=ids, attention_mask=mask, max_new_tokens=new,
-                          do_sample=False, pad_token_id=tok.pad_token_id, **extra)
+        gen = lm.generate(input_ids=ids, attention_mask=mask, generation_config=config, **extra)
         out.extend(_trim(row.tolist(), eos) for row in gen[:, width:])
-    return out, time.perf_counter() - started
+    return out
 
 
-@torch.no_grad()
-def single_token_cost(model: Any, prompt: list[int], steps: int = 8) -> float:
-    """Seconds per one-token forward with a KV cache, batch 1 (after a prefill)."""
-    out = model(input_ids=torch.tensor([prompt]), use_cache=True)
-    cache, token = out.past_key_values, out.logits[:, -1:].argmax(-1)
-    started = time.perf_counter()
-    for _ in range(steps):
-        out = model(input_ids=token, past_key_values=cache, use_cache=True)
-        token = out.logits[:, -1:].argmax(-1)
-    return (time.perf_counter() - started) / steps
+def cb_generate(make_target: Callable[[], Target], lm_model: Any, tok: Any,
+                prompts: list[list[int]], batch: int, settings: GenerationSettings,
+                spec: SpeculativeSettings,
+                proposer: Proposer | None) -> tuple[list[list[int]], dict[str, Any]]:
+    """crossbound's engine over batches: the LM alone (``proposer`` None) or speculative."""
+    outs: list[Generation] = []
+    requests = 0
+    for start in range(0, len(prompts), batch):
+        chunk = prompts[start: start + batch]
+        target = make_target()
+        outs.append(direct_generate(target, tok, chunk, settings, lm_model) if proposer is None
+                    else speculate(target, proposer, tok, chunk, settings, spec,
+                                   lm_model=lm_model))
+        if isinstance(target, RemoteTarget):
+            target.close()
+            requests += target.requests
+    stats = merge_stats([o.stats for o in outs]).to_dict()
+    if requests:
+        stats["round_trips"] = requests
+        stats["round_trips_per_token"] = round(requests / max(1, stats["new_tokens"]), 4)
+    return [i for o in outs for i in o.ids], stats
+
+
+def _proposer(name: str, draft: LoadedModel | None, tok: Any,
+              spec: SpeculativeSettings) -> Proposer:
+    if name == "model":
+        assert draft is not None
+        return ModelDraft(draft.model, tok.pad_token_id or 0, spec.draft_vocab)
+    return parse_draft(name).proposer()
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--large", default="smollm2-135m")
-    parser.add_argument("--draft", default="smollm2-135m-draft")
-    parser.add_argument("--prompts", type=int, default=8)
-    parser.add_argument("--new-tokens", type=int, default=64)
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8])
-    parser.add_argument("--format", choices=("chat", "plain"), default="chat")
-    parser.add_argument("--gamma", type=int, default=4)
-    parser.add_argument("--gamma-fixed", action="store_true", help="no adaptive γ")
-    parser.add_argument("--draft-vocab", type=int, default=16384,
-                        help="shortlist size of the extra speculative row (0: no such row)")
-    parser.add_argument("--no-assisted", action="store_true", help="skip HF assisted decoding")
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/speculative.json"))
-    args = parser.parse_args()
+    args = _arguments()
     if args.threads:
         torch.set_num_threads(args.threads)
-
-    prepare_model(args.draft, distil=distill_into)  # a distilled draft is built once
-    lm, draft = load_model(args.large), load_model(args.draft)
-    tok = lm.tokenizer
-    eos = eos_ids(tok, lm.model)
-    prompts = _prompts(tok, args.prompts, args.format)
-    settings = GenerationSettings(max_new_tokens=args.new_tokens)
-    spec = SpeculativeSettings(gamma=args.gamma, adaptive=not args.gamma_fixed,
-                               gamma_max=max(args.gamma, 10))
-    # warm-up: first calls allocate and dispatch; keep them out of the timings
-    hf_generate(lm.model, tok, prompts[:1], 1, 4, eos)
-    speculative_generate(DecodeState(lm.model, tok.pad_token_id), draft.model, tok, prompts[:1],
-                         GenerationSettings(max_new_tokens=4), spec, lm_model=lm.model)
-    cost = {"lm": single_token_cost(lm.model, prompts[0]),
-            "draft": single_token_cost(draft.model, prompts[0])}
-    c_single = cost["draft"] / cost["lm"]
-    rows: list[dict[str, Any]] = []
-    for batch in args.batch_sizes:
-        reference, seconds = hf_generate(lm.model, tok, prompts, batch, args.new_tokens, eos)
-        base_tps = sum(map(len, reference)) / seconds
-        print(f"batch {batch}: hf-generate {base_tps:.2f} tokens/s", flush=True)
-
-        def row(engine: str, ids: list[list[int]], secs: float, extra: dict[str, Any],
-                batch: int = batch, base: float = base_tps,
-                ref: list[list[int]] = reference) -> dict[str, Any]:
-            tokens = sum(map(len, ids))
-            same = sum(a == b for a, b in zip(ids, ref, strict=True))
-            entry = {"engine": engine, "batch": batch, "tokens": tokens,
-                     "seconds": round(secs, 3), "tokens_per_second": round(tokens / secs, 3),
-                     "speedup_vs_hf_generate": round(tokens / secs / base, 3),
-                     "identical_to_hf_generate": f"{same}/{len(ids)}", **extra}
-            print(f"batch {batch}: {engine} {entry['tokens_per_second']:.2f} tokens/s "
-                  f"({entry['speedup_vs_hf_generate']:.2f}x)", flush=True)
-            return entry
-
-        rows.append(row("hf-generate", reference, seconds, {}))
-        if batch == 1 and not args.no_assisted:
-            ids, secs = hf_generate(lm.model, tok, prompts, 1, args.new_tokens, eos,
-                                    assistant=draft.model)
-            rows.append(row("hf-assisted", ids, secs, {
-                "num_assistant_tokens": draft.model.generation_config.num_assistant_tokens,
-                "schedule": draft.model.generation_config.num_assistant_tokens_schedule}))
-        engines = ["cb-direct", "cb-speculative"] + (
-            ["cb-speculative-shortlist"] if args.draft_vocab else [])
-        for engine in engines:
-            engine_spec = (dataclasses.replace(spec, draft_vocab=args.draft_vocab)
-                           if engine.endswith("shortlist") else spec)
-            outs = []
-            started = time.perf_counter()
-            for start in range(0, len(prompts), batch):
-                chunk = prompts[start: start + batch]
-                state = DecodeState(lm.model, tok.pad_token_id)
-                outs.append(direct_generate(state, tok, chunk, settings, lm.model)
-                            if engine == "cb-direct" else
-                            speculative_generate(state, draft.model, tok, chunk, settings,
-                                                 engine_spec, lm_model=lm.model))
-            secs = time.perf_counter() - started
-            stats = merge_stats([o.stats for o in outs]).to_dict()
-            extra: dict[str, Any] = {}
-            if engine.startswith("cb-speculative"):
-                gamma = max(1, round(stats["mean_gamma"]))
-                theory = expected_speedup(stats["alpha"], gamma, stats["cost_ratio"])
-                extra = {k: stats[k] for k in ("acceptance_rate", "alpha",
-                                                "mean_accepted_length", "tokens_per_lm_pass",
-                                                "mean_gamma", "cost_ratio", "lm_forward_passes",
-                                                "sm_forward_passes")}
-                extra["theoretical_speedup"] = round(theory, 3)
-                extra["theoretical_speedup_c_single_token"] = round(
-                    expected_speedup(stats["alpha"], gamma, c_single), 3)
-            entry = row(engine, [i for o in outs for i in o.ids], secs, extra)
-            if engine.startswith("cb-speculative"):
-                # realised share of the predicted speed-up, against the LM alone on the same
-                # KV machinery (what the theorem compares), and against hf-generate
-                direct = next(r for r in rows if r["engine"] == "cb-direct"
-                              and r["batch"] == batch)
-                real = entry["tokens_per_second"] / direct["tokens_per_second"]
-                entry["speedup_vs_cb_direct"] = round(real, 3)
-                entry["share_of_theoretical"] = round(real / max(1e-9, theory), 3)
-            rows.append(entry)
-    report = {"benchmark": "speculative", "commit": _commit(),
-              "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-              "single_token_seconds": {k: round(v, 5) for k, v in cost.items()},
-              "c_single_token": round(c_single, 4), "results": rows,
-              "note": "timings from one run on the machine described below; compare engines "
-                      "within this file, not across machines",
-              "versions": versions(), "machine": machine()}
+    with precision_scope(args.precision) as precision:
+        report = run(args, precision)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
-    _print_table(rows, c_single)
+    print(markdown(report))
+    print(f"\nwrote {args.out}")
+
+
+def run(args: argparse.Namespace, precision: str) -> dict[str, Any]:
+    started = time.perf_counter()
+    lm = load_model(args.large, frozen=True)
+    draft = None
+    if args.draft != "none":
+        from crossbound.training.distilled_model import distill_into
+
+        prepare_model(args.draft, distil=distill_into)  # a distilled draft is built once
+        draft = load_model(args.draft, frozen=True)
+    proposers = [p for p in args.proposers if p != "model" or draft is not None]
+    tok = lm.tokenizer
+    eos = eos_ids(tok, lm.model)
+    counter = PassCounter(lm.model)
+    settings = GenerationSettings(max_new_tokens=args.max_new_tokens)
+    spec = SpeculativeSettings(gamma=min(args.gamma, args.gamma_max),
+                               adaptive=not args.gamma_fixed, gamma_max=args.gamma_max)
+    chat = bool(getattr(tok, "chat_template", None))
+    local = lambda: DecodeState(lm.model, tok.pad_token_id or 0)  # noqa: E731
+    prompt_sets = {name: encode_prompts(tok, task_prompts(name, args.prompts), chat=chat)
+                   for name in dict.fromkeys(args.tasks + args.remote_tasks)}
+    _warm_up(lm, draft, tok, prompt_sets, eos, spec, proposers, local)
+    rows: list[dict[str, Any]] = []
+
+    def measure(entry: dict[str, Any], work: Callable[..., Any], *how: Any, **extra: Any) -> Any:
+        """Run ``work(*how, **extra)`` timed; add its row; return its ids."""
+        calls0, rows0 = counter.calls, counter.rows
+        begun = time.perf_counter()
+        out = work(*how, **extra)
+        seconds = time.perf_counter() - begun
+        ids = out[0] if isinstance(out, tuple) else out
+        tokens = sum(map(len, ids))
+        entry.update({"tokens": tokens, "seconds": round(seconds, 3),
+                      "tokens_per_second": round(tokens / seconds, 3),
+                      "lm_forwards": counter.calls - calls0,
+                      "tokens_per_lm_forward": round(tokens / max(1, counter.rows - rows0), 3)})
+        if isinstance(out, tuple):
+            stats = out[1]
+            entry.update({k: stats[k] for k in ("acceptance_rate", "alpha", "mean_gamma",
+                                                 "plain_steps", "round_trips_per_token",
+                                                 "round_trips") if k in stats})
+        rows.append(entry)
+        latency = f" +{entry['latency_ms']:g} ms" if "latency_ms" in entry else ""
+        print(f"{entry['task']} batch {entry['batch']}{latency} {entry['engine']}: "
+              f"{entry['tokens_per_second']:.2f} tokens/s", flush=True)
+        return ids
+
+    for task in args.tasks:
+        prompts = prompt_sets[task]
+        for batch in args.batch_sizes:
+            base = {"task": task, "batch": batch}
+            hf = (lm.model, tok, prompts, batch, args.max_new_tokens, eos)
+            outputs = {"hf-generate": measure({**base, "engine": "hf-generate"}, hf_generate,
+                                              *hf)}
+            peers = {"hf-prompt-lookup": {"prompt_lookup_num_tokens": 10}}
+            if draft is not None:
+                peers["hf-assisted"] = {"assistant_model": draft.model}
+            for engine, extra in peers.items():
+                if batch == 1:  # Hugging Face refuses assisted decoding of a batch
+                    outputs[engine] = measure({**base, "engine": engine}, hf_generate, *hf,
+                                              **extra)
+            cb = (local, lm.model, tok, prompts, batch, settings, spec)
+            outputs["cb-direct"] = measure({**base, "engine": "cb-direct"}, cb_generate, *cb,
+                                           None)
+            for name in proposers:
+                outputs[f"cb-{name}"] = measure({**base, "engine": f"cb-{name}"}, cb_generate,
+                                                *cb, _proposer(name, draft, tok, spec))
+            _compare(rows, base, outputs)
+    if args.latency_ms:
+        _remote(args, lm, draft, tok, prompt_sets, settings, spec, proposers, measure, rows)
+    return {"benchmark": "speculative", "commit": _commit(),
+            "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+            "precision": precision, "chat_template": chat, "results": rows,
+            "wall_seconds": round(time.perf_counter() - started, 1),
+            "note": "timings from one run on the machine described below; compare engines "
+                    "within this file, not across machines",
+            "versions": versions(), "machine": machine()}
+
+
+def _remote(args: argparse.Namespace, lm: LoadedModel, draft: LoadedModel | None, tok: Any,
+            prompt_sets: dict[str, list[list[int]]], settings: GenerationSettings,
+            spec: SpeculativeSettings, proposers: list[str], measure: Callable[..., Any],
+            rows: list[dict[str, Any]]) -> None:
+    """The LM behind crossbound's service on loopback HTTP; the client adds latency."""
+    from crossbound.service.app import Limits, create_app
+    from crossbound.service.keys import KeyStore
+
+    app = create_app(lm, KeyStore.from_keys({DATA_PARTY: KEY}), TOKEN_STEPS, None, Limits())
+    with running_server(app) as url:
+        for latency in args.latency_ms:
+            transport = HttpTransport(url, KEY, added_latency_ms=latency)
+            remote = partial(RemoteTarget, Boundary(contract=TOKEN_STEPS, remote=transport),
+                             DATA_PARTY)
+            warm = next(iter(prompt_sets.values()))[:1]  # the connection, the session
+            cb_generate(remote, None, tok, warm, 1, GenerationSettings(max_new_tokens=2), spec,
+                        None)
+            for task in args.remote_tasks:
+                prompts = prompt_sets[task][: args.remote_prompts]
+                for batch in args.remote_batch_sizes:
+                    base = {"task": task, "batch": batch, "latency_ms": latency}
+                    # the data party knows the LM's tokenizer, not its generation config
+                    cb = (remote, None, tok, prompts, batch, settings, spec)
+                    outputs = {"cb-direct": measure({**base, "engine": "cb-direct"},
+                                                    cb_generate, *cb, None)}
+                    for name in proposers:
+                        outputs[f"cb-{name}"] = measure(
+                            {**base, "engine": f"cb-{name}"}, cb_generate, *cb,
+                            _proposer(name, draft, tok, spec))
+                    _compare(rows, base, outputs, remote=True)
+            transport.close()
+
+
+def _compare(rows: list[dict[str, Any]], base: dict[str, Any],
+             outputs: dict[str, list[list[int]]], remote: bool = False) -> None:
+    """Speed-ups and identity of the rows of one (task, batch[, latency]) against the LM
+    alone (Hugging Face's and crossbound's) and HF's prompt lookup."""
+    group = [r for r in rows if all(r.get(k) == v for k, v in base.items())
+             and ("latency_ms" in r) == remote]
+    speed = {r["engine"]: r["tokens_per_second"] for r in group}
+    for row in group:
+        for peer in ("hf-generate", "cb-direct", "hf-prompt-lookup"):
+            if peer in speed and row["engine"] != peer:
+                row[f"speedup_vs_{peer}"] = round(row["tokens_per_second"] / speed[peer], 3)
+            if peer in outputs and peer != "hf-prompt-lookup" and row["engine"] != peer:
+                same = sum(a == b for a, b in zip(outputs[row["engine"]], outputs[peer],
+                                                  strict=True))
+                row[f"identical_to_{peer}"] = f"{same}/{len(outputs[peer])}"
+
+
+def _warm_up(lm: LoadedModel, draft: LoadedModel | None, tok: Any,
+             prompt_sets: dict[str, list[list[int]]], eos: set[int],
+             spec: SpeculativeSettings, proposers: list[str],
+             local: Callable[[], Target]) -> None:
+    """First calls allocate and dispatch; keep them out of the timings."""
+    prompt = next(iter(prompt_sets.values()))[:1]
+    hf_generate(lm.model, tok, prompt, 1, 4, eos)
+    hf_generate(lm.model, tok, prompt, 1, 4, eos, prompt_lookup_num_tokens=10)
+    if draft is not None:
+        hf_generate(lm.model, tok, prompt, 1, 4, eos, assistant_model=draft.model)
+    for name in proposers:
+        cb_generate(local, lm.model, tok, prompt, 1, GenerationSettings(max_new_tokens=4), spec,
+                    _proposer(name, draft, tok, spec))
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The results as Markdown tables: local engines, then the remote LM."""
+    def cell(row: dict[str, Any], key: str, fmt: str = "{:.2f}") -> str:
+        return fmt.format(row[key]) if key in row else "—"
+
+    lines = [f"precision {report['precision']}, {report['args']['large']} verifying, "
+             f"draft {report['args']['draft']}; greedy, {report['args']['max_new_tokens']} new "
+             f"tokens at most, {report['args']['prompts']} prompts per task", "",
+             "| task | batch | engine | tokens/s | × hf-generate | × cb-direct | × HF lookup | "
+             "identical (HF / cb) | acceptance | tokens per LM forward | mean γ |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in (r for r in report["results"] if "latency_ms" not in r):
+        lines.append(
+            f"| {r['task']} | {r['batch']} | {r['engine']} | {r['tokens_per_second']:.2f} | "
+            f"{cell(r, 'speedup_vs_hf-generate', '{:.2f}×')} | "
+            f"{cell(r, 'speedup_vs_cb-direct', '{:.2f}×')} | "
+            f"{cell(r, 'speedup_vs_hf-prompt-lookup', '{:.2f}×')} | "
+            f"{r.get('identical_to_hf-generate', '—')} / {r.get('identical_to_cb-direct', '—')} | "
+            f"{cell(r, 'acceptance_rate')} | {cell(r, 'tokens_per_lm_forward')} | "
+            f"{cell(r, 'mean_gamma', '{:.1f}')} |")
+    remote = [r for r in report["results"] if "latency_ms" in r]
+    if remote:
+        lines += ["", "The LM behind crossbound's service (loopback HTTP + added latency):", "",
+                  "| task | batch | added latency (ms) | engine | tokens/s | × cb-direct | "
+                  "identical to cb-direct | round trips per token | acceptance | mean γ |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for r in remote:
+            lines.append(
+                f"| {r['task']} | {r['batch']} | {r['latency_ms']:g} | {r['engine']} | "
+                f"{r['tokens_per_second']:.2f} | {cell(r, 'speedup_vs_cb-direct', '{:.2f}×')} | "
+                f"{r.get('identical_to_cb-direct', '—')} | "
+                f"{cell(r, 'round_trips_per_token', '{:.3f}')} | {cell(r, 'acceptance_rate')} | "
+                f"{cell(r, 'mean_gamma', '{:.1f}')} |")
+    return "\n".join(lines)
+
+
+def _csv(kind: Callable[[str], Any]) -> Callable[[str], list[Any]]:
+    return lambda text: [kind(part) for part in text.split(",") if part.strip()]
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--large", default="qwen2.5-coder-1.5b")
+    parser.add_argument("--draft", default="qwen2.5-coder-0.5b",
+                        help="draft model of hf-assisted and cb-model ('none': no model rows)")
+    parser.add_argument("--precision", default="bf16", choices=("auto", "bf16", "fp32"))
+    parser.add_argument("--tasks", type=_csv(str), default=list(TASKS))
+    parser.add_argument("--prompts", type=int, default=8, help="prompts per task")
+    parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser.add_argument("--batch-sizes", type=_csv(int), default=[1, 8])
+    parser.add_argument("--proposers", type=_csv(str), default=["model", "ngram", "suffix"],
+                        help="crossbound's proposers (any --draft spec: ngram:max=4,min=2 ...)")
+    parser.add_argument("--gamma", type=int, default=4, help="the first step's γ")
+    parser.add_argument("--gamma-max", type=int, default=10)
+    parser.add_argument("--gamma-fixed", action="store_true", help="no adaptive γ")
+    parser.add_argument("--latency-ms", type=_csv(float), default=[0.0, 20.0, 50.0],
+                        help="added round-trip latencies for the remote LM ('' : no remote rows)")
+    parser.add_argument("--remote-tasks", type=_csv(str), default=["grounded"])
+    parser.add_argument("--remote-prompts", type=int, default=4)
+    parser.add_argument("--remote-batch-sizes", type=_csv(int), default=[1])
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--out", type=Path, default=None,
+                        help="default: benchmarks/results/speculative-<large>-<precision>.json")
+    args = parser.parse_args()
+    for name in args.tasks + args.remote_tasks:
+        if name not in TASKS:
+            parser.error(f"unknown task {name!r}: use {', '.join(TASKS)}")
+    for name in args.proposers:
+        if parse_draft(name).model is not None:
+            parser.error(f"--proposers {name}: the draft model is --draft; name it 'model'")
+    if args.out is None:
+        args.out = ROOT / "benchmarks" / "results" / (
+            f"speculative-{args.large.replace(':', '_')}-{args.precision}.json")
+    return args
 
 
 def _commit() -> str:
@@ -221,31 +420,13 @@ def _commit() -> str:
 
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, check=True).stdout.strip()
+                              text=True, check=True, cwd=ROOT).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, check=True).stdout.strip()
+                               capture_output=True, text=True, check=True,
+                               cwd=ROOT).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head + ("+dirty" if dirty else "")
-
-
-def _print_table(rows: list[dict[str, Any]], c_single: float) -> None:
-    def cell(row: dict[str, Any], key: str, fmt: str = "{:.2f}") -> str:
-        return fmt.format(row[key]) if key in row else "—"
-
-    print()
-    print(f"c (one draft forward / one LM forward, 1 token, batch 1): {c_single:.3f}")
-    print()
-    print("| batch | engine | tokens/s | vs HF generate | identical | acceptance | α | "
-          "accepted/step | mean γ | c | theoretical | realised / theoretical |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['batch']} | {r['engine']} | {r['tokens_per_second']:.2f} | "
-              f"{r['speedup_vs_hf_generate']:.2f}× | {r['identical_to_hf_generate']} | "
-              f"{cell(r, 'acceptance_rate')} | {cell(r, 'alpha')} | "
-              f"{cell(r, 'mean_accepted_length')} | {cell(r, 'mean_gamma', '{:.1f}')} | "
-              f"{cell(r, 'cost_ratio', '{:.3f}')} | {cell(r, 'theoretical_speedup', '{:.2f}×')} | "
-              f"{cell(r, 'share_of_theoretical')} |")
 
 
 if __name__ == "__main__":

