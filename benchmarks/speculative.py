@@ -210,7 +210,8 @@ def run(args: argparse.Namespace, precision: str) -> dict[str, Any]:
     counter = PassCounter(lm.model)
     settings = GenerationSettings(max_new_tokens=args.max_new_tokens)
     spec = SpeculativeSettings(gamma=min(args.gamma, args.gamma_max),
-                               adaptive=not args.gamma_fixed, gamma_max=args.gamma_max)
+                               adaptive=not args.gamma_fixed, gamma_max=args.gamma_max,
+                               draft_vocab=args.draft_vocab)
     chat = bool(getattr(tok, "chat_template", None))
     local = lambda: DecodeState(lm.model, tok.pad_token_id or 0)  # noqa: E731
     prompt_sets = {name: encode_prompts(tok, task_prompts(name, args.prompts), chat=chat)
@@ -267,6 +268,7 @@ def run(args: argparse.Namespace, precision: str) -> dict[str, Any]:
     return {"benchmark": "speculative", "commit": _commit(),
             "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
             "precision": precision, "chat_template": chat, "results": rows,
+            "summary": summarise(rows),
             "wall_seconds": round(time.perf_counter() - started, 1),
             "note": "timings from one run on the machine described below; compare engines "
                     "within this file, not across machines",
@@ -338,6 +340,32 @@ def _warm_up(lm: LoadedModel, draft: LoadedModel | None, tok: Any,
                     _proposer(name, draft, tok, spec))
 
 
+def summarise(rows: list[dict[str, Any]]) -> list[str]:
+    """The issue's questions, answered from the rows: per task at batch 1, the best and the
+    slowest crossbound proposer against the LM alone and HF's prompt lookup; per added
+    latency, the best proposer against the remote LM alone."""
+    lines = []
+    for task in dict.fromkeys(r["task"] for r in rows):
+        for latency in dict.fromkeys(r.get("latency_ms") for r in rows if r["task"] == task):
+            group = [r for r in rows if r["task"] == task and r["batch"] == 1
+                     and r.get("latency_ms") == latency and r["engine"].startswith("cb-")
+                     and r["engine"] != "cb-direct" and "speedup_vs_cb-direct" in r]
+            if not group:
+                continue
+            best = max(group, key=lambda r: r["speedup_vs_cb-direct"])
+            worst = min(group, key=lambda r: r["speedup_vs_cb-direct"])
+            where = f"{task}, batch 1" + (f", +{latency:g} ms" if latency is not None else "")
+            line = (f"{where}: best {best['engine']} {best['speedup_vs_cb-direct']:.2f}× the LM "
+                    f"alone (cb-direct)")
+            if "speedup_vs_hf-generate" in best:
+                line += f", {best['speedup_vs_hf-generate']:.2f}× hf-generate"
+            if "speedup_vs_hf-prompt-lookup" in best:
+                line += f", {best['speedup_vs_hf-prompt-lookup']:.2f}× HF prompt lookup"
+            line += f"; slowest {worst['engine']} {worst['speedup_vs_cb-direct']:.2f}×"
+            lines.append(line)
+    return lines
+
+
 def markdown(report: dict[str, Any]) -> str:
     """The results as Markdown tables: local engines, then the remote LM."""
     def cell(row: dict[str, Any], key: str, fmt: str = "{:.2f}") -> str:
@@ -371,6 +399,8 @@ def markdown(report: dict[str, Any]) -> str:
                 f"{r.get('identical_to_cb-direct', '—')} | "
                 f"{cell(r, 'round_trips_per_token', '{:.3f}')} | {cell(r, 'acceptance_rate')} | "
                 f"{cell(r, 'mean_gamma', '{:.1f}')} |")
+    if report.get("summary"):
+        lines += ["", *(f"- {line}" for line in report["summary"])]
     return "\n".join(lines)
 
 
@@ -384,15 +414,18 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--draft", default="qwen2.5-coder-0.5b",
                         help="draft model of hf-assisted and cb-model ('none': no model rows)")
     parser.add_argument("--precision", default="bf16", choices=("auto", "bf16", "fp32"))
-    parser.add_argument("--tasks", type=_csv(str), default=list(TASKS))
+    parser.add_argument("--tasks", type=_csv(str), default=list(TASKS),
+                        help=f"comma-separated, of {','.join(TASKS)}")
     parser.add_argument("--prompts", type=int, default=8, help="prompts per task")
-    parser.add_argument("--max-new-tokens", type=int, default=64)
-    parser.add_argument("--batch-sizes", type=_csv(int), default=[1, 8])
+    parser.add_argument("--max-new-tokens", "--new-tokens", type=int, default=64)
+    parser.add_argument("--batch-sizes", type=_csv(int), default=[1, 8], help="e.g. 1,8")
     parser.add_argument("--proposers", type=_csv(str), default=["model", "ngram", "suffix"],
                         help="crossbound's proposers (any --draft spec: ngram:max=4,min=2 ...)")
     parser.add_argument("--gamma", type=int, default=4, help="the first step's γ")
     parser.add_argument("--gamma-max", type=int, default=10)
     parser.add_argument("--gamma-fixed", action="store_true", help="no adaptive γ")
+    parser.add_argument("--draft-vocab", type=int, default=0,
+                        help="cb-model drafts over the first N token ids only (0: all)")
     parser.add_argument("--latency-ms", type=_csv(float), default=[0.0, 20.0, 50.0],
                         help="added round-trip latencies for the remote LM ('' : no remote rows)")
     parser.add_argument("--remote-tasks", type=_csv(str), default=["grounded"])
