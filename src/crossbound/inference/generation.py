@@ -102,7 +102,7 @@ class DecodeStats:
     verify_rows: int = 0  # row-steps of verification (one per row per LM pass)
     gamma_sum: int = 0  # γ summed over verification passes (mean γ = gamma_sum / passes)
     verify_passes: int = 0
-    plain_steps: int = 0  # LM passes without drafts (adaptive γ found drafting not paying)
+    plain_steps: int = 0  # LM passes without drafts (not paying, per adaptive γ; or none found)
     step_lm_seconds: float = 0.0  # LM time in verification passes (prefill excluded)
     step_sm_seconds: float = 0.0  # SM time in drafting passes (prefill excluded)
     step_sm_passes: int = 0
