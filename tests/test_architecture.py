@@ -206,15 +206,6 @@ def test_no_module_imports_from_a_higher_layer():
 # declares it for every command ("Lazy imports: ..."). Anything else belongs at the top.
 LAZY_COMMENT = re.compile(r"#\s*lazy:", re.IGNORECASE)
 LAZY_DOCSTRING = "Lazy imports:"
-# (module, imported module): function-level imports in modules that another change was
-# rewriting when this check came in (speculative decoding, the sanitiser). Their owners declare
-# them lazy or move them, then drop the entry here.
-UNSETTLED: frozenset[tuple[str, str]] = frozenset({
-    ("crossbound.cli.generate", "crossbound.inference.generate"),
-    ("crossbound.cli.generate", "crossbound.models.precision"),
-    ("crossbound.cli.generate", "crossbound.boundary.http"),
-    ("crossbound.inference.generate", "crossbound.parties"),
-})
 
 
 def undeclared_lazy_imports(source: str, module: str,
@@ -275,19 +266,11 @@ def test_undeclared_lazy_imports_are_found():
 
 
 def test_function_level_imports_declare_why():
-    modules = _modules()
-
-    def home(name: str) -> str:  # the module a dotted name lives in
-        while name and name not in modules:
-            name = name.rpartition(".")[0]
-        return name
-
     undeclared = []
-    for module, path in modules.items():
+    for module, path in _modules().items():
         found = undeclared_lazy_imports(path.read_text(encoding="utf-8"), module,
                                         path.name == "__init__.py")
-        undeclared += [(module, line, name) for line, name in found
-                       if (module, home(name)) not in UNSETTLED]
+        undeclared += [(module, line, name) for line, name in found]
     assert not undeclared, (
         "function-level imports of crossbound modules with no reason given:\n"
         + "\n".join(f"{m}:{line} imports {name}" for m, line, name in undeclared)

@@ -1,4 +1,8 @@
-"""``crossbound generate``: text from the LM alone, speculatively, or proxy-tuned."""
+"""``crossbound generate``: text from the LM alone, speculatively, or proxy-tuned.
+
+Lazy imports: the decoding engines and the HTTP transport (torch) load when the command runs,
+so ``crossbound --help`` stays fast.
+"""
 
 from __future__ import annotations
 

@@ -43,6 +43,7 @@ from crossbound.models.kv import DecodeState
 from crossbound.models.loading import LoadedModel, load_model, load_tokenizer
 from crossbound.models.precision import Precision, precision_scope
 from crossbound.naming import DATA_PARTY
+from crossbound.parties import ModelParty
 from crossbound.parties.lm_sessions import TOKEN_STEPS
 
 Engine = Literal["direct", "speculative", "proxy-tuning"]
@@ -169,8 +170,6 @@ def _generate(strategy: str, large: str, prompts: Sequence[str], small: str | No
         channel = Boundary(contract=TOKEN_STEPS, remote=remote)
         tokenizer = load_tokenizer(large)  # the tokenizer is public; the weights stay there
         if remote is None:
-            from crossbound.parties import ModelParty
-
             channel.attach(ModelParty(load_model(large, frozen=True)))
     else:
         lm = load_model(large, frozen=True)
