@@ -158,6 +158,11 @@ def run_strategy(
         # Which measurements this result carries, so a reader (and the bench) need not guess.
         privacy["measured"] = [name for name in ("pii_crossed", "membership", "canaries", "dp",
                                                  "inversion") if name in privacy]
+        describe = getattr(model_party, "describe_run", None)
+        if describe is not None:
+            # A model party other than crossbound's own says how it served the run (an
+            # OpenAI-compatible server: exact or approximate scoring, one prompt per request).
+            describe(result.metrics, result.notes)
         result.transcript = {
             "path": TRANSCRIPT_NAME,
             "entries": summary["entries"],

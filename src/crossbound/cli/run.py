@@ -42,6 +42,9 @@ def run(
         "(API key from $OPENAI_API_KEY).")] = None,
     openai_model: Annotated[str | None, typer.Option(
         help="Model name to ask the OpenAI-compatible server for.")] = None,
+    openai_batch: Annotated[int | None, typer.Option(
+        min=1, help="At most this many prompts per request to the OpenAI-compatible server "
+        "(1: one at a time, for servers that refuse lists; detected otherwise).")] = None,
 ) -> None:
     """Run one strategy end to end; write OUT/result.json and OUT/transcript.jsonl.
 
@@ -62,6 +65,8 @@ def run(
     party: Any = None
     if remote and openai_url:
         raise fail("give --remote or --openai-url, not both")
+    if openai_batch is not None and not openai_url:
+        raise fail("--openai-batch goes with --openai-url")
     if remote:
         from crossbound.boundary.http import HttpTransport
 
@@ -73,7 +78,8 @@ def run(
         from crossbound.parties.openai_compatible import OpenAICompatibleParty
 
         party = OpenAICompatibleParty(openai_url, os.environ.get("OPENAI_API_KEY", "none"),
-                                      openai_model or large)
+                                      openai_model or large, lm=large,
+                                      prompts_per_request=openai_batch)
     with progress_display() as progress:
         try:
             result = run_strategy(strategy, task=task, large=large, small=small,
