@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.crossbound-installed
 OUT    ?= runs/demo
 
-.PHONY: install models-large demo test lint typecheck test-fast clean
+.PHONY: install models-large demo test lint typecheck test-fast clean vllm
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,16 @@ demo: install models-large
 	$(BIN)/crossbound models prepare smollm2-135m
 	$(BIN)/crossbound bench --profile quick --task clinic-triage --out $(OUT)
 	$(BIN)/crossbound plan --results $(OUT)
+
+# The model party on vLLM (docs/service.md): vLLM's own venv (.venv-vllm, pinned; ≈ 4 GB), then
+# a server on the cached crossbound model VLLM_MODEL at 127.0.0.1:$(VLLM_PORT). Not part of
+# `make test`; with the server up, `scripts/vllm.sh test` runs the vllm-marked tests.
+VLLM_MODEL ?= smollm2-135m
+VLLM_PORT  ?= 8000
+
+vllm: install
+	scripts/vllm.sh setup
+	VLLM_PORT=$(VLLM_PORT) scripts/vllm.sh serve $(VLLM_MODEL)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -344,3 +344,35 @@ def test_inference_strategies_over_an_exact_server_equal_in_process(lm, strategy
         r["sha256"] for r in theirs if r["sender"] != MODEL_PARTY]
     if "scoring" in remote.metrics:
         assert remote.metrics["scoring"]["mode"] == "exact"
+
+
+def test_other_models_than_the_lm_are_refused(lm):
+    party, _ = party_for(lm.model, lm.tokenizer)
+    request = Message(Kind.TEXT, "data-party-0", MODEL_PARTY, PROMPTS,
+                      {"op": "score_choices", "choices": LABELS, "model": "upward-tuned"})
+    with pytest.raises(MessageError, match="LM only"):
+        party.handle(request)
+
+
+@pytest.mark.deployment
+def test_the_cli_runs_against_a_server_one_prompt_at_a_time(lm, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from crossbound.cli import app
+    from tests.servers import running_server
+
+    behaviour = Behaviour()
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    with running_server(fake_openai_app(lm.model, lm.tokenizer, behaviour)) as url:
+        result = CliRunner().invoke(app, [
+            "run", "remote-lm", "--task", TASK, "--large", "tiny-large", "--small",
+            "tiny-small", "--set", "eval_limit=4", "--out", str(tmp_path / "run"),
+            "--openai-url", f"{url}/v1", "--openai-batch", "1"])
+    assert result.exit_code == 0, result.output
+    written = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert written["metrics"]["scoring"]["mode"] == "exact"
+    assert written["metrics"]["openai_server"]["prompts_per_request"] == 1
+    assert all(isinstance(b["prompt"], str) for b in behaviour.bodies)
+    refused = CliRunner().invoke(app, ["run", "remote-lm", "--openai-batch", "1",
+                                       "--out", str(tmp_path / "other")])
+    assert refused.exit_code != 0 and "--openai-url" in refused.output

@@ -33,6 +33,7 @@ import torch
 from crossbound.boundary.contracts import MODEL_PARTY
 from crossbound.boundary.logit_codec import VALUE_BITS, TopkCodec
 from crossbound.boundary.messages import Kind, Message, MessageError
+from crossbound.boundary.operations import LM
 from crossbound.models.loading import load_tokenizer
 from crossbound.parties.model_party import (
     DEFAULT_NEW_TOKENS,
@@ -108,6 +109,10 @@ class OpenAICompatibleParty:
 
     def handle(self, request: Message) -> Message:
         op = request.meta.get("op")
+        which = request.meta.get("model", LM)
+        if which != LM:  # e.g. mutual-kt's upward-tuned copy: the server holds no such model
+            raise MessageError(f"an OpenAI-compatible server answers with its LM only "
+                               f"(meta.model {LM!r}), not {which!r}")
         if op == "generate":
             return self._generate(request)
         if op == "score_choices":
