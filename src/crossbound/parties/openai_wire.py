@@ -184,11 +184,10 @@ class CompletionsClient:
             except ServerError as exc:
                 if len(chunk) == 1 or exc.status not in LIST_REFUSALS:
                     raise
-                chunk = chunk[:1]
+                refused, chunk = len(chunk), chunk[:1]
                 got = self._request(chunk, params)  # its own error if one prompt fails too
-                self.one_prompt = (f"the server refused a list of {len(prompts[start:])} "
-                                   f"prompts ({exc.status}: {exc.detail[:120]}) and answered "
-                                   "one")
+                self.one_prompt = (f"the server refused a list of {refused} prompts "
+                                   f"({exc.status}: {exc.detail[:120]}) and answered one")
             choices.extend(got.choices)
             tokens += got.tokens
             start += len(chunk)
