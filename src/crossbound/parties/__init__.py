@@ -10,8 +10,11 @@ objects, only the messages that crossed the boundary.
   ``offsite_adapter``, the plug-in model);
 - :mod:`~crossbound.parties.upward`: upward transfer's per-party LoRA copy of the LM
   (``lm_finetune``, ``lm_distill``);
-- :mod:`~crossbound.parties.openai_compatible`: any OpenAI-compatible server as a text-only
-  model party.
+- :mod:`~crossbound.parties.lm_sessions`: KV-cached LM sessions (``lm_step``);
+- :mod:`~crossbound.parties.openai_compatible`: any OpenAI-compatible server as a model party
+  (exact label scoring and top-k where the server returns prompt log-probs:
+  :mod:`~crossbound.parties.openai_probe`, :mod:`~crossbound.parties.openai_scoring`;
+  HTTP and answer checks: :mod:`~crossbound.parties.openai_wire`).
 """
 
 # Imported for their registrations, in this order (the order OPERATIONS lists them in): a
