@@ -335,9 +335,42 @@ def _rows(path):
     return [(r["sender"], r["receiver"], r["kind"], r["bytes"]) for r in rows]
 
 
+class _Recorded:
+    """A progress factory that keeps (label, total, advanced) per bar it was asked for."""
+
+    def __init__(self):
+        self.bars = []
+
+    def __call__(self, label, total):
+        bar = {"label": label, "total": total, "advanced": 0, "closed": False}
+        self.bars.append(bar)
+
+        class Task:
+            def advance(self, n=1):
+                bar["advanced"] += n
+
+            def close(self):
+                bar["closed"] = True
+
+        return Task()
+
+
 def test_end_to_end_in_process_and_over_http(tmp_path):
+    progress = _Recorded()
     local = run_strategy("offsite-tuning", task=TASK, large="tiny-large", small="tiny-small",
-                         out_dir=tmp_path / "local", config=CONFIG)
+                         out_dir=tmp_path / "local", config=CONFIG, progress=progress)
+    # The model party's distillation is drawn step by step in an in-process run.
+    distilling = [b for b in progress.bars if "distilling the emulator" in b["label"]]
+    assert distilling == [{"label": "model party distilling the emulator", "total": 2,
+                           "advanced": 2, "closed": True}]
+    # The reference ran first, before the model party; every phase was kept as it finished.
+    labels = [b["label"] for b in progress.bars]
+    assert labels.index("full fine-tuning of the LM (reference)") < labels.index(
+        "model party building the emulator bundle")
+    so_far = json.loads((tmp_path / "local" / "offsite" / "so-far.json").read_text())
+    assert set(so_far["metrics"]) == {"full_finetune", "lm_before", "emulator_before",
+                                      "emulator_after"}
+    assert so_far["adapter_training"]["train_steps"] > 0
     data = json.loads((tmp_path / "local" / "result.json").read_text())
     u, e, x = (data["metrics"][k] for k in ("utility", "efficiency", "exposure"))
     assert {"lm_before", "lm_after", "sm_before", "sm_after", "lm_full_finetune",

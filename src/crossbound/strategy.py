@@ -30,6 +30,7 @@ from crossbound.models.loading import LoadedModel, load_model
 from crossbound.models.precision import Precision, check_precision, frozen_dtype
 from crossbound.naming import DATA_PARTY, coerce
 from crossbound.parties import ModelParty
+from crossbound.parties.model_party import ProgressHook
 from crossbound.result import Result
 from crossbound.tasks.base import Example, Task
 
@@ -147,6 +148,25 @@ class NullProgress:
 ProgressFactory = Callable[[str, int | None], ProgressTask]
 
 
+class PartyProgress:
+    """Draws an in-process model party's long work (its ``on_progress`` reports: label, done,
+    total) as bars of the run's progress display."""
+
+    def __init__(self, factory: ProgressFactory) -> None:
+        self.factory = factory
+        self.shown: dict[str, tuple[ProgressTask, int]] = {}
+
+    def __call__(self, label: str, done: int, total: int) -> None:
+        task, shown = self.shown.get(label) or (self.factory(label, total), 0)
+        if done > shown:
+            task.advance(done - shown)
+        if done >= total:
+            task.close()
+            self.shown.pop(label, None)
+        else:
+            self.shown[label] = (task, max(done, shown))
+
+
 T = TypeVar("T")
 
 
@@ -155,7 +175,8 @@ class SharedWork(Protocol):
     in-process model party over one LM that answers what an earlier cell already asked from
     memory, and SM fine-tunings already done; each run is charged what it reused."""
 
-    def party(self, batch_size: int = 8) -> Handler: ...
+    def party(self, batch_size: int = 8,
+              progress: ProgressHook | None = None) -> Handler: ...
 
     def trained(self, key: dict[str, Any], model: Any, train: Callable[[], T]) -> T: ...
 
@@ -213,12 +234,14 @@ class RunContext:
         if self.boundary.reaches(MODEL_PARTY):
             return
         if self.shared is not None:
-            self.boundary.attach(self.shared.party(batch_size))
+            self.boundary.attach(self.shared.party(batch_size, PartyProgress(self.progress)))
             return
 
         with self.step(f"loading large model {self.large}"):
             lm = load_model(self.large, frozen=True)  # the model party only runs its LM
-            self.boundary.attach(ModelParty(lm, batch_size=batch_size))
+            party = ModelParty(lm, batch_size=batch_size)
+            party.on_progress = PartyProgress(self.progress)
+            self.boundary.attach(party)
 
     def load_small(self, *, frozen: bool = False) -> LoadedModel:
         """The data party's SM (``small``): ``frozen`` where nothing of it trains — weights in

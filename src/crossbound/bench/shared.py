@@ -43,6 +43,7 @@ from crossbound.boundary.messages import Kind, Message
 from crossbound.models.loading import LoadedModel, load_model
 from crossbound.models.precision import frozen_dtype
 from crossbound.parties import ModelParty, scores_from
+from crossbound.parties.model_party import ProgressHook
 
 T = TypeVar("T")
 MEMO_OPS = ("score_choices", "generate", "topk_logprobs")
@@ -97,8 +98,9 @@ class BenchShare:
     def reused(self) -> dict[str, float]:
         return self.reuse.to_dict()
 
-    def party(self, batch_size: int = 8) -> MemoParty:
-        """A fresh model party over the shared LM, in the current precision scope."""
+    def party(self, batch_size: int = 8, progress: ProgressHook | None = None) -> MemoParty:
+        """A fresh model party over the shared LM, in the current precision scope, drawing
+        its long work with ``progress``."""
         dtype = frozen_dtype()
         if dtype in self._models:
             lm, seconds = self._models[dtype]
@@ -107,7 +109,9 @@ class BenchShare:
             started = time.perf_counter()
             lm = load_model(self.name, frozen=True)
             self._models[dtype] = (lm, time.perf_counter() - started)
-        return MemoParty(ModelParty(lm, batch_size=batch_size), self)
+        party = ModelParty(lm, batch_size=batch_size)
+        party.on_progress = progress
+        return MemoParty(party, self)
 
     def once(self, key: dict[str, Any], compute: Callable[[], T]) -> T:
         """``compute()``, or what it returned when a cell already computed ``key``."""

@@ -21,14 +21,19 @@ counted as crossed) and label scores come back. Training records never cross (th
 ``no-raw-private-text`` guard checks every text sent against them); set
 ``evaluate_plugin=false`` to score neither (then the plug-in is not scored).
 Full fine-tuning is a measurement reference only: the run loads the LM locally for it, which
-no data party could do in deployment.
+no data party could do in deployment. It runs first, and its LM is freed before the model party
+loads its own (an in-process run would otherwise hold two LMs, a plug-in and an emulator beside
+the reference's optimiser state). Each finished phase is written to ``offsite/so-far.json``.
 """
 
 from __future__ import annotations
 
+import gc
+import json
 import re
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from crossbound.baselines.common import (
@@ -240,8 +245,15 @@ class OffsiteTuning(Strategy[OffsiteTuningConfig]):
                 if cfg.distill_steps and cfg.distill_corpus == "public" else None)
         distill = [task.prompt(ex) for ex in sent.examples] if sent is not None else []
         guard = ctx.guard_private(private, [task.prompt(ex) for ex in task.public] + distill)
-        ctx.connect_model_party(batch_size=cfg.batch_size)
         tokenizer = load_tokenizer(ctx.large)
+        metrics: dict[str, dict[str, float]] = {}
+        folder = ctx.out_dir / "offsite"
+        # The reference first, before the model party holds its LM, plug-in and emulator in
+        # this process: a second full LM training beside them does not fit in memory.
+        full = self._full_finetune(ctx, tokenizer, pairs, test, metrics) if cfg.compare_full \
+            else None
+        _save_so_far(folder, metrics, full)
+        ctx.connect_model_party(batch_size=cfg.batch_size)
 
         sent_before = dict(ctx.boundary.bytes_by_direction)
         with ctx.step("model party building the emulator bundle"):
@@ -250,12 +262,12 @@ class OffsiteTuning(Strategy[OffsiteTuningConfig]):
         guard.extra["offsite_adapter_names"] = sorted(
             adapter_state(received.model, received.adapter_positions))
         shipped = _shipped(received)
-        metrics: dict[str, dict[str, float]] = {}
         if cfg.evaluate_plugin:
             metrics["lm_before"] = remote_metrics(ctx, DATA_PARTY, test, "lm",
                                                   cfg.prompts_per_request, "LM before (remote)")
         metrics["emulator_before"] = evaluate_on(ctx, "emulator before", received.model,
                                                  tokenizer, test, cfg.batch_size)
+        _save_so_far(folder, metrics, full)
 
         model = train_only_adapter(received.model, received.adapter_positions, cfg.trainable,
                                    cfg.lora_rank)
@@ -263,7 +275,7 @@ class OffsiteTuning(Strategy[OffsiteTuningConfig]):
                               pairs)
         metrics["emulator_after"] = evaluate_on(ctx, "emulator after", model, tokenizer, test,
                                                 cfg.batch_size)
-        folder = ctx.out_dir / "offsite"
+        _save_so_far(folder, metrics, full, offsite)
         adapter = export_adapter(model, received, folder)
         del model, received
         sent_before = dict(ctx.boundary.bytes_by_direction)
@@ -274,8 +286,6 @@ class OffsiteTuning(Strategy[OffsiteTuningConfig]):
         if cfg.evaluate_plugin:
             metrics["plugin"] = remote_metrics(ctx, DATA_PARTY, test, PLUGIN_MODEL,
                                                cfg.prompts_per_request, "plug-in LM (remote)")
-        full = self._full_finetune(ctx, tokenizer, pairs, test, metrics) if cfg.compare_full \
-            else None
 
         result = self.new_result(ctx, small="emulator of " + ctx.large)
         result.metrics["utility"] = _utility(task, metrics, len(test))
@@ -344,6 +354,8 @@ class OffsiteTuning(Strategy[OffsiteTuningConfig]):
                                tokenizer, pairs, cfg.full_lr or cfg.lr)
         metrics["full_finetune"] = evaluate_on(ctx, "full fine-tuning", lm.model, tokenizer,
                                                test, cfg.batch_size)
+        del lm
+        gc.collect()  # the fully tuned LM and its optimiser state go before the bundle comes
         return training
 
     @staticmethod
@@ -377,6 +389,19 @@ def _direction_bytes(ctx: RunContext, before: dict[str, int]) -> tuple[int, int]
     down = f"{MODEL_PARTY}->{DATA_PARTY}"
     up = f"{DATA_PARTY}->{MODEL_PARTY}"
     return now[down] - before.get(down, 0), now[up] - before.get(up, 0)
+
+
+def _save_so_far(folder: Path, metrics: dict[str, dict[str, float]],
+                 full: _Training | None, offsite: _Training | None = None) -> None:
+    """Write what is measured so far to ``folder/so-far.json``: a run stopped before its end
+    (hours on a CPU) keeps its finished phases."""
+    folder.mkdir(parents=True, exist_ok=True)
+    data: dict[str, Any] = {"metrics": metrics}
+    if full is not None:
+        data["full_finetune_training"] = full.report()
+    if offsite is not None:
+        data["adapter_training"] = offsite.report()
+    (folder / "so-far.json").write_text(json.dumps(data, indent=2, default=str) + "\n")
 
 
 def _shipped(received: Received) -> dict[str, Any]:

@@ -10,6 +10,7 @@ is made on first use by the factory it registered (:func:`party_state`).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -26,6 +27,11 @@ MAX_PROMPTS_PER_REQUEST = 4096
 MAX_NEW_TOKENS = 512
 DEFAULT_NEW_TOKENS = 48  # of a generate request that names no max_new_tokens
 MAX_TOPK = 1024
+log = logging.getLogger(__name__)
+
+# Long work at the model party (emulator distillation) reports (label, done, total) here.
+ProgressHook = Callable[[str, int, int], None]
+
 MAX_SCORED_TOKENS = 1 << 16  # B·T of one topk_logprobs request
 
 Handler = Callable[["ModelParty", Message], Message]
@@ -126,7 +132,17 @@ class ModelParty:
         # crossbound.parties.offsite; None: its default) is this party's policy, not the
         # requester's. Typed loosely so that this core does not import the family.
         self.offsite_policy = offsite_policy
+        # Where long work reports progress: an in-process run draws it (RunContext sets this);
+        # a served party, with no display, logs it.
+        self.on_progress: ProgressHook | None = None
         self._state: dict[str, Any] = {}
+
+    def report_progress(self, label: str, done: int, total: int) -> None:
+        """``done`` of ``total`` units of ``label`` finished (drawn, or logged every tenth)."""
+        if self.on_progress is not None:
+            self.on_progress(label, done, total)
+        elif done == total or done % max(1, total // 10) == 0:
+            log.info("%s: %d/%d", label, done, total)
 
     def state(self, family: str) -> Any:
         """``family``'s state here (see :data:`PARTY_STATE`), made on first use."""

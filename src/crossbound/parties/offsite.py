@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,7 +54,7 @@ from crossbound.models.emulator import (
     validate_adapter,
 )
 from crossbound.models.loading import LoadedModel
-from crossbound.parties.model_party import OwnerReply, int_meta, owner_family
+from crossbound.parties.model_party import OwnerReply, ProgressHook, int_meta, owner_family
 from crossbound.tasks.corpora import corpus_names, load_corpus
 from crossbound.training.emulator_distill import distill_emulator
 
@@ -173,12 +174,14 @@ class OffsiteOwner:
     """
 
     def __init__(self, lm: LoadedModel, max_relative_change: float = 1.0,
-                 policy: OffsitePolicy | None = None) -> None:
+                 policy: OffsitePolicy | None = None,
+                 progress: ProgressHook | None = None) -> None:
         if max_relative_change <= 0:
             raise ValueError("max_relative_change must be > 0")
         self.lm = lm
         self.max_relative_change = max_relative_change
         self.policy = policy or OffsitePolicy()
+        self.progress = progress
         self.sessions: dict[str, _Session] = {}
         # The last bundle built, by request settings: a second party (or a retry) asking for
         # the same emulator does not pay for distillation again.
@@ -291,12 +294,19 @@ class OffsiteOwner:
                 emulator, self.lm.model, self.lm.tokenizer, texts[: settings["limit"]], split,
                 steps=settings["steps"], lr=settings["lr"], batch_size=settings["batch_size"],
                 max_length=settings["max_length"], lm_weight=settings["lm_weight"],
-                seed=settings["seed"])
+                seed=settings["seed"], on_step=self._on_distill_step(settings["steps"]))
         except ValueError as exc:
             raise MessageError(f"cannot distil the emulator: {exc}") from None
         # No timings on the wire: the reply's bytes stay the same from run to run.
         report = {k: v for k, v in stats.to_dict().items() if k != "seconds"}
         return {**report, "corpus": settings["corpus"] or "sent by the data party"}
+
+
+    def _on_distill_step(self, steps: int) -> Callable[[int, float], None] | None:
+        progress = self.progress
+        if progress is None:
+            return None
+        return lambda step, _loss: progress("model party distilling the emulator", step + 1, steps)
 
 
 def _float_meta(meta: dict[str, Any], key: str, default: float, *,
@@ -313,6 +323,7 @@ def _float_meta(meta: dict[str, Any], key: str, default: float, *,
 
 # The model party's registrations: per model party one OffsiteOwner (``party.offsite``), made
 # on first use, serves these operations and the model it made for each requester.
-owner_family("offsite", lambda party: OffsiteOwner(party.lm, policy=party.offsite_policy),
+owner_family("offsite", lambda party: OffsiteOwner(party.lm, policy=party.offsite_policy,
+                                                  progress=party.report_progress),
              PLUGIN_MODEL, OffsiteOwner.plugin,
              {"offsite_bundle": OffsiteOwner.bundle, "offsite_adapter": OffsiteOwner.accept})
