@@ -153,7 +153,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"training", "evaluate", "privacy"}),  # the parties' tools; they use each other
     frozenset({"parties"}),  # the model party and its operations
     frozenset({"strategy"}),  # the strategy kit: configs, RunContext, registries
-    frozenset({"baselines", "downward", "upward", "inference"}),  # the strategy families
+    frozenset({"baselines", "downward", "upward", "inference", "split"}),  # the families
     frozenset({"catalog"}),  # every strategy, by name
     frozenset({"runner"}),  # runs any strategy of the catalogue
     frozenset({"bench", "federation", "service"}),

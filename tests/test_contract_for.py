@@ -62,6 +62,15 @@ RUNS: dict[str, tuple[str, str, str, dict[str, str], str | None]] = {
         "eval_limit": "2", "train_limit": "4", "alphas": "1"}, None),
     "speculative": ("speculative", SMALL_TASK, "tiny-small", {
         "limit": "2", "max_new_tokens": "4", "compare": "false"}, None),
+    "split-finetune": ("split-finetune", SMALL_TASK, "tiny-small", {
+        "train_limit": "8", "eval_limit": "2", "epochs": "0.5", "max_length": "64",
+        "evaluate_before": "false", "compare_full_memory": "false", "attack": "false"}, None),
+    "split-finetune head at the model party": ("split-finetune", SMALL_TASK, "tiny-small", {
+        "u_shape": "false", "train_limit": "8", "eval_limit": "2", "epochs": "0.5",
+        "max_length": "64", "evaluate_before": "false", "compare_full_memory": "false",
+        "attack": "false"}, "split-head-at-model"),
+    "split-inference": ("split-inference", SMALL_TASK, "tiny-small", {
+        "eval_limit": "2", "max_length": "64", "attack": "false"}, None),
 }
 
 

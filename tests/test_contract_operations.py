@@ -47,6 +47,7 @@ from crossbound.models.emulator import adapter_state
 from crossbound.models.loading import LoadedModel, load_model
 from crossbound.parties import OPERATIONS, ModelParty
 from crossbound.parties.offsite import ADAPTER_ARTIFACT, OffsitePolicy
+from crossbound.parties.split import ACTIVATIONS, GRADIENTS
 from crossbound.service.app import Limits, create_app
 from crossbound.service.keys import KeyStore
 from crossbound.service.serve import CONTRACTS, contract_named
@@ -89,6 +90,12 @@ class Case:
 
     request: Message
     setup: Message | None = None
+    then: tuple[Message, ...] = ()  # further setup, after ``setup``
+
+    def prepare(self, channel: Boundary) -> None:
+        """Send the setup messages, in order, over ``channel``."""
+        for message in ([self.setup] if self.setup is not None else []) + list(self.then):
+            channel.request(message)
 
 
 def _text(op: str, texts: list[str], **meta: Any) -> Message:
@@ -124,7 +131,35 @@ def _adapter(lm: LoadedModel) -> Case:
                 setup=_bundle_request())
 
 
+def _split(op: str, u_shape: bool) -> Callable[[LoadedModel], Case]:
+    """A split request of ``op`` after a bundle of the right shape (and, for the U-shape's
+    backward pass, a training forward pass)."""
+
+    def build(lm: LoadedModel) -> Case:
+        width = int(lm.model.config.hidden_size)
+        hidden = {"hidden": torch.zeros(1, 4, width), "mask": torch.ones(1, 4, dtype=torch.long)}
+        targets = torch.tensor([[-100, -100, 5, 6]])
+        bundle = _text("split_bundle", [], cut=1, u_shape=u_shape)
+        forward = Message(Kind.TENSORS, DATA, MODEL_PARTY, hidden,
+                          {"op": "split_forward", "artifact": ACTIVATIONS, "train": True})
+        if op == "split_forward":
+            return Case(forward, setup=bundle)
+        if op == "split_backward":
+            return Case(Message(Kind.TENSORS, DATA, MODEL_PARTY,
+                                {"grad": torch.zeros(1, 4, width)},
+                                {"op": op, "artifact": GRADIENTS}), setup=bundle, then=(forward,))
+        return Case(Message(Kind.TENSORS, DATA, MODEL_PARTY, {**hidden, "targets": targets},
+                            {"op": op, "artifact": ACTIVATIONS}), setup=bundle)
+
+    return build
+
+
 BUILDERS: dict[str, Callable[[LoadedModel], Case]] = {
+    "split_bundle": lambda lm: Case(_text("split_bundle", [], cut=1)),
+    "split_forward": _split("split_forward", True),
+    "split_backward": _split("split_backward", True),
+    "split_step": _split("split_step", False),
+    "split_score": _split("split_score", False),
     "score_choices": lambda lm: Case(_text("score_choices", ["Route: a rash on my arm"],
                                            choices=["cardiology", "dermatology"])),
     "generate": lambda lm: Case(_text("generate", ["Route: a rash"], max_new_tokens=2)),
@@ -183,8 +218,7 @@ def test_each_valid_request_is_one_the_model_party_serves(op, lms):
     party = ModelParty(lms["tiny-large"])
     case = valid_case(op, lms["tiny-large"])
     channel, _ = _channels(party, None)
-    if case.setup is not None:
-        channel.request(case.setup)
+    case.prepare(channel)
     reply = channel.request(case.request)
     assert reply.sender == MODEL_PARTY and reply.receiver == DATA
 
@@ -196,8 +230,7 @@ def test_only_the_contracts_operations_are_served(name, op, lms):
     party = ModelParty(lms["tiny-large"])
     case = valid_case(op, lms["tiny-large"])
     channel, governed = _channels(party, contract)
-    if case.setup is not None:
-        channel.request(case.setup)  # the party's state is ready: only the contract decides
+    case.prepare(channel)  # the party's state is ready: only the contract decides
     calls = party.calls
     allowed = contract.operation_names() or frozenset()
     if op in allowed:
@@ -334,8 +367,7 @@ def test_the_contract_refuses_before_the_model_party_sees_it(name, op, meta, mat
     party = ModelParty(lms["tiny-large"])
     case = valid_case(op, lms["tiny-large"])
     channel, governed = _channels(party, contract_named(name))
-    if case.setup is not None:
-        channel.request(case.setup)
+    case.prepare(channel)
     calls = party.calls
     with pytest.raises(ContractViolation, match=match):
         governed.request(_with_meta(case.request, **meta))

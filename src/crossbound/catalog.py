@@ -9,6 +9,7 @@ from __future__ import annotations
 import crossbound.baselines
 import crossbound.downward
 import crossbound.inference
+import crossbound.split
 import crossbound.upward  # noqa: F401
 from crossbound.defaults import DEFAULT_LARGE, DEFAULT_SMALL, SAME_TOKENIZER_SMALL
 from crossbound.strategy import Registry, Strategy

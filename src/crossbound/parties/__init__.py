@@ -8,6 +8,9 @@ objects, only the messages that crossed the boundary.
   ``lm_step``;
 - :mod:`~crossbound.parties.offsite`: offsite-tuning's side (``offsite_bundle``,
   ``offsite_adapter``, the plug-in model);
+- :mod:`~crossbound.parties.split`: split learning and inference's side (``split_bundle``,
+  ``split_forward`` / ``split_backward`` / ``split_step`` / ``split_score``: the LM's top blocks
+  with a LoRA per data party);
 - :mod:`~crossbound.parties.upward`: upward transfer's per-party LoRA copy of the LM
   (``lm_finetune``, ``lm_distill``);
 - :mod:`~crossbound.parties.lm_sessions`: KV-cached LM sessions (``lm_step``);
@@ -21,7 +24,7 @@ objects, only the messages that crossed the boundary.
 # family registers its operations as its module is imported, so importing crossbound.parties
 # (or any module in it) is what makes every operation served and enumerable in OPERATIONS.
 from crossbound.boundary.replies import scores_from
-from crossbound.parties import basic_ops, offsite, upward  # noqa: F401
+from crossbound.parties import basic_ops, offsite, split, upward  # noqa: F401
 from crossbound.parties.model_party import (
     DEFAULT_NEW_TOKENS,
     MAX_NEW_TOKENS,
