@@ -9,6 +9,7 @@ import math
 import pytest
 import torch
 
+from crossbound.bench.normalise import normalise
 from crossbound.boundary.channel import Boundary
 from crossbound.boundary.contracts import MODEL_PARTY, ContractViolation, OperationRefused
 from crossbound.boundary.http import HttpTransport
@@ -30,6 +31,7 @@ from crossbound.service.app import Limits, create_app
 from crossbound.service.keys import KeyStore
 from crossbound.split.data_party import Crossed, SplitClient, receive_bottom, rows_from_labels
 from crossbound.split.settings import split_contract
+from crossbound.split.strategies import SplitFinetune
 from crossbound.training.causal_lm import build_batch
 from tests.servers import running_server
 
@@ -293,6 +295,9 @@ def test_split_finetune_in_process_and_over_http(tmp_path, lm):
     assert inversion["layer"] == 2 and 0 < inversion["tokens_attacked"] <= 300 + 96
     assert {"nearest", "mlp"} <= set(inversion) and 0 <= inversion["token_recovery"] <= 1
     assert "inversion" in p["measured"] and "dp" not in p  # σ = 0: no bound
+    record = normalise(local.metrics, SplitFinetune.private_text_crosses)["privacy"]
+    assert record["data_leakage"] is None  # unbounded: hidden states of private text crossed
+    assert record["data_leakage_basis"] == "private-text-crosses"
     # U-shape: the labels never left the data party
     sent = _sent_payloads(tmp_path / "local" / "transcript.jsonl")
     assert sent and all("targets" not in names for names in sent)
@@ -309,6 +314,11 @@ def test_noise_bounds_records_only_where_every_vector_is_noised(tmp_path):
     assert accounting["clip_norm"] > 0 and accounting["grad_clip_norm"] > 0  # measured
     assert privacy["dp"]["epsilon"] == max(s["epsilon"] for s in accounting["by_set"].values())
     assert "dp" in privacy["measured"]
+    # the planner reads that ε as the cell's data leakage, and the measured recovery beside it
+    record = normalise(noisy.metrics, SplitFinetune.private_text_crosses)["privacy"]
+    assert record["data_leakage"] == privacy["dp"]["epsilon"]
+    assert record["data_leakage_basis"] == "dp-epsilon"
+    assert record["inversion_token_recovery"] == privacy["inversion"]["token_recovery"]
     flat = run_strategy("split-finetune", task=TASK, large="tiny-large", small="tiny-small",
                         out_dir=tmp_path / "flat",
                         config={**CONFIG, "noise_sigma": "2", "u_shape": "false",

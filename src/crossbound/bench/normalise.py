@@ -105,6 +105,10 @@ def normalise(metrics: dict[str, Any], private_text_crosses: bool) -> dict[str, 
             "membership_auc_max": max(aucs.values()) if aucs else None,
             "canary_exposure_mean": _number(canaries.get("mean_exposure")),
             "canary_exposure_gain": _number(canaries.get("mean_exposure_gain")),
+            # Split learning's measured leakage: the share of crossed hidden-state tokens the
+            # model party's best inversion recovered (its ε, where one holds, is dp_epsilon).
+            "inversion_token_recovery": _number(
+                (privacy.get("inversion") or {}).get("token_recovery")),
         },
         "exposure": {
             "bytes_from_model_party": exposure.get("bytes_from_model_party", from_model),

@@ -38,6 +38,7 @@ CSV_COLUMNS = (
     ("canaries_crossed", lambda c, r: r["privacy"]["canaries_crossed"]),
     ("membership_auc_max", lambda c, r: r["privacy"]["membership_auc_max"]),
     ("canary_exposure_gain", lambda c, r: r["privacy"]["canary_exposure_gain"]),
+    ("inversion_token_recovery", lambda c, r: r["privacy"].get("inversion_token_recovery")),
     ("bytes_crossed", lambda c, r: r["efficiency"]["bytes_crossed"]),
     ("bytes_to_model_party", lambda c, r: r["efficiency"]["bytes_to_model_party"]),
     ("bytes_from_model_party", lambda c, r: r["exposure"]["bytes_from_model_party"]),
