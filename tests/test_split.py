@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import importlib.util
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -341,3 +343,20 @@ def test_split_inference_scores_the_test_set(tmp_path):
     assert 0 <= u["final"] <= 1 and u["eval_examples"] == 6
     assert p["inversion"]["tokens_attacked"] > 0
     assert result.metrics["efficiency"]["round_trips"] > 0
+
+
+def test_the_sweep_script_runs_on_the_tiny_lm(tmp_path, capsys):
+    """benchmarks/split_sweep.py, one cell and one refused cut (tiny-large ships at most 2)."""
+    script = Path(__file__).parent.parent / "benchmarks" / "split_sweep.py"
+    spec = importlib.util.spec_from_file_location("split_sweep", script)
+    assert spec is not None and spec.loader is not None
+    sweep = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sweep)
+    out = tmp_path / "sweep.json"
+    assert sweep.main(["--large", "tiny-large", "--quick", "--cuts", "1", "3", "--sigmas", "0",
+                       "--out", str(out), "--runs", str(tmp_path / "runs")]) == 0
+    cells = json.loads(out.read_text())["cells"]
+    assert 0 <= cells["cut1-sigma0"]["accuracy"] <= 1
+    assert cells["cut1-sigma0"]["memory_reduction_vs_full_ft"] > 1
+    assert "at most 2 of its 4 blocks" in cells["cut3-sigma0"]["error"]
+    assert "cut1-sigma0" in capsys.readouterr().out
