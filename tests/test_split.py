@@ -91,10 +91,13 @@ def test_the_bundle_ships_the_bottom_and_the_head_only_in_u_shape(lm):
         _bundle(party, cut=3)  # the model party's policy: at most half its blocks
 
 
-def test_bottom_then_top_then_head_is_the_lm(lm):
-    """The split model, before training, computes exactly what the LM does."""
+@pytest.mark.parametrize("name, cut", [("tiny-large", 2), ("tiny-other", 1)])
+def test_bottom_then_top_then_head_is_the_lm(name, cut):
+    """The split model, before training, computes exactly what the LM does (Llama, and
+    Gemma-3 with its per-block attention types)."""
+    lm = load_model(name, frozen=True)
     party = ModelParty(lm)
-    bottom = receive_bottom(_bundle(party, u_shape=True))
+    bottom = receive_bottom(_bundle(party, u_shape=True, cut=cut))
     rows = _rows(lm)
     client = SplitClient(Boundary(), DATA_PARTY, bottom, sigma=0.0, seed=0, crossed=Crossed(0))
     client.boundary.attach(party)
@@ -104,15 +107,19 @@ def test_bottom_then_top_then_head_is_the_lm(lm):
                           output_hidden_states=True).hidden_states
     hidden = bottom.run(rows.ids, rows.mask)
     real = rows.mask.bool()
-    torch.testing.assert_close(hidden[real], states[2][real].float(), atol=2e-2, rtol=2e-2)
+    torch.testing.assert_close(hidden[real], states[cut][real].float(), atol=2e-2, rtol=2e-2)
     logp = client.target_logprobs(rows)
     keep = rows.targets != -100
     expected = torch.log_softmax(reference[keep], -1).gather(
         -1, rows.targets[keep].unsqueeze(-1)).squeeze(-1)
     torch.testing.assert_close(logp[keep], expected, atol=5e-2, rtol=5e-2)
     # the view shares the LM's weights and changes nothing of it
-    top = decoder_view(lm.model, 2, 4, final_norm=False)
-    assert top.layers[0] is lm.model.model.layers[2] and len(lm.model.model.layers) == 4
+    total = lm.model.config.num_hidden_layers
+    top = decoder_view(lm.model, cut, total, final_norm=False)
+    assert top.layers[0] is lm.model.model.layers[cut]
+    assert len(lm.model.model.layers) == total
+    if hasattr(lm.model.config, "layer_types"):  # Gemma-3: the view lists its own blocks'
+        assert top.config.layer_types == lm.model.config.layer_types[cut:]
 
 
 # ---------------------------------------------------------------- hostile tensors

@@ -76,13 +76,21 @@ def bottom_config(model: Any, cut: int) -> dict[str, Any]:
 
 def decoder_view(model: Any, start: int, stop: int, final_norm: bool) -> Any:
     """The model's decoder running only blocks ``start .. stop-1``, the final norm applied
-    (``final_norm``) or replaced by the identity. Shares every weight with ``model``; call it
-    with ``inputs_embeds=`` to start mid-stack. The config's ``num_hidden_layers`` (which some
-    decoders slice their block list by) is left as it is: the slice is shorter anyway."""
+    (``final_norm``) or replaced by the identity. Shares every weight with ``model`` (not its
+    config: the view's says which blocks it has); call it with ``inputs_embeds=`` to start
+    mid-stack."""
     decoder = model.get_decoder() if hasattr(model, "get_decoder") else model
     layers = decoder_layers(model)
     view = copy.copy(decoder)
     view._modules = dict(decoder._modules)  # the view gets its own child table
+    # Decoders pick each block's attention mask by its position in config.layer_types
+    # (Qwen2, Gemma-3: sliding or full): the view's own config lists its blocks' types.
+    config = copy.copy(decoder.config)
+    layer_types = getattr(config, "layer_types", None)
+    if isinstance(layer_types, list) and len(layer_types) == len(layers):
+        config.layer_types = layer_types[start:stop]
+    config.num_hidden_layers = stop - start
+    view.config = config
     for name, child in decoder.named_children():
         if child is layers:
             view._modules[name] = torch.nn.ModuleList(list(layers)[start:stop])
