@@ -185,3 +185,16 @@ def test_a_kill_during_writes_loses_no_committed_entry(tmp_path):
         assert transcript.summary()["entries"] >= committed + 1
     report = verify_transcript(path)
     assert report.ok and report.entries >= committed + 1
+
+
+def test_an_oversized_float32_bundle_is_refused_with_the_dtype_hint():
+    boundary = Boundary(max_message_bytes=1024)
+    weights = {"w": torch.zeros(1024)}
+    bundle = Message(Kind.TENSORS, "model-party", "data-party-0", weights,
+                     {"artifact": "split-bundle", "dtype": "float32"})
+    with pytest.raises(ValueError, match="exceeds the boundary's limit of 1024 bytes; a "
+                                         "float32 weights bundle halves in bf16"):
+        boundary.cross(bundle)
+    plain = Message(Kind.TENSORS, "model-party", "data-party-0", weights, {})
+    with pytest.raises(ValueError, match=r"limit of 1024 bytes$"):
+        boundary.cross(plain)

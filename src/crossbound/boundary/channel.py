@@ -125,9 +125,13 @@ class Boundary:
         """Check ``message`` (serialised as ``wire``) against limits and contract; record it."""
         wire = encode(message) if wire is None else wire
         if len(wire) > self.max_message_bytes:
+            # A float32 weights bundle (offsite-tuning, split learning) is the usual cause.
+            hint = ("; a float32 weights bundle halves in bf16 (--set bundle_dtype=bfloat16)"
+                    if message.meta.get("artifact") and message.meta.get("dtype") == "float32"
+                    else "")
             raise ValueError(
                 f"{message.kind.value} message of {len(wire)} bytes exceeds the boundary's "
-                f"limit of {self.max_message_bytes} bytes"
+                f"limit of {self.max_message_bytes} bytes{hint}"
             )
         if self.contract is not None:
             # Kinds, limits and guards, and the operation a data party's request asks for
