@@ -79,3 +79,13 @@ def test_config_is_checked_early_and_a_frozen_model_is_refused():
     model = _model().requires_grad_(False)
     with pytest.raises(ValueError, match="no trainable parameters"):
         run_loop(model, lambda s: StepLoss(torch.zeros(())), LoopConfig(steps=1, lr=0.1))
+
+
+def test_finetune_counts_the_records_it_drew_not_the_batch_size():
+    from crossbound.models.loading import load_model
+    from crossbound.training.causal_lm import finetune
+
+    lm = load_model("tiny-small")
+    pairs = [("a question", "yes"), ("another one", "no"), ("a third", "yes")]
+    stats = finetune(lm.model, lm.tokenizer, pairs, epochs=2, batch_size=8, max_length=32)
+    assert stats.steps == 2 and stats.examples_seen == 6  # 3 records a batch, not 8

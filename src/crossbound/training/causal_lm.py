@@ -147,9 +147,13 @@ def finetune(
     batches_per_epoch = math.ceil(len(pairs) / batch_size)
     total_steps = max(1, round(epochs * batches_per_epoch))
     sampler = Shuffled(len(pairs), batch_size, random.Random(seed), fill=False)
+    seen = 0  # batches hold fewer than batch_size records when there are fewer records
 
     def step_loss(_step: int) -> StepLoss:
-        batch = build_batch(tokenizer, [pairs[i] for i in sampler.draw()], max_length, loss_on)
+        nonlocal seen
+        drawn = sampler.draw()
+        seen += len(drawn)
+        batch = build_batch(tokenizer, [pairs[i] for i in drawn], max_length, loss_on)
         batch = {k: v.to(device) for k, v in batch.items()}
         return StepLoss(answer_loss(model, batch), int(batch["attention_mask"].sum()))
 
@@ -157,7 +161,7 @@ def finetune(
     run = run_loop(model, step_loss, config, on_step=on_step)
     return TrainStats(
         steps=total_steps,
-        examples_seen=total_steps * batch_size,
+        examples_seen=seen,
         first_loss=run.losses[0],
         last_loss=run.tail_mean(batches_per_epoch),
         tokens=run.tokens,
