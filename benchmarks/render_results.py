@@ -18,6 +18,7 @@ KIND says how to read the files named by the ARGs (paths relative to the reposit
 - ``runs FILE ...``: one row per ``crossbound run`` result: task, model, strategy, utility.
 - ``domains FILE``: a cascade result's accuracy over the whole mix and per domain.
 - ``precision FILE``: ``benchmarks/precision.py``'s bf16-against-fp32 table.
+- ``split FILE``: ``benchmarks/split_sweep.py``'s cells by cut and activation noise.
 - ``proxy FILE``: a ``proxy-tuning`` result per α: accuracy and the share of the gap to the
   fine-tuned LM closed.
 - ``sanitizer FILE DATASET``: ``benchmarks/sanitizer_eval.py``'s recall per kind, precision,
@@ -46,7 +47,7 @@ from crossbound.bench.records import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCUMENTS = ("README.md", "docs/results.md")
+DOCUMENTS = ("README.md", "docs/results.md", "docs/split.md")
 BLOCK = re.compile(r"(<!-- results: (?P<spec>[^>]*?) -->\n)(?P<body>.*?)(<!-- /results -->)",
                    re.DOTALL)
 
@@ -304,6 +305,24 @@ def render_sanitizer(args: list[str]) -> list[str]:
     return _table(header, rows)
 
 
+def render_split(args: list[str]) -> list[str]:
+    """``benchmarks/split_sweep.py``'s cells, by cut then σ: accuracy, the model party's token
+    recovery (nearest embedding, MLP decoder), the record-level ε, bytes per token each way."""
+    cells = _load(args[0])["cells"]
+    done = [(int(c["config"]["cut"]), float(c["config"]["noise_sigma"]), c)
+            for c in cells.values() if "error" not in c]
+    rows = []
+    for cut, sigma, c in sorted(done, key=lambda item: item[:2]):
+        eps = c.get("epsilon")
+        rows.append([str(cut), f"{sigma:g}", _score(c["accuracy"]),
+                     _score(c["nearest_recovery"]), _score(c["mlp_recovery"]),
+                     "—" if eps is None else f"{eps:,.0f}",
+                     f"{c['bytes_per_token_to_model']:,.0f}",
+                     f"{c['bytes_per_token_from_model']:,.0f}"])
+    return _table(["cut K", "σ", "accuracy", "recovered: nearest", "recovered: MLP",
+                   "record ε", "B/token →", "B/token ←"], rows)
+
+
 RENDERERS: dict[str, Renderer] = {
     "bench": render_bench,
     "quick-vs-full": render_quick_vs_full,
@@ -312,6 +331,7 @@ RENDERERS: dict[str, Renderer] = {
     "precision": render_precision,
     "proxy": render_proxy,
     "sanitizer": render_sanitizer,
+    "split": render_split,
 }
 
 
