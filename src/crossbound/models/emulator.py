@@ -259,13 +259,24 @@ def _check_shapes_without_building(model_cls: Any, model_config: Any,
     except Exception as exc:  # an inconsistent config (e.g. heads not dividing hidden)
         raise ValueError(f"the bundle's config does not describe a buildable model: "
                          f"{type(exc).__name__}: {exc}") from exc
-    # unique_state, by object identity: meta tensors have no storage to compare.
+    check_bundle_shapes(tensors, skeleton_shapes(skeleton))
+
+
+def skeleton_shapes(skeleton: Any) -> dict[str, tuple[int, ...]]:
+    """Each state tensor's shape in a model built on the meta device, tied duplicates once
+    (as :func:`unique_state` ships them; by object identity: meta tensors have no storage)."""
     seen: set[int] = set()
-    expected: dict[str, tuple[int, ...]] = {}
+    shapes: dict[str, tuple[int, ...]] = {}
     for name, tensor in skeleton.state_dict(keep_vars=True).items():
         if id(tensor) not in seen:
             seen.add(id(tensor))
-            expected[name] = tuple(tensor.shape)
+            shapes[name] = tuple(tensor.shape)
+    return shapes
+
+
+def check_bundle_shapes(tensors: Mapping[str, torch.Tensor],
+                        expected: Mapping[str, tuple[int, ...]]) -> None:
+    """A ``ValueError`` unless ``tensors`` are exactly the ``expected`` names and shapes."""
     missing, extra = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
     if missing or extra:
         raise ValueError(f"the bundle does not match its config: missing {missing[:5]}, "

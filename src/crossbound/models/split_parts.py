@@ -28,7 +28,13 @@ from typing import Any
 import torch
 
 from crossbound.models.derived import decoder_layers
-from crossbound.models.emulator import CONFIG_MAXIMA, block_prefix, unique_state
+from crossbound.models.emulator import (
+    CONFIG_MAXIMA,
+    block_prefix,
+    check_bundle_shapes,
+    skeleton_shapes,
+    unique_state,
+)
 
 
 def _name_of(model: Any, module: Any) -> str:
@@ -138,23 +144,12 @@ def assemble_bottom(config: Mapping[str, Any], tensors: Mapping[str, torch.Tenso
     except Exception as exc:
         raise ValueError(f"the bundle's config does not describe a buildable model: "
                          f"{type(exc).__name__}: {exc}") from exc
-    seen: set[int] = set()
-    shapes: dict[str, tuple[int, ...]] = {}
-    for name, tensor in skeleton.state_dict(keep_vars=True).items():
-        if id(tensor) not in seen:  # tied duplicates once, as unique_state ships them
-            seen.add(id(tensor))
-            shapes[name] = tuple(tensor.shape)
+    shapes = skeleton_shapes(skeleton)
     prefix = block_prefix(skeleton)
     needed = {n for n in shapes if n.startswith(f"{prefix}.")} | set(embedding_names(skeleton))
-    expected = set(shapes) if with_head else needed
-    missing, extra = sorted(expected - set(tensors)), sorted(set(tensors) - expected)
-    if missing or extra:
-        raise ValueError(f"the bundle does not match its config: missing {missing[:5]}, "
-                         f"unexpected {extra[:5]}")
+    check_bundle_shapes(tensors, {n: shape for n, shape in shapes.items()
+                                  if with_head or n in needed})
     for name, tensor in tensors.items():
-        if tuple(tensor.shape) != shapes[name]:
-            raise ValueError(f"bundle tensor {name}: shape {tuple(tensor.shape)}, the config "
-                             f"implies {shapes[name]}")
         if not tensor.dtype.is_floating_point or not bool(torch.isfinite(tensor).all()):
             raise ValueError(f"bundle tensor {name}: not finite floating-point values")
     model = AutoModelForCausalLM.from_config(model_config)
