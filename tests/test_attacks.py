@@ -41,14 +41,7 @@ TASK = "clinic-triage:n=200,seed=0"
 CANARY_TASK = "clinic-triage:n=60,seed=0,canaries=2"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    # Tiny models gain nothing from intra-op threads, and on a busy 2-core machine two threads
-    # per op made training ~20x slower here; restore the setting for other test modules.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ------------------------------------------------------------------ ROC metrics

@@ -67,13 +67,7 @@ SERVE_NAMES = [*CONTRACTS, *all_strategies()]
 OPENAI_OPERATIONS = ("completions", "chat.completions")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny models gain nothing from threads, and lose a lot on a busy 2-core machine.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -59,20 +59,13 @@ from crossbound.federation.run import make_client_app, run_federation
 from crossbound.federation.server import QuorumError, ServerState, drive, make_strategy
 from crossbound.federation.strategies import load_config
 
-pytestmark = pytest.mark.federation
+pytestmark = [pytest.mark.federation, pytest.mark.usefixtures("one_thread")]
 
 Tamper = Callable[[int, FlowerMessage, FlowerMessage], FlowerMessage | None]
 TASK = "clinic-triage:n=80,seed=5,parties=3"
 TINY = {"task": TASK, "small": "tiny-small", "rounds": 2, "lr": 1e-2, "max_length": 64,
         "lora_rank": 4, "eval_limit": 12}
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture

@@ -35,11 +35,10 @@ from tests.test_federation import (
     crossings,
     flower_identity,  # noqa: F401  (a fixture)
     last_updates,
-    one_thread,  # noqa: F401  (an autouse fixture)
     run_local,
 )
 
-pytestmark = pytest.mark.federation
+pytestmark = [pytest.mark.federation, pytest.mark.usefixtures("one_thread")]
 
 DELTA = 1e-5
 

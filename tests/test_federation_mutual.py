@@ -52,10 +52,9 @@ from tests.test_federation import (  # noqa: F401  (fixtures)
     Tamper,
     crossings,
     flower_identity,
-    one_thread,
 )
 
-pytestmark = pytest.mark.federation
+pytestmark = [pytest.mark.federation, pytest.mark.usefixtures("one_thread")]
 
 TASK = "clinic-triage:n=80,seed=5,parties=3"
 TINY = {"strategy": "fed-mutual-kt", "task": TASK, "large": "tiny-large",

@@ -44,10 +44,9 @@ from tests.test_federation import (  # noqa: F401  (fixtures)
     LocalGrid,
     crossings,
     flower_identity,
-    one_thread,
 )
 
-pytestmark = pytest.mark.federation
+pytestmark = [pytest.mark.federation, pytest.mark.usefixtures("one_thread")]
 
 TASK = "clinic-triage:n=80,seed=5,parties=3"
 OT = {"task": TASK, "emulator_of": "tiny-large", "adapter_bottom": 1, "adapter_top": 1,

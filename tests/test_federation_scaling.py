@@ -11,7 +11,6 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-import torch
 
 pytestmark = pytest.mark.federation
 
@@ -32,13 +31,6 @@ def bench() -> ModuleType:
     spec.loader.exec_module(module)
     return module
 
-
-@pytest.fixture
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.mark.parametrize(("extra", "message"), [

@@ -46,13 +46,7 @@ SMALL_SPLIT = {"adapter_bottom": 1, "adapter_top": 1}
 GEMMA = "tiny-gemma3-4"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny models gain nothing from threads, and lose a lot on a busy 2-core machine.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(autouse=True, scope="module")

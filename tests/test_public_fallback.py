@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
 from crossbound.result import Result
 from crossbound.runner import run_strategy
@@ -24,13 +23,7 @@ LABELS = ("billing", "delivery", "returns")
 SPLITS = {"train": 24, "validation": 6, "test": 8}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny models gain nothing from threads, and lose a lot on a busy 2-core machine.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def write_task_file(folder: Path, public: int = 0) -> Path:

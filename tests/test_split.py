@@ -46,13 +46,7 @@ CONFIG = {"cut": "2", "train_limit": "16", "eval_limit": "6", "epochs": "1", "ba
           "attack_public_limit": "16", "attack_steps": "10"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny models gain nothing from threads, and lose a lot on a busy 2-core machine.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

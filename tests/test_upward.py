@@ -30,12 +30,7 @@ MKT_SMALL = {"rounds": "2", "transfer_limit": "12", "eval_limit": "12", "train_l
              "max_length": "512"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture()
