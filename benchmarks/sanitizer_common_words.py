@@ -1,4 +1,4 @@
-"""Regenerate ``src/crossbound/privacy/common_words.py``: English words people write in lower case.
+"""Regenerate ``src/crossbound/privacy/common_words.txt``: English words people write in lower case.
 
 The sanitiser's name lists (Faker's first and last names over 86 locales) hold many ordinary
 English words ("will", "hope", "rose", "bell", "park"). A word is *common* here when, in cased
@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "src" / "crossbound" / "privacy" / "common_words.py"
+OUT = ROOT / "src" / "crossbound" / "privacy" / "common_words.txt"
 MIN_LOWER = 3
 MIN_LOWER_SHARE = 0.25  # lower-case uses per capitalised use
 _TOKEN = re.compile(r"[A-Za-z]+(?:['’][a-z]+)?|[.!?:;\"\n]")
@@ -90,13 +90,12 @@ def main() -> int:
     lines.append(line)
     body = "\n".join(ln.rstrip() for ln in lines)
     OUT.write_text(
-        '"""English words people write in lower case mid-sentence (generated: do not edit).\n\n'
-        "Made by ``benchmarks/sanitizer_common_words.py`` from cased English text that the\n"
-        f"``data`` extra ships (see there): {len(words)} words written in lower case at least\n"
-        f"{MIN_LOWER} times and at least a quarter as often as capitalised. The sanitiser reads a\n"
-        'name-list word that is also one of these ("will", "hope", "rose") as a name only\n'
-        'with a cue."""\n\n'
-        f'COMMON_WORDS = frozenset("""\n{body}\n""".split())  # noqa: SIM905\n', encoding="utf-8")
+        "# English words people write in lower case mid-sentence (generated: do not edit).\n"
+        "# Made by benchmarks/sanitizer_common_words.py from cased English text that the `data`\n"
+        f"# extra ships: {len(words)} words written in lower case at least {MIN_LOWER} "
+        "times and at least a\n# quarter as often as capitalised. Lines starting with '#' "
+        "are comments.\n"
+        f"{body}\n", encoding="utf-8")
     print(f"{len(words)} words → {OUT.relative_to(ROOT)}")
     return 0
 

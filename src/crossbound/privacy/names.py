@@ -14,7 +14,7 @@ for Tomasz Fischer; MRN ..." slip through. Three things here help:
   ("my daughter Ivy", "Dear Hunter,", "for Kateryna Shevchenko:").
 
 Precision guards: a name-list word that is also an everyday English word
-(:data:`~crossbound.privacy.common_words.COMMON_WORDS`: "will", "hope", "rose", "brown") is
+(:func:`~crossbound.privacy.common_words.common_words`: "will", "hope", "rose", "brown") is
 capitalised in the copy only with a cue or a surname next to it, and a lone one never counts;
 :func:`acceptable_person` drops eponyms ("Parkinson's", "Baker's cyst"), drug names and spans
 without letters, whoever found them.
@@ -31,7 +31,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from crossbound.privacy import recognizers as R
-from crossbound.privacy.common_words import COMMON_WORDS
+from crossbound.privacy.common_words import common_words
 from crossbound.privacy.recognizers import Entity, RegexRecognizer
 
 INSTALL_HINT = "pip install 'crossbound[privacy]'"
@@ -74,7 +74,7 @@ def _key(word: str) -> str:
 def common(word: str) -> bool:
     """An everyday English word (or a letter-writing word such as "thanks", "doctor")."""
     key = _key(word)
-    return key in COMMON_WORDS or key in R.NOT_NAMES or len(key) < 2
+    return key in common_words() or key in R.NOT_NAMES or len(key) < 2
 
 
 _LATIN_NAME = re.compile(r"[^\W\d_]+(?:[-' ][^\W\d_]+)*")
@@ -359,7 +359,7 @@ def lone_common_word(span: str) -> bool:
     """One everyday English word that the name lists do not know ("Knee", "Supplier"):
     NER's guesses of that shape are dropped."""
     tokens = _WORD.findall(span)
-    return len(tokens) == 1 and fold(tokens[0]) in COMMON_WORDS and not name_lists().is_name(
+    return len(tokens) == 1 and fold(tokens[0]) in common_words() and not name_lists().is_name(
         tokens[0])
 
 
