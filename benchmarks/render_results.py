@@ -265,20 +265,36 @@ def render_precision(args: list[str]) -> list[str]:
 
 
 def render_proxy(args: list[str]) -> list[str]:
-    """The LM alone, the tuned expert alone, proxy-tuning per α and the fine-tuned LM."""
+    """The LM alone, the tuned expert alone, proxy-tuning per α and the fine-tuned LM.
+
+    A second file lends the fine-tuned LM (the oracle) from an earlier run on the same test
+    records (``lm_reference=true`` costs the 1.5B's fine-tuning): the gap closed is computed
+    against it, and the LM alone must score the same in both or nothing is rendered."""
     result = _load(args[0])
     utility = result["metrics"]["utility"]
     models = result["models"]
+    reference, closed_by = utility.get("lm_finetuned"), utility.get("gap_closed_by_alpha", {})
+    trainable = result["config"]["lm_trainable"]
+    if len(args) > 1:
+        lender = _load(args[1])
+        theirs = lender["metrics"]["utility"]
+        same = (theirs["lm_before"], theirs["eval_examples"], lender["task"]) == (
+            utility["lm_before"], utility["eval_examples"], result["task"])
+        if not same or lender["models"]["large"] != models["large"]:
+            raise SystemExit(f"{args[1]} is not on the same LM and test records as {args[0]}")
+        reference, trainable = theirs["lm_finetuned"], lender["config"]["lm_trainable"]
+        gap = reference - utility["lm_before"]
+        closed_by = {a: (v - utility["lm_before"]) / gap for a, v in utility["by_alpha"].items()}
     rows = [[f"{models['large']} alone (zero-shot)", _score(utility["lm_before"]), "0 %"],
             [f"{models['small']} untuned", _score(utility["sm_before"]), ""],
             [f"{models['small']} fine-tuned (the expert)", _score(utility["sm_after"]), ""]]
     for alpha in sorted(utility["by_alpha"], key=float):
-        closed = utility.get("gap_closed_by_alpha", {}).get(alpha)
+        closed = closed_by.get(alpha)
         rows.append([f"proxy-tuning, α = {alpha}", _score(utility["by_alpha"][alpha]),
                      "—" if closed is None else f"{100 * closed:.0f} %"])
-    if utility.get("lm_finetuned") is not None:
-        rows.append([f"{models['large']} fine-tuned ({result['config']['lm_trainable']}; the "
-                     "reference)", _score(utility["lm_finetuned"]), "100 %"])
+    if reference is not None:
+        rows.append([f"{models['large']} fine-tuned ({trainable}; the reference)",
+                     _score(reference), "100 %"])
     return _table(["model", "accuracy", "gap closed"], rows)
 
 
