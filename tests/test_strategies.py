@@ -125,6 +125,28 @@ def test_sm_training_checks_every_setting_under_its_own_name():
         MutualKTConfig(sm_trainable="linear")  # type: ignore[arg-type]
 
 
+def test_unset_lr_follows_the_size_of_what_trains():
+    """2e-4 collapsed a fully fine-tuned 0.5B (docs/results.md): an unset rate is lower for
+    anything over LARGE_TRAINABLE trainable weights, and a rate given is kept."""
+    from crossbound.baselines.local_finetune import LocalFinetuneConfig
+    from crossbound.config_checks import LARGE_MODEL_LR, LARGE_TRAINABLE, SMALL_MODEL_LR
+
+    def model(trainable: int, frozen: int = 0) -> torch.nn.Module:
+        # meta tensors: counted, never allocated
+        module = torch.nn.Module()
+        module.a = torch.nn.Parameter(torch.empty(trainable, device="meta"))
+        module.b = torch.nn.Parameter(torch.empty(frozen, device="meta"), requires_grad=False)
+        return module
+
+    unset = LocalFinetuneConfig()
+    assert unset.lr is None
+    assert unset.rate_for(model(135_000_000)) == SMALL_MODEL_LR == 2e-4
+    assert unset.rate_for(model(LARGE_TRAINABLE + 1)) == LARGE_MODEL_LR == 5e-5
+    # LoRA on a large model: only the adapters train
+    assert unset.rate_for(model(4_000_000, frozen=1_500_000_000)) == SMALL_MODEL_LR
+    assert LocalFinetuneConfig(lr=1e-3).rate_for(model(LARGE_TRAINABLE + 1)) == 1e-3
+
+
 def test_setting_groups_carry_defaults_checks_and_narrowed_literals():
     from crossbound.downward.lm_synthetic_config import LMSyntheticConfig
     from crossbound.downward.logit_kd import LogitKDConfig

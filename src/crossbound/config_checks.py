@@ -120,14 +120,23 @@ class Records(Settings):
         check_limits(self, "train_limit", "eval_limit")
 
 
+# Full fine-tuning rates, measured on clinic-triage with 128 private records: 2e-4 takes
+# SmolLM2-135M to 0.925 but drove Qwen2.5-Coder-0.5B from 0.350 to 0.183 (near chance);
+# 5e-5 took the 0.5B to 0.700 (docs/results.md, proxy- and offsite-tuning).
+SMALL_MODEL_LR = 2e-4
+LARGE_MODEL_LR = 5e-5
+LARGE_TRAINABLE = 300_000_000  # weights being trained
+
+
 @dataclass
 class SMTraining(Settings):
     """How the data party fine-tunes its SM; for how long is :class:`SMFineTuning`'s
     ``epochs``, or a setting of the config's own. ``trainable``: ``full`` (every weight),
     ``lora`` (adapters of rank ``lora_rank`` on the projections) or ``linear`` (the blocks'
-    linear layers); a config may allow fewer by narrowing the ``Literal``."""
+    linear layers); a config may allow fewer by narrowing the ``Literal``. ``lr``: None picks
+    by what trains (:meth:`rate_for`)."""
 
-    lr: float = 2e-4
+    lr: float | None = None
     batch_size: int = 8
     max_length: int = 192  # tokens: a prompt and its answer
     trainable: Literal["full", "lora", "linear"] = "full"
@@ -135,10 +144,20 @@ class SMTraining(Settings):
 
     def validate(self) -> None:
         super().validate()
-        check_positive(self, "lr")
+        if self.lr is not None:
+            check_positive(self, "lr")
         check_at_least(self, 1, "batch_size")
         check_at_least(self, 16, "max_length")
         check_at_least(self, 1, "lora_rank")
+
+    def rate_for(self, model: Any) -> float:
+        """``lr``, or where it is None the rate for what ``model`` trains (its parameters
+        that require gradients): :data:`SMALL_MODEL_LR` for adapters and models below
+        :data:`LARGE_TRAINABLE` weights, :data:`LARGE_MODEL_LR` above."""
+        if self.lr is not None:
+            return self.lr
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        return LARGE_MODEL_LR if trainable > LARGE_TRAINABLE else SMALL_MODEL_LR
 
 
 @dataclass

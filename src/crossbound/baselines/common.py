@@ -121,13 +121,13 @@ def sm_finetune(ctx: RunContext, label: str, model: Any, tokenizer: Any,
                 seed: int, lr: float | None = None, loss_on: LossOn = "answer",
                 share: bool = False) -> TrainStats:
     """Fine-tune ``model`` in place on ``pairs`` (cross-entropy on the answers, or on whole
-    records) as ``settings`` say, for ``epochs`` at ``lr`` (default ``settings.lr``), with a
-    progress bar.
+    records) as ``settings`` say, for ``epochs`` at ``lr`` (default:
+    ``settings.rate_for(model)``), with a progress bar.
 
     ``share``: a bench runs this training once and gives its weights to every cell that asks
     for the same one (``ctx.train_once``) — local-finetune's SM, which the query strategies
     tune too."""
-    rate = lr or settings.lr
+    rate = lr or settings.rate_for(model)
     steps = max(1, round(epochs * -(-len(pairs) // settings.batch_size)))
     with ctx.step(label, steps) as bar:
         def train() -> TrainStats:

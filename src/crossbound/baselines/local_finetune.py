@@ -109,7 +109,7 @@ class LocalFinetune(Strategy[LocalFinetuneConfig]):
             steps = math.ceil(cfg.epochs * len(pairs) / cfg.batch_size)
             with ctx.step("SM fine-tuning with DP-SGD", steps) as bar:
                 stats, dp_report = dp_finetune(
-                    model, sm.tokenizer, pairs, dp, epochs=cfg.epochs, lr=cfg.lr,
+                    model, sm.tokenizer, pairs, dp, epochs=cfg.epochs, lr=cfg.rate_for(model),
                     batch_size=cfg.batch_size, max_length=cfg.max_length, seed=cfg.seed,
                     loss_on=cfg.loss_on, on_step=lambda _s, _l: bar.advance())
         train_seconds = time.perf_counter() - started

@@ -187,7 +187,7 @@ class LogitKD(Strategy[LogitKDConfig]):
         started = time.perf_counter()
         with ctx.step("SM distillation + fine-tuning", steps) as bar:
             stats = distill_finetune(model, sm.tokenizer, pairs, rows, settings, steps=steps,
-                                     lr=cfg.lr, batch_size=cfg.batch_size,
+                                     lr=cfg.rate_for(model), batch_size=cfg.batch_size,
                                      transfer_batch_size=cfg.transfer_batch_size,
                                      max_length=cfg.max_length, seed=cfg.seed,
                                      on_step=lambda _s, _l: bar.advance())

@@ -155,8 +155,8 @@ class OffsiteTuningConfig(SMFineTuning, Records, StrategyConfig):
     local-finetune trains the SM. ``max_relative_change``: the bound the data party asks the
     model party to apply to its returned adapter (the model party's own policy may be
     tighter). ``compare_full``: also fully fine-tune the LM on the same data and steps
-    (reference), at ``full_lr`` (None: ``lr``; LoRA's rates are far too high for every weight
-    of the LM).
+    (reference), at ``full_lr`` (None: ``lr``, or the rate for the LM's size — LoRA's rates
+    are far too high for every weight of the LM).
     """
 
     trainable: Literal["full", "lora"] = "full"
@@ -351,7 +351,7 @@ class OffsiteTuning(Strategy[OffsiteTuningConfig]):
         for param in lm.model.parameters():
             param.requires_grad_(True)
         training = self._train(ctx, "full fine-tuning of the LM (reference)", lm.model,
-                               tokenizer, pairs, cfg.full_lr or cfg.lr)
+                               tokenizer, pairs, cfg.full_lr or cfg.rate_for(lm.model))
         metrics["full_finetune"] = evaluate_on(ctx, "full fine-tuning", lm.model, tokenizer,
                                                test, cfg.batch_size)
         del lm
