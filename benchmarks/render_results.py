@@ -339,6 +339,49 @@ def render_split(args: list[str]) -> list[str]:
                    "record ε", "B/token →", "B/token ←"], rows)
 
 
+_ENGINE_NAMES = {"hf-generate": "HF `generate` (the LM alone)",
+                 "hf-prompt-lookup": "HF prompt lookup", "hf-assisted": "HF assisted (0.5B)",
+                 "cb-direct": "crossbound, LM alone", "cb-model": "crossbound, 0.5B draft",
+                 "cb-ngram": "crossbound, `ngram`", "cb-suffix": "crossbound, `suffix`"}
+
+
+def _ratio(row: dict[str, Any], key: str) -> str:
+    value = row.get(key)
+    return "—" if value is None else f"{value:.2f}×"
+
+
+def render_speculative(args: list[str]) -> list[str]:
+    """``benchmarks/speculative.py``: ``local`` (every task, batch and engine: tokens/s, the
+    speed-up over HF ``generate`` and over HF prompt lookup, tokens per LM pass, acceptance,
+    outputs identical to HF ``generate``) or ``remote`` (the LM behind ``crossbound serve``
+    at each added latency: the speed-up over the remote LM alone, round trips per token)."""
+    rows_in = _load(args[0])["results"]
+    remote = len(args) > 1 and args[1] == "remote"
+    rows = []
+    for row in rows_in:
+        if ("latency_ms" in row) != remote:
+            continue
+        name = _ENGINE_NAMES.get(row["engine"], row["engine"])
+        acceptance = row.get("acceptance_rate")
+        accepted = "—" if acceptance is None else _score(acceptance)
+        if remote:
+            rows.append([row["task"], f"{row['latency_ms']:g}", name,
+                         f"{row['tokens_per_second']:.2f}", _ratio(row, "speedup_vs_cb-direct"),
+                         f"{row['round_trips_per_token']:.2f}",
+                         row.get("identical_to_cb-direct", "—")])
+        else:
+            rows.append([row["task"], str(row["batch"]), name,
+                         f"{row['tokens_per_second']:.2f}", _ratio(row, "speedup_vs_hf-generate"),
+                         _ratio(row, "speedup_vs_hf-prompt-lookup"),
+                         f"{row['tokens_per_lm_forward']:.2f}", accepted,
+                         row.get("identical_to_hf-generate", "—")])
+    if remote:
+        return _table(["task", "added RTT ms", "engine", "tokens/s", "× LM alone (remote)",
+                       "round trips / token", "same output"], rows)
+    return _table(["task", "batch", "engine", "tokens/s", "× HF generate", "× HF lookup",
+                   "tokens / LM pass", "acceptance", "same output as HF generate"], rows)
+
+
 RENDERERS: dict[str, Renderer] = {
     "bench": render_bench,
     "quick-vs-full": render_quick_vs_full,
@@ -348,6 +391,7 @@ RENDERERS: dict[str, Renderer] = {
     "proxy": render_proxy,
     "sanitizer": render_sanitizer,
     "split": render_split,
+    "speculative": render_speculative,
 }
 
 
