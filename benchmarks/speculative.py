@@ -218,6 +218,7 @@ def run(args: argparse.Namespace, precision: str) -> dict[str, Any]:
                    for name in dict.fromkeys(args.tasks + args.remote_tasks)}
     _warm_up(lm, draft, tok, prompt_sets, eos, spec, proposers, local)
     rows: list[dict[str, Any]] = []
+    ceilings: dict[str, dict[str, float]] = {}
 
     def measure(entry: dict[str, Any], work: Callable[..., Any], *how: Any, **extra: Any) -> Any:
         """Run ``work(*how, **extra)`` timed; add its row; return its ids."""
@@ -263,12 +264,14 @@ def run(args: argparse.Namespace, precision: str) -> dict[str, Any]:
                 outputs[f"cb-{name}"] = measure({**base, "engine": f"cb-{name}"}, cb_generate,
                                                 *cb, _proposer(name, draft, tok, spec))
             _compare(rows, base, outputs)
+            if batch == min(args.batch_sizes):
+                ceilings[task] = lookup_ceiling(prompts, outputs["cb-direct"], args.gamma_max)
     if args.latency_ms:
         _remote(args, lm, draft, tok, prompt_sets, settings, spec, proposers, measure, rows)
     return {"benchmark": "speculative", "commit": _commit(),
             "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
             "precision": precision, "chat_template": chat, "results": rows,
-            "summary": summarise(rows),
+            "lookup_ceiling": ceilings, "summary": summarise(rows, ceilings),
             "wall_seconds": round(time.perf_counter() - started, 1),
             "note": "timings from one run on the machine described below; compare engines "
                     "within this file, not across machines",
@@ -340,7 +343,41 @@ def _warm_up(lm: LoadedModel, draft: LoadedModel | None, tok: Any,
                     _proposer(name, draft, tok, spec))
 
 
-def summarise(rows: list[dict[str, Any]]) -> list[str]:
+def lookup_ceiling(prompts: list[list[int]], outputs: list[list[int]],
+                   gamma_max: int) -> dict[str, float]:
+    """Tokens per LM pass that an oracle lookup would reach on the LM's own ``outputs``.
+
+    Every draft-free proposer drafts a span of text seen before; the oracle drafts, at each
+    pass, the longest prefix (at most ``gamma_max``) of what the LM will write next that
+    occurs anywhere in the prompt and the text so far (``own_text``) — or also in the task's
+    earlier outputs (``with_earlier_outputs``, what ``suffix``'s corpus holds) — and the LM
+    adds its own token. The prefill pass gives the first token. An upper bound on any lookup
+    proposer's tokens per pass at that γ_max, whatever its policy; a speed-up above it needs
+    a model draft."""
+
+    def occurs(span: tuple[int, ...], docs: list[list[int]]) -> bool:
+        n = len(span)
+        return any(tuple(doc[i:i + n]) == span for doc in docs for i in range(len(doc) - n + 1))
+
+    ceiling = {}
+    for key, corpus in (("own_text", False), ("with_earlier_outputs", True)):
+        passes = tokens = 0
+        for i, (prompt, out) in enumerate(zip(prompts, outputs, strict=True)):
+            earlier = [list(o) for o in outputs[:i]] if corpus else []
+            position, passes, tokens = min(1, len(out)), passes + 1, tokens + len(out)
+            while position < len(out):
+                docs = [list(prompt) + list(out[:position]), *earlier]
+                ahead = out[position:position + gamma_max]
+                drafted = next((n for n in range(len(ahead), 0, -1)
+                                if occurs(tuple(ahead[:n]), docs)), 0)
+                position += drafted + 1
+                passes += 1
+        ceiling[key] = round(tokens / max(1, passes), 3)
+    return ceiling
+
+
+def summarise(rows: list[dict[str, Any]],
+              ceilings: dict[str, dict[str, float]] | None = None) -> list[str]:
     """The issue's questions, answered from the rows: per task at batch 1, the best and the
     slowest crossbound proposer against the LM alone and HF's prompt lookup; per added
     latency, the best proposer against the remote LM alone."""
@@ -363,6 +400,11 @@ def summarise(rows: list[dict[str, Any]]) -> list[str]:
                 line += f", {best['speedup_vs_hf-prompt-lookup']:.2f}× HF prompt lookup"
             line += f"; slowest {worst['engine']} {worst['speedup_vs_cb-direct']:.2f}×"
             lines.append(line)
+    for task, ceiling in (ceilings or {}).items():
+        lines.append(f"{task}: an oracle lookup would reach {ceiling['own_text']:.2f} tokens "
+                     f"per LM pass from the prompt and text so far, "
+                     f"{ceiling['with_earlier_outputs']:.2f} with earlier outputs too "
+                     "(the ceiling of every draft-free proposer)")
     return lines
 
 
