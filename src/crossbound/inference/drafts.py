@@ -1,7 +1,7 @@
 """``--draft``: what proposes drafts for speculative decoding, by name.
 
 ``model`` (the run's small model), ``model:NAME`` (another), ``ngram`` or
-``ngram:max=3,min=1`` (prompt lookup), ``suffix`` or ``suffix:min=1,factor=2,corpus=200000``
+``ngram:max=3,min=1`` (prompt lookup), ``suffix`` or ``suffix:min=1,factor=8,corpus=200000``
 (a suffix automaton over the prompt, the text so far and earlier outputs). The lookups load
 no model (:mod:`.lookup`); a model draft is a :class:`~.proposers.ModelDraft` (or, with
 another tokenizer than the LM's, a :class:`~.cross_tokenizer.CrossTokenizerDraft`).
@@ -54,7 +54,7 @@ _OPTIONS = {"ngram": {"max": "max_n", "min": "min_n"},
 
 
 def parse_draft(text: str) -> DraftSpec:
-    """``model``, ``model:NAME``, ``ngram[:max=3,min=1]`` or ``suffix[:min=1,factor=2]``."""
+    """``model``, ``model:NAME``, ``ngram[:max=3,min=1]`` or ``suffix[:min=1,factor=8]``."""
     kind, sep, rest = text.strip().partition(":")
     if kind == "model":
         if sep and not rest.strip():
@@ -62,7 +62,7 @@ def parse_draft(text: str) -> DraftSpec:
         return DraftSpec("model", rest.strip() or None)
     if kind not in DRAFT_KINDS:
         raise ValueError(f"unknown draft {text!r}: use model, model:NAME, ngram or suffix "
-                         "(ngram:max=3,min=1; suffix:min=1,factor=2)")
+                         "(ngram:max=3,min=1; suffix:min=1,factor=8)")
     _, raw = parse_spec(text)
     names = _OPTIONS[kind]
     unknown = sorted(set(raw) - set(names))

@@ -59,7 +59,7 @@ class SpeculativeConfig(StrategyConfig):
 
     ``draft``: what drafts — ``model`` (the run's small model), ``model:NAME`` (another),
     ``ngram`` (prompt lookup; ``ngram:max=3,min=1``) or ``suffix`` (a suffix automaton over
-    the prompt, the text so far and the run's earlier outputs; ``suffix:min=1,factor=2``).
+    the prompt, the text so far and the run's earlier outputs; ``suffix:min=1,factor=8``).
     The lookups load no model and cost ~0, so adaptive γ grows to what acceptance supports
     (at most ``gamma_max``).
 
