@@ -284,7 +284,8 @@ def render_proxy(args: list[str]) -> list[str]:
             raise SystemExit(f"{args[1]} is not on the same LM and test records as {args[0]}")
         reference, trainable = theirs["lm_finetuned"], lender["config"]["lm_trainable"]
         gap = reference - utility["lm_before"]
-        closed_by = {a: (v - utility["lm_before"]) / gap for a, v in utility["by_alpha"].items()}
+        closed_by = {a: (v - utility["lm_before"]) / gap for a, v in utility["by_alpha"].items()
+                     } if gap else {}  # no gap to close: the column says "—"
     rows = [[f"{models['large']} alone (zero-shot)", _score(utility["lm_before"]), "0 %"],
             [f"{models['small']} untuned", _score(utility["sm_before"]), ""],
             [f"{models['small']} fine-tuned (the expert)", _score(utility["sm_after"]), ""]]

@@ -303,6 +303,7 @@ def test_local_finetune_end_to_end_learns_and_sends_nothing(tmp_path):
     assert {"sm_before", "sm_after", "accuracy", "macro_f1"} <= set(utility)
     assert eff["bytes_crossed"]["total"] == 0 and data["transcript"]["entries"] == 0
     assert eff["train_loss_last"] < eff["train_loss_first"]
+    assert eff["train_lr"] == 3e-3  # the rate trained at is in the result, given or derived
     assert eff["wall_seconds"] > 0 and eff["peak_memory_mb"] > 0
     privacy = data["metrics"]["privacy"]
     assert {"loss", "min_k", "reference"} <= set(privacy["membership"]["attacks"])

@@ -160,11 +160,16 @@ def finetuned(ctx: RunContext, label: str, loaded: LoadedModel,
 
 
 def train_report(stats: TrainStats, seconds: float) -> dict[str, float | int]:
-    """The ``efficiency`` entries of one training: its time, steps, tokens and losses."""
-    return {"train_seconds": round(seconds, 3), "train_steps": stats.steps,
-            "train_tokens": stats.tokens, "seconds_per_step": round(seconds / stats.steps, 4),
-            "train_loss_first": round(stats.first_loss, 4),
-            "train_loss_last": round(stats.last_loss, 4)}
+    """The ``efficiency`` entries of one training: its time, steps, tokens, losses and rate
+    (the config's ``lr`` may be None: the rate then follows the model's size)."""
+    report: dict[str, float | int] = {
+        "train_seconds": round(seconds, 3), "train_steps": stats.steps,
+        "train_tokens": stats.tokens, "seconds_per_step": round(seconds / stats.steps, 4),
+        "train_loss_first": round(stats.first_loss, 4),
+        "train_loss_last": round(stats.last_loss, 4)}
+    if stats.lr is not None:
+        report["train_lr"] = stats.lr
+    return report
 
 
 @dataclass

@@ -200,7 +200,8 @@ def dp_finetune(
     if not losses:
         raise RuntimeError("no step drew any record; raise batch_size or epochs")
     stats = TrainStats(steps=steps, examples_seen=seen, first_loss=losses[0],
-                       last_loss=tail_mean(losses, max(1, len(losses) // 4)), tokens=tokens)
+                       last_loss=tail_mean(losses, max(1, len(losses) // 4)), tokens=tokens,
+                       lr=lr)
     eps_rdp = epsilon_spent(sigma, sample_rate, steps, delta, "rdp")
     eps_prv = epsilon_spent(sigma, sample_rate, steps, delta, "prv")
     report = DPReport(epsilon=eps_rdp if dp.accountant == "rdp" else eps_prv,

@@ -22,6 +22,7 @@ class TrainStats:
     first_loss: float
     last_loss: float  # mean over the last epoch's batches
     tokens: int
+    lr: float | None = None  # the rate it trained at (a config may leave it to the model size)
 
 
 LossOn = Literal["answer", "record"]
@@ -165,4 +166,5 @@ def finetune(
         first_loss=run.losses[0],
         last_loss=run.tail_mean(batches_per_epoch),
         tokens=run.tokens,
+        lr=lr,
     )

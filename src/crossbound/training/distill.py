@@ -284,4 +284,4 @@ def distill_finetune(
 
     run = run_loop(model, step_loss, LoopConfig(steps=steps, lr=lr), on_step=on_step)
     return TrainStats(steps=steps, examples_seen=steps * batch_size, first_loss=run.losses[0],
-                      last_loss=run.tail_mean(max(1, steps // 4)), tokens=run.tokens)
+                      last_loss=run.tail_mean(max(1, steps // 4)), tokens=run.tokens, lr=lr)
