@@ -19,6 +19,12 @@ Per task and batch size (``--batch-sizes``), the engines:
 - ``cb-model`` / ``cb-ngram`` / ``cb-suffix``: crossbound's speculative decoding with that
   proposer (``--proposers``; adaptive γ up to ``--gamma-max`` unless ``--gamma-fixed``).
 
+Engines that adapt across calls run once untimed on the task's next prompts first, so they
+are timed warm, as they run in a service: crossbound's proposers (adaptive γ, kept per batch
+size; ``suffix``'s corpus of earlier outputs) and Hugging Face's assisted decoding (its draft
+length carries over). The model draft ends a row's draft where its confidence falls below
+``--draft-confidence``.
+
 Each row: tokens/s, speed-up over ``hf-generate`` and ``cb-direct`` (same batch), over
 ``hf-prompt-lookup`` (batch 1), whether the tokens equal ``hf-generate``'s and ``cb-direct``'s,
 acceptance, tokens per LM forward per row (a forward hook counts the LM's passes for every
@@ -58,6 +64,7 @@ from tests.servers import running_server  # noqa: E402
 from crossbound.boundary.channel import Boundary  # noqa: E402
 from crossbound.boundary.http import HttpTransport  # noqa: E402
 from crossbound.inference.drafts import parse_draft  # noqa: E402
+from crossbound.inference.gamma import SpeculativeSettings  # noqa: E402
 from crossbound.inference.generation import (  # noqa: E402
     Generation,
     GenerationSettings,
@@ -68,7 +75,7 @@ from crossbound.inference.generation import (  # noqa: E402
 )
 from crossbound.inference.proposers import ModelDraft, Proposer  # noqa: E402
 from crossbound.inference.remote import RemoteTarget  # noqa: E402
-from crossbound.inference.speculative import SpeculativeSettings, speculate  # noqa: E402
+from crossbound.inference.speculative import speculate  # noqa: E402
 from crossbound.inference.stopping import eos_ids  # noqa: E402
 from crossbound.models.kv import DecodeState  # noqa: E402
 from crossbound.models.loading import LoadedModel, load_model, prepare_model  # noqa: E402
@@ -179,7 +186,8 @@ def _proposer(name: str, draft: LoadedModel | None, tok: Any,
               spec: SpeculativeSettings) -> Proposer:
     if name == "model":
         assert draft is not None
-        return ModelDraft(draft.model, tok.pad_token_id or 0, spec.draft_vocab)
+        return ModelDraft(draft.model, tok.pad_token_id or 0, spec.draft_vocab,
+                          spec.draft_confidence)
     return parse_draft(name).proposer()
 
 
@@ -211,11 +219,16 @@ def run(args: argparse.Namespace, precision: str) -> dict[str, Any]:
     settings = GenerationSettings(max_new_tokens=args.max_new_tokens)
     spec = SpeculativeSettings(gamma=min(args.gamma, args.gamma_max),
                                adaptive=not args.gamma_fixed, gamma_max=args.gamma_max,
-                               draft_vocab=args.draft_vocab)
+                               draft_vocab=args.draft_vocab,
+                               draft_confidence=args.draft_confidence)
     chat = bool(getattr(tok, "chat_template", None))
     local = lambda: DecodeState(lm.model, tok.pad_token_id or 0)  # noqa: E731
     prompt_sets = {name: encode_prompts(tok, task_prompts(name, args.prompts), chat=chat)
                    for name in dict.fromkeys(args.tasks + args.remote_tasks)}
+    # the next prompts of each task, for the untimed call that warms adaptive engines
+    most = max(args.batch_sizes + args.remote_batch_sizes)
+    held_sets = {name: encode_prompts(tok, task_prompts(name, args.prompts + most)[args.prompts:],
+                                      chat=chat) for name in prompt_sets}
     _warm_up(lm, draft, tok, prompt_sets, eos, spec, proposers, local)
     rows: list[dict[str, Any]] = []
     ceilings: dict[str, dict[str, float]] = {}
@@ -253,21 +266,28 @@ def run(args: argparse.Namespace, precision: str) -> dict[str, Any]:
             peers = {"hf-prompt-lookup": {"prompt_lookup_num_tokens": 10}}
             if draft is not None:
                 peers["hf-assisted"] = {"assistant_model": draft.model}
+            held = held_sets[task][:batch]
             for engine, extra in peers.items():
                 if batch == 1:  # Hugging Face refuses assisted decoding of a batch
+                    # untimed first: its assistant's draft length carries across calls
+                    hf_generate(lm.model, tok, held, batch, args.max_new_tokens, eos, **extra)
                     outputs[engine] = measure({**base, "engine": engine}, hf_generate, *hf,
                                               **extra)
             cb = (local, lm.model, tok, prompts, batch, settings, spec)
             outputs["cb-direct"] = measure({**base, "engine": "cb-direct"}, cb_generate, *cb,
                                            None)
             for name in proposers:
+                proposer = _proposer(name, draft, tok, spec)
+                # untimed first: adaptive γ (and suffix's corpus) start warm, as in a service
+                cb_generate(local, lm.model, tok, held, batch, settings, spec, proposer)
                 outputs[f"cb-{name}"] = measure({**base, "engine": f"cb-{name}"}, cb_generate,
-                                                *cb, _proposer(name, draft, tok, spec))
+                                                *cb, proposer)
             _compare(rows, base, outputs)
             if batch == min(args.batch_sizes):
                 ceilings[task] = lookup_ceiling(prompts, outputs["cb-direct"], args.gamma_max)
     if args.latency_ms:
-        _remote(args, lm, draft, tok, prompt_sets, settings, spec, proposers, measure, rows)
+        _remote(args, lm, draft, tok, prompt_sets, held_sets, settings, spec, proposers,
+                measure, rows)
     return {"benchmark": "speculative", "commit": _commit(),
             "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
             "precision": precision, "chat_template": chat, "results": rows,
@@ -279,7 +299,8 @@ def run(args: argparse.Namespace, precision: str) -> dict[str, Any]:
 
 
 def _remote(args: argparse.Namespace, lm: LoadedModel, draft: LoadedModel | None, tok: Any,
-            prompt_sets: dict[str, list[list[int]]], settings: GenerationSettings,
+            prompt_sets: dict[str, list[list[int]]],
+            held_sets: dict[str, list[list[int]]], settings: GenerationSettings,
             spec: SpeculativeSettings, proposers: list[str], measure: Callable[..., Any],
             rows: list[dict[str, Any]]) -> None:
     """The LM behind crossbound's service on loopback HTTP; the client adds latency."""
@@ -304,9 +325,11 @@ def _remote(args: argparse.Namespace, lm: LoadedModel, draft: LoadedModel | None
                     outputs = {"cb-direct": measure({**base, "engine": "cb-direct"},
                                                     cb_generate, *cb, None)}
                     for name in proposers:
+                        proposer = _proposer(name, draft, tok, spec)
+                        cb_generate(remote, None, tok, held_sets[task][:batch], batch,
+                                    settings, spec, proposer)  # untimed: warm, as above
                         outputs[f"cb-{name}"] = measure(
-                            {**base, "engine": f"cb-{name}"}, cb_generate, *cb,
-                            _proposer(name, draft, tok, spec))
+                            {**base, "engine": f"cb-{name}"}, cb_generate, *cb, proposer)
                     _compare(rows, base, outputs, remote=True)
             transport.close()
 
@@ -468,6 +491,9 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--gamma-fixed", action="store_true", help="no adaptive γ")
     parser.add_argument("--draft-vocab", type=int, default=0,
                         help="cb-model drafts over the first N token ids only (0: all)")
+    parser.add_argument("--draft-confidence", type=float, default=0.7,
+                        help="cb-model ends a row's draft at a token it gives less than this "
+                             "probability (0: γ drafts)")
     parser.add_argument("--latency-ms", type=_csv(float), default=[0.0, 20.0, 50.0],
                         help="added round-trip latencies for the remote LM ('' : no remote rows)")
     parser.add_argument("--remote-tasks", type=_csv(str), default=["grounded"])

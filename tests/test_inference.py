@@ -20,6 +20,7 @@ from crossbound.boundary.channel import Boundary
 from crossbound.boundary.transcript import Transcript
 from crossbound.evaluate.utility import choice_logprobs
 from crossbound.inference.cross_tokenizer import cross_speculative_generate
+from crossbound.inference.gamma import GammaController, SpeculativeSettings
 from crossbound.inference.generation import (
     GenerationSettings,
     direct_generate,
@@ -39,11 +40,7 @@ from crossbound.inference.sampling import (
     accept_sampled,
     probabilities,
 )
-from crossbound.inference.speculative import (
-    GammaController,
-    SpeculativeSettings,
-    speculative_generate,
-)
+from crossbound.inference.speculative import speculative_generate
 from crossbound.models.kv import DecodeState
 from crossbound.models.loading import load_model
 from crossbound.models.tiny import build_tiny, build_tokenizer
@@ -176,7 +173,7 @@ def test_greedy_speculative_equals_the_lm_alone(lm, tok, drafts, reference, draf
 def test_speculative_statistics_tell_good_drafts_from_bad(lm, tok, drafts, reference):
     prompts = reference[0][1:4]
     settings = GenerationSettings(max_new_tokens=24)
-    spec = SpeculativeSettings(gamma=4, adaptive=False)
+    spec = SpeculativeSettings(gamma=4, adaptive=False, draft_confidence=0.0)  # γ every step
     stats = {}
     for name in ("self", "good", "useless"):
         stats[name] = speculative_generate(DecodeState(lm, tok.pad_token_id), drafts[name], tok,

@@ -14,8 +14,9 @@ import torch
 
 from crossbound.catalog import get_strategy
 from crossbound.evaluate.utility import choice_logprobs, choice_logprobs_reference
+from crossbound.inference.gamma import SpeculativeSettings
 from crossbound.inference.generation import GenerationSettings, encode_prompts
-from crossbound.inference.speculative import SpeculativeSettings, speculative_generate
+from crossbound.inference.speculative import speculative_generate
 from crossbound.models.kv import DecodeState
 from crossbound.models.loading import load_model
 from crossbound.models.precision import (

@@ -17,6 +17,7 @@ import torch
 
 from crossbound.inference.cross_tokenizer import CrossTokenizerDraft
 from crossbound.inference.drafts import parse_draft
+from crossbound.inference.gamma import PROBE_SHARE, GammaController, SpeculativeSettings
 from crossbound.inference.generation import (
     GenerationSettings,
     direct_generate,
@@ -31,11 +32,7 @@ from crossbound.inference.lookup import (
 )
 from crossbound.inference.proposers import ModelDraft
 from crossbound.inference.sampling import Sampling
-from crossbound.inference.speculative import (
-    GammaController,
-    SpeculativeSettings,
-    speculate,
-)
+from crossbound.inference.speculative import speculate
 from crossbound.models.kv import DecodeState
 from crossbound.models.tiny import build_tokenizer
 from tests.test_inference import PROMPTS, _noisy, _wandering_llama, first_two_follow_the_lm
@@ -270,6 +267,122 @@ def test_gamma_weighs_what_verifying_a_token_costs():
     for _ in range(5):
         same.observe(5, 0.3)
     assert same.pass_cost() is None and same.one_token_seconds(0.3) == 0.3
+
+
+def test_drafting_pays_when_measured_to():
+    """Once a one-token pass's seconds are fitted, what the drafting steps gained and cost
+    decides whether to draft, not the expected speed-up."""
+    settings = SpeculativeSettings(gamma=4, gamma_max=10)
+    slow = GammaController(settings)
+    for width in (1, 3, 5) * 3:
+        slow.observe(width, 0.1)
+    for _ in range(10):  # 2 tokens per row per step, 0.3 s per step: 0.67× the LM alone ...
+        slow.record(2.0, 0.3)
+        slow.update(accepted=3, rejections=1, cost_ratio=0.1)  # ... where the model says ~2×
+    assert slow.measured_speedup() == pytest.approx(2.0 * 0.1 / 0.3)
+    assert not slow.worth and slow.next() == 0
+    fast = GammaController(settings, own_length=True)  # a draft that cuts its own drafts
+    for width in (1, 3, 5) * 3:
+        fast.observe(width, 0.1)
+    for _ in range(10):
+        fast.record(2.0, 0.15)  # 1.33× the LM alone, where the model says < 1 (α 0.5, c 0.4)
+        fast.update(accepted=1, rejections=1, cost_ratio=0.4)
+    assert fast.worth and fast.gamma == 10  # γ is only its cap
+    unfitted = GammaController(settings, own_length=True)  # no fit yet: it keeps drafting
+    unfitted.record(1.0, 5.0)
+    unfitted.update(accepted=0, rejections=1, cost_ratio=3.0)
+    assert unfitted.measured_speedup() is None and unfitted.worth
+    # a drafting step that cost 2 s more than an LM pass (its draft first read the prompts)
+    # does not pay: the next probe waits until 2 s / PROBE_SHARE were decoded alone
+    costly = GammaController(settings)
+    for width in (1, 3, 5) * 3:
+        costly.observe(width, 0.1)
+    costly.record(1.0, 0.3, spent=2.1)
+    costly.update(accepted=0, rejections=1, cost_ratio=0.5)
+    assert not costly.worth and costly.probe_extra == pytest.approx(2.0)
+    alone = 0
+    while costly.next() == 0:
+        costly.observe(1, 0.1)
+        alone += 1
+    assert abs(alone - 2.0 / PROBE_SHARE / 0.1) <= 1 and costly.probing
+
+
+def test_a_proposer_keeps_what_adaptive_gamma_learnt_across_calls(lm, tok):
+    prompts = encode_prompts(tok, PROMPTS[1:3])
+    expected = _alone(lm, tok, prompts, 24).ids
+    settings = GenerationSettings(max_new_tokens=24)
+    spec = SpeculativeSettings(probe_every=4, draft_confidence=0.0)
+    proposer = ModelDraft(_noisy(lm, 0.1, 3), tok.pad_token_id)  # rarely right
+    calls = [speculate(DecodeState(lm, tok.pad_token_id), proposer, tok, prompts, settings,
+                       spec, lm_model=lm) for _ in range(2)]
+    assert [c.ids for c in calls] == [expected, expected]
+    assert list(proposer.controls) == [(2, spec)]
+    control = proposer.controls[(2, spec)]
+    assert not control.worth  # learnt in the first call; the second starts from it
+    assert calls[1].stats.sm_forward_passes < calls[0].stats.sm_forward_passes
+    speculate(DecodeState(lm, tok.pad_token_id), proposer, tok, prompts[:1], settings, spec,
+              lm_model=lm)
+    assert len(proposer.controls) == 2  # another batch size: its own controller
+
+
+def test_model_draft_stops_where_it_is_unsure(lm, tok):
+    prompts = encode_prompts(tok, PROMPTS[1:4])
+    draft = _noisy(lm, 0.005, 1)
+    greedy = Sampling()
+    with torch.no_grad():  # each row's first draft's probability
+        first = torch.stack([torch.softmax(draft(torch.tensor([p])).logits[0, -1], -1).max()
+                             for p in prompts])
+    assert float(first.max()) < 0.99 and float(first.min()) < float(first.max())
+    sure = ModelDraft(draft, tok.pad_token_id, confidence=1e-9)
+    sure.begin(prompts)
+    assert [len(d) for d in sure.propose(5, greedy, None).drafts] == [5, 5, 5]
+    # the first pass read the prompts (a one-off); the four after it read one token a row
+    assert sure.passes == 5 and sure.unit_seconds is not None
+    unsure = ModelDraft(draft, tok.pad_token_id, confidence=0.99)
+    unsure.begin(prompts)
+    assert [len(d) for d in unsure.propose(5, greedy, None).drafts] == [1, 1, 1]
+    assert unsure.passes == 1 and unsure.unit_seconds is None  # no pass went on
+    # between the rows' first probabilities: the less sure rows end after one draft, the
+    # others go on; the cut rows still follow the LM exactly
+    middle = float(first.min() + first.max()) / 2
+    mixed = ModelDraft(draft, tok.pad_token_id, confidence=middle)
+    mixed.begin(prompts)
+    lengths = [len(d) for d in mixed.propose(5, greedy, None).drafts]
+    assert [n == 1 for n in lengths] == (first < middle).tolist() and max(lengths) > 1
+    expected = _alone(lm, tok, prompts, 20).ids
+    spec = SpeculativeSettings(gamma=5, adaptive=False, draft_confidence=middle)
+    out = speculate(DecodeState(lm, tok.pad_token_id),
+                    ModelDraft(draft, tok.pad_token_id, confidence=middle), tok, prompts,
+                    GenerationSettings(max_new_tokens=20), spec, lm_model=lm)
+    assert out.ids == expected and out.stats.accepted > 0
+    with pytest.raises(ValueError, match="confidence"):
+        ModelDraft(draft, tok.pad_token_id, confidence=1.0)
+    with pytest.raises(ValueError, match="draft_confidence"):
+        SpeculativeSettings(draft_confidence=-0.1)
+
+
+def test_shortlist_scores_the_first_ids_the_prompts_and_the_eos(lm, tok):
+    prompts = encode_prompts(tok, PROMPTS[1:3])
+    n = 40
+    seen = {t for p in prompts for t in p}
+    assert max(seen) >= n  # prompt tokens outside the first n ids
+    eos = next(t for t in range(n, lm.config.vocab_size) if t not in seen)  # an EOS out there
+    draft = ModelDraft(lm, tok.pad_token_id, draft_vocab=n)
+    draft.expect([eos])
+    draft.begin(prompts)
+    shortlist = draft.shortlist
+    assert shortlist is not None and shortlist.ids is not None
+    kept = sorted({*range(n), eos, *(t for p in prompts for t in p)})
+    assert shortlist.ids.tolist() == kept
+    with torch.no_grad():
+        ids = torch.tensor([prompts[0]])
+        full = lm(input_ids=ids).logits[0, -1]
+        short = shortlist(input_ids=ids).logits[0, -1]
+    assert short.isfinite().nonzero().flatten().tolist() == kept  # ids keep their columns
+    torch.testing.assert_close(short[kept], full[kept], rtol=1e-4, atol=1e-4)
+    shortlist.focus([])  # the first n alone: a view of the head, nothing copied
+    assert shortlist.ids is None
+    assert shortlist.weight.data_ptr() == shortlist.head.weight.data_ptr()
 
 
 # ---------------------------------------------------------------- generate, strategy, CLI

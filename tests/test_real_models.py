@@ -101,8 +101,9 @@ qwen = pytest.mark.skipif(not _qwen_parts_installed(),
 
 @qwen
 def test_qwen_pair_shares_a_tokenizer_and_the_0_5b_drafts_the_1_5b_losslessly_in_bf16():
+    from crossbound.inference.gamma import SpeculativeSettings
     from crossbound.inference.generation import GenerationSettings, encode_prompts
-    from crossbound.inference.speculative import SpeculativeSettings, speculative_generate
+    from crossbound.inference.speculative import speculative_generate
     from crossbound.models.kv import DecodeState
     from crossbound.models.precision import precision_scope
 

@@ -47,7 +47,11 @@ def generate(
     gamma_max: Annotated[int, typer.Option(
         help="speculative: the most tokens drafted per step (adaptive γ's cap).")] = 10,
     draft_vocab: Annotated[int, typer.Option(
-        help="speculative: the SM scores only the first N token ids (0: all).")] = 0,
+        help="speculative: the SM scores only the first N token ids, the prompts' and the "
+        "EOS (0: all).")] = 0,
+    draft_confidence: Annotated[float, typer.Option(
+        help="speculative: the SM's draft ends at a token it gives less than this probability "
+        "(0: γ tokens every step).")] = 0.7,
     alpha: Annotated[float, typer.Option(help="proxy-tuning: weight of the SM difference.")]
     = 1.0,
     batch_size: Annotated[int, typer.Option(help="Prompts decoded together.")] = 8,
@@ -90,7 +94,8 @@ def generate(
             strategy, large=large, prompts=prompts, small=small, small_base=small_base,
             draft=draft, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
             stop=tuple(stop or ()), chat=chat, gamma=gamma, adaptive=adaptive,
-            gamma_max=gamma_max, draft_vocab=draft_vocab, alpha=alpha, batch_size=batch_size,
+            gamma_max=gamma_max, draft_vocab=draft_vocab,
+            draft_confidence=draft_confidence, alpha=alpha, batch_size=batch_size,
             seed=seed, boundary=boundary, remote=transport, precision=check_precision(precision))
     except (ValueError, PermissionError, FileNotFoundError, RuntimeError) as exc:
         raise fail(str(exc)) from exc

@@ -24,11 +24,12 @@ from typing import Any
 
 import torch
 
+from crossbound.inference.gamma import SpeculativeSettings
 from crossbound.inference.generation import Generation, GenerationSettings, Target
 from crossbound.inference.proposers import Proposal, Proposer, grown
 from crossbound.inference.sampling import Sampling
 from crossbound.inference.shortlist import ShortlistDraft
-from crossbound.inference.speculative import SpeculativeSettings, speculate
+from crossbound.inference.speculative import speculate
 from crossbound.models.kv import DecodeState
 
 

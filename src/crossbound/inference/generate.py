@@ -19,6 +19,7 @@ from typing import Any, Literal
 from crossbound.boundary.channel import Boundary, Transport
 from crossbound.inference.cross_tokenizer import cross_speculative_generate
 from crossbound.inference.drafts import DraftSpec, parse_draft
+from crossbound.inference.gamma import SpeculativeSettings
 from crossbound.inference.generation import (
     Generation,
     GenerationSettings,
@@ -34,11 +35,7 @@ from crossbound.inference.proxy_tuning import (
     same_tokenizer,
 )
 from crossbound.inference.remote import RemoteTarget
-from crossbound.inference.speculative import (
-    SpeculativeSettings,
-    speculate,
-    speculative_generate,
-)
+from crossbound.inference.speculative import speculate, speculative_generate
 from crossbound.models.kv import DecodeState
 from crossbound.models.loading import LoadedModel, load_model, load_tokenizer
 from crossbound.models.precision import Precision, precision_scope
@@ -91,6 +88,7 @@ def run_generate(
     adaptive: bool = True,
     gamma_max: int = 10,
     draft_vocab: int = 0,
+    draft_confidence: float = 0.7,
     alpha: float = 1.0,
     batch_size: int = 8,
     seed: int = 0,
@@ -126,7 +124,8 @@ def run_generate(
     settings = GenerationSettings(max_new_tokens=max_new_tokens, temperature=temperature,
                                   top_k=top_k, top_p=top_p, stop=tuple(stop), seed=seed)
     spec = SpeculativeSettings(gamma=gamma, adaptive=adaptive,
-                               gamma_max=max(gamma, gamma_max), draft_vocab=draft_vocab)
+                               gamma_max=max(gamma, gamma_max), draft_vocab=draft_vocab,
+                               draft_confidence=draft_confidence)
     with precision_scope(precision) as resolved:
         result = _generate(strategy, large, prompts, small, small_base, drafting, settings,
                            spec, chat, alpha, batch_size, boundary, remote)
@@ -136,7 +135,8 @@ def run_generate(
     if strategy == "speculative":
         result["settings"].update({"draft": drafting.label(small), "gamma": gamma,
                                    "adaptive": adaptive, "gamma_max": spec.gamma_max,
-                                   "draft_vocab": draft_vocab})
+                                   "draft_vocab": draft_vocab,
+                                   "draft_confidence": draft_confidence})
     if strategy == "proxy-tuning":
         result["settings"]["alpha"] = alpha
     result["stats"]["precision"] = resolved

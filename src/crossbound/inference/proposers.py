@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from crossbound.inference.gamma import GammaController, SpeculativeSettings
 from crossbound.inference.sampling import Sampling, draw, probabilities
 from crossbound.inference.shortlist import ShortlistDraft
 from crossbound.models.kv import DecodeState
@@ -50,10 +51,25 @@ class Proposer(ABC):
 
     name: ClassVar[str]
     uses_model: ClassVar[bool] = False  # drafting runs model passes (else it costs ~0)
+    # Each row's draft ends where the proposer stops trusting it: γ is then only a cap, and
+    # adaptive γ leaves it at γ_max (it still decides whether drafting pays at all).
+    sets_own_length: bool = False
 
     def __init__(self) -> None:
         self.seconds = 0.0
         self.passes = 0
+        # Seconds of one drafting pass that reads one or two tokens per row (a running mean;
+        # None: no such pass yet, or drafting runs no model). The driver prices a step's
+        # drafting with it, not with the step's own seconds: a pass that first reads a
+        # prompt, or the text that went by while drafting paused, is a one-off.
+        self.unit_seconds: float | None = None
+        # adaptive γ per (batch size, settings), kept across calls (:mod:`.gamma`)
+        self.controls: dict[tuple[int, SpeculativeSettings], GammaController] = {}
+
+    def expect(self, ids: Sequence[int]) -> None:
+        """Ids the LM may produce besides text (its EOS): a proposer that drafts from a
+        restricted vocabulary keeps them in it."""
+        return None
 
     @abstractmethod
     def begin(self, prompts: Sequence[Sequence[int]]) -> None:
@@ -90,24 +106,56 @@ class ModelDraft(Proposer):
     The cache lags the text by the tokens in ``pending`` (read with the next drafting pass):
     after drafting ``L`` tokens it holds ``d_1 … d_{L-1}``, so a row that kept ``k`` of them
     rewinds ``L-1-min(k, L-1)`` and owes ``d_L`` too when it kept all.
-    ``draft_vocab`` > 0 drafts over the first ``draft_vocab`` ids only (:mod:`.shortlist`).
+
+    ``draft_vocab`` > 0 drafts over the first ``draft_vocab`` ids, the batch's prompt tokens,
+    earlier outputs' tokens and the EOS ids only (:mod:`.shortlist`). ``confidence`` > 0 ends
+    a row's draft at the first token the draft gives less than that probability (the token
+    itself is still proposed: verifying it costs little), and drafting stops when no row is
+    left confident — a draft's own confidence predicts acceptance token by token, where a
+    fixed γ can only follow the average (a dynamic draft length, as Hugging Face's
+    ``assistant_confidence_threshold`` does). When sampling,
+    rows are not cut (every row needs its γ draws from ``q``); the passes still stop.
     """
 
     name = "model"
     uses_model = True
+    SEEN_LIMIT = 16_384  # earlier outputs' distinct tokens kept in the shortlist, at most
+    UNIT_DECAY = 0.8  # weight of the past in the running mean of a pass's seconds
 
-    def __init__(self, model: Any, pad_id: int, draft_vocab: int = 0) -> None:
+    def __init__(self, model: Any, pad_id: int, draft_vocab: int = 0,
+                 confidence: float = 0.0) -> None:
         super().__init__()
-        self.model = ShortlistDraft(model, draft_vocab) if draft_vocab else model
+        if not 0.0 <= confidence < 1.0:
+            raise ValueError(f"confidence must be in [0, 1), got {confidence}")
+        self.shortlist = ShortlistDraft(model, draft_vocab) if draft_vocab else None
+        self.model = self.shortlist if self.shortlist is not None else model
         self.pad_id = pad_id
+        self.confidence = confidence
+        self.sets_own_length = confidence > 0
         self.state = DecodeState(self.model, pad_id)
         self.pending: list[list[int]] = []
         self.last: list[list[int]] = []
+        self.expected: set[int] = set()
+        self.seen: set[int] = set()
+
+    def expect(self, ids: Sequence[int]) -> None:
+        self.expected = {int(i) for i in ids}
 
     def begin(self, prompts: Sequence[Sequence[int]]) -> None:
         self.state = DecodeState(self.model, self.pad_id)
         self.pending = [list(p) for p in prompts]
         self.last = [[] for _ in prompts]
+        if self.shortlist is not None:
+            self.shortlist.focus({*self.expected, *self.seen, *(t for p in prompts for t in p)})
+
+    def finish(self, outputs: Sequence[Sequence[int]]) -> None:
+        if self.shortlist is None:
+            return
+        for out in outputs:
+            for token in out:
+                if len(self.seen) >= self.SEEN_LIMIT:
+                    return
+                self.seen.add(int(token))
 
     def propose(self, gamma: int, sampling: Sampling,
                 generator: torch.Generator | None) -> Proposal:
@@ -115,24 +163,46 @@ class ModelDraft(Proposer):
         tokens: list[torch.Tensor] = []
         dists: list[torch.Tensor] = []
         rows: list[list[int]] = self.pending
-        for _ in range(gamma):
+        batch = len(rows)
+        cut = [gamma] * batch  # each row's proposal ends after this many drafts
+        unsure = torch.zeros(batch, dtype=torch.bool)
+        for step in range(gamma):
+            unit = max(len(r) for r in rows) <= 2
+            before = self.state.seconds
             logits = self.state.feed(rows, 1)[:, -1]  # (B, V)
+            if unit:
+                self._observe_unit(self.state.seconds - before)
             if sampling.greedy:
                 token = logits.argmax(-1)
+                dist = torch.softmax(logits, -1) if self.confidence else None
             else:
                 dist = probabilities(logits, sampling)
                 token = draw(dist, generator)
                 dists.append(dist)
             tokens.append(token)
             rows = [[int(t)] for t in token.tolist()]
+            if dist is not None and self.confidence:
+                low = dist.max(-1).values < self.confidence
+                for b in (low & ~unsure).nonzero().flatten().tolist():
+                    cut[b] = step + 1
+                unsure |= low
+                if bool(unsure.all()):
+                    break
         self.seconds += self.state.seconds - seconds0
         self.passes += self.state.forwards - passes0
         self.pending = [[] for _ in self.pending]  # now in the cache
-        self.last = torch.stack(tokens, 1).tolist()  # (B, γ)
-        return Proposal([list(d) for d in self.last],
-                        torch.stack(dists, 1) if dists else None)
+        self.last = torch.stack(tokens, 1).tolist()  # (B, passes): what the cache holds
+        if dists:  # sampled: every row keeps its draws (q describes them all)
+            return Proposal([list(d) for d in self.last], torch.stack(dists, 1))
+        return Proposal([d[: cut[b]] for b, d in enumerate(self.last)])
+
+    def _observe_unit(self, seconds: float) -> None:
+        self.unit_seconds = seconds if self.unit_seconds is None else (
+            self.UNIT_DECAY * self.unit_seconds + (1 - self.UNIT_DECAY) * seconds)
 
     def advance(self, kept: Sequence[int], nxt: Sequence[int]) -> None:
+        # A row kept k ≤ its (possibly cut) proposal's length; ``last`` holds every drafted
+        # token, cut or not, since the cache holds them all but the newest.
         drops: list[int] = []
         for i, (k, token) in enumerate(zip(kept, nxt, strict=True)):
             drafted = self.last[i]

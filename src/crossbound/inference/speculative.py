@@ -27,11 +27,11 @@ the boundary (greedy verification then only needs the LM's argmax ids to cross b
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from crossbound.inference.gamma import GammaController, SpeculativeSettings
 from crossbound.inference.generation import (
     DecodeClock,
     DecodeStats,
@@ -39,7 +39,6 @@ from crossbound.inference.generation import (
     GenerationSettings,
     Target,
     check_prompts,
-    expected_speedup,
     still_generating,
 )
 from crossbound.inference.proposers import ModelDraft, Proposer
@@ -51,126 +50,6 @@ from crossbound.inference.sampling import (
     probabilities,
 )
 from crossbound.models.kv import Reply
-
-
-@dataclass(frozen=True)
-class SpeculativeSettings:
-    """``gamma``: drafts per step (the first step's, when ``adaptive``). ``adaptive`` also
-    stops drafting while it does not pay (expected speed-up < 1: the LM decodes alone) and
-    drafts again every ``probe_every`` steps to see whether it pays again (twice as long
-    after each probe that found it still does not, up to ``PROBE_BACKOFF`` times)."""
-
-    gamma: int = 4
-    adaptive: bool = True
-    gamma_max: int = 10
-    decay: float = 0.8  # weight of the past in the running acceptance / cost estimates
-    draft_vocab: int = 0  # > 0: the SM drafts over token ids below this only (.shortlist)
-    probe_every: int = 8
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.gamma <= self.gamma_max:
-            raise ValueError(f"need 1 <= gamma <= gamma_max, got {self.gamma}, {self.gamma_max}")
-        if self.draft_vocab < 0:
-            raise ValueError("draft_vocab must be >= 0 (0: the full vocabulary)")
-        if not 0.0 <= self.decay < 1.0:
-            raise ValueError("decay must be in [0, 1)")
-        if self.probe_every < 1:
-            raise ValueError("probe_every must be >= 1")
-
-
-FIT_DECAY = 0.95  # weight of the past in the fit of an LM pass's cost to its width
-PROBE_BACKOFF = 8  # a hopeless draft is probed at most every 8 × probe_every steps
-
-
-class GammaController:
-    """Chooses γ per step from the running acceptance probability and the measured costs.
-
-    A step costs γ draft passes and one LM pass over γ+1 tokens per row. ``update``'s
-    ``cost_ratio`` is one draft pass over a one-token LM pass (the paper's c; ~0 for a
-    lookup), and :meth:`observe` fits an LM pass's seconds as ``a + b·(width − 1)`` over the
-    passes seen (decayed least squares), so every drafted token also costs ``b/a`` of an LM
-    pass to verify. The paper assumes b ≈ 0 (a GPU, memory-bound); on a CPU, at batch 8, it is
-    not — and a proposer that costs nothing would otherwise always draft γ_max.
-
-    γ maximises the expected speed-up; when even the best γ is expected to be slower than the
-    LM alone, :meth:`next` answers 0 (no drafts) except on every ``probe_every``-th step
-    (backing off while the probes find drafting still does not pay).
-    """
-
-    def __init__(self, settings: SpeculativeSettings) -> None:
-        self.settings = settings
-        self.gamma = settings.gamma
-        self.kept = 0.0  # decayed counts of drafts kept and of rejections
-        self.rejected = 0.0
-        self.ratio: float | None = None
-        self.worth = True  # whether drafting is expected to pay
-        self.idle = 0  # steps without drafts since the last probe
-        self.probe_every = settings.probe_every  # grows while probes find nothing
-        self.probing = False  # the last step drafted as a probe
-        self._fit = [0.0] * 5  # decayed Σ1, Σx, Σy, Σx², Σxy over LM passes (x: width − 1)
-
-    def next(self) -> int:
-        """Drafts for the coming step (0: the LM decodes one token alone)."""
-        if self.worth:
-            return self.gamma
-        self.idle += 1
-        if self.idle >= self.probe_every:
-            self.idle = 0
-            self.probing = True
-            return self.gamma
-        return 0
-
-    def observe(self, width: int, seconds: float) -> None:
-        """An LM pass over ``width`` tokens per row took ``seconds`` (prefill excluded)."""
-        if seconds <= 0:
-            return
-        x = float(width - 1)
-        for i, value in enumerate((1.0, x, seconds, x * x, x * seconds)):
-            self._fit[i] = FIT_DECAY * self._fit[i] + value
-
-    def pass_cost(self) -> tuple[float, float] | None:
-        """``(a, b)``: seconds of a one-token LM pass and per extra token in it; None until
-        passes of different widths were seen."""
-        n, sx, sy, sxx, sxy = self._fit
-        if n <= 0:
-            return None
-        spread = sxx / n - (sx / n) ** 2
-        if spread < 0.1:
-            return None
-        slope = max(0.0, (sxy / n - sx * sy / n / n) / spread)
-        base = sy / n - slope * sx / n
-        return (base, slope) if base > 0 else None
-
-    def one_token_seconds(self, fallback: float) -> float:
-        """A one-token LM pass's seconds as fitted (``fallback`` until it can be)."""
-        cost = self.pass_cost()
-        return cost[0] if cost is not None else fallback
-
-    def verify_ratio(self) -> float:
-        """What verifying one more token adds to an LM pass, over a one-token pass."""
-        cost = self.pass_cost()
-        return cost[1] / cost[0] if cost is not None else 0.0
-
-    def update(self, accepted: int, rejections: int, cost_ratio: float | None) -> int:
-        s = self.settings
-        self.kept = s.decay * self.kept + accepted
-        self.rejected = s.decay * self.rejected + rejections
-        if cost_ratio is not None and cost_ratio >= 0:
-            self.ratio = cost_ratio if self.ratio is None else (
-                s.decay * self.ratio + (1 - s.decay) * cost_ratio)
-        if s.adaptive and self.ratio is not None and self.kept + self.rejected > 0:
-            # Clamped so that one unlucky (or lucky) stretch cannot pin γ to an end for good.
-            alpha = min(0.98, max(0.02, self.kept / (self.kept + self.rejected)))
-            ratio = self.ratio + self.verify_ratio()
-            self.gamma = max(range(1, s.gamma_max + 1),
-                             key=lambda g: expected_speedup(alpha, g, ratio))
-            self.worth = expected_speedup(alpha, self.gamma, ratio) >= 1.0
-        if self.worth:
-            self.probe_every = s.probe_every
-        elif self.probing:  # a probe that found drafting still does not pay: wait longer
-            self.probe_every = min(2 * self.probe_every, PROBE_BACKOFF * s.probe_every)
-        self.probing = False
-        return self.gamma
 
 
 @torch.no_grad()
@@ -199,11 +78,16 @@ def speculate(
     # rows end exactly where the LM alone would end them.
     outputs = settings.outputs(tokenizer, lm_model, len(prompts))
     reply: Reply = "argmax" if sampling.greedy else "logits"
-    control = GammaController(spec)
+    # The proposer's controller for this batch size and these settings, warm from its
+    # earlier calls (an LM pass's cost depends on the batch).
+    control = proposer.controls.setdefault(
+        (len(prompts), spec), GammaController(spec, own_length=proposer.sets_own_length))
+    control.probing = False
     stats = DecodeStats(engine="speculative", rows=len(prompts),
                         extra={"proposer": proposer.name, **(extra or {})})
     clock = DecodeClock(target)
     seconds0, passes0 = proposer.seconds, proposer.passes
+    proposer.expect(sorted(outputs.eos))
     proposer.begin(prompts)
 
     # Prefill: the LM reads the prompts and picks the first token.
@@ -250,9 +134,15 @@ def speculate(
                                accepted=accepted, rejections=rejections,
                                lm_seconds=lm_seconds, sm_seconds=draft_seconds,
                                sm_passes=draft_passes)
+        # A model draft's step is priced at its passes' running cost (a pass that first read
+        # a prompt, or text that went by while drafting paused, is a one-off).
+        unit = proposer.unit_seconds
+        step_draft = draft_passes * unit if unit is not None and draft_passes else draft_seconds
+        control.record((accepted + len(live)) / len(live), lm_seconds + step_draft,
+                       lm_seconds + draft_seconds)
         control.update(accepted, rejections,
-                       draft_seconds / gamma / control.one_token_seconds(lm_seconds)
-                       if lm_seconds > 0 else None)
+                       step_draft / max(1, draft_passes or gamma)
+                       / control.one_token_seconds(lm_seconds) if lm_seconds > 0 else None)
         live, last = _advance(target, proposer, outputs, live, kept, drafts, nxt)
 
     stats.sm_seconds = proposer.seconds - seconds0
@@ -319,5 +209,6 @@ def speculative_generate(
     drafting for ``target`` (the LM): :func:`speculate` with a
     :class:`~crossbound.inference.proposers.ModelDraft`."""
     spec = spec or SpeculativeSettings()
-    proposer = ModelDraft(draft_model, tokenizer.pad_token_id or 0, spec.draft_vocab)
+    proposer = ModelDraft(draft_model, tokenizer.pad_token_id or 0, spec.draft_vocab,
+                          spec.draft_confidence)
     return speculate(target, proposer, tokenizer, prompts, settings, spec, lm_model=lm_model)

@@ -23,6 +23,7 @@ from typing import Any, Literal
 from crossbound.config_checks import check_at_least
 from crossbound.inference.cross_tokenizer import cross_speculative_generate
 from crossbound.inference.drafts import DraftSpec, parse_draft
+from crossbound.inference.gamma import SpeculativeSettings
 from crossbound.inference.generation import (
     Generation,
     GenerationSettings,
@@ -34,11 +35,7 @@ from crossbound.inference.generation import (
 from crossbound.inference.proxy_tuning import same_tokenizer
 from crossbound.inference.registry import INFERENCE
 from crossbound.inference.remote import RemoteTarget
-from crossbound.inference.speculative import (
-    SpeculativeSettings,
-    speculate,
-    speculative_generate,
-)
+from crossbound.inference.speculative import speculate, speculative_generate
 from crossbound.models.loading import load_model, load_tokenizer
 from crossbound.naming import DATA_PARTY
 from crossbound.parties.lm_sessions import TOKEN_STEPS
@@ -84,6 +81,7 @@ class SpeculativeConfig(StrategyConfig):
     adaptive: bool = True
     gamma_max: int = 10
     draft_vocab: int = 0  # > 0: the SM drafts over the first N token ids only (cheaper)
+    draft_confidence: float = 0.7  # the SM's draft ends at a token it is less sure of
     batch_size: int = 4
     compare: bool = True
 
@@ -106,7 +104,8 @@ class SpeculativeConfig(StrategyConfig):
 
     def speculative(self) -> SpeculativeSettings:
         return SpeculativeSettings(gamma=self.gamma, adaptive=self.adaptive,
-                                   gamma_max=self.gamma_max, draft_vocab=self.draft_vocab)
+                                   gamma_max=self.gamma_max, draft_vocab=self.draft_vocab,
+                                   draft_confidence=self.draft_confidence)
 
 
 @INFERENCE.register
