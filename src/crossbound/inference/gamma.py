@@ -52,7 +52,7 @@ GAIN_DECAY = 0.9  # weight of the past in the measured speed-up of drafting step
 PROBE_BACKOFF = 8  # a hopeless draft is probed at most every 8 × probe_every steps
 # Probing costs at most this share of the time spent decoding alone: a probe that first had
 # to read the prompts into the draft's cache waits longer than one that costs a pass or two.
-PROBE_SHARE = 0.05
+PROBE_SHARE = 0.03
 
 
 class GammaController:
