@@ -292,19 +292,26 @@ def test_drafting_pays_when_measured_to():
     unfitted.record(1.0, 5.0)
     unfitted.update(accepted=0, rejections=1, cost_ratio=3.0)
     assert unfitted.measured_speedup() is None and unfitted.worth
-    # a drafting step that cost 2 s more than an LM pass (its draft first read the prompts)
-    # does not pay: the next probe waits until 2 s / PROBE_SHARE were decoded alone
+    # a drafting step whose draft first read 100 tokens (the prompts) took 1.8 s more than
+    # its priced cost, and did not pay: a probe that must read 100 tokens again waits until
+    # 1.8 s / PROBE_SHARE were decoded alone; one that reads 2 waits probe_every steps
     costly = GammaController(settings)
     for width in (1, 3, 5) * 3:
         costly.observe(width, 0.1)
-    costly.record(1.0, 0.3, spent=2.1)
+    costly.record(1.0, 0.3, spent=2.1, backlog=100)
     costly.update(accepted=0, rejections=1, cost_ratio=0.5)
-    assert not costly.worth and costly.probe_extra == pytest.approx(2.0)
+    assert not costly.worth and costly.catch_up == pytest.approx(0.018)
     alone = 0
-    while costly.next() == 0:
+    while costly.next(backlog=100) == 0:
         costly.observe(1, 0.1)
         alone += 1
-    assert abs(alone - 2.0 / PROBE_SHARE / 0.1) <= 1 and costly.probing
+    assert abs(alone - 1.8 / PROBE_SHARE / 0.1) <= 1 and costly.probing
+    costly.update(accepted=0, rejections=1, cost_ratio=0.5)  # the probe found nothing
+    cheap = []
+    for _ in range(costly.probe_every):
+        cheap.append(costly.next(backlog=2))
+        costly.observe(1, 0.1)
+    assert cheap[-1] > 0 and not any(cheap[:-1])
 
 
 def test_a_proposer_keeps_what_adaptive_gamma_learnt_across_calls(lm, tok):

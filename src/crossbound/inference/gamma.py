@@ -50,9 +50,11 @@ class SpeculativeSettings:
 FIT_DECAY = 0.95  # weight of the past in the fit of an LM pass's cost to its width
 GAIN_DECAY = 0.9  # weight of the past in the measured speed-up of drafting steps
 PROBE_BACKOFF = 8  # a hopeless draft is probed at most every 8 × probe_every steps
-# Probing costs at most this share of the time spent decoding alone: a probe that first had
-# to read the prompts into the draft's cache waits longer than one that costs a pass or two.
+# What a probe's draft must first read (the prompts, at a call's first probe) costs at most
+# this share of the time decoded alone since the last probe: at batch 4 the 0.5B reads four
+# prompts in ~2 s, a tenth of a 64-token call, while a probe after 8 plain steps reads 8.
 PROBE_SHARE = 0.03
+BACKLOG_MIN = 4  # tokens read beyond the usual that make a pass a measure of reading cost
 
 
 class GammaController:
@@ -72,8 +74,9 @@ class GammaController:
     length follows its confidence, and misses what a step costs beyond its passes. When
     drafting does not pay, :meth:`next` answers 0 (no drafts) except on a probe: every
     ``probe_every``-th step (backing off while the probes find drafting still does not pay),
-    once the time decoded alone since the last probe is worth ``1 / PROBE_SHARE`` times what
-    the last failed drafting step cost beyond an LM pass.
+    and only once the time decoded alone since the last probe is worth ``1 / PROBE_SHARE``
+    times what the probe's draft must first read (its backlog) would cost at the measured
+    seconds per token of such reading.
     """
 
     def __init__(self, settings: SpeculativeSettings, own_length: bool = False) -> None:
@@ -89,16 +92,17 @@ class GammaController:
         self.probing = False  # the last step drafted as a probe
         self._fit = [0.0] * 5  # decayed Σ1, Σx, Σy, Σx², Σxy over LM passes (x: width − 1)
         self._gain = [0.0, 0.0]  # decayed tokens per row and seconds of the drafting steps
-        self._spent = 0.0  # what the last drafting step really cost (one-offs included)
         self.idle_seconds = 0.0  # LM seconds decoding alone since the last probe
-        self.probe_extra = 0.0  # what the last drafting step that did not pay cost extra
+        self.catch_up: float | None = None  # seconds per backlog token a draft pass reads
 
-    def next(self) -> int:
-        """Drafts for the coming step (0: the LM decodes one token alone)."""
+    def next(self, backlog: int = 0) -> int:
+        """Drafts for the coming step (0: the LM decodes one token alone); ``backlog``: the
+        tokens the proposer would first have to read (:meth:`Proposer.backlog`)."""
         if self.worth:
             return self.gamma
         self.idle += 1
-        if self.idle >= self.probe_every and self.idle_seconds * PROBE_SHARE >= self.probe_extra:
+        reading = (self.catch_up or 0.0) * backlog
+        if self.idle >= self.probe_every and self.idle_seconds * PROBE_SHARE >= reading:
             self.idle, self.idle_seconds = 0, 0.0
             self.probing = True
             return self.gamma
@@ -137,11 +141,15 @@ class GammaController:
         cost = self.pass_cost()
         return cost[1] / cost[0] if cost is not None else 0.0
 
-    def record(self, tokens_per_row: float, seconds: float, spent: float | None = None) -> None:
+    def record(self, tokens_per_row: float, seconds: float, spent: float | None = None,
+               backlog: int = 0) -> None:
         """A drafting step grew each row by ``tokens_per_row`` on average in ``seconds``
         (its LM pass and its drafting passes, priced at their running cost); ``spent``: what
-        it really took (a draft's first reading of the prompts included)."""
-        self._spent = seconds if spent is None else spent
+        it really took, its draft having first read ``backlog`` tokens."""
+        if spent is not None and backlog >= BACKLOG_MIN and spent > seconds:
+            per_token = (spent - seconds) / backlog
+            self.catch_up = per_token if self.catch_up is None else (
+                0.5 * self.catch_up + 0.5 * per_token)
         if seconds > 0:
             self._gain = [GAIN_DECAY * self._gain[0] + tokens_per_row,
                           GAIN_DECAY * self._gain[1] + seconds]
@@ -171,8 +179,6 @@ class GammaController:
                 self.worth = measured >= 1.0
             elif not self.own_length:  # a self-cut draft's length is unknown beforehand
                 self.worth = expected_speedup(alpha, self.gamma, ratio) >= 1.0
-        if not self.worth:  # what the next probe will have to be worth
-            self.probe_extra = max(0.0, self._spent - self.one_token_seconds(0.0))
         if self.worth:
             self.probe_every = s.probe_every
         elif self.probing:  # a probe that found drafting still does not pay: wait longer

@@ -29,13 +29,14 @@ from crossbound.inference.generation import (
     merge_stats,
     prompt_texts,
 )
+from crossbound.inference.proposers import Proposer
 from crossbound.inference.proxy_tuning import (
     check_same_tokenizer,
     proxy_generate,
     same_tokenizer,
 )
 from crossbound.inference.remote import RemoteTarget
-from crossbound.inference.speculative import speculate, speculative_generate
+from crossbound.inference.speculative import model_draft, speculate
 from crossbound.models.kv import DecodeState
 from crossbound.models.loading import LoadedModel, load_model, load_tokenizer
 from crossbound.models.precision import Precision, precision_scope
@@ -185,8 +186,12 @@ def _generate(strategy: str, large: str, prompts: Sequence[str], small: str | No
     texts = prompt_texts(tokenizer, prompts, chat)
     ids = [] if cross else encode_prompts(tokenizer, texts)
     lm_model = lm.model if lm is not None else None
-    # One lookup proposer for every batch: a suffix proposer's corpus grows batch by batch.
-    lookup = drafting.proposer() if strategy == "speculative" and not smalls else None
+    # One proposer for every batch: a suffix proposer's corpus grows batch by batch, and
+    # adaptive γ starts each batch from what the last one learnt.
+    proposer: Proposer | None = None
+    if strategy == "speculative" and not cross:
+        proposer = model_draft(smalls[0].model, tokenizer, spec) if smalls else (
+            drafting.proposer())
 
     def target() -> Target:
         if channel is not None:
@@ -205,12 +210,9 @@ def _generate(strategy: str, large: str, prompts: Sequence[str], small: str | No
                 texts[start: start + batch_size], settings, spec, lm_model=lm_model)
         elif strategy == "direct":
             out = direct_generate(lm_target, tokenizer, chunk, settings, lm_model)
-        elif lookup is not None:
-            out = speculate(lm_target, lookup, tokenizer, chunk, settings, spec,
+        elif proposer is not None:
+            out = speculate(lm_target, proposer, tokenizer, chunk, settings, spec,
                             lm_model=lm_model)
-        elif strategy == "speculative":
-            out = speculative_generate(lm_target, smalls[0].model, tokenizer, chunk, settings,
-                                       spec, lm_model=lm_model)
         else:
             out = proxy_generate(lm_target, smalls[0].model, smalls[1].model, tokenizer, chunk,
                                  settings, alpha, lm_model=lm_model)

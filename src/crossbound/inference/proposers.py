@@ -71,6 +71,11 @@ class Proposer(ABC):
         restricted vocabulary keeps them in it."""
         return None
 
+    def backlog(self) -> int:
+        """Tokens the next drafting pass must read beyond the usual one or two per row (a
+        model draft's prompts, or the text that went by while drafting paused)."""
+        return 0
+
     @abstractmethod
     def begin(self, prompts: Sequence[Sequence[int]]) -> None:
         """A new batch: each row's prompt ids (the LM's tokens)."""
@@ -140,6 +145,9 @@ class ModelDraft(Proposer):
 
     def expect(self, ids: Sequence[int]) -> None:
         self.expected = {int(i) for i in ids}
+
+    def backlog(self) -> int:
+        return sum(max(0, len(p) - 2) for p in self.pending)
 
     def begin(self, prompts: Sequence[Sequence[int]]) -> None:
         self.state = DecodeState(self.model, self.pad_id)

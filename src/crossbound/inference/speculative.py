@@ -99,7 +99,8 @@ def speculate(
                           last)
     while live:
         budgets = [settings.max_new_tokens - len(outputs.ids[r]) for r in live]
-        gamma = min(control.next(), max(budgets) - 1)
+        backlog = proposer.backlog()
+        gamma = min(control.next(backlog), max(budgets) - 1)
         drafts: list[list[int]] = [[] for _ in live]
         q: torch.Tensor | None = None
         draft_seconds, draft_passes = 0.0, 0
@@ -139,7 +140,7 @@ def speculate(
         unit = proposer.unit_seconds
         step_draft = draft_passes * unit if unit is not None and draft_passes else draft_seconds
         control.record((accepted + len(live)) / len(live), lm_seconds + step_draft,
-                       lm_seconds + draft_seconds)
+                       lm_seconds + draft_seconds, backlog)
         control.update(accepted, rejections,
                        step_draft / max(1, draft_passes or gamma)
                        / control.one_token_seconds(lm_seconds) if lm_seconds > 0 else None)
@@ -195,6 +196,13 @@ def _advance(target: Target, proposer: Proposer, outputs: Any, live: list[int],
     return [live[i] for i in keep], [nxt[i] for i in keep]
 
 
+def model_draft(draft_model: Any, tokenizer: Any, spec: SpeculativeSettings) -> ModelDraft:
+    """A :class:`~crossbound.inference.proposers.ModelDraft` with ``spec``'s shortlist and
+    confidence stop; keep one for every batch of a run, so adaptive γ starts warm."""
+    return ModelDraft(draft_model, tokenizer.pad_token_id or 0, spec.draft_vocab,
+                      spec.draft_confidence)
+
+
 def speculative_generate(
     target: Target,
     draft_model: Any,
@@ -209,6 +217,5 @@ def speculative_generate(
     drafting for ``target`` (the LM): :func:`speculate` with a
     :class:`~crossbound.inference.proposers.ModelDraft`."""
     spec = spec or SpeculativeSettings()
-    proposer = ModelDraft(draft_model, tokenizer.pad_token_id or 0, spec.draft_vocab,
-                          spec.draft_confidence)
+    proposer = model_draft(draft_model, tokenizer, spec)
     return speculate(target, proposer, tokenizer, prompts, settings, spec, lm_model=lm_model)

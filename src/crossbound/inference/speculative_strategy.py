@@ -32,10 +32,11 @@ from crossbound.inference.generation import (
     merge_stats,
     prompt_texts,
 )
+from crossbound.inference.proposers import Proposer
 from crossbound.inference.proxy_tuning import same_tokenizer
 from crossbound.inference.registry import INFERENCE
 from crossbound.inference.remote import RemoteTarget
-from crossbound.inference.speculative import speculate, speculative_generate
+from crossbound.inference.speculative import model_draft, speculate
 from crossbound.models.loading import load_model, load_tokenizer
 from crossbound.naming import DATA_PARTY
 from crossbound.parties.lm_sessions import TOKEN_STEPS
@@ -146,12 +147,16 @@ class Speculative(Strategy[SpeculativeConfig]):
                 sm = load_model(drafter, frozen=True)  # it only runs: the run's precision
         # Another tokenizer is fine: the SM's drafts are then re-tokenised for the LM.
         cross = sm is not None and not same_tokenizer(tokenizer, sm.tokenizer)
-        # One lookup for every batch: a suffix proposer's corpus grows batch by batch.
-        lookup = drafting.proposer() if sm is None else None
+        settings, spec = cfg.settings(), cfg.speculative()
+        # One proposer for every batch: a suffix proposer's corpus grows batch by batch, and
+        # adaptive γ starts each batch from what the last one learnt.
+        proposer: Proposer | None = None
+        if not cross:
+            proposer = (model_draft(sm.model, tokenizer, spec) if sm is not None
+                        else drafting.proposer())
         ctx.connect_model_party()
         texts_in = prompt_texts(tokenizer, [task.prompt(ex) for ex in examples], cfg.chat)
         prompts = encode_prompts(tokenizer, texts_in)
-        settings, spec = cfg.settings(), cfg.speculative()
         before = ctx.boundary.summary()["bytes"]
         requests = 0
 
@@ -159,16 +164,13 @@ class Speculative(Strategy[SpeculativeConfig]):
             nonlocal requests
             target = RemoteTarget(ctx.boundary, DATA_PARTY)
             try:
-                if lookup is not None:
-                    return speculate(target, lookup, tokenizer, [prompts[i] for i in rows],
+                if proposer is not None:
+                    return speculate(target, proposer, tokenizer, [prompts[i] for i in rows],
                                      settings, spec)
                 assert sm is not None
-                if cross:
-                    return cross_speculative_generate(
-                        target, tokenizer, sm.model, sm.tokenizer,
-                        [texts_in[i] for i in rows], settings, spec)
-                return speculative_generate(target, sm.model, tokenizer,
-                                            [prompts[i] for i in rows], settings, spec)
+                return cross_speculative_generate(
+                    target, tokenizer, sm.model, sm.tokenizer, [texts_in[i] for i in rows],
+                    settings, spec)
             finally:
                 target.close()
                 requests += target.requests
