@@ -31,7 +31,7 @@ class SpeculativeSettings:
     probe_every: int = 8
     # A model draft ends a row's draft at a token it gives less than this probability
     # (0: drafts γ). 0.7 drafted most per unit of cost for the 0.5B drafting for the 1.5B,
-    # simulated on held-out prompts of every task of benchmarks/speculative.py.
+    # simulated on held-out prompts of every task (python benchmarks/draft_policies.py).
     draft_confidence: float = 0.7
 
     def __post_init__(self) -> None:

@@ -16,9 +16,11 @@ Rows advance by their own ``n_b + 1`` tokens: the caches track positions per row
 waits for the slowest. Greedy output equals the LM's own greedy decoding token for token
 (:func:`~crossbound.inference.generation.direct_generate`) whatever proposed; sampled output
 follows the LM's distribution (drafts sampled from ``q`` by the rule of the paper, any other
-draft as a point-mass proposal). With ``adaptive``, ``γ`` follows the running acceptance rate
-and the measured costs — a draft pass, and each extra token an LM pass verifies — maximising
-the expected speed-up of the paper's Theorem 3.8; where no ``γ`` pays, the LM decodes alone.
+draft as a point-mass proposal). With ``adaptive`` (:mod:`.gamma`), ``γ`` follows the running
+acceptance rate and the measured costs — a draft pass, and each extra token an LM pass
+verifies — maximising the expected speed-up of the paper's Theorem 3.8 (a model draft that
+stops at its own low confidence drafts up to ``γ_max``); while drafting steps are measured
+slower than the LM alone, the LM decodes alone, probing now and then.
 
 The LM is a :class:`~crossbound.inference.generation.Target`: local, or a model party behind
 the boundary (greedy verification then only needs the LM's argmax ids to cross back).
