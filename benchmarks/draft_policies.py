@@ -56,12 +56,13 @@ Guesses = list[tuple[list[int], list[int], list[int], list[float]]]
 
 
 def simulate(rows: Guesses, draft_cost: float, verify_cost: float, gamma: int,
-             confidence: float, lookup_first: bool = False,
+             confidence: float, lookup_first: str | None = None,
              model: bool = True) -> tuple[float, float]:
-    """Expected speed-up over the LM alone and tokens per LM pass, batch 1 (``model``
-    False: the lookup alone)."""
+    """Expected speed-up over the LM alone and tokens per LM pass, batch 1: the model draft,
+    or a lookup (``lookup_first``: its ``--draft`` spec) and the model where it has nothing
+    (``model`` False: the lookup alone)."""
     cost = tokens = passes = 0.0
-    lookup = parse_draft("suffix").proposer() if lookup_first else None
+    lookup = parse_draft(lookup_first).proposer() if lookup_first else None
     for prompt, out, guess, prob in rows:
         position = 1  # the prefill pass gave the first token (the LM alone pays it too)
         cost, tokens, passes = cost + 1, tokens + len(out), passes + 1
@@ -84,9 +85,8 @@ def simulate(rows: Guesses, draft_cost: float, verify_cost: float, gamma: int,
             while kept < len(drafts) and drafts[kept] == out[position + kept]:
                 kept += 1
             cost += model_passes * draft_cost + 1 + verify_cost * len(drafts)
-            if lookup is not None:
-                lookup.last = [drafts]  # what was proposed, whoever proposed it
-                lookup.advance([kept], [out[position + kept]])
+            if lookup is not None:  # what the row grew by, whoever proposed it
+                lookup.follow([[*drafts[:kept], out[position + kept]]])
             position, passes = position + kept + 1, passes + 1
         if lookup is not None:
             lookup.finish([out])
@@ -119,6 +119,8 @@ def main() -> None:
     parser.add_argument("--gammas", type=int, nargs="+", default=[1, 2, 3, 4])
     parser.add_argument("--confidences", type=float, nargs="+", default=[0.5, 0.7, 0.8, 0.9])
     parser.add_argument("--gamma-max", type=int, default=10)
+    parser.add_argument("--lookups", nargs="+", default=["suffix"],
+                        help="lookups tried first, model where they have nothing (--draft specs)")
     args = parser.parse_args()
     with precision_scope("bf16"):
         lm = load_model(args.large, frozen=True)
@@ -156,12 +158,12 @@ def main() -> None:
             for tau in args.confidences:
                 speed, per_pass = simulate(rows, c, v, args.gamma_max, tau)
                 line.append(f"τ {tau:g}: {speed:.2f}× ({per_pass:.2f})")
-            speed, per_pass = simulate(rows, c, v, args.gamma_max, 0.0, lookup_first=True,
-                                       model=False)
-            line.append(f"suffix alone: {speed:.2f}× ({per_pass:.2f})")
-            for tau in args.confidences:
-                speed, per_pass = simulate(rows, c, v, args.gamma_max, tau, lookup_first=True)
-                line.append(f"suffix+τ {tau:g}: {speed:.2f}× ({per_pass:.2f})")
+            for lookup in args.lookups:
+                speed, per_pass = simulate(rows, c, v, args.gamma_max, 0.0, lookup, model=False)
+                line.append(f"{lookup} alone: {speed:.2f}× ({per_pass:.2f})")
+                for tau in args.confidences:
+                    speed, per_pass = simulate(rows, c, v, args.gamma_max, tau, lookup)
+                    line.append(f"{lookup}+τ {tau:g}: {speed:.2f}× ({per_pass:.2f})")
             print(" | ".join(line), flush=True)
 
 

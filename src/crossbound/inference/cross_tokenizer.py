@@ -26,7 +26,7 @@ import torch
 
 from crossbound.inference.gamma import SpeculativeSettings
 from crossbound.inference.generation import Generation, GenerationSettings, Target
-from crossbound.inference.proposers import Proposal, Proposer, grown
+from crossbound.inference.proposers import Proposal, Proposer
 from crossbound.inference.sampling import Sampling
 from crossbound.inference.shortlist import ShortlistDraft
 from crossbound.inference.speculative import speculate
@@ -62,7 +62,6 @@ class CrossTokenizerDraft(Proposer):
         self.state = DecodeState(self.model, draft_tokenizer.pad_token_id or 0)
         self.generated: list[list[int]] = []  # the LM's tokens so far, per row
         self.held: list[list[int]] = []  # what the SM's cache holds, per row
-        self.last: list[list[int]] = []
 
     def begin(self, prompts: Sequence[Sequence[int]]) -> None:
         if len(prompts) != len(self.texts):
@@ -103,10 +102,10 @@ class CrossTokenizerDraft(Proposer):
         self.passes += self.state.forwards - passes0
         return Proposal([list(d) for d in self.last])
 
-    def advance(self, kept: Sequence[int], nxt: Sequence[int]) -> None:
+    def follow(self, grew: Sequence[Sequence[int]]) -> None:
         # The SM's cache is brought in line by text at the next proposal.
-        for i, (k, token) in enumerate(zip(kept, nxt, strict=True)):
-            self.generated[i] += grown(self.last[i], k, token)
+        for i, tokens in enumerate(grew):
+            self.generated[i] += [int(t) for t in tokens]
         self.last = [[] for _ in self.generated]
 
     def select(self, keep: Sequence[int]) -> None:

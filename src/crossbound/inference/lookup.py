@@ -24,7 +24,7 @@ from collections.abc import Sequence
 
 import torch
 
-from crossbound.inference.proposers import Proposal, Proposer, grown
+from crossbound.inference.proposers import Proposal, Proposer
 from crossbound.inference.sampling import Sampling
 
 
@@ -68,7 +68,6 @@ class NgramProposer(Proposer):
             raise ValueError(f"ngram needs 1 <= min <= max, got min={min_n}, max={max_n}")
         self.max_n, self.min_n = int(max_n), int(min_n)
         self.rows: list[_NgramIndex] = []
-        self.last: list[list[int]] = []
 
     def begin(self, prompts: Sequence[Sequence[int]]) -> None:
         self.rows = [_NgramIndex(p, self.max_n) for p in prompts]
@@ -81,9 +80,9 @@ class NgramProposer(Proposer):
         self.seconds += time.perf_counter() - started
         return Proposal([list(d) for d in self.last])
 
-    def advance(self, kept: Sequence[int], nxt: Sequence[int]) -> None:
-        for row, drafted, k, token in zip(self.rows, self.last, kept, nxt, strict=True):
-            row.extend(grown(drafted, k, token))
+    def follow(self, grew: Sequence[Sequence[int]]) -> None:
+        for row, tokens in zip(self.rows, grew, strict=True):
+            row.extend(tokens)
         self.last = [[] for _ in self.rows]
 
     def select(self, keep: Sequence[int]) -> None:
@@ -207,7 +206,6 @@ class SuffixProposer(Proposer):
         self.history: list[list[int]] = []  # the corpus's documents, oldest first
         self.rows: list[SuffixAutomaton] = []
         self.matches: list[tuple[int, int]] = []  # per row: (corpus state, match length)
-        self.last: list[list[int]] = []
 
     def remember(self, outputs: Sequence[Sequence[int]]) -> None:
         """Add outputs to the corpus (rebuilt from the latest ones past its size cap)."""
@@ -261,9 +259,8 @@ class SuffixProposer(Proposer):
         self.seconds += time.perf_counter() - started
         return Proposal([list(d) for d in self.last])
 
-    def advance(self, kept: Sequence[int], nxt: Sequence[int]) -> None:
-        for i, (k, token) in enumerate(zip(kept, nxt, strict=True)):
-            tokens = grown(self.last[i], k, token)
+    def follow(self, grew: Sequence[Sequence[int]]) -> None:
+        for i, tokens in enumerate(grew):
             for t in tokens:
                 self.rows[i].extend(int(t))
             self.matches[i] = self._walk(self.matches[i], tokens)

@@ -46,7 +46,8 @@ class Proposer(ABC):
 
     A call runs :meth:`begin` (the rows' prompts, LM ids), then per step :meth:`propose` and
     :meth:`advance` (what each row really grew by), :meth:`select` when rows end, and
-    :meth:`finish` with the call's outputs. ``seconds`` and ``passes`` count drafting's cost.
+    :meth:`finish` with the call's outputs. ``seconds`` and ``passes`` count drafting's cost;
+    ``last`` holds each row's last proposal until the row's growth is known.
     """
 
     name: ClassVar[str]
@@ -65,6 +66,7 @@ class Proposer(ABC):
         self.unit_seconds: float | None = None
         # adaptive γ per (batch size, settings), kept across calls (:mod:`.gamma`)
         self.controls: dict[tuple[int, SpeculativeSettings], GammaController] = {}
+        self.last: list[list[int]] = []
 
     def expect(self, ids: Sequence[int]) -> None:
         """Ids the LM may produce besides text (its EOS): a proposer that drafts from a
@@ -85,10 +87,16 @@ class Proposer(ABC):
                 generator: torch.Generator | None) -> Proposal:
         """Up to ``gamma`` drafts per row (a cross-tokenizer draft may give more)."""
 
-    @abstractmethod
     def advance(self, kept: Sequence[int], nxt: Sequence[int]) -> None:
         """Row ``i`` grew by the first ``kept[i]`` tokens of its last proposal (none when
         nothing was proposed since) and then ``nxt[i]``."""
+        self.follow([grown(d, k, t) for d, k, t in zip(self.last, kept, nxt, strict=True)])
+
+    @abstractmethod
+    def follow(self, grew: Sequence[Sequence[int]]) -> None:
+        """Row ``i`` grew by ``grew[i]`` since the last step, whoever proposed those tokens
+        (another proposer's, when proposers take turns: :class:`LookupFirst`); forgets the
+        last proposal."""
 
     @abstractmethod
     def select(self, keep: Sequence[int]) -> None:
@@ -139,7 +147,6 @@ class ModelDraft(Proposer):
         self.sets_own_length = confidence > 0
         self.state = DecodeState(self.model, pad_id)
         self.pending: list[list[int]] = []
-        self.last: list[list[int]] = []
         self.expected: set[int] = set()
         self.seen: set[int] = set()
 
@@ -208,19 +215,23 @@ class ModelDraft(Proposer):
         self.unit_seconds = seconds if self.unit_seconds is None else (
             self.UNIT_DECAY * self.unit_seconds + (1 - self.UNIT_DECAY) * seconds)
 
-    def advance(self, kept: Sequence[int], nxt: Sequence[int]) -> None:
-        # A row kept k ≤ its (possibly cut) proposal's length; ``last`` holds every drafted
-        # token, cut or not, since the cache holds them all but the newest.
+    def follow(self, grew: Sequence[Sequence[int]]) -> None:
+        # The cache holds the row's text but ``pending`` and, after drafting L tokens,
+        # d_1 … d_{L-1} (``last`` keeps every drafted token, cut or not). It keeps the drafts
+        # the row really grew by — all but the row's newest token, which the next pass reads.
         drops: list[int] = []
-        for i, (k, token) in enumerate(zip(kept, nxt, strict=True)):
+        for i, tokens in enumerate(grew):
             drafted = self.last[i]
-            if not drafted:  # nothing drafted since: the cache reads the token later
+            if not drafted:  # nothing drafted since: the cache reads the tokens later
                 drops.append(0)
-                self.pending[i] = [*self.pending[i], token]
+                self.pending[i] = [*self.pending[i], *map(int, tokens)]
                 continue
-            held = len(drafted) - 1  # d_1 … d_{L-1} are in the cache
-            drops.append(held - min(k, held))
-            self.pending[i] = [drafted[-1], token] if k >= len(drafted) else [token]
+            held = drafted[:-1]
+            same = 0
+            while same < min(len(held), len(tokens) - 1) and held[same] == tokens[same]:
+                same += 1
+            drops.append(len(held) - same)
+            self.pending[i] = [int(t) for t in tokens[same:]]
         if self.state.started:
             self.state.rewind(drops)
         self.last = [[] for _ in self.last]
