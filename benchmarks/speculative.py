@@ -73,9 +73,10 @@ from crossbound.inference.generation import (  # noqa: E402
     encode_prompts,
     merge_stats,
 )
-from crossbound.inference.proposers import ModelDraft, Proposer  # noqa: E402
+from crossbound.inference.lookup_first import LookupFirst  # noqa: E402
+from crossbound.inference.proposers import Proposer  # noqa: E402
 from crossbound.inference.remote import RemoteTarget  # noqa: E402
-from crossbound.inference.speculative import speculate  # noqa: E402
+from crossbound.inference.speculative import model_draft, speculate  # noqa: E402
 from crossbound.inference.stopping import eos_ids  # noqa: E402
 from crossbound.models.kv import DecodeState  # noqa: E402
 from crossbound.models.loading import LoadedModel, load_model, prepare_model  # noqa: E402
@@ -166,6 +167,8 @@ def cb_generate(make_target: Callable[[], Target], lm_model: Any, tok: Any,
     """crossbound's engine over batches: the LM alone (``proposer`` None) or speculative."""
     outs: list[Generation] = []
     requests = 0
+    turns = (proposer.from_lookup, proposer.from_model) if isinstance(
+        proposer, LookupFirst) else None
     for start in range(0, len(prompts), batch):
         chunk = prompts[start: start + batch]
         target = make_target()
@@ -176,6 +179,9 @@ def cb_generate(make_target: Callable[[], Target], lm_model: Any, tok: Any,
             target.close()
             requests += target.requests
     stats = merge_stats([o.stats for o in outs]).to_dict()
+    if isinstance(proposer, LookupFirst) and turns is not None:  # rows' drafts by each
+        stats["lookup_drafts"] = proposer.from_lookup - turns[0]
+        stats["model_drafts"] = proposer.from_model - turns[1]
     if requests:
         stats["round_trips"] = requests
         stats["round_trips_per_token"] = round(requests / max(1, stats["new_tokens"]), 4)
@@ -184,11 +190,11 @@ def cb_generate(make_target: Callable[[], Target], lm_model: Any, tok: Any,
 
 def _proposer(name: str, draft: LoadedModel | None, tok: Any,
               spec: SpeculativeSettings) -> Proposer:
-    if name == "model":
+    drafting = parse_draft(name)
+    if drafting.kind == "model":
         assert draft is not None
-        return ModelDraft(draft.model, tok.pad_token_id or 0, spec.draft_vocab,
-                          spec.draft_confidence)
-    return parse_draft(name).proposer()
+        return model_draft(draft.model, tok, spec, drafting.first())
+    return drafting.proposer()
 
 
 def main() -> None:
@@ -212,7 +218,8 @@ def run(args: argparse.Namespace, precision: str) -> dict[str, Any]:
 
         prepare_model(args.draft, distil=distill_into)  # a distilled draft is built once
         draft = load_model(args.draft, frozen=True)
-    proposers = [p for p in args.proposers if p != "model" or draft is not None]
+    proposers = [p for p in args.proposers
+                 if parse_draft(p).kind != "model" or draft is not None]
     tok = lm.tokenizer
     eos = eos_ids(tok, lm.model)
     counter = PassCounter(lm.model)
@@ -249,7 +256,8 @@ def run(args: argparse.Namespace, precision: str) -> dict[str, Any]:
             stats = out[1]
             entry.update({k: stats[k] for k in ("acceptance_rate", "alpha", "mean_gamma",
                                                  "plain_steps", "round_trips_per_token",
-                                                 "round_trips") if k in stats})
+                                                 "round_trips", "lookup_drafts",
+                                                 "model_drafts") if k in stats})
         rows.append(entry)
         latency = f" +{entry['latency_ms']:g} ms" if "latency_ms" in entry else ""
         print(f"{entry['task']} batch {entry['batch']}{latency} {entry['engine']}: "

@@ -30,6 +30,7 @@ from crossbound.inference.lookup import (
     SuffixProposer,
     _NgramIndex,
 )
+from crossbound.inference.lookup_first import LookupFirst
 from crossbound.inference.proposers import ModelDraft
 from crossbound.inference.sampling import Sampling
 from crossbound.inference.speculative import speculate
@@ -128,8 +129,18 @@ def test_parse_draft():
     assert ngram.draft_free and ngram.label() == "ngram:max=4,min=2"
     assert vars(ngram.proposer()).items() >= {"max_n": 4, "min_n": 2}.items()
     assert isinstance(parse_draft("suffix").proposer(), SuffixProposer)
+    turns = parse_draft("ngram:max=4+model:smollm2-135m")
+    assert turns.kind == "model" and turns.model == "smollm2-135m" and not turns.draft_free
+    assert turns.label() == "ngram:max=4+smollm2-135m"
+    assert parse_draft("suffix+model").label("tiny-small") == "suffix+tiny-small"
+    assert isinstance(parse_draft("suffix+model").first(), SuffixProposer)
+    assert parse_draft("model").first() is None
     for bad, match in (("tree", "unknown draft"), ("ngram:k=2", "no option"),
-                       ("ngram:max=1,min=2", "min <= max"), ("model:", "model name")):
+                       ("ngram:max=1,min=2", "min <= max"), ("model:", "model name"),
+                       ("model+suffix", "a lookup, then a model"),
+                       ("suffix+ngram", "a lookup, then a model"),
+                       ("suffix+model+model", "a lookup, then a model"),
+                       ("suffix:min=0+model", "min >= 1")):
         with pytest.raises(ValueError, match=match):
             parse_draft(bad)
 
@@ -205,6 +216,74 @@ def test_model_drafts_share_the_driver(lm, tok):
     again = speculate(DecodeState(lm, tok.pad_token_id), across, tok, prompts, settings,
                       SpeculativeSettings(gamma=3, adaptive=False), lm_model=lm)
     assert again.ids == expected and again.stats.accepted > 0
+
+
+def test_a_model_draft_follows_text_another_proposer_drafted(lm, tok):
+    # After following any growth, the draft's next proposal is what a fresh draft that read
+    # the whole text proposes: its cache kept exactly the drafts the rows grew by.
+    prompts = encode_prompts(tok, PROMPTS[1:4])
+    draft = _noisy(lm, 0.005, 1)
+    greedy = Sampling()
+    model = ModelDraft(draft, tok.pad_token_id)
+    model.begin(prompts)
+    drafted = model.propose(4, greedy, None).drafts
+    grew = [[7, 8],  # none of its drafts: the cache drops them all
+            [*drafted[1][:2], 9],  # two of them, then another token
+            [*drafted[2], 5]]  # all four and the LM's token
+    model.follow(grew)
+    texts = [p + g for p, g in zip(prompts, grew, strict=True)]
+    model.follow([[3], [4, 5], []])  # a step that it did not draft: read later, in one pass
+    texts = [t + g for t, g in zip(texts, [[3], [4, 5], []], strict=True)]
+    fresh = ModelDraft(draft, tok.pad_token_id)
+    fresh.begin(texts)
+    assert model.propose(3, greedy, None).drafts == fresh.propose(3, greedy, None).drafts
+
+
+def test_lookup_first_drafts_by_lookup_where_it_matches_and_by_model_elsewhere(lm, tok):
+    prompts = _grounded(lm, tok)[:2] + encode_prompts(tok, PROMPTS[:2])
+    expected = _alone(lm, tok, prompts, 20).ids
+    draft = _noisy(lm, 0.005, 1)
+    for lookup, spec in ((SuffixProposer(min_match=3), SpeculativeSettings(gamma=4,
+                                                                          adaptive=False)),
+                         (NgramProposer(max_n=3, min_n=3), SpeculativeSettings(gamma=3))):
+        turns = LookupFirst(lookup, ModelDraft(draft, tok.pad_token_id, confidence=0.5))
+        assert turns.sets_own_length and turns.uses_model
+        for n, batch in ((20, [0, 1, 2, 3]), (6, [2, 0]), (20, [3])):
+            rows = [prompts[i] for i in batch]
+            out = speculate(DecodeState(lm, tok.pad_token_id), turns, tok, rows,
+                            GenerationSettings(max_new_tokens=n), spec, lm_model=lm)
+            assert out.ids == [expected[i][:n] for i in batch], (lookup.name, n)
+        assert turns.from_lookup > 0 and turns.from_model > 0, lookup.name
+        assert turns.passes == turns.model.passes > 0
+        assert turns.seconds >= turns.model.seconds > 0
+    with pytest.raises(ValueError, match="a lookup goes first"):
+        LookupFirst(ModelDraft(draft, tok.pad_token_id), ModelDraft(draft, tok.pad_token_id))
+
+
+def test_lookup_first_samples_from_one_proposer_per_step(lm, tok):
+    # A sampled model draft is verified against its q, which a lookup's rows lack: a step
+    # takes the lookup's drafts when any row has one, the model's (with q) otherwise.
+    sampling = Sampling(temperature=1.0)
+    draft = _noisy(lm, 0.005, 1)
+    grounded = _grounded(lm, tok)[0]
+    plain = encode_prompts(tok, PROMPTS[:1])[0]
+    turns = LookupFirst(NgramProposer(min_n=2), ModelDraft(draft, tok.pad_token_id))
+    turns.begin([grounded, plain])
+    mixed = turns.propose(3, sampling, torch.Generator().manual_seed(0))
+    assert mixed.q is None and mixed.drafts[0] and mixed.drafts[1] == []
+    assert turns.model.passes == 0
+    turns.begin([plain])
+    alone = turns.propose(3, sampling, torch.Generator().manual_seed(0))
+    assert alone.q is not None and len(alone.drafts[0]) == 3 and turns.model.passes == 3
+    runs = []
+    for _ in range(2):  # one seed, one output: both proposers draw from the run's generator
+        again = LookupFirst(NgramProposer(min_n=2), ModelDraft(draft, tok.pad_token_id))
+        out = speculate(DecodeState(lm, tok.pad_token_id), again, tok, [grounded, plain],
+                        GenerationSettings(max_new_tokens=12, temperature=1.0, seed=3),
+                        SpeculativeSettings(gamma=3, adaptive=False), lm_model=lm)
+        assert out.stats.drafted > 0
+        runs.append(out.ids)
+    assert runs[0] == runs[1]
 
 
 # ---------------------------------------------------------------- sampling
@@ -288,6 +367,12 @@ def test_drafting_pays_when_measured_to():
         fast.record(2.0, 0.15)  # 1.33× the LM alone, where the model says < 1 (α 0.5, c 0.4)
         fast.update(accepted=1, rejections=1, cost_ratio=0.4)
     assert fast.worth and fast.gamma == 10  # γ is only its cap
+    # a probe's own step decides: ten bad steps stopped drafting, one good probe restarts it
+    waits = [slow.next() for _ in range(slow.probe_every - 1)]  # one wait was asked above
+    assert waits == [0] * (slow.probe_every - 2) + [slow.gamma] and slow.probing
+    slow.record(4.0, 0.3)  # 1.33× the LM alone
+    slow.update(accepted=3, rejections=0, cost_ratio=0.1)
+    assert slow.worth and slow.next() == slow.gamma > 0
     unfitted = GammaController(settings, own_length=True)  # no fit yet: it keeps drafting
     unfitted.record(1.0, 5.0)
     unfitted.update(accepted=0, rejections=1, cost_ratio=3.0)
@@ -415,6 +500,14 @@ def test_run_generate_with_a_lookup_loads_no_draft_model(tmp_path, monkeypatch):
         assert fast["boundary"]["round_trips_per_token"] < 1.0  # tiny-large repeats itself
     named = generate_module.run_generate("speculative", draft="model:tiny-small", **common)
     assert named["models"]["small"] == "tiny-small"
+    loaded.clear()
+    turns = generate_module.run_generate("speculative", draft="suffix+model:tiny-small",
+                                         **common)
+    assert loaded == ["tiny-large", "tiny-small"]
+    assert turns["settings"]["draft"] == "suffix+tiny-small"
+    assert [o["text"] for o in turns["outputs"]] == [o["text"] for o in alone["outputs"]]
+    with pytest.raises(ValueError, match="tokenizer is not the LM's"):
+        generate_module.run_generate("speculative", draft="suffix+model:tiny-other", **common)
     with pytest.raises(ValueError, match="drop --small"):
         generate_module.run_generate("speculative", small="tiny-small", draft="ngram", **common)
     with pytest.raises(ValueError, match="needs a drafter"):
@@ -529,7 +622,9 @@ def test_real_pair_every_proposer_equals_the_1_5b_alone_in_bf16():
         settings = GenerationSettings(max_new_tokens=24)
         alone = [_alone(lm.model, tok, [p], 24).ids[0] for p in prompts]
         for proposer in (ModelDraft(draft.model, tok.pad_token_id), NgramProposer(),
-                         SuffixProposer()):
+                         SuffixProposer(), LookupFirst(SuffixProposer(min_match=2),
+                                                       ModelDraft(draft.model, tok.pad_token_id,
+                                                                  confidence=0.7))):
             accepted = 0
             for prompt, want in zip(prompts, alone, strict=True):
                 out = speculate(DecodeState(lm.model, tok.pad_token_id), proposer, tok,

@@ -28,7 +28,8 @@ def generate(
         help="speculative: what drafts — model (--small), model:NAME, ngram (prompt lookup: "
         "the last n-gram's earlier occurrence; ngram:max=3,min=1) or suffix (the longest "
         "earlier match in the prompt, the text so far or earlier outputs; suffix:min=1,"
-        "factor=8). ngram and suffix load no model.")] = "model",
+        "factor=8). ngram and suffix load no model; suffix+model (or ngram+model:NAME) "
+        "drafts by lookup where it finds a match and by the model elsewhere.")] = "model",
     small_base: Annotated[str | None, typer.Option(
         help="proxy-tuning: the SM before tuning.")] = None,
     prompt: Annotated[str | None, typer.Option(help="One prompt.")] = None,

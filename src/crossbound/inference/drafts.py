@@ -2,9 +2,11 @@
 
 ``model`` (the run's small model), ``model:NAME`` (another), ``ngram`` or
 ``ngram:max=3,min=1`` (prompt lookup), ``suffix`` or ``suffix:min=1,factor=8,corpus=200000``
-(a suffix automaton over the prompt, the text so far and earlier outputs). The lookups load
-no model (:mod:`.lookup`); a model draft is a :class:`~.proposers.ModelDraft` (or, with
-another tokenizer than the LM's, a :class:`~.cross_tokenizer.CrossTokenizerDraft`).
+(a suffix automaton over the prompt, the text so far and earlier outputs), or a lookup first
+and the model where it has nothing: ``suffix+model``, ``ngram:max=4+model:NAME``. The
+lookups load no model (:mod:`.lookup`); a model draft is a :class:`~.proposers.ModelDraft`
+(or, with another tokenizer than the LM's, a :class:`~.cross_tokenizer.CrossTokenizerDraft`;
+a lookup goes first only with the LM's tokenizer: :class:`~.lookup_first.LookupFirst`).
 """
 
 from __future__ import annotations
@@ -22,11 +24,13 @@ DRAFT_KINDS = ("model", "ngram", "suffix")
 @dataclass(frozen=True)
 class DraftSpec:
     """A parsed ``--draft``: the proposer's kind, the draft model's name (``model``: None for
-    the run's small model) and the proposer's options."""
+    the run's small model), the proposer's options and (``model``) the lookup that drafts
+    first."""
 
     kind: str
     model: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    lookup: DraftSpec | None = None
 
     @property
     def draft_free(self) -> bool:
@@ -35,7 +39,8 @@ class DraftSpec:
     def label(self, small: str | None = None) -> str:
         """What drafted, for results: the model's name, or the proposer's spec."""
         if self.kind == "model":
-            return self.model or small or "model"
+            name = self.model or small or "model"
+            return f"{self.lookup.label()}+{name}" if self.lookup is not None else name
         opts = ",".join(f"{k}={v}" for k, v in self.options.items())
         return self.kind + (f":{opts}" if opts else "")
 
@@ -47,6 +52,10 @@ class DraftSpec:
         options = {names[k]: v for k, v in self.options.items()}
         return NgramProposer(**options) if self.kind == "ngram" else SuffixProposer(**options)
 
+    def first(self) -> Proposer | None:
+        """The lookup that drafts before the model (None: the model alone)."""
+        return self.lookup.proposer() if self.lookup is not None else None
+
 
 # The options a lookup takes on the command line -> its keyword arguments.
 _OPTIONS = {"ngram": {"max": "max_n", "min": "min_n"},
@@ -54,7 +63,15 @@ _OPTIONS = {"ngram": {"max": "max_n", "min": "min_n"},
 
 
 def parse_draft(text: str) -> DraftSpec:
-    """``model``, ``model:NAME``, ``ngram[:max=3,min=1]`` or ``suffix[:min=1,factor=8]``."""
+    """``model``, ``model:NAME``, ``ngram[:max=3,min=1]``, ``suffix[:min=1,factor=8]``, or a
+    lookup then a model: ``suffix+model[:NAME]``."""
+    first, plus, then = text.strip().partition("+")
+    if plus:
+        lookup, drafter = parse_draft(first), parse_draft(then)
+        if lookup.kind == "model" or drafter.kind != "model" or drafter.lookup is not None:
+            raise ValueError(f"--draft {text!r}: a lookup, then a model: suffix+model, "
+                             "ngram+model:NAME")
+        return DraftSpec("model", drafter.model, lookup=lookup)
     kind, sep, rest = text.strip().partition(":")
     if kind == "model":
         if sep and not rest.strip():
@@ -62,7 +79,8 @@ def parse_draft(text: str) -> DraftSpec:
         return DraftSpec("model", rest.strip() or None)
     if kind not in DRAFT_KINDS:
         raise ValueError(f"unknown draft {text!r}: use model, model:NAME, ngram or suffix "
-                         "(ngram:max=3,min=1; suffix:min=1,factor=8)")
+                         "(ngram:max=3,min=1; suffix:min=1,factor=8), or a lookup then a "
+                         "model (suffix+model)")
     _, raw = parse_spec(text)
     names = _OPTIONS[kind]
     unknown = sorted(set(raw) - set(names))

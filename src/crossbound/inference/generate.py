@@ -180,6 +180,9 @@ def _generate(strategy: str, large: str, prompts: Sequence[str], small: str | No
     # arithmetic is per token id and needs one tokenizer.
     cross = (strategy == "speculative" and bool(smalls)
              and not same_tokenizer(tokenizer, smalls[0].tokenizer))
+    if cross and drafting.lookup is not None:
+        raise ValueError(f"--draft {drafting.label(small)}: a lookup drafts the LM's token ids, "
+                         f"and {small}'s tokenizer is not the LM's; use --draft model")
     if strategy == "proxy-tuning":
         for sm in smalls:
             check_same_tokenizer(tokenizer, sm.tokenizer, f"proxy-tuning's LM and {sm.name}")
@@ -190,8 +193,8 @@ def _generate(strategy: str, large: str, prompts: Sequence[str], small: str | No
     # adaptive γ starts each batch from what the last one learnt.
     proposer: Proposer | None = None
     if strategy == "speculative" and not cross:
-        proposer = model_draft(smalls[0].model, tokenizer, spec) if smalls else (
-            drafting.proposer())
+        proposer = (model_draft(smalls[0].model, tokenizer, spec, drafting.first())
+                    if smalls else drafting.proposer())
 
     def target() -> Target:
         if channel is not None:

@@ -43,6 +43,7 @@ from crossbound.inference.generation import (
     check_prompts,
     still_generating,
 )
+from crossbound.inference.lookup_first import LookupFirst
 from crossbound.inference.proposers import ModelDraft, Proposer
 from crossbound.inference.sampling import (
     accept_deterministic,
@@ -198,11 +199,14 @@ def _advance(target: Target, proposer: Proposer, outputs: Any, live: list[int],
     return [live[i] for i in keep], [nxt[i] for i in keep]
 
 
-def model_draft(draft_model: Any, tokenizer: Any, spec: SpeculativeSettings) -> ModelDraft:
+def model_draft(draft_model: Any, tokenizer: Any, spec: SpeculativeSettings,
+                first: Proposer | None = None) -> Proposer:
     """A :class:`~crossbound.inference.proposers.ModelDraft` with ``spec``'s shortlist and
-    confidence stop; keep one for every batch of a run, so adaptive γ starts warm."""
-    return ModelDraft(draft_model, tokenizer.pad_token_id or 0, spec.draft_vocab,
-                      spec.draft_confidence)
+    confidence stop, behind the lookup ``first`` when given (:mod:`.lookup_first`); keep one
+    for every batch of a run, so adaptive γ starts warm."""
+    model = ModelDraft(draft_model, tokenizer.pad_token_id or 0, spec.draft_vocab,
+                       spec.draft_confidence)
+    return model if first is None else LookupFirst(first, model)
 
 
 def speculative_generate(

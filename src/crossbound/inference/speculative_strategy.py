@@ -59,7 +59,8 @@ class SpeculativeConfig(StrategyConfig):
     ``ngram`` (prompt lookup; ``ngram:max=3,min=1``) or ``suffix`` (a suffix automaton over
     the prompt, the text so far and the run's earlier outputs; ``suffix:min=1,factor=8``).
     The lookups load no model and cost ~0, so adaptive γ grows to what acceptance supports
-    (at most ``gamma_max``).
+    (at most ``gamma_max``). ``suffix+model`` (or ``ngram+model:NAME``): the lookup drafts
+    where it finds a match, the small model where it does not.
 
     ``prompts``: the task's ``test`` or ``public`` split (the first ``limit``; a task without
     a public split uses the built-in fallback corpus, see ``tasks.public_text``); ``chat`` wraps
@@ -143,17 +144,21 @@ class Speculative(Strategy[SpeculativeConfig]):
         tokenizer = load_tokenizer(ctx.large)  # tokenizers are public; weights are not
         sm = None
         if not drafting.draft_free:
-            with ctx.step(f"loading small model {drafter}"):
-                sm = load_model(drafter, frozen=True)  # it only runs: the run's precision
+            small = drafting.model or ctx.small
+            with ctx.step(f"loading small model {small}"):
+                sm = load_model(small, frozen=True)  # it only runs: the run's precision
         # Another tokenizer is fine: the SM's drafts are then re-tokenised for the LM.
         cross = sm is not None and not same_tokenizer(tokenizer, sm.tokenizer)
+        if cross and drafting.lookup is not None:
+            raise ValueError(f"draft {cfg.draft!r}: a lookup drafts the LM's token ids, and "
+                             f"{small}'s tokenizer is not the LM's; use draft=model")
         settings, spec = cfg.settings(), cfg.speculative()
         # One proposer for every batch: a suffix proposer's corpus grows batch by batch, and
         # adaptive γ starts each batch from what the last one learnt.
         proposer: Proposer | None = None
         if not cross:
-            proposer = (model_draft(sm.model, tokenizer, spec) if sm is not None
-                        else drafting.proposer())
+            proposer = (model_draft(sm.model, tokenizer, spec, drafting.first())
+                        if sm is not None else drafting.proposer())
         ctx.connect_model_party()
         texts_in = prompt_texts(tokenizer, [task.prompt(ex) for ex in examples], cfg.chat)
         prompts = encode_prompts(tokenizer, texts_in)
