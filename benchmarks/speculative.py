@@ -16,14 +16,20 @@ Per task and batch size (``--batch-sizes``), the engines:
 - ``hf-assisted``: ``generate(assistant_model=draft)``; ``hf-prompt-lookup``:
   ``generate(prompt_lookup_num_tokens=10)`` (Hugging Face runs both at batch 1 only);
 - ``cb-direct``: the LM alone through crossbound's KV decoding state;
-- ``cb-model`` / ``cb-ngram`` / ``cb-suffix``: crossbound's speculative decoding with that
-  proposer (``--proposers``; adaptive γ up to ``--gamma-max`` unless ``--gamma-fixed``).
+- ``cb-model`` / ``cb-ngram`` / ``cb-suffix`` / ``cb-suffix+model``: crossbound's speculative
+  decoding with that proposer (``--proposers``, any ``--draft`` spec; adaptive γ up to
+  ``--gamma-max`` unless ``--gamma-fixed``); ``suffix+model`` rows count the rows' drafts
+  each made (``lookup_drafts``, ``model_drafts``).
 
 Engines that adapt across calls run once untimed on the task's next prompts first, so they
 are timed warm, as they run in a service: crossbound's proposers (adaptive γ, kept per batch
 size; ``suffix``'s corpus of earlier outputs) and Hugging Face's assisted decoding (its draft
 length carries over). The model draft ends a row's draft where its confidence falls below
 ``--draft-confidence``.
+
+``--repeats N`` times every local engine N times, interleaved (a fresh, warmed proposer each
+time), and reports the median tokens/s with the range: single runs of a few prompts differ by
+up to 10 % between two runs of the LM alone.
 
 Each row: tokens/s, speed-up over ``hf-generate`` and ``cb-direct`` (same batch), over
 ``hf-prompt-lookup`` (batch 1), whether the tokens equal ``hf-generate``'s and ``cb-direct``'s,
@@ -240,8 +246,9 @@ def run(args: argparse.Namespace, precision: str) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     ceilings: dict[str, dict[str, float]] = {}
 
-    def measure(entry: dict[str, Any], work: Callable[..., Any], *how: Any, **extra: Any) -> Any:
-        """Run ``work(*how, **extra)`` timed; add its row; return its ids."""
+    def timed(entry: dict[str, Any], work: Callable[..., Any], *how: Any,
+              **extra: Any) -> Any:
+        """Run ``work(*how, **extra)`` timed; fill ``entry``; return its ids."""
         calls0, rows0 = counter.calls, counter.rows
         begun = time.perf_counter()
         out = work(*how, **extra)
@@ -258,38 +265,61 @@ def run(args: argparse.Namespace, precision: str) -> dict[str, Any]:
                                                  "plain_steps", "round_trips_per_token",
                                                  "round_trips", "lookup_drafts",
                                                  "model_drafts") if k in stats})
-        rows.append(entry)
         latency = f" +{entry['latency_ms']:g} ms" if "latency_ms" in entry else ""
         print(f"{entry['task']} batch {entry['batch']}{latency} {entry['engine']}: "
               f"{entry['tokens_per_second']:.2f} tokens/s", flush=True)
         return ids
+
+    def measure(entry: dict[str, Any], work: Callable[..., Any], *how: Any, **extra: Any) -> Any:
+        """:func:`timed`, its row added."""
+        ids = timed(entry, work, *how, **extra)
+        rows.append(entry)
+        return ids
+
+    def rounds(base: dict[str, Any], engines: dict[str, Callable[[], Any]]) -> dict[str, Any]:
+        """Time every engine ``--repeats`` times, interleaved (each round starts one engine
+        later); an engine is a thunk that readies it (untimed) and returns ``(work, how,
+        extra)``. Each row keeps the first run's counts and the median tokens/s."""
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in engines}
+        outputs: dict[str, Any] = {}
+        names = list(engines)
+        for r in range(args.repeats):
+            for name in names[r % len(names):] + names[: r % len(names)]:
+                work, how, extra = engines[name]()
+                entry = {**base, "engine": name}
+                outputs[name] = timed(entry, work, *how, **extra)
+                runs[name].append(entry)
+        for name in names:
+            entry = runs[name][0]
+            if args.repeats > 1:
+                speeds = sorted(e["tokens_per_second"] for e in runs[name])
+                entry["tokens_per_second_runs"] = [e["tokens_per_second"] for e in runs[name]]
+                entry["tokens_per_second"] = speeds[len(speeds) // 2]
+                entry["seconds"] = sorted(e["seconds"] for e in runs[name])[len(speeds) // 2]
+            rows.append(entry)
+        return outputs
 
     for task in args.tasks:
         prompts = prompt_sets[task]
         for batch in args.batch_sizes:
             base = {"task": task, "batch": batch}
             hf = (lm.model, tok, prompts, batch, args.max_new_tokens, eos)
-            outputs = {"hf-generate": measure({**base, "engine": "hf-generate"}, hf_generate,
-                                              *hf)}
+            held = held_sets[task][:batch]
+            engines: dict[str, Callable[[], Any]] = {
+                "hf-generate": partial(_ready, hf_generate, hf, {})}
             peers = {"hf-prompt-lookup": {"prompt_lookup_num_tokens": 10}}
             if draft is not None:
                 peers["hf-assisted"] = {"assistant_model": draft.model}
-            held = held_sets[task][:batch]
-            for engine, extra in peers.items():
-                if batch == 1:  # Hugging Face refuses assisted decoding of a batch
-                    # untimed first: its assistant's draft length carries across calls
-                    hf_generate(lm.model, tok, held, batch, args.max_new_tokens, eos, **extra)
-                    outputs[engine] = measure({**base, "engine": engine}, hf_generate, *hf,
-                                              **extra)
+            if batch == 1:  # Hugging Face refuses assisted decoding of a batch
+                for engine, extra in peers.items():
+                    engines[engine] = partial(_warm_hf, lm.model, tok, held,
+                                              args.max_new_tokens, eos, hf, extra)
             cb = (local, lm.model, tok, prompts, batch, settings, spec)
-            outputs["cb-direct"] = measure({**base, "engine": "cb-direct"}, cb_generate, *cb,
-                                           None)
+            engines["cb-direct"] = partial(_ready, cb_generate, (*cb, None), {})
             for name in proposers:
-                proposer = _proposer(name, draft, tok, spec)
-                # untimed first: adaptive γ (and suffix's corpus) start warm, as in a service
-                cb_generate(local, lm.model, tok, held, batch, settings, spec, proposer)
-                outputs[f"cb-{name}"] = measure({**base, "engine": f"cb-{name}"}, cb_generate,
-                                                *cb, proposer)
+                engines[f"cb-{name}"] = partial(_warm_proposer, name, draft, tok, spec, local,
+                                                lm.model, held, batch, settings, cb)
+            outputs = rounds(base, engines)
             _compare(rows, base, outputs)
             if batch == min(args.batch_sizes):
                 ceilings[task] = lookup_ceiling(prompts, outputs["cb-direct"], args.gamma_max)
@@ -304,6 +334,30 @@ def run(args: argparse.Namespace, precision: str) -> dict[str, Any]:
             "note": "timings from one run on the machine described below; compare engines "
                     "within this file, not across machines",
             "versions": versions(), "machine": machine()}
+
+
+def _ready(work: Callable[..., Any], how: tuple[Any, ...],
+           extra: dict[str, Any]) -> tuple[Any, ...]:
+    """An engine that needs no readying."""
+    return work, how, extra
+
+
+def _warm_hf(lm: Any, tok: Any, held: list[list[int]], new: int, eos: set[int],
+             hf: tuple[Any, ...], extra: dict[str, Any]) -> tuple[Any, ...]:
+    """An HF peer, run once untimed first: its assistant's draft length carries across
+    calls."""
+    hf_generate(lm, tok, held, len(held), new, eos, **extra)
+    return hf_generate, hf, extra
+
+
+def _warm_proposer(name: str, draft: LoadedModel | None, tok: Any, spec: SpeculativeSettings,
+                   local: Callable[[], Target], lm: Any, held: list[list[int]], batch: int,
+                   settings: GenerationSettings, cb: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A fresh proposer, run once untimed on the next prompts: adaptive γ (and suffix's
+    corpus) start warm, as in a service — and never from the timed prompts' own outputs."""
+    proposer = _proposer(name, draft, tok, spec)
+    cb_generate(local, lm, tok, held, batch, settings, spec, proposer)
+    return cb_generate, (*cb, proposer), {}
 
 
 def _remote(args: argparse.Namespace, lm: LoadedModel, draft: LoadedModel | None, tok: Any,
@@ -450,9 +504,14 @@ def markdown(report: dict[str, Any]) -> str:
              "| task | batch | engine | tokens/s | × hf-generate | × cb-direct | × HF lookup | "
              "identical (HF / cb) | acceptance | tokens per LM forward | mean γ |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
+    def speed(row: dict[str, Any]) -> str:  # the median of repeated runs, and their range
+        runs = row.get("tokens_per_second_runs")
+        text = f"{row['tokens_per_second']:.2f}"
+        return f"{text} ({min(runs):.2f}–{max(runs):.2f})" if runs else text
+
     for r in (r for r in report["results"] if "latency_ms" not in r):
         lines.append(
-            f"| {r['task']} | {r['batch']} | {r['engine']} | {r['tokens_per_second']:.2f} | "
+            f"| {r['task']} | {r['batch']} | {r['engine']} | {speed(r)} | "
             f"{cell(r, 'speedup_vs_hf-generate', '{:.2f}×')} | "
             f"{cell(r, 'speedup_vs_cb-direct', '{:.2f}×')} | "
             f"{cell(r, 'speedup_vs_hf-prompt-lookup', '{:.2f}×')} | "
@@ -492,7 +551,8 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--prompts", type=int, default=8, help="prompts per task")
     parser.add_argument("--max-new-tokens", "--new-tokens", type=int, default=64)
     parser.add_argument("--batch-sizes", type=_csv(int), default=[1, 8], help="e.g. 1,8")
-    parser.add_argument("--proposers", type=_csv(str), default=["model", "ngram", "suffix"],
+    parser.add_argument("--proposers", type=_csv(str),
+                        default=["model", "ngram", "suffix", "suffix+model"],
                         help="crossbound's proposers (any --draft spec: ngram:max=4,min=2 ...)")
     parser.add_argument("--gamma", type=int, default=4, help="the first step's γ")
     parser.add_argument("--gamma-max", type=int, default=10)
@@ -507,10 +567,15 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--remote-tasks", type=_csv(str), default=["grounded"])
     parser.add_argument("--remote-prompts", type=int, default=4)
     parser.add_argument("--remote-batch-sizes", type=_csv(int), default=[1])
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="time each local engine this many times, interleaved; report the "
+                             "median tokens/s (and every run's)")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--out", type=Path, default=None,
                         help="default: benchmarks/results/speculative-<large>-<precision>.json")
     args = parser.parse_args()
+    if args.repeats < 1:
+        parser.error("--repeats must be >= 1")
     for name in args.tasks + args.remote_tasks:
         if name not in TASKS:
             parser.error(f"unknown task {name!r}: use {', '.join(TASKS)}")
