@@ -343,7 +343,8 @@ def render_split(args: list[str]) -> list[str]:
 _ENGINE_NAMES = {"hf-generate": "HF `generate` (the LM alone)",
                  "hf-prompt-lookup": "HF prompt lookup", "hf-assisted": "HF assisted (0.5B)",
                  "cb-direct": "crossbound, LM alone", "cb-model": "crossbound, 0.5B draft",
-                 "cb-ngram": "crossbound, `ngram`", "cb-suffix": "crossbound, `suffix`"}
+                 "cb-ngram": "crossbound, `ngram`", "cb-suffix": "crossbound, `suffix`",
+                 "cb-suffix+model": "crossbound, `suffix` then the 0.5B"}
 
 
 def _ratio(row: dict[str, Any], key: str) -> str:
@@ -352,8 +353,9 @@ def _ratio(row: dict[str, Any], key: str) -> str:
 
 
 def render_speculative(args: list[str]) -> list[str]:
-    """``benchmarks/speculative.py``: ``local`` (every task, batch and engine: tokens/s, the
-    speed-up over HF ``generate`` and over HF prompt lookup, tokens per LM pass, acceptance,
+    """``benchmarks/speculative.py``: ``local`` (every task, batch and engine: tokens/s — with
+    ``--repeats``, the median and the runs' range — the speed-up over HF ``generate``, over
+    crossbound's LM alone and over HF prompt lookup, tokens per LM pass, acceptance,
     outputs identical to HF ``generate``) or ``remote`` (the LM behind ``crossbound serve``
     at each added latency: the speed-up over the remote LM alone, round trips per token)."""
     rows_in = _load(args[0])["results"]
@@ -371,16 +373,22 @@ def render_speculative(args: list[str]) -> list[str]:
                          f"{row['round_trips_per_token']:.2f}",
                          row.get("identical_to_cb-direct", "—")])
         else:
-            rows.append([row["task"], str(row["batch"]), name,
-                         f"{row['tokens_per_second']:.2f}", _ratio(row, "speedup_vs_hf-generate"),
+            speed = f"{row['tokens_per_second']:.2f}"
+            runs = row.get("tokens_per_second_runs")
+            if runs:  # the median of interleaved runs, and their range
+                speed += f" ({min(runs):.2f}–{max(runs):.2f})"
+            rows.append([row["task"], str(row["batch"]), name, speed,
+                         _ratio(row, "speedup_vs_hf-generate"),
+                         _ratio(row, "speedup_vs_cb-direct"),
                          _ratio(row, "speedup_vs_hf-prompt-lookup"),
                          f"{row['tokens_per_lm_forward']:.2f}", accepted,
                          row.get("identical_to_hf-generate", "—")])
     if remote:
         return _table(["task", "added RTT ms", "engine", "tokens/s", "× LM alone (remote)",
                        "round trips / token", "same output"], rows)
-    return _table(["task", "batch", "engine", "tokens/s", "× HF generate", "× HF lookup",
-                   "tokens / LM pass", "acceptance", "same output as HF generate"], rows)
+    return _table(["task", "batch", "engine", "tokens/s", "× HF generate",
+                   "× crossbound LM alone", "× HF lookup", "tokens / LM pass", "acceptance",
+                   "same output as HF generate"], rows)
 
 
 RENDERERS: dict[str, Renderer] = {

@@ -99,6 +99,11 @@ class GammaController:
     def next(self, backlog: int = 0) -> int:
         """Drafts for the coming step (0: the LM decodes one token alone); ``backlog``: the
         tokens the proposer would first have to read (:meth:`Proposer.backlog`)."""
+        if not self.worth:
+            # Decoding alone refines the fit of a one-token pass, and with it what the
+            # drafting steps measured: a stop decided on an early fit is looked at again.
+            measured = self.measured_speedup()
+            self.worth = measured is not None and measured >= 1.0
         if self.worth:
             return self.gamma
         self.idle += 1
