@@ -373,6 +373,22 @@ def test_drafting_pays_when_measured_to():
     slow.record(4.0, 0.3)  # 1.33× the LM alone
     slow.update(accepted=3, rejections=0, cost_ratio=0.1)
     assert slow.worth and slow.next() == slow.gamma > 0
+    # decoding alone refits a one-token pass (0.1 s, then six passes of 0.2 s: 0.17 s): the
+    # stopped drafting steps now measure 1.15×, and drafting resumes when it would save more
+    # over the rest of the call (64 tokens: 1.4 s) than the draft must first read (100
+    # tokens at 10 ms; not 1,000)
+    late = GammaController(settings)
+    for width in (1, 3, 5) * 3:
+        late.observe(width, 0.1 * width)
+    late.record(2.0, 0.3)
+    late.update(accepted=1, rejections=1, cost_ratio=0.1)
+    assert not late.worth and late.next(backlog=100, remaining=64) == 0
+    late.catch_up = 0.01
+    for _ in range(6):
+        late.observe(1, 0.2)
+    assert late.measured_speedup() > 1.0
+    assert late.next(backlog=1000, remaining=64) == 0  # 10 s of reading: not yet
+    assert late.next(backlog=100, remaining=64) > 0 and late.probing
     unfitted = GammaController(settings, own_length=True)  # no fit yet: it keeps drafting
     unfitted.record(1.0, 5.0)
     unfitted.update(accepted=0, rejections=1, cost_ratio=3.0)

@@ -103,7 +103,7 @@ def speculate(
     while live:
         budgets = [settings.max_new_tokens - len(outputs.ids[r]) for r in live]
         backlog = proposer.backlog()
-        gamma = min(control.next(backlog), max(budgets) - 1)
+        gamma = min(control.next(backlog, max(budgets)), max(budgets) - 1)
         drafts: list[list[int]] = [[] for _ in live]
         q: torch.Tensor | None = None
         draft_seconds, draft_passes = 0.0, 0
