@@ -367,6 +367,11 @@ def test_drafting_pays_when_measured_to():
         fast.record(2.0, 0.15)  # 1.33× the LM alone, where the model says < 1 (α 0.5, c 0.4)
         fast.update(accepted=1, rejections=1, cost_ratio=0.4)
     assert fast.worth and fast.gamma == 10  # γ is only its cap
+    # paying per step (1.33×: 1.6 s saved over 64 tokens) is not enough to first read 10,000
+    # tokens at 10 ms; 100 it repays
+    fast.catch_up = 0.01
+    assert fast.next(backlog=100, remaining=64) == 10 and fast.worth
+    assert fast.next(backlog=10_000, remaining=64) == 0 and not fast.worth
     # a probe's own step decides: ten bad steps stopped drafting, one good probe restarts it
     waits = [slow.next() for _ in range(slow.probe_every - 1)]  # one wait was asked above
     assert waits == [0] * (slow.probe_every - 2) + [slow.gamma] and slow.probing

@@ -79,6 +79,8 @@ class GammaController:
     times what the probe's draft must first read (its backlog) would cost at the measured
     seconds per token of such reading — or sooner, once the drafting steps measure as paying
     under the refined fit and would save more over the rest of the call than that reading.
+    Drafting that pays per step stops too when it would not repay what its draft must first
+    read (a model draft's prompts, at a call's first step).
     """
 
     def __init__(self, settings: SpeculativeSettings, own_length: bool = False) -> None:
@@ -101,29 +103,35 @@ class GammaController:
         """Drafts for the coming step (0: the LM decodes one token alone); ``backlog``: the
         tokens the proposer would first have to read (:meth:`Proposer.backlog`);
         ``remaining``: the most tokens a row may still generate in this call."""
-        if self.worth:
-            return self.gamma
-        self.idle += 1
         reading = (self.catch_up or 0.0) * backlog
+        saving = self._saving(remaining)
+        if self.worth:
+            if reading <= 0 or saving is None or saving > reading:
+                return self.gamma
+            # Drafting pays per step, but not by enough to repay what the draft must first
+            # read: a call at batch 4 on chat whose controller ended the last call at 1.01×
+            # read four prompts (1.7 s) before it found drafting did not pay (0.91×).
+            self.worth = False
+        self.idle += 1
+        # Decoding alone refines the fit of a one-token pass, and with it what the drafting
+        # steps measured: a stop decided on an early fit (it kept suffix+model off for two
+        # whole grounded prompts, measured 1.20× by then) is lifted once drafting would save
+        # more over the rest of the call than the draft must first read.
         if (self.idle >= self.probe_every and self.idle_seconds * PROBE_SHARE >= reading) \
-                or self._pays_to_resume(reading, remaining):
+                or (saving is not None and saving > reading):
             self.idle, self.idle_seconds = 0, 0.0
             self.probing = True
             return self.gamma
         return 0
 
-    def _pays_to_resume(self, reading: float, remaining: int) -> bool:
-        """Decoding alone refines the fit of a one-token pass, and with it what the drafting
-        steps measured: once they measure as paying, drafting resumes if what it would save
-        over the rest of the call exceeds what the draft must first read (a stop decided on
-        an early fit kept suffix+model off for two whole grounded prompts, measured 1.20× by
-        then; resuming whatever the reading cost drafted the 0.5B at batch 4 on chat, where
-        reading four prompts costs more than drafting saves)."""
+    def _saving(self, remaining: int) -> float | None:
+        """Seconds drafting is measured to save over ``remaining`` more tokens (negative: to
+        lose; None: not measured yet)."""
         measured = self.measured_speedup()
         cost = self.pass_cost()
-        if measured is None or cost is None or measured <= 1.0:
-            return False
-        return remaining * cost[0] * (1.0 - 1.0 / measured) > reading
+        if measured is None or cost is None or measured <= 0:
+            return None
+        return remaining * cost[0] * (1.0 - 1.0 / measured)
 
     def observe(self, width: int, seconds: float) -> None:
         """An LM pass over ``width`` tokens per row took ``seconds`` (prefill excluded)."""
