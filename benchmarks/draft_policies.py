@@ -13,8 +13,10 @@ confidence stop ends a draft that is already lost.
 A step is priced in one-token LM passes: each draft pass ``c`` (a one-token pass of the
 draft over one of the LM, both timed here at batch 1, median of 12) plus the LM's pass over
 the drafts, ``1 + v · drafts`` (``v`` from the LM's passes over 1 and 11 tokens). The
-expected speed-up over the LM alone is tokens per unit of that cost. ``suffix+τ`` tries a
-lookup first (``suffix``, free) and drafts with the model only where the lookup has nothing.
+expected speed-up over the LM alone is tokens per unit of that cost. ``LOOKUP+τ`` tries a
+lookup first (``--lookups``: ``suffix``, ``suffix:min=2``, ``ngram`` ...; free) and drafts with
+the model only where the lookup has nothing (crossbound's ``--draft suffix+model``). Left
+out: the draft's first reading of each prompt.
 
     python benchmarks/draft_policies.py                 # prompts 8-15 of each task (minutes)
 
