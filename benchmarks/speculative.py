@@ -569,7 +569,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--remote-batch-sizes", type=_csv(int), default=[1])
     parser.add_argument("--repeats", type=int, default=1,
                         help="time each local engine this many times, interleaved; report the "
-                             "median tokens/s (and every run's)")
+                             "median tokens/s (the upper one for an even count) and every run's")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--out", type=Path, default=None,
                         help="default: benchmarks/results/speculative-<large>-<precision>.json")

@@ -178,8 +178,9 @@ class GammaController:
         if seconds > 0 and self.probing:
             # A probe measures afresh: the stretch that stopped drafting is over, and one
             # good step among its decayed sums would not restart it (the 0.5B drafting chat
-            # stayed off for 159 of ~200 steps so, measured 1.13× the LM alone, where
-            # drafting on every step simulates at 1.31×: benchmarks/draft_policies.py).
+            # stayed off for 159 of ~200 steps in an earlier run, measured 1.13× the LM
+            # alone, where drafting on every step simulates at 1.31–1.36×:
+            # benchmarks/draft_policies.py).
             self._gain = [tokens_per_row, seconds]
         elif seconds > 0:
             self._gain = [GAIN_DECAY * self._gain[0] + tokens_per_row,

@@ -11,8 +11,8 @@ beat either alone on every task but faq-extract: chat 1.53× the LM alone agains
 1.36× and ``suffix``'s 1.34×, grounded 1.86× against 1.59× and 1.80×, triage-reply 1.91×
 against 1.46× and 1.70×. Measured (``benchmarks/speculative.py``, README) it is the best on
 triage-reply but only level with ``suffix`` on grounded and chat, and behind it on
-faq-extract: the simulation leaves out that the draft must first read the prompt, once per
-call — a one-token pass's cost for every few prompt tokens.
+faq-extract, where it drafted on only 4 of its steps: the simulation leaves out the draft's
+first reading of each prompt, which a real call pays once whenever the model drafts at all.
 
 The model draft does not read the text the lookup drafted until it drafts again
 (:meth:`~crossbound.inference.proposers.Proposer.follow`): its next pass reads all of it at
